@@ -1,0 +1,25 @@
+// The shape other nodes see of an amqp-broker config node.
+
+import type { Node, NodeDef } from 'node-red';
+import type { BrokerConnection } from './core/broker-connection';
+import type { BrokerEndpoint } from './core/broker-url';
+
+export interface AmqpBrokerDef extends NodeDef {
+  url: string;
+  tls: string;
+  heartbeat: number | string;
+  connectionName: string;
+}
+
+export interface AmqpBrokerCredentials {
+  username?: string;
+  password?: string;
+}
+
+export interface AmqpBrokerNode extends Node<AmqpBrokerCredentials> {
+  /** Null when the settings are invalid; `configError` then says why. */
+  connection: BrokerConnection | null;
+  configError: string | null;
+  endpoints: BrokerEndpoint[];
+}
+

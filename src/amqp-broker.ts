@@ -1,0 +1,63 @@
+// amqp-broker: the `connection` of kumo.amqp.basic_publish / the URI of
+// kumo.amqp.build_client. A config node that owns the one connection its
+// users share; it never appears in a flow export with its credentials.
+
+import type { Node, NodeAPI } from 'node-red';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { BrokerConnection } from './core/broker-connection';
+import { parseBrokerUrls, secretsOf, redact } from './core/broker-url';
+import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
+
+// Long enough for publish nodes to collect their confirms, short enough for
+// Node-RED's 15 s close timeout.
+const CLOSE_WAIT_MS = 12000;
+
+interface TlsConfigNode extends Node {
+  addTLSOptions(options: TlsOptions): TlsOptions;
+}
+
+export = function register(RED: NodeAPI): void {
+  function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: AmqpBrokerDef): void {
+    RED.nodes.createNode(this, def);
+    const self = this as AmqpBrokerNode;
+    const credentials = self.credentials ?? {};
+    const secrets = secretsOf(def.url, credentials);
+    self.connection = null;
+    self.configError = null;
+    self.endpoints = [];
+    try {
+      const heartbeat = def.heartbeat === '' || def.heartbeat === undefined ? 60 : Number(def.heartbeat);
+      if (!Number.isInteger(heartbeat) || heartbeat < 0) throw new Error('heartbeat must be a whole number of seconds (0 turns it off)');
+      self.endpoints = parseBrokerUrls(def.url, heartbeat);
+      let tls: TlsOptions | undefined;
+      if (def.tls) {
+        const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
+        if (!tlsNode) throw new Error('the TLS configuration node is missing');
+        tls = tlsNode.addTLSOptions({});
+      }
+      self.connection = new BrokerConnection({
+        endpoints: self.endpoints,
+        credentials: { username: credentials.username, password: credentials.password },
+        secrets,
+        connectionName: def.connectionName || `Node-RED ${def.name || this.id}`,
+        tls,
+      });
+    } catch (err) {
+      self.configError = redact(err instanceof Error ? err.message : String(err), secrets);
+      this.error(self.configError);
+    }
+
+    this.on('close', (_removed: boolean, done: () => void) => {
+      const connection = self.connection;
+      if (!connection) return done();
+      connection.closeWhenIdle(CLOSE_WAIT_MS).then(done, done);
+    });
+  }
+
+  RED.nodes.registerType<Node<AmqpBrokerCredentials>, AmqpBrokerDef, unknown, AmqpBrokerCredentials>('amqp-broker', AmqpBroker, {
+    credentials: {
+      username: { type: 'text' },
+      password: { type: 'password' },
+    },
+  });
+};

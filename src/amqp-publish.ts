@@ -1,0 +1,211 @@
+// amqp publish: client:publish{...} + confirm:wait() of KumoMTA's seed, with
+// its Ack / NotRequested = delivered, Nack = kumo.reject(500, ...) handling.
+// Every input ends in exactly one of: output 1, output 2, or done(err).
+
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { AmqpBrokerNode } from './amqp-broker-node';
+import { ConfirmPublisher, ConfirmResult, PublishError } from './core/confirm-publisher';
+import { encodeBody, publishOptions, MessageError } from './core/amqp-message';
+import { reportOutcome, ReportedOutcome } from './core/delivery-outcomes';
+import { translator } from './node-text';
+
+type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
+/** What a mandatory message returned as unroutable counts as. */
+type ReturnedAs = 'transient' | 'permanent' | 'delivered';
+
+interface AmqpPublishDef extends NodeDef {
+  broker: string;
+  exchange: string;
+  routingKey: string;
+  routingKeyType: RoutingKeyType;
+  persistent: boolean;
+  mandatory: boolean;
+  returnedAs: ReturnedAs;
+  waitForConfirm: boolean;
+  confirmTimeout: number | string;
+  maxWaiting: number | string;
+  declareQueue: string;
+}
+
+interface PublishMessage extends NodeMessageInFlow {
+  properties?: unknown;
+  kumo?: unknown;
+  amqp?: ConfirmResult;
+  reject?: { code: number; message: string };
+}
+
+// SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it.
+const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
+const ROUTING_KEY_MAX_BYTES = 255;
+const STATUS_INTERVAL_MS = 500;
+
+function positiveNumber(value: unknown, fallback: number, what: string): number {
+  if (value === '' || value === undefined || value === null) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${what} must be a positive number, not "${String(value)}"`);
+  return n;
+}
+
+function checkRoutingKey(value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
+  if (typeof value !== 'string') throw new MessageError(`routing key must be a string, not ${value === null ? 'null' : typeof value}`);
+  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES) throw new MessageError(`routing key is longer than ${ROUTING_KEY_MAX_BYTES} bytes`);
+  return value;
+}
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'amqp-publish');
+
+  function AmqpPublish(this: Node, def: AmqpPublishDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
+    const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
+    const keyType: RoutingKeyType = def.routingKeyType || 'str';
+    const persistent = def.persistent !== false;
+    const mandatory = def.mandatory === true;
+    const returnedAs: ReturnedAs = def.returnedAs || 'transient';
+    let publisher: ConfirmPublisher | null = null;
+    let staticKey: string | null = null;
+    let jsonata: ReturnType<typeof RED.util.prepareJSONataExpression> | null = null;
+
+    const fail = (message: string) => {
+      node.error(message);
+      // After construction, so Status nodes (created later in the same flow) see it too.
+      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
+    };
+
+    try {
+      if (!broker) throw new Error(t('errors.no-broker'));
+      if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
+      if (keyType === 'str') staticKey = checkRoutingKey(def.routingKey ?? 'logging');
+      else if (keyType === 'env') staticKey = checkRoutingKey(RED.util.evaluateNodeProperty(def.routingKey, 'env', node, {}));
+      else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, node);
+      else if (keyType !== 'msg') throw new Error(`unknown routing key type "${String(keyType)}"`);
+      const confirmTimeoutMs = positiveNumber(def.confirmTimeout, 30, 'confirm timeout') * 1000;
+      const maxWaiting = Math.floor(positiveNumber(def.maxWaiting, 10000, 'maximum waiting messages'));
+      const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
+      publisher = new ConfirmPublisher(broker.connection, {
+        confirm: def.waitForConfirm !== false,
+        confirmTimeoutMs,
+        maxWaiting,
+        declare: declareQueue ? { queue: declareQueue, bindExchange: exchange || undefined, bindKey: staticKey ?? '' } : null,
+      });
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err));
+    }
+
+    // Status follows the connection, throttled: one editor update per interval at most.
+    let statusTimer: NodeJS.Timeout | null = null;
+    const showStatus = () => {
+      statusTimer = null;
+      if (!publisher) return;
+      const problem = publisher.problem;
+      const state = broker?.connection?.status;
+      if (state?.blocked) node.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
+      else if (state?.state === 'connecting' && !state.error) node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
+      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: problem.slice(0, 80) }) });
+      else if (publisher.outstanding > 0) node.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
+      else node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
+    };
+    const refreshStatus = () => {
+      if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
+    };
+    if (publisher) {
+      publisher.on('change', refreshStatus);
+      publisher.on('warning', (message) => node.warn(message));
+      setImmediate(showStatus);
+    }
+
+    const report = (msg: PublishMessage, outcome: ReportedOutcome) => {
+      if (msg.kumo !== undefined) reportOutcome(msg.kumo, outcome);
+    };
+
+    const publish = (msg: PublishMessage, routingKey: string, send: (m: (PublishMessage | null)[]) => void, done: (err?: Error) => void) => {
+      let content: Buffer;
+      let options;
+      try {
+        const body = encodeBody(msg.payload);
+        content = body.content;
+        options = publishOptions(msg.properties, persistent, body);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        report(msg, { kind: 'failed', error: error.message });
+        done(error);
+        return;
+      }
+      (publisher as ConfirmPublisher).publish({ exchange, routingKey, content, options, mandatory }, (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
+        refreshStatus();
+        if (err || !result) {
+          const error = err ?? new Error('publish failed');
+          report(msg, { kind: 'failed', error: error.message });
+          done(error);
+          return;
+        }
+        msg.amqp = result;
+        const json = JSON.stringify(result);
+        if (result.status === 'Nack') {
+          msg.reject = { code: 500, message: json };
+          report(msg, { kind: 'rejected', code: 500, message: json });
+          send([null, msg]);
+        } else if (returned && returnedAs !== 'delivered') {
+          msg.reject = { code: RETURNED_CODES[returnedAs], message: json };
+          report(msg, { kind: 'rejected', code: msg.reject.code, message: json });
+          send([null, msg]);
+        } else {
+          report(msg, { kind: 'delivered', disposition: `250 ${json}` });
+          send([msg, null]);
+        }
+        done();
+      });
+      refreshStatus();
+    };
+
+    node.on('input', (input: NodeMessageInFlow, send, done) => {
+      const msg = input as PublishMessage;
+      if (!publisher) {
+        const error = new Error(t('errors.not-configured'));
+        report(msg, { kind: 'failed', error: error.message });
+        done(error);
+        return;
+      }
+      if (staticKey !== null) {
+        publish(msg, staticKey, send, done);
+      } else if (jsonata) {
+        RED.util.evaluateJSONataExpression(jsonata, msg, (err, value) => {
+          let key: string;
+          try {
+            if (err) throw new MessageError(`routing key expression failed: ${err.message}`);
+            key = checkRoutingKey(value);
+          } catch (e) {
+            report(msg, { kind: 'failed', error: (e as Error).message });
+            done(e as Error);
+            return;
+          }
+          publish(msg, key, send, done);
+        });
+      } else {
+        let key: string;
+        try {
+          key = checkRoutingKey(RED.util.getMessageProperty(msg, def.routingKey));
+        } catch (e) {
+          const error = new MessageError(`msg.${def.routingKey}: ${(e as Error).message}`);
+          report(msg, { kind: 'failed', error: error.message });
+          done(error);
+          return;
+        }
+        publish(msg, key, send, done);
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      statusTimer = null;
+      if (!publisher) return done();
+      // Outstanding confirms get most of Node-RED's 15 s close timeout.
+      publisher.close(10000).then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('amqp-publish', AmqpPublish);
+};

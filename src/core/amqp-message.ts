@@ -1,0 +1,88 @@
+// What goes on the wire for a Node-RED message: the body (SPEC §3: Buffer as
+// is, string as UTF-8, anything else as JSON) and the AMQP basic properties a
+// user may set in msg.properties. Every field is checked here so a bad value
+// fails with a message that names it, not deep inside the frame encoder.
+
+import type { Options } from 'amqplib';
+
+export class MessageError extends Error {
+  override name = 'MessageError';
+}
+
+export interface EncodedBody {
+  content: Buffer;
+  /** Set when the body was serialised here, so the consumer knows how to read it. */
+  contentType: 'application/json' | null;
+}
+
+export function encodeBody(payload: unknown): EncodedBody {
+  if (Buffer.isBuffer(payload)) return { content: payload, contentType: null };
+  if (typeof payload === 'string') return { content: Buffer.from(payload, 'utf8'), contentType: null };
+  if (payload === undefined || payload === null) {
+    throw new MessageError('msg.payload is missing: nothing to publish');
+  }
+  if (typeof payload === 'function' || typeof payload === 'symbol') {
+    throw new MessageError(`msg.payload is a ${typeof payload}, which cannot be published`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(payload);
+  } catch (err) {
+    throw new MessageError(`msg.payload cannot be serialised as JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { content: Buffer.from(json, 'utf8'), contentType: 'application/json' };
+}
+
+type Check = (value: unknown) => string | null;
+
+const isString: Check = (v) => (typeof v === 'string' ? null : 'a string');
+const SHORT_STRING_MAX = 255; // AMQP shortstr
+const shortString: Check = (v) => {
+  if (typeof v !== 'string') return 'a string';
+  return Buffer.byteLength(v) <= SHORT_STRING_MAX ? null : `at most ${SHORT_STRING_MAX} bytes`;
+};
+
+const PROPERTY_CHECKS: Record<string, Check> = {
+  contentType: shortString,
+  contentEncoding: shortString,
+  headers: (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? null : 'an object of header names to values'),
+  messageId: shortString,
+  correlationId: shortString,
+  priority: (v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : 'an integer from 0 to 255'),
+  // RabbitMQ reads expiration as a string of milliseconds.
+  expiration: (v) => ((typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0) ? null : 'a whole number of milliseconds (number or digit string)'),
+  appId: shortString,
+  type: shortString,
+  timestamp: (v) => ((Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime())) ? null : 'seconds since the epoch (integer) or a Date'),
+  replyTo: shortString,
+  userId: isString,
+};
+
+export const PROPERTY_NAMES = Object.keys(PROPERTY_CHECKS);
+
+/**
+ * Builds amqplib's publish options from msg.properties. `persistent` is the
+ * node's setting; a JSON body gets content type application/json unless the
+ * user set one.
+ */
+export function publishOptions(properties: unknown, persistent: boolean, body: EncodedBody): Options.Publish {
+  const options: Options.Publish = { persistent };
+  if (body.contentType) options.contentType = body.contentType;
+  if (properties === undefined || properties === null) return options;
+  if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
+    throw new MessageError('msg.properties must be an object of AMQP basic properties');
+  }
+  for (const [name, value] of Object.entries(properties as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    const check = PROPERTY_CHECKS[name];
+    if (!check) {
+      throw new MessageError(`msg.properties.${name} is not an AMQP basic property; use one of ${PROPERTY_NAMES.join(', ')}`);
+    }
+    const problem = check(value);
+    if (problem) throw new MessageError(`msg.properties.${name} must be ${problem}`);
+    if (name === 'timestamp') options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
+    else if (name === 'expiration') options.expiration = String(value);
+    else (options as Record<string, unknown>)[name] = value;
+  }
+  return options;
+}

@@ -1,0 +1,233 @@
+// One AMQP connection per broker node, shared by every node that uses it
+// (Node-RED's MQTT broker node is the model: users register, the first one
+// connects, the last one out disconnects).
+//
+// Reconnection is ours rather than amqplib's `recovery` option because that
+// option re-dials a single URL, while a cluster URL list must be tried in turn.
+// The delay is the same capped, jittered exponential backoff amqplib uses.
+
+import { EventEmitter } from 'node:events';
+import * as amqp from 'amqplib';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { BrokerEndpoint, BrokerCredentials, redact } from './broker-url';
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface BrokerSettings {
+  endpoints: BrokerEndpoint[];
+  credentials: BrokerCredentials;
+  /** Strings that must never appear in a message (see broker-url secretsOf). */
+  secrets: string[];
+  connectionName?: string;
+  tls?: TlsOptions;
+  connectTimeoutMs?: number;
+  backoff?: BackoffSettings;
+}
+
+export interface BackoffSettings {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  jitter: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffSettings = { initialDelayMs: 200, maxDelayMs: 15000, jitter: 0.2 };
+
+export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, random: () => number = Math.random): number {
+  // Capping the base at max/(1+jitter) keeps the jittered value under the cap
+  // without piling every late attempt onto exactly maxDelayMs.
+  const base = Math.min(backoff.maxDelayMs / (1 + backoff.jitter), backoff.initialDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 + backoff.jitter * (2 * random() - 1)));
+}
+
+/** Failures that another attempt will not mend until someone changes a setting. */
+export function isConfigurationFailure(err: Error): boolean {
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|403|530|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(err.message);
+}
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  blocked: string | null;
+  /** Redacted text of the last failure, for status and errors. */
+  error: string | null;
+  /** True when the last failure was a setting (credentials, vhost, TLS) rather than the network. */
+  misconfigured: boolean;
+  endpoint: string | null;
+}
+
+export declare interface BrokerConnection {
+  on(event: 'status', listener: (status: ConnectionStatus) => void): this;
+  on(event: 'connected', listener: (model: amqp.ChannelModel) => void): this;
+  on(event: 'disconnected', listener: (reason: string) => void): this;
+}
+
+export class BrokerConnection extends EventEmitter {
+  private model: amqp.ChannelModel | null = null;
+  private users = new Set<object>();
+  private state: ConnectionState = 'idle';
+  private blocked: string | null = null;
+  private lastError: string | null = null;
+  private misconfigured = false;
+  private endpointIndex = 0;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private connecting: Promise<void> | null = null;
+  private readonly backoff: BackoffSettings;
+
+  constructor(private readonly settings: BrokerSettings) {
+    super();
+    this.setMaxListeners(0); // one listener per user node
+    this.backoff = settings.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  get status(): ConnectionStatus {
+    return {
+      state: this.state,
+      blocked: this.blocked,
+      error: this.lastError,
+      misconfigured: this.misconfigured,
+      endpoint: this.model ? this.settings.endpoints[this.endpointIndex].display : null,
+    };
+  }
+
+  get channelModel(): amqp.ChannelModel | null {
+    return this.model;
+  }
+
+  redact(text: string): string {
+    return redact(text, this.settings.secrets);
+  }
+
+  register(user: object): void {
+    this.users.add(user);
+    if (this.state === 'idle' || this.state === 'closed') {
+      this.state = 'connecting';
+      this.emitStatus();
+      void this.connect();
+    }
+  }
+
+  async deregister(user: object): Promise<void> {
+    this.users.delete(user);
+    if (this.users.size === 0) {
+      this.emit('idle');
+      await this.close();
+    }
+  }
+
+  /** On redeploy the broker node closes too: give its users up to maxWaitMs to finish their confirms first. */
+  async closeWhenIdle(maxWaitMs: number): Promise<void> {
+    if (this.users.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, maxWaitMs);
+        this.once('idle', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.setState('closed');
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.connecting) await this.connecting.catch(() => undefined);
+    const model = this.model;
+    this.model = null;
+    if (model) {
+      model.removeAllListeners('close');
+      model.on('error', () => undefined); // a late socket error after close is not news
+      await model.close().catch(() => undefined);
+    }
+  }
+
+  private connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = this.dial().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async dial(): Promise<void> {
+    const endpoint = this.settings.endpoints[this.endpointIndex];
+    this.setState('connecting');
+    let model: amqp.ChannelModel;
+    try {
+      const { username, password } = this.settings.credentials;
+      const socketOptions: amqp.Options.Connect & Record<string, unknown> = {
+        timeout: this.settings.connectTimeoutMs ?? 10000,
+        clientProperties: { connection_name: this.settings.connectionName || 'node-red-kumo-amqp' },
+        ...(this.settings.tls ?? {}),
+      };
+      if (username || password) socketOptions.credentials = amqp.credentials.plain(username ?? '', password ?? '');
+      model = await amqp.connect(endpoint.url, socketOptions);
+    } catch (err) {
+      this.onFailure(err, endpoint);
+      return;
+    }
+    if (this.state === 'closed') {
+      await model.close().catch(() => undefined);
+      return;
+    }
+    this.model = model;
+    this.attempt = 0;
+    this.lastError = null;
+    this.misconfigured = false;
+    this.blocked = null;
+    model.on('error', (err: Error) => {
+      this.lastError = this.redact(err.message);
+    });
+    model.on('blocked', (reason: string) => {
+      this.blocked = reason || 'blocked';
+      this.emitStatus();
+    });
+    model.on('unblocked', () => {
+      this.blocked = null;
+      this.emitStatus();
+    });
+    model.on('close', (err?: Error) => {
+      if (this.model !== model) return;
+      this.model = null;
+      this.blocked = null;
+      this.lastError = this.redact(err?.message ?? 'connection closed by the broker');
+      this.emit('disconnected', this.lastError);
+      this.scheduleReconnect();
+    });
+    this.setState('connected');
+    this.emit('connected', model);
+  }
+
+  private onFailure(err: unknown, endpoint: BrokerEndpoint): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.misconfigured = isConfigurationFailure(error);
+    this.lastError = this.redact(`${endpoint.display}: ${error.message || error.name}`);
+    if (this.state === 'closed') return;
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === 'closed') return;
+    this.setState('disconnected');
+    // Try the next cluster member at once; back off after a whole round failed.
+    this.endpointIndex = (this.endpointIndex + 1) % this.settings.endpoints.length;
+    const roundDone = this.endpointIndex === 0;
+    const delay = roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    if (this.state === 'closed' && state !== 'closed') return;
+    this.state = state;
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    this.emit('status', this.status);
+  }
+}

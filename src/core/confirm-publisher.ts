@@ -1,0 +1,346 @@
+// client:publish{...} + confirm:wait() from KumoMTA's seed, pipelined: many
+// messages in flight on one confirm channel, each settled exactly once as
+// Ack / NotRequested / Nack or with an error. Memory is bounded by maxWaiting:
+// past it a message fails at once instead of queueing without limit.
+
+import { EventEmitter } from 'node:events';
+import type * as amqp from 'amqplib';
+import { BrokerConnection } from './broker-connection';
+import { Fifo } from './fifo';
+
+export type ConfirmStatus = 'Ack' | 'NotRequested' | 'Nack';
+
+/** The seed's `result`, plus where the message went: becomes msg.amqp. */
+export interface ConfirmResult {
+  status: ConfirmStatus;
+  reply_code: number | null;
+  reply_text: string | null;
+  exchange: string;
+  routing_key: string;
+}
+
+export interface PublishRequest {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: amqp.Options.Publish;
+  mandatory: boolean;
+}
+
+/** `returned` is true when a mandatory message came back unroutable (basic.return). */
+export type PublishCallback = (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => void;
+
+export type PublishErrorKind = 'overloaded' | 'not-connected' | 'channel-closed' | 'connection-lost' | 'timeout' | 'closing' | 'invalid';
+
+export class PublishError extends Error {
+  override name = 'PublishError';
+  constructor(readonly kind: PublishErrorKind, message: string) {
+    super(message);
+  }
+}
+
+export interface QueueDeclaration {
+  queue: string;
+  /** With a named exchange the queue is bound to it with this key. */
+  bindExchange?: string;
+  bindKey?: string;
+}
+
+export interface PublisherSettings {
+  confirm: boolean;
+  confirmTimeoutMs: number;
+  maxWaiting: number;
+  declare?: QueueDeclaration | null;
+}
+
+interface Entry {
+  request: PublishRequest;
+  deadline: number;
+  settled: boolean;
+  written: boolean;
+  returned: { code: number; text: string } | null;
+  callback: PublishCallback;
+}
+
+export declare interface ConfirmPublisher {
+  on(event: 'change', listener: () => void): this;
+  on(event: 'warning', listener: (message: string) => void): this;
+}
+
+export class ConfirmPublisher extends EventEmitter {
+  private channel: amqp.Channel | null = null;
+  private opening = false;
+  private channelError: string | null = null;
+  private channelFailures = 0;
+  private writable = true;
+  private closing = false;
+  private outstandingCount = 0;
+  private reopenTimer: NodeJS.Timeout | null = null;
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+  /** Not yet written to the channel, oldest first. */
+  private readonly pending = new Fifo<Entry>();
+  /** Every entry in publish order: the oldest unsettled one expires first. */
+  private readonly timeline = new Fifo<Entry>();
+  /** Mandatory messages awaiting their confirm, to match a basic.return against. */
+  private readonly mandatoryInFlight: Entry[] = [];
+
+  private readonly onConnected = () => this.openChannel();
+  private readonly onStatus = () => {
+    if (!this.connection.status.blocked) this.flush();
+    this.emit('change');
+  };
+
+  constructor(private readonly connection: BrokerConnection, private readonly settings: PublisherSettings) {
+    super();
+    connection.on('connected', this.onConnected);
+    connection.on('status', this.onStatus);
+    connection.register(this);
+    if (connection.channelModel) this.openChannel();
+  }
+
+  get outstanding(): number {
+    return this.outstandingCount;
+  }
+
+  get ready(): boolean {
+    return this.channel !== null;
+  }
+
+  /** Why the publisher cannot write now, or null; used for status and errors. */
+  get problem(): string | null {
+    const status = this.connection.status;
+    if (status.state !== 'connected') return status.error ? `not connected to the broker: ${status.error}` : 'not connected to the broker';
+    if (status.blocked) return `the broker is blocking publishers (${status.blocked})`;
+    if (!this.channel) return this.channelError ? `channel closed by the broker: ${this.channelError}` : 'opening a channel';
+    return null;
+  }
+
+  publish(request: PublishRequest, callback: PublishCallback): void {
+    if (this.closing) {
+      callback(new PublishError('closing', 'the node is closing; message not published'), null, false);
+      return;
+    }
+    if (this.outstandingCount >= this.settings.maxWaiting) {
+      callback(new PublishError('overloaded', `broker is not keeping up: ${this.outstandingCount} messages already waiting (limit ${this.settings.maxWaiting})`), null, false);
+      return;
+    }
+    const status = this.connection.status;
+    if (status.state !== 'connected' && status.misconfigured) {
+      // Waiting cannot help when the broker refused our settings.
+      callback(new PublishError('not-connected', this.problem ?? 'not connected to the broker'), null, false);
+      return;
+    }
+    const entry: Entry = {
+      request,
+      deadline: Date.now() + this.settings.confirmTimeoutMs,
+      settled: false,
+      written: false,
+      returned: null,
+      callback,
+    };
+    this.outstandingCount++;
+    this.timeline.push(entry);
+    if (!this.deadlineTimer) this.armDeadline(entry.deadline);
+    if (this.pending.length === 0 && this.canWrite()) this.write(entry);
+    else this.pending.push(entry);
+  }
+
+  /** Waits up to graceMs for outstanding messages, then fails the rest and lets go of the connection. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    if (this.outstandingCount > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const entry of this.timeline.drain()) {
+      this.settle(entry, new PublishError('closing', 'the node closed before the broker confirmed the message; it may or may not have been delivered'), null);
+    }
+    this.pending.drain();
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.reopenTimer = this.deadlineTimer = null;
+    this.connection.removeListener('connected', this.onConnected);
+    this.connection.removeListener('status', this.onStatus);
+    const channel = this.channel;
+    this.channel = null;
+    if (channel) await channel.close().catch(() => undefined);
+    await this.connection.deregister(this);
+  }
+
+  private canWrite(): boolean {
+    return this.channel !== null && this.writable && !this.connection.status.blocked;
+  }
+
+  private flush(): void {
+    while (this.pending.length > 0 && this.canWrite()) {
+      const entry = this.pending.shift() as Entry;
+      if (!entry.settled) this.write(entry);
+    }
+  }
+
+  private write(entry: Entry): void {
+    const channel = this.channel as amqp.Channel;
+    const { exchange, routingKey, content, options, mandatory } = entry.request;
+    const publishOptions = mandatory ? { ...options, mandatory: true } : options;
+    let accepted: boolean;
+    try {
+      if (this.settings.confirm) {
+        accepted = (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, publishOptions, (err) => this.onConfirm(entry, err));
+      } else {
+        accepted = channel.publish(exchange, routingKey, content, publishOptions);
+      }
+    } catch (err) {
+      // Encoding errors (e.g. a header table over 64 KiB) throw before anything is sent.
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      this.settle(entry, new PublishError('invalid', `message could not be encoded: ${message}`), null);
+      return;
+    }
+    entry.written = true;
+    if (!accepted) this.writable = false; // wait for 'drain' before writing more
+    if (!this.settings.confirm) {
+      this.settle(entry, null, this.result(entry, 'NotRequested'));
+    } else if (mandatory) {
+      this.mandatoryInFlight.push(entry);
+    }
+  }
+
+  private onConfirm(entry: Entry, err: Error | null): void {
+    if (entry.settled) return;
+    if (err === null) {
+      this.settle(entry, null, this.result(entry, 'Ack'));
+    } else if (err.message === 'message nacked') {
+      this.settle(entry, null, this.result(entry, 'Nack'));
+    } else if (this.connection.status.state !== 'connected') {
+      this.settle(entry, new PublishError('connection-lost', `connection to the broker lost before it confirmed the message (${this.connection.status.error ?? 'closed'}); it may or may not have been delivered`), null);
+    } else {
+      this.settle(entry, new PublishError('channel-closed', `channel closed by the broker: ${this.channelError ?? err.message}`), null);
+    }
+  }
+
+  private result(entry: Entry, status: ConfirmStatus): ConfirmResult {
+    return {
+      status,
+      reply_code: entry.returned ? entry.returned.code : null,
+      reply_text: entry.returned ? entry.returned.text : null,
+      exchange: entry.request.exchange,
+      routing_key: entry.request.routingKey,
+    };
+  }
+
+  private settle(entry: Entry, err: PublishError | null, result: ConfirmResult | null): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    this.outstandingCount--;
+    if (entry.request.mandatory) {
+      const index = this.mandatoryInFlight.indexOf(entry);
+      if (index >= 0) this.mandatoryInFlight.splice(index, 1);
+    }
+    // Drop settled entries from the head now, not at the next deadline, so
+    // confirmed messages (and their bodies) are not held for confirmTimeout.
+    for (let head = this.timeline.peek(); head && head.settled; head = this.timeline.peek()) this.timeline.shift();
+    entry.callback(err, result, entry.returned !== null);
+    if (this.outstandingCount === 0 && this.idleWaiters.length > 0) {
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  // basic.return carries no delivery tag, so the returned message is matched to
+  // the oldest unconfirmed mandatory one with the same exchange, key and body
+  // (identical messages route identically, so which one of them it is does not matter).
+  private onReturn(message: amqp.Message): void {
+    const { exchange, routingKey, replyCode, replyText } = message.fields as amqp.Message['fields'] & { replyCode: number; replyText: string };
+    const entry = this.mandatoryInFlight.find((e) => !e.returned && e.request.exchange === exchange && e.request.routingKey === routingKey && e.request.content.equals(message.content));
+    if (entry) entry.returned = { code: replyCode, text: replyText };
+    else this.emit('warning', `the broker returned a message that was already settled (${replyCode} ${replyText})`);
+  }
+
+  private openChannel(): void {
+    const model = this.connection.channelModel;
+    if (!model || this.channel || this.opening || this.closing) return;
+    this.opening = true;
+    const created = this.settings.confirm ? model.createConfirmChannel() : model.createChannel();
+    created
+      .then(async (channel) => {
+        channel.on('error', (err: Error) => {
+          this.channelError = this.connection.redact(err.message);
+        });
+        if (this.settings.declare) await this.declare(channel, this.settings.declare);
+        return channel;
+      })
+      .then((channel) => {
+        this.opening = false;
+        if (this.closing) {
+          void channel.close().catch(() => undefined);
+          return;
+        }
+        this.channel = channel;
+        this.writable = true;
+        this.channelFailures = 0;
+        channel.on('drain', () => {
+          this.writable = true;
+          this.flush();
+        });
+        channel.on('return', (message: amqp.Message) => this.onReturn(message));
+        channel.on('close', () => this.onChannelClosed(channel));
+        this.emit('change');
+        this.flush();
+      })
+      .catch((err: Error) => {
+        this.opening = false;
+        this.channelError = this.connection.redact(this.channelError ?? err.message);
+        this.emit('change');
+        this.scheduleReopen();
+      });
+  }
+
+  private async declare(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
+    await channel.assertQueue(declaration.queue, { durable: true });
+    if (declaration.bindExchange) await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
+  }
+
+  private onChannelClosed(channel: amqp.Channel): void {
+    if (this.channel !== channel) return;
+    this.channel = null;
+    this.mandatoryInFlight.length = 0;
+    this.emit('change');
+    this.scheduleReopen();
+  }
+
+  private scheduleReopen(): void {
+    if (this.closing || this.reopenTimer || !this.connection.channelModel) return;
+    // A channel the broker keeps closing (e.g. a missing exchange) is reopened with backoff.
+    const delay = Math.min(5000, 50 * 2 ** Math.min(this.channelFailures++, 7));
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      this.openChannel();
+    }, delay);
+  }
+
+  private armDeadline(at: number): void {
+    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
+  }
+
+  private expire(): void {
+    this.deadlineTimer = null;
+    const now = Date.now();
+    for (let entry = this.timeline.peek(); entry; entry = this.timeline.peek()) {
+      if (!entry.settled) {
+        if (entry.deadline > now) break;
+        const seconds = this.settings.confirmTimeoutMs / 1000;
+        const why = entry.written
+          ? `no publisher confirm within ${seconds} s; the message may or may not have been delivered`
+          : `not published within ${seconds} s: ${this.problem ?? 'the broker is not accepting messages'}`;
+        this.settle(entry, new PublishError('timeout', why), null);
+      }
+      this.timeline.shift();
+    }
+    const next = this.timeline.peek();
+    if (next) this.armDeadline(next.deadline);
+  }
+}

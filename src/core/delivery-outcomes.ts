@@ -1,0 +1,50 @@
+// How an amqp publish or reject node, any number of nodes after a custom
+// protocol node, tells it how a delivery attempt ended. msg.kumo.id is the key:
+// a plain string survives Node-RED cloning the message at a fork.
+// The custom protocol node alone decides what an outcome means (see delivery.ts).
+
+export type ReportedOutcome =
+  /** The sender's disposition, e.g. '250 {"status":"Ack",...}' */
+  | { kind: 'delivered'; disposition: string }
+  /** kumo.reject(code, message) */
+  | { kind: 'rejected'; code: number; message: string }
+  /** An error other than a reject: KumoMTA counts it as a transient failure. */
+  | { kind: 'failed'; error: string };
+
+export type OutcomeListener = (attempt: number, outcome: ReportedOutcome) => void;
+
+const listeners = new Map<string, OutcomeListener>();
+
+export function expectOutcome(id: string, listener: OutcomeListener): void {
+  listeners.set(id, listener);
+}
+
+export function forgetOutcome(id: string): void {
+  listeners.delete(id);
+}
+
+export interface DeliveryRef {
+  id: string;
+  attempt: number;
+}
+
+/** msg.kumo as far as reporting needs it, or null when the message is not a delivery. */
+export function deliveryRef(kumo: unknown): DeliveryRef | null {
+  if (kumo === null || typeof kumo !== 'object') return null;
+  const { id, attempt } = kumo as { id?: unknown; attempt?: unknown };
+  if (typeof id !== 'string' || typeof attempt !== 'number') return null;
+  return { id, attempt };
+}
+
+/**
+ * Reports the outcome of the attempt named by msg.kumo. Returns false when no
+ * custom protocol node is waiting for it (not a delivery, or already settled).
+ */
+export function reportOutcome(kumo: unknown, outcome: ReportedOutcome): boolean {
+  const ref = deliveryRef(kumo);
+  if (!ref) return false;
+  const listener = listeners.get(ref.id);
+  if (!listener) return false;
+  listener(ref.attempt, outcome);
+  return true;
+}

@@ -1,0 +1,140 @@
+/**
+ * KumoMTA duration values. KumoMTA reads them with its duration_serde crate:
+ * a number is seconds, a string goes through humantime's `parse_duration`
+ * ("20m", "20 minutes", "1h 30m", "7 days"). It writes them back with
+ * humantime's `format_duration` ("20m", "1h 30m", "7days"), which is also how
+ * durations appear inside its log records (e.g. an Expiration's max_age).
+ */
+
+export class DurationError extends Error {
+  override name = 'DurationError';
+}
+
+const NANOSECOND = 1e-9;
+const MONTH = 2_630_016; // humantime: 30.44 days
+const YEAR = 31_557_600; // humantime: 365.25 days
+
+// humantime's unit table, verbatim: units are case-sensitive ("M" is months,
+// "m" minutes), as they are in a KumoMTA policy.
+const UNIT_SECONDS: ReadonlyMap<string, number> = new Map<string, number>([
+  ...['nanos', 'nsec', 'ns'].map((u): [string, number] => [u, NANOSECOND]),
+  ...['usec', 'us', 'µs'].map((u): [string, number] => [u, 1e-6]),
+  ...['millis', 'msec', 'ms'].map((u): [string, number] => [u, 1e-3]),
+  ...['seconds', 'second', 'secs', 'sec', 's'].map((u): [string, number] => [u, 1]),
+  ...['minutes', 'minute', 'min', 'mins', 'm'].map((u): [string, number] => [u, 60]),
+  ...['hours', 'hour', 'hr', 'hrs', 'h'].map((u): [string, number] => [u, 3600]),
+  ...['days', 'day', 'd'].map((u): [string, number] => [u, 86_400]),
+  ...['weeks', 'week', 'w'].map((u): [string, number] => [u, 604_800]),
+  ...['months', 'month', 'M'].map((u): [string, number] => [u, MONTH]),
+  ...['years', 'year', 'y'].map((u): [string, number] => [u, YEAR]),
+]);
+
+const UNIT_HINT = "use ms, s, m, h, d or w (or seconds, minutes, hours, days, weeks), e.g. '20 minutes' or '1h 30m'";
+
+// One "<integer><unit>" span; humantime allows spaces between number and unit
+// and between spans, and spans written back to back ("1h30m").
+const SPAN = /\s*(\d+)\s*([A-Za-zµ]+)\s*/y;
+// Editor fields hold text, so "1200" typed into one means 1200 seconds, as the
+// number 1200 would in a KumoMTA policy.
+const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+function describeBadSpan(text: string, offset: number): string {
+  const rest = text.slice(offset).trimStart();
+  if (rest.startsWith('-')) return 'must not be negative';
+  if (/^\d*\.\d/.test(rest)) return "has a fraction, which KumoMTA does not accept in a duration string: write '1h 30m' rather than '1.5h'";
+  const bare = /^(\d+)\s*$/.exec(rest);
+  if (bare) return `has the number ${bare[1]} without a unit; ${UNIT_HINT}`;
+  if (/^[A-Za-zµ]/.test(rest)) return `has no number before ${JSON.stringify(rest.split(/[\s\d]/)[0])}; ${UNIT_HINT}`;
+  return `has an unexpected character ${JSON.stringify(rest[0])}; ${UNIT_HINT}`;
+}
+
+/**
+ * Returns the duration in seconds (fractional for sub-second units).
+ * `what` names the setting in error messages, e.g. 'retry_interval'.
+ */
+export function parseDuration(value: unknown, what = 'duration'): number {
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) throw new DurationError(`${what} is not a number (NaN)`);
+    if (value < 0) throw new DurationError(`${what} must not be negative, got ${value}`);
+    if (!Number.isFinite(value)) throw new DurationError(`${what} must be finite, got ${value}`);
+    return value;
+  }
+  if (typeof value !== 'string') {
+    throw new DurationError(
+      `${what} must be a number of seconds or a duration string such as '20 minutes', got ${typeName(value)}`,
+    );
+  }
+  const text = value.trim();
+  if (text === '') throw new DurationError(`${what} is empty; ${UNIT_HINT}`);
+  if (PLAIN_SECONDS.test(text)) return Number(text);
+
+  let seconds = 0;
+  let offset = 0;
+  while (offset < value.length) {
+    SPAN.lastIndex = offset;
+    const span = SPAN.exec(value);
+    if (span === null) {
+      if (value.slice(offset).trim() === '') break;
+      throw new DurationError(`${what} ${JSON.stringify(value)} ${describeBadSpan(value, offset)}`);
+    }
+    const unit = UNIT_SECONDS.get(span[2]);
+    if (unit === undefined) {
+      throw new DurationError(`${what} ${JSON.stringify(value)} has an unknown unit ${JSON.stringify(span[2])}; ${UNIT_HINT}`);
+    }
+    seconds += Number(span[1]) * unit;
+    offset = SPAN.lastIndex;
+  }
+  if (!Number.isFinite(seconds)) throw new DurationError(`${what} ${JSON.stringify(value)} is too large`);
+  return seconds;
+}
+
+function plural(value: number, name: string): string {
+  return `${value}${name}${value > 1 ? 's' : ''}`;
+}
+
+/**
+ * humantime's `format_duration`: "20m", "1h 30m", "7days", "2s 500ms".
+ * Years and months are humantime's (365.25 and 30.44 days).
+ */
+export function formatDuration(seconds: number): string {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new DurationError(`cannot format ${String(seconds)} as a duration: expected a finite number of seconds >= 0`);
+  }
+  let whole = Math.floor(seconds);
+  let nanos = Math.round((seconds - whole) * 1e9);
+  if (nanos >= 1e9) {
+    whole += 1;
+    nanos -= 1e9;
+  }
+  if (whole === 0 && nanos === 0) return '0s';
+
+  const years = Math.floor(whole / YEAR);
+  const yearRest = whole % YEAR;
+  const months = Math.floor(yearRest / MONTH);
+  const monthRest = yearRest % MONTH;
+  const days = Math.floor(monthRest / 86_400);
+  const daySeconds = monthRest % 86_400;
+
+  const items: string[] = [];
+  if (years > 0) items.push(plural(years, 'year'));
+  if (months > 0) items.push(plural(months, 'month'));
+  if (days > 0) items.push(plural(days, 'day'));
+  const fixed: Array<[number, string]> = [
+    [Math.floor(daySeconds / 3600), 'h'],
+    [Math.floor((daySeconds % 3600) / 60), 'm'],
+    [daySeconds % 60, 's'],
+    [Math.floor(nanos / 1e6), 'ms'],
+    [Math.floor(nanos / 1e3) % 1000, 'us'],
+    [nanos % 1000, 'ns'],
+  ];
+  for (const [value, unit] of fixed) {
+    if (value > 0) items.push(`${value}${unit}`);
+  }
+  return items.join(' ');
+}

@@ -1,0 +1,84 @@
+/**
+ * Custom protocol event names. In KumoMTA `protocol = { custom_lua = {
+ * constructor = 'make.amqp' } }` names an event that `kumo.on('make.amqp', ...)`
+ * binds; the name is free text, but KumoMTA's events share the same namespace,
+ * so a constructor named after one of them would run (or replace) that
+ * handler instead of a delivery.
+ */
+
+export class EventNameError extends Error {
+  override name = 'EventNameError';
+}
+
+/**
+ * KumoMTA's predefined events: the reference/events index of docs.kumomta.com,
+ * plus the names older releases used (`smtp_server_mail_rcpt_to`, before
+ * `smtp_server_rcpt_to`; `message_requeued`, the first name of
+ * `requeue_message`) and the events documented on their own pages
+ * (`get_site_config`, `http_message_injected`), because a policy written for
+ * one of those releases still binds them.
+ */
+export const PREDEFINED_EVENTS: readonly string[] = Object.freeze([
+  'get_acl_definition',
+  'get_egress_path_config',
+  'get_egress_pool',
+  'get_egress_source',
+  'get_listener_domain',
+  'get_queue_config',
+  'get_site_config',
+  'http_message_generated',
+  'http_message_injected',
+  'http_server_validate_auth_basic',
+  'init',
+  'message_requeued',
+  'pre_init',
+  'proxy_init',
+  'proxy_server_auth_rfc1929',
+  'rebind_message',
+  'requeue_message',
+  'should_enqueue_log_record',
+  'shutdown_logging',
+  'smtp_client_rewrite_delivery_status',
+  'smtp_server_auth_plain',
+  'smtp_server_connection_accepted',
+  'smtp_server_data',
+  'smtp_server_ehlo',
+  'smtp_server_get_dynamic_parameters',
+  'smtp_server_mail_from',
+  'smtp_server_mail_rcpt_to',
+  'smtp_server_message_deferred_inject',
+  'smtp_server_message_received',
+  'smtp_server_rcpt_to',
+  'smtp_server_rewrite_response',
+  'smtp_server_split_transaction',
+  'spool_message_enumerated',
+  'throttle_insert_ready_queue',
+  'tsa_init',
+  'tsa_load_shaping_data',
+  'xfer_message_received',
+]);
+
+const PREDEFINED = new Set(PREDEFINED_EVENTS);
+
+/** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
+export function validateEventName(name: unknown): string {
+  if (typeof name !== 'string') {
+    const kind = name === null ? 'null' : Array.isArray(name) ? 'an array' : typeof name;
+    throw new EventNameError(`event name must be a string such as make.amqp, got ${kind}`);
+  }
+  const trimmed = name.trim();
+  if (trimmed === '') {
+    throw new EventNameError('event name is empty; give the constructor a name such as make.amqp');
+  }
+  // The name is shown in node labels, site names and log records; a space or
+  // control character there is almost always a paste accident.
+  if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
+    throw new EventNameError(`event name ${JSON.stringify(trimmed)} contains whitespace or a control character`);
+  }
+  if (PREDEFINED.has(trimmed)) {
+    throw new EventNameError(
+      `"${trimmed}" is a predefined KumoMTA event; choose another name such as make.amqp`,
+    );
+  }
+  return trimmed;
+}

@@ -1,0 +1,175 @@
+/**
+ * KumoMTA log records (reference/log_record.md; the struct is JsonLogRecord in
+ * crates/kumo-log-types) for the outcomes of a custom_lua delivery, shaped
+ * the way KumoMTA's Lua dispatcher (crates/kumod/src/lua_deliver.rs) and its
+ * queue expiry (crates/kumod/src/queue/queue.rs) log them.
+ */
+
+import { formatDuration } from './duration';
+import type { QueueName } from './queue-name';
+
+export type RecordType = 'Delivery' | 'TransientFailure' | 'Bounce' | 'Expiration';
+
+export interface EnhancedCode {
+  class: number;
+  subject: number;
+  detail: number;
+}
+
+export interface Response {
+  code: number;
+  enhanced_code: EnhancedCode | null;
+  content: string;
+  /** The SMTP verb answered; a Lua delivery has none. */
+  command: string | null;
+}
+
+export interface PeerAddress {
+  name: string;
+  addr: string;
+}
+
+export interface LogRecord {
+  type: RecordType;
+  id: string;
+  sender: string | null;
+  recipient: string | null;
+  /** The scheduled queue's name. */
+  queue: string;
+  /** The ready queue's name; empty for an Expiration, as in KumoMTA. */
+  site: string;
+  size: number;
+  response: Response;
+  peer_address: PeerAddress | null;
+  /** When this record was made, epoch seconds. */
+  timestamp: number;
+  /** When the message was created, epoch seconds. */
+  created: number;
+  num_attempts: number;
+  bounce_classification: string;
+  egress_pool: string | null;
+  egress_source: string | null;
+  source_address: null;
+  feedback_report: null;
+  meta: Record<string, unknown>;
+  headers: Record<string, unknown>;
+  delivery_protocol: string | null;
+  reception_protocol: string | null;
+  nodeid: string;
+  /** `timestamp` as an RFC 3339 string, with milliseconds. */
+  event_time: string;
+  /** `created` as an RFC 3339 string, with milliseconds. */
+  created_time: string;
+}
+
+export interface ResponseInput {
+  code: number;
+  content: string;
+  /** When left out, read from a leading "x.y.z" in the content. */
+  enhanced_code?: EnhancedCode | null;
+}
+
+export interface LogRecordInput {
+  type: RecordType;
+  id: string;
+  queue: QueueName;
+  constructorName: string;
+  egressSource?: string;
+  egressPool?: string;
+  response: ResponseInput;
+  sender?: string | null;
+  recipient?: string | null;
+  size: number;
+  createdMs: number;
+  nowMs: number;
+  /** KumoMTA logs the attempts made before this one: 0 on the first. */
+  numAttempts: number;
+  meta?: Record<string, unknown>;
+  receptionProtocol?: string | null;
+  nodeId?: string;
+}
+
+/** KumoMTA's egress source and pool when a policy names none. */
+const UNSPECIFIED = 'unspecified';
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+// An RFC 3463 enhanced status code at the start of the text, optionally after
+// the SMTP reply code ("550 5.1.1 ..." or "5.1.1 ..."), as an SMTP peer sends it.
+const ENHANCED = /^(?:\d{3}[ -])?([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
+
+export function parseEnhancedCode(content: string): EnhancedCode | null {
+  const m = ENHANCED.exec(content);
+  if (m === null) return null;
+  return { class: Number(m[1]), subject: Number(m[2]), detail: Number(m[3]) };
+}
+
+/** The ready queue name KumoMTA gives a custom_lua queue: `<source>-><routing_domain or domain>@lua:<constructor>`. */
+export function siteName(queue: QueueName, constructorName: string, egressSource: string = UNSPECIFIED): string {
+  return `${egressSource}->${queue.routing_domain ?? queue.domain}@lua:${constructorName}`;
+}
+
+export function buildLogRecord(input: LogRecordInput): LogRecord {
+  const expiration = input.type === 'Expiration';
+  const response: Response = {
+    code: input.response.code,
+    enhanced_code:
+      input.response.enhanced_code !== undefined
+        ? input.response.enhanced_code
+        : parseEnhancedCode(input.response.content),
+    content: input.response.content,
+    command: null,
+  };
+  const egressSource = input.egressSource ?? UNSPECIFIED;
+  return {
+    type: input.type,
+    id: input.id,
+    sender: input.sender ?? null,
+    recipient: input.recipient ?? null,
+    queue: input.queue.name,
+    // KumoMTA expires a message from its scheduled queue, outside any ready
+    // queue or delivery protocol, so those fields are empty there.
+    site: expiration ? '' : siteName(input.queue, input.constructorName, egressSource),
+    size: input.size,
+    response,
+    peer_address: expiration ? null : { name: `Lua via ${input.constructorName}`, addr: '0.0.0.0' },
+    timestamp: Math.floor(input.nowMs / 1000),
+    created: Math.floor(input.createdMs / 1000),
+    num_attempts: input.numAttempts,
+    bounce_classification: 'Uncategorized',
+    egress_pool: expiration ? null : (input.egressPool ?? UNSPECIFIED),
+    egress_source: expiration ? null : egressSource,
+    source_address: null,
+    feedback_report: null,
+    meta: { ...(input.meta ?? {}) },
+    headers: {},
+    delivery_protocol: expiration ? null : 'Lua',
+    reception_protocol: input.receptionProtocol ?? null,
+    nodeid: input.nodeId ?? NIL_UUID,
+    event_time: new Date(input.nowMs).toISOString(),
+    created_time: new Date(input.createdMs).toISOString(),
+  };
+}
+
+/**
+ * The response KumoMTA logs when a retry would take a message past max_age
+ * (queue.rs: code 551, enhanced code 5.4.7, durations in humantime's format).
+ */
+export function expirationResponse(delayedAgeSec: number, maxAgeSec: number): ResponseInput {
+  return {
+    code: 551,
+    enhanced_code: { class: 5, subject: 4, detail: 7 },
+    content:
+      `Next delivery time would be ${formatDuration(roundToMs(delayedAgeSec))} ` +
+      `after creation, which exceeds max_age=${formatDuration(roundToMs(maxAgeSec))}`,
+  };
+}
+
+/** What KumoMTA logs when a Lua send fails with an error that is not a kumo.reject. */
+export function internalErrorResponse(err: string): ResponseInput {
+  return { code: 400, content: `KumoMTA internal: error in deliver_message: ${err}` };
+}
+
+// Sub-millisecond digits are float noise from epoch-ms arithmetic, not information.
+function roundToMs(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}

@@ -1,0 +1,361 @@
+/**
+ * KumoMTA's `get_queue_config` event and `kumo.make_queue_config {}`.
+ *
+ * In KumoMTA, `get_queue_config(domain, tenant, campaign, routing_domain)`
+ * handlers run in the order they were registered and the first one that
+ * returns a config wins; with none, the queue gets `kumo.make_queue_config {}`,
+ * i.e. SMTP delivery with the default timings. Here the handlers are the
+ * rules of a queue config node, compiled once at deploy time so that a bad
+ * rule is reported then, not on the first message it meets.
+ */
+
+import { DurationError, formatDuration, parseDuration } from './duration';
+import { EventNameError, validateEventName } from './event-names';
+import type { QueueName } from './queue-name';
+
+/**
+ * The `protocol` of KumoMTA's QueueConfig (crates/kumod/src/queue/delivery_proto.rs):
+ * `{ smtp = {...} }` (the default), `{ maildir_path = '...' }` or
+ * `{ custom_lua = { constructor = '...' } }`.
+ */
+export type Protocol =
+  | { custom_lua: { constructor: string } }
+  | { smtp: Record<string, never> }
+  | { maildir_path: string };
+
+/** A KumoMTA-shaped queue config; durations stay as the user wrote them. */
+export interface QueueConfig {
+  protocol: Protocol;
+  retry_interval: string;
+  max_retry_interval: string | null;
+  max_age: string;
+}
+
+export interface ResolvedTimings {
+  retryIntervalSec: number;
+  maxRetryIntervalSec: number | null;
+  maxAgeSec: number;
+}
+
+/** KumoMTA's QueueConfig defaults (crates/kumod/src/queue/config.rs). */
+export const QUEUE_CONFIG_DEFAULTS: Readonly<{
+  retry_interval: string;
+  max_retry_interval: string | null;
+  max_age: string;
+}> = Object.freeze({
+  retry_interval: '20 minutes',
+  max_retry_interval: null,
+  max_age: '7 days',
+});
+
+export type MatchOp = 'any' | 'eq' | 'regex';
+
+export interface MatchDefinition {
+  op: MatchOp;
+  value?: string;
+}
+
+export type MatchField = 'domain' | 'tenant' | 'campaign' | 'routing_domain';
+
+export interface RuleDefinition {
+  match: Partial<Record<MatchField, MatchDefinition>>;
+  protocol: 'custom_lua' | 'smtp' | 'maildir';
+  constructor?: string;
+  maildir_path?: string;
+  retry_interval?: string | number;
+  max_retry_interval?: string | number | null;
+  max_age?: string | number;
+}
+
+export class QueueConfigError extends Error {
+  override name = 'QueueConfigError';
+}
+
+type Matcher = (component: string) => boolean;
+
+interface CompiledRule {
+  readonly matchers: ReadonlyArray<readonly [MatchField, Matcher]>;
+  readonly config: Readonly<QueueConfig>;
+}
+
+export interface CompiledRules {
+  readonly rules: readonly CompiledRule[];
+}
+
+export interface SelectedQueueConfig {
+  config: QueueConfig;
+  /** 1-based number of the rule that matched, or null for the default. */
+  rule: number | null;
+}
+
+const MATCH_FIELDS: readonly MatchField[] = ['domain', 'tenant', 'campaign', 'routing_domain'];
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// `constructor` is a key the editor and KumoMTA both use, and also the name of
+// every object's inherited Object.prototype.constructor: only an own property counts.
+function own(record: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+function freezeConfig(config: QueueConfig): Readonly<QueueConfig> {
+  const protocol = config.protocol;
+  if ('custom_lua' in protocol) Object.freeze(protocol.custom_lua);
+  if ('smtp' in protocol) Object.freeze(protocol.smtp);
+  Object.freeze(protocol);
+  return Object.freeze(config);
+}
+
+// Every message carries its own copy: flows may edit msg.queueConfig in a
+// function node, and must not change the rule (or the next message) by doing so.
+function copyConfig(config: Readonly<QueueConfig>): QueueConfig {
+  const p = config.protocol;
+  let protocol: Protocol;
+  if ('custom_lua' in p) protocol = { custom_lua: { constructor: p.custom_lua.constructor } };
+  else if ('maildir_path' in p) protocol = { maildir_path: p.maildir_path };
+  else protocol = { smtp: {} };
+  return {
+    protocol,
+    retry_interval: config.retry_interval,
+    max_retry_interval: config.max_retry_interval,
+    max_age: config.max_age,
+  };
+}
+
+const DEFAULT_CONFIG: Readonly<QueueConfig> = freezeConfig({
+  protocol: { smtp: {} },
+  ...QUEUE_CONFIG_DEFAULTS,
+});
+
+/** Checks a duration and returns it as KumoMTA would accept it in a policy. */
+function durationText(value: unknown, what: string): string {
+  const seconds = parseDuration(value, what);
+  return typeof value === 'number' ? formatDuration(seconds) : (value as string).trim();
+}
+
+function checkRetryInterval(value: unknown, what: string): string {
+  const text = durationText(value, what);
+  // KumoMTA accepts 0, but a custom protocol in Node-RED would then retry in a
+  // tight loop until max_age; nobody means that.
+  if (parseDuration(text, what) <= 0) {
+    throw new DurationError(`${what} must be more than 0`);
+  }
+  return text;
+}
+
+function protocolFromParams(value: unknown, prefix: string): Protocol {
+  if (value === undefined || value === null) return { smtp: {} };
+  if (!isRecord(value)) {
+    throw new QueueConfigError(`${prefix}protocol must be an object such as { custom_lua: { constructor: 'make.amqp' } }, got ${typeName(value)}`);
+  }
+  if ('custom_lua' in value) {
+    const lua = value.custom_lua;
+    if (!isRecord(lua)) {
+      throw new QueueConfigError(`${prefix}protocol.custom_lua must be an object with a constructor, got ${typeName(lua)}`);
+    }
+    return { custom_lua: { constructor: validateEventName(own(lua, 'constructor')) } };
+  }
+  if ('maildir_path' in value) {
+    const path = value.maildir_path;
+    if (typeof path !== 'string' || path.trim() === '') {
+      throw new QueueConfigError(`${prefix}protocol.maildir_path must be a non-empty path`);
+    }
+    return { maildir_path: path.trim() };
+  }
+  if ('smtp' in value) return { smtp: {} };
+  throw new QueueConfigError(
+    `${prefix}protocol must have one of custom_lua, smtp or maildir_path; got keys ${JSON.stringify(Object.keys(value))}`,
+  );
+}
+
+function wrap<T>(prefix: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof DurationError || err instanceof EventNameError) {
+      throw new QueueConfigError(`${prefix}${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * `kumo.make_queue_config {}`: validates a KumoMTA-shaped config (for example
+ * one a flow put on msg.queueConfig itself) and fills in KumoMTA's defaults.
+ */
+export function makeQueueConfig(params: unknown = {}): QueueConfig {
+  if (!isRecord(params)) {
+    throw new QueueConfigError(`queue config must be an object, got ${typeName(params)}`);
+  }
+  return wrap('queue config: ', () => {
+    const protocol = protocolFromParams(params.protocol, '');
+    const retry = params.retry_interval ?? QUEUE_CONFIG_DEFAULTS.retry_interval;
+    const maxRetry = params.max_retry_interval ?? null;
+    const maxAge = params.max_age ?? QUEUE_CONFIG_DEFAULTS.max_age;
+    return {
+      protocol,
+      retry_interval: checkRetryInterval(retry, 'retry_interval'),
+      max_retry_interval: maxRetry === null ? null : durationText(maxRetry, 'max_retry_interval'),
+      max_age: durationText(maxAge, 'max_age'),
+    };
+  });
+}
+
+/** The timings of a config in seconds, with KumoMTA's defaults for any left out. */
+export function timingsOf(config: QueueConfig): ResolvedTimings {
+  return wrap('queue config: ', () => {
+    const maxRetry = config.max_retry_interval ?? null;
+    return {
+      retryIntervalSec: parseDuration(config.retry_interval ?? QUEUE_CONFIG_DEFAULTS.retry_interval, 'retry_interval'),
+      maxRetryIntervalSec: maxRetry === null ? null : parseDuration(maxRetry, 'max_retry_interval'),
+      maxAgeSec: parseDuration(config.max_age ?? QUEUE_CONFIG_DEFAULTS.max_age, 'max_age'),
+    };
+  });
+}
+
+export function constructorOf(config: QueueConfig): string | null {
+  const protocol: unknown = config?.protocol;
+  if (!isRecord(protocol)) return null;
+  const lua = protocol.custom_lua;
+  if (!isRecord(lua)) return null;
+  const name = own(lua, 'constructor');
+  return typeof name === 'string' ? name : null;
+}
+
+/*
+ * Matching a queue component:
+ * - 'any' matches everything, including a component the queue name lacks.
+ * - 'eq' and 'regex' see a missing tenant/campaign/routing_domain as the empty
+ *   string: KumoMTA itself hands get_queue_config an empty tenant for
+ *   `campaign:@domain`, so `eq ''` means "no tenant" and a regex such as
+ *   `^(|acme)$` can say "no tenant, or acme".
+ * - 'regex' is an unanchored search (JavaScript's RegExp.test, like Lua's
+ *   string.find and Node-RED's switch node "matches regex"); write ^...$ to
+ *   match the whole component.
+ */
+function compileMatcher(def: unknown, field: MatchField, prefix: string): Matcher | null {
+  if (def === undefined || def === null) return null;
+  if (!isRecord(def)) {
+    throw new QueueConfigError(`${prefix}${field} match must be an object such as { op: 'eq', value: 'amqp' }, got ${typeName(def)}`);
+  }
+  const op = def.op ?? 'any';
+  if (op === 'any') return null;
+  const value = def.value;
+  if (op === 'eq') {
+    if (typeof value !== 'string') {
+      throw new QueueConfigError(`${prefix}${field} "equals" needs a string value, got ${typeName(value)}`);
+    }
+    return (component) => component === value;
+  }
+  if (op === 'regex') {
+    if (typeof value !== 'string' || value === '') {
+      throw new QueueConfigError(`${prefix}${field} regular expression is empty`);
+    }
+    let re: RegExp;
+    try {
+      re = new RegExp(value);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new QueueConfigError(`${prefix}${field} regular expression ${JSON.stringify(value)} is invalid: ${reason}`);
+    }
+    return (component) => re.test(component);
+  }
+  throw new QueueConfigError(`${prefix}${field} has an unknown match operator ${JSON.stringify(op)} (expected any, eq or regex)`);
+}
+
+function compileRule(def: unknown, number: number): CompiledRule {
+  const prefix = `rule ${number}: `;
+  if (!isRecord(def)) {
+    throw new QueueConfigError(`${prefix}must be an object, got ${typeName(def)}`);
+  }
+  const match = def.match ?? {};
+  if (!isRecord(match)) {
+    throw new QueueConfigError(`${prefix}match must be an object, got ${typeName(match)}`);
+  }
+  for (const key of Object.keys(match)) {
+    if (!(MATCH_FIELDS as readonly string[]).includes(key)) {
+      throw new QueueConfigError(`${prefix}cannot match on ${JSON.stringify(key)} (expected domain, tenant, campaign or routing_domain)`);
+    }
+  }
+  const matchers: Array<readonly [MatchField, Matcher]> = [];
+  for (const field of MATCH_FIELDS) {
+    const matcher = compileMatcher(match[field], field, prefix);
+    if (matcher !== null) matchers.push([field, matcher]);
+  }
+
+  return wrap(prefix, () => {
+    let protocol: Protocol;
+    switch (def.protocol) {
+      case 'custom_lua': {
+        const name = own(def, 'constructor');
+        if (name === undefined || name === null || (typeof name === 'string' && name.trim() === '')) {
+          throw new QueueConfigError(`${prefix}custom_lua needs a constructor (event name), such as make.amqp`);
+        }
+        protocol = { custom_lua: { constructor: validateEventName(name) } };
+        break;
+      }
+      case 'maildir': {
+        const path = def.maildir_path;
+        if (typeof path !== 'string' || path.trim() === '') {
+          throw new QueueConfigError(`${prefix}maildir needs a non-empty maildir_path`);
+        }
+        protocol = { maildir_path: path.trim() };
+        break;
+      }
+      case 'smtp':
+        protocol = { smtp: {} };
+        break;
+      default:
+        throw new QueueConfigError(
+          `${prefix}unknown protocol ${JSON.stringify(def.protocol)} (expected custom_lua, smtp or maildir)`,
+        );
+    }
+    const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
+    const config: QueueConfig = {
+      protocol,
+      retry_interval: blank(def.retry_interval)
+        ? QUEUE_CONFIG_DEFAULTS.retry_interval
+        : checkRetryInterval(def.retry_interval, 'retry_interval'),
+      max_retry_interval: blank(def.max_retry_interval)
+        ? QUEUE_CONFIG_DEFAULTS.max_retry_interval
+        : durationText(def.max_retry_interval, 'max_retry_interval'),
+      max_age: blank(def.max_age) ? QUEUE_CONFIG_DEFAULTS.max_age : durationText(def.max_age, 'max_age'),
+    };
+    return { matchers, config: freezeConfig(config) };
+  });
+}
+
+/** Validates and compiles the rules as the editor stores them; throws QueueConfigError naming the rule. */
+export function compileRules(defs: unknown): CompiledRules {
+  if (defs === undefined || defs === null) return Object.freeze({ rules: Object.freeze([]) });
+  if (!Array.isArray(defs)) {
+    throw new QueueConfigError(`rules must be a list, got ${typeName(defs)}`);
+  }
+  const rules = defs.map((def, index) => compileRule(def, index + 1));
+  return Object.freeze({ rules: Object.freeze(rules) });
+}
+
+/** get_queue_config: the first rule matching the queue wins; otherwise kumo.make_queue_config {}. */
+export function selectQueueConfig(rules: CompiledRules, queue: QueueName): SelectedQueueConfig {
+  const list = rules.rules;
+  for (let i = 0; i < list.length; i++) {
+    const rule = list[i];
+    let matched = true;
+    for (const [field, matcher] of rule.matchers) {
+      if (!matcher(queue[field] ?? '')) {
+        matched = false;
+        break;
+      }
+    }
+    if (matched) return { config: copyConfig(rule.config), rule: i + 1 };
+  }
+  return { config: copyConfig(DEFAULT_CONFIG), rule: null };
+}

@@ -1,0 +1,71 @@
+'use strict';
+// node-red-node-test-helper with this pack's nodes and the core nodes the
+// flows under test use, plus small waits built on node events (no sleeps).
+
+const helper = require('node-red-node-test-helper');
+const path = require('node:path');
+const { BROKER_URL, CREDENTIALS, requireBroker } = require('./amqp');
+
+helper.init(require.resolve('node-red'));
+
+const NODES = path.resolve(__dirname, '../../nodes');
+const CORE = path.dirname(require.resolve('@node-red/nodes/package.json'));
+
+const packNodes = ['amqp-broker', 'amqp-publish'].map((type) => require(path.join(NODES, `${type}.js`)));
+const coreNodes = {
+  catch: require(path.join(CORE, 'core/common/25-catch.js')),
+  status: require(path.join(CORE, 'core/common/25-status.js')),
+};
+
+const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
+
+function brokerConfig(id = 'broker', overrides = {}) {
+  requireBroker();
+  return { id, type: 'amqp-broker', name: 'test broker', url: BROKER_URL, heartbeat: 10, connectionName: 'mocha', ...overrides };
+}
+
+/** Loads a flow; the broker node gets the test broker's credentials unless given others. */
+function load(flow, credentials) {
+  const creds = credentials || Object.fromEntries(flow.filter((n) => n.type === 'amqp-broker').map((n) => [n.id, CREDENTIALS]));
+  // Flow nodes need a tab (z) for Catch and Status scopes; config nodes have none.
+  const nodes = flow.map((n) => (n.z || CONFIG_TYPES.has(n.type) ? n : { z: 'flow', ...n }));
+  return helper.load([...packNodes, coreNodes.catch, coreNodes.status], [{ id: 'flow', type: 'tab', label: 'test' }, ...nodes], creds);
+}
+
+/** Collects the messages a helper node receives; `next(n)` resolves once n have arrived. */
+function collector(node) {
+  const messages = [];
+  const waiters = [];
+  node.on('input', (msg) => {
+    messages.push(msg);
+    for (const w of waiters.slice()) {
+      if (messages.length >= w.n) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(messages);
+      }
+    }
+  });
+  return {
+    messages,
+    next(n = messages.length + 1) {
+      if (messages.length >= n) return Promise.resolve(messages);
+      return new Promise((resolve) => waiters.push({ n, resolve }));
+    },
+  };
+}
+
+/** Resolves with the first message, already received or to come, that satisfies `predicate`. */
+function until(col, predicate) {
+  const found = col.messages.find(predicate);
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve) => {
+    const check = () => {
+      const hit = col.messages.find(predicate);
+      if (hit) resolve(hit);
+      else col.next(col.messages.length + 1).then(check);
+    };
+    check();
+  });
+}
+
+module.exports = { helper, load, brokerConfig, collector, until };
