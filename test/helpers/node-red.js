@@ -11,7 +11,7 @@ helper.init(require.resolve('node-red'));
 const NODES = path.resolve(__dirname, '../../nodes');
 const CORE = path.dirname(require.resolve('@node-red/nodes/package.json'));
 
-const packNodes = ['amqp-broker', 'amqp-publish'].map((type) => require(path.join(NODES, `${type}.js`)));
+const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map((type) => require(path.join(NODES, `${type}.js`)));
 const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),
   status: require(path.join(CORE, 'core/common/25-status.js')),

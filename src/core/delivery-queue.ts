@@ -1,0 +1,275 @@
+// The scheduled and ready queue behind one custom protocol (KumoMTA's
+// `<source>-><domain>@lua:<constructor>`): it starts attempts up to a limit,
+// waits for each attempt's reported outcome (or its timeout), retries
+// transient failures on KumoMTA's schedule and logs one record per outcome.
+// This is the one place that decides what an outcome means.
+
+import { randomUUID } from 'node:crypto';
+import { Fifo } from './fifo';
+import { buildLogRecord, expirationResponse, internalErrorResponse, LogRecord, RecordType, ResponseInput } from './log-record';
+import type { QueueConfig, ResolvedTimings } from './queue-config';
+import type { QueueName } from './queue-name';
+import { nextRetry } from './retry-schedule';
+import { expectOutcome, forgetOutcome, ReportedOutcome } from './delivery-outcomes';
+
+export interface DeliverySettings {
+  constructorName: string;
+  /** How long an attempt may take before it counts as a transient failure. */
+  attemptTimeoutMs: number;
+  /** Attempts in flight at once; the rest wait in the ready queue. */
+  maxInFlight: number;
+  egressSource?: string;
+  nodeId?: string;
+}
+
+/** msg.kumo: what a delivery attempt carries downstream. */
+export interface KumoDeliveryInfo {
+  id: string;
+  queue: string;
+  domain: string;
+  tenant: string | null;
+  campaign: string | null;
+  routing_domain: string | null;
+  constructor: string;
+  attempt: number;
+}
+
+export type DeliveryState = 'queued' | 'in-flight' | 'waiting';
+
+export interface Delivery<M> {
+  readonly id: string;
+  readonly msg: M;
+  readonly queue: QueueName;
+  readonly config: QueueConfig;
+  readonly timings: ResolvedTimings;
+  readonly createdMs: number;
+  readonly size: number;
+  /** Attempts started so far; the current attempt's number while in flight. */
+  attempts: number;
+  state: DeliveryState;
+  deadline: number;
+  retryTimer: NodeJS.Timeout | null;
+}
+
+export interface DeliveryIo<M> {
+  /** Hands an attempt to the flow (custom protocol output 1). */
+  send(delivery: Delivery<M>, kumo: KumoDeliveryInfo): void;
+  /** One log record per outcome (custom protocol output 2). */
+  log(delivery: Delivery<M>, record: LogRecord, kumo: KumoDeliveryInfo): void;
+  /** Counts changed: for the node's status. */
+  changed(): void;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface DeliveryCounts {
+  queued: number;
+  inFlight: number;
+  waiting: number;
+}
+
+export class DeliveryQueue<M> {
+  private readonly ready = new Fifo<Delivery<M>>();
+  /** Attempts in start order; all share one timeout, so the oldest expires first. */
+  private readonly attemptsByStart = new Fifo<{ delivery: Delivery<M>; attempt: number }>();
+  private readonly waiting = new Set<Delivery<M>>();
+  private readonly inFlight = new Set<Delivery<M>>();
+  private timeoutTimer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly settings: DeliverySettings, private readonly io: DeliveryIo<M>) {
+    this.now = io.now ?? Date.now;
+  }
+
+  get counts(): DeliveryCounts {
+    return { queued: this.ready.length, inFlight: this.inFlight.size, waiting: this.waiting.size };
+  }
+
+  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
+    if (this.closed) throw new Error(`custom protocol "${this.settings.constructorName}" is closing; message not accepted`);
+    const delivery: Delivery<M> = {
+      id: randomUUID().replace(/-/g, ''), // KumoMTA's ids are 32 hex digits
+      msg,
+      queue,
+      config,
+      timings,
+      createdMs: this.now(),
+      size,
+      attempts: 0,
+      state: 'queued',
+      deadline: 0,
+      retryTimer: null,
+    };
+    this.ready.push(delivery);
+    this.pump();
+    this.io.changed();
+    return delivery;
+  }
+
+  /**
+   * Stops taking messages, waits up to graceMs for attempts in flight, then
+   * gives back every delivery not finished (in flight, queued or waiting to retry).
+   */
+  async close(graceMs: number): Promise<Delivery<M>[]> {
+    this.closed = true;
+    if (this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = null;
+    const unfinished = [...this.inFlight, ...this.ready.drain(), ...this.waiting];
+    for (const delivery of unfinished) {
+      forgetOutcome(delivery.id);
+      if (delivery.retryTimer) clearTimeout(delivery.retryTimer);
+    }
+    this.inFlight.clear();
+    this.waiting.clear();
+    return unfinished;
+  }
+
+  private pump(): void {
+    while (this.inFlight.size < this.settings.maxInFlight && this.ready.length > 0 && !this.closed) {
+      this.start(this.ready.shift() as Delivery<M>);
+    }
+  }
+
+  private start(delivery: Delivery<M>): void {
+    delivery.attempts++;
+    delivery.state = 'in-flight';
+    delivery.deadline = this.now() + this.settings.attemptTimeoutMs;
+    this.inFlight.add(delivery);
+    this.attemptsByStart.push({ delivery, attempt: delivery.attempts });
+    if (!this.timeoutTimer) this.armTimeout(delivery.deadline);
+    expectOutcome(delivery.id, (attempt, outcome) => this.onOutcome(delivery, attempt, outcome));
+    this.io.send(delivery, this.kumoInfo(delivery));
+  }
+
+  private onOutcome(delivery: Delivery<M>, attempt: number, outcome: ReportedOutcome): void {
+    // A late report for an attempt that already timed out, or a second report
+    // (a fork with two publish nodes): the first outcome stands.
+    if (delivery.state !== 'in-flight' || attempt !== delivery.attempts) return;
+    this.inFlight.delete(delivery);
+    forgetOutcome(delivery.id);
+    switch (outcome.kind) {
+      case 'delivered':
+        this.finish(delivery, 'Delivery', { code: 200, content: outcome.disposition });
+        break;
+      case 'rejected':
+        // kumo.reject: 4xx is transient, any other code is permanent.
+        if (outcome.code >= 400 && outcome.code <= 499) this.transient(delivery, { code: outcome.code, content: outcome.message });
+        else this.finish(delivery, 'Bounce', { code: outcome.code, content: outcome.message });
+        break;
+      case 'failed':
+        this.transient(delivery, internalErrorResponse(outcome.error));
+        break;
+    }
+    this.afterAttempt();
+  }
+
+  private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
+    this.io.log(delivery, this.record(delivery, type, response), this.kumoInfo(delivery));
+  }
+
+  private transient(delivery: Delivery<M>, response: ResponseInput): void {
+    this.io.log(delivery, this.record(delivery, 'TransientFailure', response), this.kumoInfo(delivery));
+    const now = this.now();
+    const decision = nextRetry({
+      attempts: delivery.attempts,
+      createdMs: delivery.createdMs,
+      nowMs: now,
+      timings: delivery.timings,
+      random: this.io.random,
+    });
+    if (decision.kind === 'expire' || this.closed) {
+      if (decision.kind === 'expire') this.finish(delivery, 'Expiration', expirationResponse(decision.delayedAgeSec, decision.maxAgeSec));
+      else this.waiting.add(delivery); // handed back by close()
+      return;
+    }
+    delivery.state = 'waiting';
+    this.waiting.add(delivery);
+    delivery.retryTimer = setTimeout(() => {
+      delivery.retryTimer = null;
+      this.waiting.delete(delivery);
+      delivery.state = 'queued';
+      this.ready.push(delivery);
+      this.pump();
+      this.io.changed();
+    }, decision.delayMs);
+  }
+
+  private afterAttempt(): void {
+    // Finished attempts leave the timeout list now, not at their deadline, so
+    // their messages are not held in memory for attemptTimeoutMs.
+    for (let head = this.attemptsByStart.peek(); head && (head.delivery.state !== 'in-flight' || head.delivery.attempts !== head.attempt); head = this.attemptsByStart.peek()) {
+      this.attemptsByStart.shift();
+    }
+    this.pump();
+    this.io.changed();
+    if (this.inFlight.size === 0 && this.idleWaiters.length > 0) {
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private armTimeout(at: number): void {
+    this.timeoutTimer = setTimeout(() => this.expireAttempts(), Math.max(0, at - this.now()));
+  }
+
+  private expireAttempts(): void {
+    this.timeoutTimer = null;
+    const now = this.now();
+    for (let head = this.attemptsByStart.peek(); head; head = this.attemptsByStart.peek()) {
+      const { delivery, attempt } = head;
+      const current = delivery.state === 'in-flight' && delivery.attempts === attempt;
+      if (current && delivery.deadline > now) break;
+      this.attemptsByStart.shift();
+      if (current) {
+        this.inFlight.delete(delivery);
+        forgetOutcome(delivery.id);
+        const seconds = this.settings.attemptTimeoutMs / 1000;
+        this.transient(delivery, internalErrorResponse(`no outcome reported within ${seconds} s (timeout)`));
+        this.afterAttempt();
+      }
+    }
+    const next = this.attemptsByStart.peek();
+    if (next) this.armTimeout(next.delivery.deadline);
+  }
+
+  private record(delivery: Delivery<M>, type: RecordType, response: ResponseInput): LogRecord {
+    return buildLogRecord({
+      type,
+      id: delivery.id,
+      queue: delivery.queue,
+      constructorName: this.settings.constructorName,
+      egressSource: this.settings.egressSource,
+      response,
+      size: delivery.size,
+      createdMs: delivery.createdMs,
+      nowMs: this.now(),
+      // KumoMTA counts the attempts made before the one being logged.
+      numAttempts: Math.max(0, delivery.attempts - 1),
+      nodeId: this.settings.nodeId,
+    });
+  }
+
+  private kumoInfo(delivery: Delivery<M>): KumoDeliveryInfo {
+    const q = delivery.queue;
+    return {
+      id: delivery.id,
+      queue: q.name,
+      domain: q.domain,
+      tenant: q.tenant,
+      campaign: q.campaign,
+      routing_domain: q.routing_domain,
+      constructor: this.settings.constructorName,
+      attempt: delivery.attempts,
+    };
+  }
+}

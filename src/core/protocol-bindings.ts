@@ -1,0 +1,35 @@
+// kumo.on('make.amqp', ...): which custom protocol node handles a constructor
+// name. Like link nodes, the binding is by name across all deployed flows, so
+// queue config needs no wire; a second node with the same name is refused.
+
+export interface ProtocolHandler {
+  /** The node that owns the binding, for the duplicate-name error. */
+  readonly ownerId: string;
+  accept(msg: object): void;
+}
+
+const bindings = new Map<string, ProtocolHandler>();
+
+export class BindingError extends Error {
+  override name = 'BindingError';
+}
+
+export function bindProtocol(eventName: string, handler: ProtocolHandler): void {
+  const existing = bindings.get(eventName);
+  if (existing && existing !== handler) {
+    throw new BindingError(`event name "${eventName}" is already bound to custom protocol node ${existing.ownerId}; each constructor name may be bound once`);
+  }
+  bindings.set(eventName, handler);
+}
+
+export function unbindProtocol(eventName: string, handler: ProtocolHandler): void {
+  if (bindings.get(eventName) === handler) bindings.delete(eventName);
+}
+
+export function protocolFor(eventName: string): ProtocolHandler | undefined {
+  return bindings.get(eventName);
+}
+
+export function boundEventNames(): string[] {
+  return [...bindings.keys()].sort();
+}

@@ -1,0 +1,161 @@
+// custom protocol: `protocol = { custom_lua = { constructor = 'make.amqp' } }`
+// plus kumo.on('make.amqp', ...). Output 1 carries each delivery attempt with
+// msg.kumo; output 2 carries one KumoMTA log record per outcome.
+
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { DeliveryQueue, Delivery, KumoDeliveryInfo } from './core/delivery-queue';
+import { validateEventName } from './core/event-names';
+import { bindProtocol, unbindProtocol, ProtocolHandler } from './core/protocol-bindings';
+import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
+import { queueNameFrom, QueueName } from './core/queue-name';
+import type { LogRecord } from './core/log-record';
+import { translator } from './node-text';
+
+interface CustomProtocolDef extends NodeDef {
+  eventName: string;
+  timeout: number | string;
+  maxInFlight: number | string;
+}
+
+interface DeliveryMessage extends NodeMessageInFlow {
+  queue?: unknown;
+  queueConfig?: unknown;
+  kumo?: KumoDeliveryInfo;
+}
+
+const STATUS_INTERVAL_MS = 500;
+// In-flight attempts get most of Node-RED's 15 s close timeout.
+const CLOSE_GRACE_MS = 10000;
+
+function positive(value: unknown, fallback: number, what: string, integer: boolean): number {
+  if (value === '' || value === undefined || value === null) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new Error(`${what} must be a ${integer ? 'whole' : 'positive'} number greater than 0, not "${String(value)}"`);
+  }
+  return n;
+}
+
+/** Size of the message data as KumoMTA's log record reports it (bytes). */
+function payloadSize(payload: unknown): number {
+  if (Buffer.isBuffer(payload)) return payload.length;
+  if (typeof payload === 'string') return Buffer.byteLength(payload);
+  if (payload === undefined || payload === null) return 0;
+  try {
+    return Buffer.byteLength(JSON.stringify(payload) ?? '');
+  } catch {
+    return 0;
+  }
+}
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'kumo-custom-protocol');
+
+  function CustomProtocol(this: Node, def: CustomProtocolDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let deliveries: DeliveryQueue<DeliveryMessage> | null = null;
+    let eventName = '';
+    let handler: ProtocolHandler | null = null;
+    let statusTimer: NodeJS.Timeout | null = null;
+    // The payload each delivery started with: a retry sends it again even if
+    // a node downstream replaced msg.payload during the failed attempt.
+    const originalPayloads = new WeakMap<DeliveryMessage, unknown>();
+
+    const showStatus = () => {
+      statusTimer = null;
+      if (!deliveries) return;
+      const { queued, inFlight, waiting } = deliveries.counts;
+      if (queued + inFlight + waiting === 0) node.status({ fill: 'green', shape: 'dot', text: t('status.idle') });
+      else node.status({ fill: waiting > 0 ? 'yellow' : 'blue', shape: 'dot', text: t('status.summary', { queued, inFlight, waiting }) });
+    };
+    const refreshStatus = () => {
+      if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
+    };
+
+    try {
+      eventName = validateEventName(def.eventName);
+      deliveries = new DeliveryQueue<DeliveryMessage>(
+        {
+          constructorName: eventName,
+          attemptTimeoutMs: positive(def.timeout, 60, 'timeout', false) * 1000,
+          maxInFlight: positive(def.maxInFlight, 128, 'max in flight', true),
+        },
+        {
+          send(delivery: Delivery<DeliveryMessage>, kumo: KumoDeliveryInfo) {
+            const msg = delivery.msg;
+            if (kumo.attempt > 1) {
+              msg.payload = originalPayloads.get(msg);
+              delete (msg as { amqp?: unknown }).amqp;
+              delete (msg as { reject?: unknown }).reject;
+            }
+            msg.kumo = kumo;
+            node.send([msg, null]);
+          },
+          log(delivery: Delivery<DeliveryMessage>, record: LogRecord, kumo: KumoDeliveryInfo) {
+            // A shallow copy keeps everything else of the original msg, msg.res of an http in node included.
+            node.send([null, { ...delivery.msg, payload: record, kumo }]);
+          },
+          changed: refreshStatus,
+        },
+      );
+      const queue = deliveries;
+      handler = {
+        ownerId: node.id,
+        accept: (msg: object) => accept(queue, msg as DeliveryMessage),
+      };
+      bindProtocol(eventName, handler);
+      setImmediate(showStatus);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      deliveries = null;
+      node.error(message);
+      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error') + ': ' + message.slice(0, 80) }));
+    }
+
+    /** Throws a clear error for a message that cannot become a delivery. */
+    function accept(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage): void {
+      // Wired straight in without a queue: the queue is named after the constructor.
+      const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);
+      const config: QueueConfig = makeQueueConfig(msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig);
+      const timings = timingsOf(config);
+      msg.queue = queueName;
+      msg.queueConfig = config;
+      originalPayloads.set(msg, msg.payload);
+      queue.submit(msg, queueName, config, timings, payloadSize(msg.payload));
+    }
+
+    node.on('input', (msg: NodeMessageInFlow, _send, done) => {
+      if (!deliveries) {
+        done(new Error(`custom protocol is not configured: ${t('status.error')}`));
+        return;
+      }
+      try {
+        accept(deliveries, msg as DeliveryMessage);
+        done();
+      } catch (err) {
+        done(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      if (handler) unbindProtocol(eventName, handler);
+      if (statusTimer) clearTimeout(statusTimer);
+      statusTimer = null;
+      if (!deliveries) return done();
+      deliveries.close(CLOSE_GRACE_MS).then((unfinished) => {
+        if (unfinished.length > 0) {
+          const counts = { inFlight: 0, queued: 0, waiting: 0 };
+          for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state]++;
+          node.warn(
+            `${unfinished.length} message(s) of "${eventName}" were not delivered before the flow stopped ` +
+              `(${counts.inFlight} in flight, ${counts.queued} queued, ${counts.waiting} waiting to retry); they are dropped`,
+          );
+        }
+        done();
+      }, done);
+    });
+  }
+
+  RED.nodes.registerType('kumo-custom-protocol', CustomProtocol);
+};

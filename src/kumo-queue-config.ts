@@ -1,0 +1,85 @@
+// queue config: KumoMTA's get_queue_config event + kumo.make_queue_config{}.
+// Ordered rules pick a config for the message's queue; a custom_lua config
+// hands the message to the custom protocol node bound to its constructor,
+// every other protocol leaves by the output.
+
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { compileRules, selectQueueConfig, constructorOf, CompiledRules } from './core/queue-config';
+import { queueNameFrom } from './core/queue-name';
+import { protocolFor } from './core/protocol-bindings';
+
+type QueueSource = 'msg' | 'str' | 'env';
+
+interface QueueConfigDef extends NodeDef {
+  queue: string;
+  queueType: QueueSource;
+  rules: unknown;
+}
+
+interface RoutedMessage extends NodeMessageInFlow {
+  queue?: unknown;
+  queueConfig?: unknown;
+}
+
+export = function register(RED: NodeAPI): void {
+  function QueueConfigNode(this: Node, def: QueueConfigDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const source: QueueSource = def.queueType || 'msg';
+    const property = def.queue || 'queue';
+    let rules: CompiledRules | null = null;
+    let fixedQueue: unknown = undefined;
+    let configError: string | null = null;
+
+    try {
+      rules = compileRules(def.rules ?? []);
+      if (source === 'str') fixedQueue = property;
+      else if (source === 'env') fixedQueue = RED.util.evaluateNodeProperty(property, 'env', node, {});
+      else if (source !== 'msg') throw new Error(`unknown queue source "${String(source)}"`);
+      const count = (Array.isArray(def.rules) ? def.rules.length : 0);
+      setImmediate(() => node.status({ fill: 'green', shape: 'dot', text: `${count} rule${count === 1 ? '' : 's'}` }));
+    } catch (err) {
+      configError = err instanceof Error ? err.message : String(err);
+      node.error(configError);
+      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: `error: ${(configError as string).slice(0, 80)}` }));
+    }
+
+    const where = source === 'msg' ? `msg.${property}` : source === 'env' ? `env ${property}` : 'the queue setting';
+
+    node.on('input', (input: NodeMessageInFlow, send, done) => {
+      const msg = input as RoutedMessage;
+      if (!rules) {
+        done(new Error(`queue config is invalid: ${configError}`));
+        return;
+      }
+      try {
+        const raw = source === 'msg' ? RED.util.getMessageProperty(msg, property) : fixedQueue;
+        let queue;
+        try {
+          queue = queueNameFrom(raw);
+        } catch (err) {
+          throw new Error(`${where}: ${(err as Error).message}`);
+        }
+        const { config } = selectQueueConfig(rules, queue);
+        msg.queue = queue;
+        msg.queueConfig = config;
+        const constructorName = constructorOf(config);
+        if (constructorName === null) {
+          send(msg);
+          done();
+          return;
+        }
+        const handler = protocolFor(constructorName);
+        if (!handler) {
+          throw new Error(`no custom protocol node is bound to the event "${constructorName}" (queue ${queue.name}); deploy a custom protocol node with that event name`);
+        }
+        handler.accept(msg);
+        done();
+      } catch (err) {
+        done(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  RED.nodes.registerType('kumo-queue-config', QueueConfigNode);
+};
