@@ -72,6 +72,8 @@ export class ConfirmPublisher extends EventEmitter {
   private opening = false;
   private channelError: string | null = null;
   private channelFailures = 0;
+  /** A declaration the broker refused (e.g. the queue exists with other arguments) is not retried. */
+  private declareRefused = false;
   private writable = true;
   private closing = false;
   private outstandingCount = 0;
@@ -270,7 +272,16 @@ export class ConfirmPublisher extends EventEmitter {
         channel.on('error', (err: Error) => {
           this.channelError = this.connection.redact(err.message);
         });
-        if (this.settings.declare) await this.declare(channel, this.settings.declare);
+        if (this.settings.declare && !this.declareRefused) {
+          try {
+            await this.declare(channel, this.settings.declare);
+          } catch (err) {
+            // Publishing must not depend on a convenience: warn once, then go on without it.
+            this.declareRefused = true;
+            this.emit('warning', `could not declare queue "${this.settings.declare.queue}": ${this.connection.redact((err as Error).message)}; publishing without declaring it`);
+            throw err;
+          }
+        }
         return channel;
       })
       .then((channel) => {
@@ -280,6 +291,7 @@ export class ConfirmPublisher extends EventEmitter {
           return;
         }
         this.channel = channel;
+        this.channelError = null;
         this.writable = true;
         this.channelFailures = 0;
         channel.on('drain', () => {

@@ -29,7 +29,7 @@ function load(flow, credentials) {
   const creds = credentials || Object.fromEntries(flow.filter((n) => n.type === 'amqp-broker').map((n) => [n.id, CREDENTIALS]));
   // Flow nodes need a tab (z) for Catch and Status scopes; config nodes have none.
   const nodes = flow.map((n) => (n.z || CONFIG_TYPES.has(n.type) ? n : { z: 'flow', ...n }));
-  return helper.load([...packNodes, coreNodes.catch, coreNodes.status], [{ id: 'flow', type: 'tab', label: 'test' }, ...nodes], creds);
+  return helper.load([...packNodes, ...Object.values(coreNodes)], [{ id: 'flow', type: 'tab', label: 'test' }, ...nodes], creds);
 }
 
 /** Collects the messages a helper node receives; `next(n)` resolves once n have arrived. */

@@ -1,0 +1,71 @@
+'use strict';
+// A real Node-RED process with this pack installed (as a link in a temporary
+// user directory) running the given flows: for end-to-end tests over HTTP.
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+
+const ROOT = path.resolve(__dirname, '../..');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startNodeRed(flows) {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-nr-'));
+  const scope = path.join(userDir, 'node_modules', '@kumo-flows');
+  fs.mkdirSync(scope, { recursive: true });
+  fs.symlinkSync(ROOT, path.join(scope, 'node-red-kumo-amqp'), 'dir');
+  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { '@kumo-flows/node-red-kumo-amqp': 'file:' + ROOT } }));
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
+  const port = await freePort();
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify({
+    uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: false,
+    logging: { console: { level: 'info', metrics: false, audit: false } }, editorTheme: { tours: false },
+  })};\n`);
+  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', String(port), '--settings', path.join(userDir, 'settings.js')], {
+    cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const lines = [];
+  const onData = (chunk) => {
+    log += chunk.toString();
+    for (const waiter of lines.slice()) {
+      if (waiter.pattern.test(log)) {
+        lines.splice(lines.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const waitForLog = (pattern) => (pattern.test(log) ? Promise.resolve() : new Promise((resolve, reject) => {
+    lines.push({ pattern, resolve });
+    exited.then(() => reject(new Error(`Node-RED exited before logging ${pattern}:\n${log}`)));
+  }));
+  await waitForLog(/Started flows/);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    userDir,
+    get log() { return log; },
+    waitForLog,
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+      fs.rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+module.exports = { startNodeRed, freePort };

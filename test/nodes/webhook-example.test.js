@@ -1,0 +1,108 @@
+'use strict';
+// examples/kumomta-webhook-to-amqp.json end to end over HTTP: KumoMTA's
+// log_hooks:new_json posts one JSON record per request; the answer is 200 only
+// once the broker confirmed the record, 500 when it bounced.
+
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
+const { startNodeRed } = require('../helpers/node-red-process');
+
+const EXAMPLE = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/kumomta-webhook-to-amqp.json'), 'utf8'));
+
+/** The example as shipped, in a tab, pointed at the test broker and a queue of the test's own. */
+function exampleFlow(queue, { declare = true } = {}) {
+  const tab = { id: 'tab', type: 'tab', label: 'webhook' };
+  return [tab, ...EXAMPLE.map((n) => {
+    if (n.type === 'amqp-broker') return { ...n, url: AMQP_URL }; // userinfo in the URL: accepted when the credentials are empty
+    if (n.type === 'amqp-publish') return { ...n, z: tab.id, routingKey: queue, declareQueue: declare ? queue : '' };
+    return { ...n, z: tab.id };
+  })];
+}
+
+// Real-shaped KumoMTA log records (reference/log_record.md) of several types.
+function record(type, i, padTo) {
+  const base = {
+    type, id: `${String(i).padStart(4, '0')}d98076abbbc11ed940250ebf67f93bd`.slice(0, 32), sender: 'noreply@example.com',
+    recipient: `user${i}@example.com`, queue: 'campaign_x:tenant_y@example.com', site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+    size: 1047, response: { code: type === 'Bounce' ? 550 : 250, enhanced_code: null, content: type === 'Bounce' ? '5.1.1 user unknown — ünïcödé ✉' : 'OK', command: '.\r\n' },
+    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' }, timestamp: 1678069691 + i, created: 1678069690,
+    num_attempts: 0, bounce_classification: 'Uncategorized', egress_pool: 'pool0', egress_source: 'source2', feedback_report: null,
+    meta: { subject: 'Grüße aus Köln 🎉', tenant: 'tenant_y' }, headers: { Subject: 'Grüße aus Köln 🎉' }, delivery_protocol: 'ESMTP',
+    reception_protocol: 'ESMTP', nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+  };
+  let text = JSON.stringify(base);
+  if (padTo > text.length) {
+    base.meta.padding = 'x'.repeat(padTo - text.length - ',"padding":""'.length);
+    text = JSON.stringify(base);
+  }
+  return text;
+}
+
+let nodeRed = null;
+
+async function load(flows) {
+  nodeRed = await startNodeRed(flows);
+}
+
+async function post(body) {
+  const response = await fetch(`${nodeRed.url}/kumomta/log`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return { status: response.status, text: await response.text() };
+}
+
+describe('the webhook example (POST /kumomta/log → AMQP)', function () {
+  let side;
+  this.timeout(60000);
+  beforeEach(async () => {
+    side = await SideChannel.open();
+  });
+  afterEach(async () => {
+    if (nodeRed) await nodeRed.stop();
+    nodeRed = null;
+    await side.close();
+  });
+
+  it('answers 200 only after the confirm, and each record arrives once, byte for byte', async function () {
+    this.timeout(60000);
+    const queue = uniqueName('webhook');
+    side.queues.push(queue);
+    await load(exampleFlow(queue));
+    const types = ['Reception', 'Delivery', 'TransientFailure', 'Bounce', 'Expiration', 'AdminBounce', 'OOB', 'Feedback'];
+    const sizes = [1024, 4096, 16384, 65536];
+    const bodies = [];
+    types.forEach((type, i) => sizes.forEach((size, j) => bodies.push(record(type, i * 10 + j, size))));
+    for (const body of bodies) {
+      const answer = await post(body);
+      assert.equal(answer.status, 200, `answered ${answer.status}: ${answer.text}`);
+      // 200 means confirmed: a confirmed persistent message is already in the queue.
+      assert.match(answer.text, /^250 \{"status":"Ack"/);
+    }
+    const stored = await side.drain(queue);
+    assert.equal(stored.length, bodies.length, 'each record arrives exactly once');
+    const received = stored.map((m) => m.content.toString('utf8'));
+    assert.deepEqual(received, bodies, 'records differ from what KumoMTA posted');
+    assert.ok(stored.every((m) => m.properties.deliveryMode === 2));
+  });
+
+  it('answers concurrent requests, each after its own confirm', async function () {
+    this.timeout(60000);
+    const queue = uniqueName('webhook-concurrent');
+    side.queues.push(queue);
+    await load(exampleFlow(queue));
+    const bodies = Array.from({ length: 64 }, (_, i) => record('Delivery', i, 1024));
+    const answers = await Promise.all(bodies.map(post));
+    assert.deepEqual(answers.map((a) => a.status), bodies.map(() => 200));
+    const received = (await side.drain(queue)).map((m) => m.content.toString());
+    assert.deepEqual(received.sort(), bodies.slice().sort());
+  });
+
+  it('answers 500 when the broker refuses the record (Nack → Bounce), so KumoMTA retries it', async function () {
+    const queue = await side.queue(uniqueName('webhook-full'), { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    await load(exampleFlow(queue, { declare: false }));
+    const answer = await post(record('Delivery', 1, 1024));
+    assert.equal(answer.status, 500);
+    assert.match(answer.text, /"status":"Nack"/);
+    assert.equal(await side.count(queue), 0);
+  });
+});
