@@ -21,7 +21,8 @@ const RUN_DIR = path.join(ROOT, '.run');
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
 const RABBITMQ_HOME = '/var/lib/rabbitmq'; // holds the Erlang cookie rabbitmqctl needs
 
-const DEFAULT_INSTANCE = { name: 'kumo-amqp', port: 5699, distPort: 25699 };
+// 5672 so that the examples' broker, amqp://localhost, is this one.
+const DEFAULT_INSTANCE = { name: 'kumo-amqp', port: 5672, distPort: 25672 };
 
 function log(message) {
   process.stderr.write(`[broker] ${message}\n`);

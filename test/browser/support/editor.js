@@ -1,0 +1,253 @@
+'use strict';
+// The Node-RED editor driven as a user drives it: menus, the palette, double-clicks,
+// the edit trays, Deploy. Each helper waits for what the user would wait for
+// (a selector, a notification), never for a fixed time. Page state is read
+// (RED.*) only to find an element or to name what went wrong.
+
+const assert = require('node:assert/strict');
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+const UI_TIMEOUT = 15000;
+
+/** Errors the user would see in the browser's console, plus failed requests. */
+function watchErrors(page) {
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
+  });
+  page.on('requestfailed', (req) => {
+    // A navigation away (reload) cancels requests: that is not an error the user sees.
+    if (req.failure() && req.failure().errorText !== 'net::ERR_ABORTED') errors.push(`request failed: ${req.url()} (${req.failure().errorText})`);
+  });
+  return errors;
+}
+
+class Editor {
+  constructor(page, errors) {
+    this.page = page;
+    this.errors = errors;
+  }
+
+  async open(url) {
+    await this.page.goto(url);
+    // The editor is usable once the palette has its core nodes and the loader is gone.
+    await this.page.waitForSelector('.red-ui-palette-node[data-palette-type="inject"]', { timeout: 30000 });
+    await this.page.waitForSelector('#red-ui-main-container', { state: 'visible' });
+  }
+
+  /** Takes the errors seen since the last call, leaving the list empty. */
+  takeErrors() {
+    return this.errors.splice(0, this.errors.length);
+  }
+
+  async menu(itemId) {
+    await this.page.click('#red-ui-header-button-sidemenu');
+    await this.page.click(`#${itemId}`);
+  }
+
+  /** Menu > Manage palette > Install > upload: the file input behind the upload button, then Upload. */
+  async installTarball(file) {
+    const page = this.page;
+    await this.menu('menu-item-edit-palette');
+    await page.locator('#red-ui-settings-tab-palette .red-ui-tab', { hasText: 'Install' }).click();
+    await page.setInputFiles('.red-ui-palette-editor-upload-button input[type=file]', file);
+    const upload = page.locator('.red-ui-palette-editor-upload .editor-button.primary', { hasText: 'Upload' });
+    await upload.waitFor({ state: 'visible' });
+    await this.markNotifications();
+    await upload.click();
+    const note = await this.nextNotification(120000);
+    await this.closeTray('node-dialog-ok'); // the settings tray's Close
+    return note;
+  }
+
+  /** Marks the notifications now on screen, so nextNotification() sees only new ones. */
+  async markNotifications() {
+    await this.page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach((n) => { n.dataset.seen = '1'; }));
+  }
+
+  /** Text and kind (success, warning, error, confirm) of the next notification. */
+  async nextNotification(timeout = UI_TIMEOUT) {
+    const el = this.page.locator('.red-ui-notification:not([data-seen])').first();
+    await el.waitFor({ state: 'visible', timeout });
+    const info = await el.evaluate((n) => {
+      n.dataset.seen = '1';
+      const kind = ['success', 'warning', 'error', 'compact'].find((k) => n.classList.contains(`red-ui-notification-${k}`)) || 'info';
+      return { text: n.innerText.trim(), kind, buttons: [...n.querySelectorAll('button')].map((b) => b.innerText.trim()) };
+    });
+    return { ...info, locator: el };
+  }
+
+  async closeNotifications() {
+    // A click closes a Node-RED notification (those with buttons excepted); they would cover the header.
+    const open = this.page.locator('.red-ui-notification:not(:has(button))');
+    for (const n of await open.all()) await n.click({ timeout: 2000 }).catch(() => {});
+  }
+
+  paletteNode(type) {
+    return this.page.locator(`#red-ui-palette .red-ui-palette-node[data-palette-type="${type}"]`);
+  }
+
+  /** Filters the palette for the node's label and drags it onto the workspace; returns the new node's id. */
+  async dragFromPalette(type, label, position) {
+    const page = this.page;
+    const search = page.locator('#red-ui-palette-search input');
+    await search.fill(label);
+    const source = this.paletteNode(type);
+    await source.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {
+      throw new Error(`the palette has no "${label}" node (${type}) to drag`);
+    });
+    const before = await page.evaluate(() => RED.nodes.filterNodes({ z: RED.workspaces.active() }).map((n) => n.id));
+    await source.dragTo(page.locator('#red-ui-workspace-chart'), { targetPosition: position });
+    await search.fill('');
+    const id = await page.evaluate((known) => {
+      const added = RED.nodes.filterNodes({ z: RED.workspaces.active() }).filter((n) => !known.includes(n.id));
+      return added.length === 1 ? added[0].id : null;
+    }, before);
+    assert.ok(id, `dragging "${label}" from the palette did not add one node to the flow`);
+    await page.waitForSelector(`[id="${id}"].red-ui-flow-node-group`);
+    return id;
+  }
+
+  nodeElement(id) {
+    return this.page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+  }
+
+  /** Double-clicks the node and waits for its edit tray. */
+  async openNode(id) {
+    await this.nodeElement(id).locator('rect.red-ui-flow-node').first().dblclick();
+    await this.page.waitForSelector('#node-dialog-ok', { state: 'visible' });
+    await this.page.waitForSelector('#dialog-form', { state: 'visible' });
+  }
+
+  async closeTray(buttonId) {
+    const trays = await this.page.locator('.red-ui-tray').count();
+    await this.page.click(`#${buttonId}`);
+    await this.page.waitForFunction((n) => document.querySelectorAll('.red-ui-tray').length < n, trays);
+  }
+
+  /** The visible text input of a typedInput or a plain input. */
+  field(id) {
+    const typed = this.page.locator(`.red-ui-typedInput-container:has(#${id}) input.red-ui-typedInput-input`);
+    return { typed, plain: this.page.locator(`#${id}`) };
+  }
+
+  async fill(id, value) {
+    const { typed, plain } = this.field(id);
+    const target = (await typed.count()) ? typed : plain;
+    await target.fill(value);
+    await target.dispatchEvent('change');
+  }
+
+  /** Whether Node-RED marks the field as invalid (input-error on it or on its typedInput). */
+  async fieldInvalid(id) {
+    return this.page.evaluate((fieldId) => {
+      const el = document.getElementById(fieldId);
+      if (!el) return null;
+      const typed = el.closest('.red-ui-typedInput-container');
+      return el.classList.contains('input-error') || !!(typed && typed.classList.contains('input-error'));
+    }, id);
+  }
+
+  /** Node-RED's red triangle on the node, and the problems its tooltip lists. */
+  async nodeValidity(id) {
+    return this.page.evaluate((nodeId) => {
+      const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
+      const badge = g && g.querySelector('.red-ui-flow-node-error');
+      const visible = !!badge && getComputedStyle(badge).display !== 'none' && badge.getBBox().width > 0;
+      const node = RED.nodes.node(nodeId);
+      return { triangle: visible, errors: (node && node.validationErrors) || [], valid: node ? node.valid : null };
+    }, id);
+  }
+
+  /** Text and colour of the status shown under a node. */
+  async status(id) {
+    return this.page.evaluate((nodeId) => {
+      const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
+      if (!g) return { text: '(node not drawn)', fill: '' };
+      const label = g.querySelector('.red-ui-flow-node-status-label');
+      const shape = g.querySelector('rect.red-ui-flow-node-status');
+      const cls = shape ? shape.getAttribute('class') || '' : '';
+      const m = /red-ui-flow-node-status-(dot|ring)-(\w+)/.exec(cls);
+      return { text: label ? label.textContent : '', fill: m ? m[2] : '', shape: m ? m[1] : '' };
+    }, id);
+  }
+
+  /** Waits until the status under the node reads `text` (a RegExp) with a dot or ring of colour `fill`. */
+  async waitForStatus(id, text, fill, timeout) {
+    try {
+      await this.page.waitForFunction(
+        ({ nodeId, source, flags, colour }) => {
+          const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
+          const label = g && g.querySelector('.red-ui-flow-node-status-label');
+          const shape = g && g.querySelector('rect.red-ui-flow-node-status');
+          const cls = (shape && shape.getAttribute('class')) || '';
+          return !!label && new RegExp(source, flags).test(label.textContent) && new RegExp(`-(dot|ring)-${colour}\\b`).test(cls);
+        },
+        { nodeId: id, source: text.source, flags: text.flags, colour: fill },
+        { timeout },
+      );
+      return true;
+    } catch (err) {
+      if (err.name === 'TimeoutError') return false;
+      throw err;
+    }
+  }
+
+  /** Clicks Deploy; resolves with the notification the user then sees. */
+  async deploy() {
+    await this.markNotifications();
+    await this.page.click('#red-ui-header-button-deploy');
+    const note = await this.nextNotification(30000);
+    if (note.buttons.length) {
+      // "The workspace contains some nodes that are not properly configured…": the user would cancel and fix them.
+      const invalid = await this.page.evaluate(() => {
+        const out = [];
+        RED.nodes.eachNode((n) => { if (!n.valid && !n.d) out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`); });
+        RED.nodes.eachConfig((n) => { if (!n.valid && !n.d) out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`); });
+        return out;
+      });
+      await note.locator.locator('button', { hasText: 'Cancel' }).click().catch(() => {});
+      assert.fail(`Deploy asked "${note.text.replace(/\s+/g, ' ')}" instead of deploying; invalid nodes: ${invalid.join(' | ') || '(none listed)'}`);
+    }
+    assert.match(note.text, /Successfully deployed/, `Deploy showed "${note.text}" (${note.kind}) instead of "Successfully deployed"`);
+    return note;
+  }
+
+  /** Menu > Import > Examples > module > example, into a new flow. */
+  async importExample(moduleName, exampleName) {
+    const page = this.page;
+    await this.menu('menu-item-import');
+    await page.waitForSelector('#red-ui-clipboard-dialog-import-tabs', { state: 'visible' });
+    await page.locator('#red-ui-clipboard-dialog-import-tabs .red-ui-tab', { hasText: 'Examples' }).click();
+    const tree = page.locator('.red-ui-clipboard-dialog-tab-library:visible');
+    const moduleLabel = tree.locator('.red-ui-treeList-label', { hasText: moduleName }).first();
+    await moduleLabel.waitFor({ state: 'visible' }).catch(() => {
+      throw new Error(`Import > Examples lists no "${moduleName}" (the installed pack's examples are missing)`);
+    });
+    await moduleLabel.click();
+    const example = tree.locator('.red-ui-treeList-label', { has: page.locator('.red-ui-treeList-label-text', { hasText: new RegExp(`^${escapeRegExp(exampleName)}$`) }) }).first();
+    await example.waitFor({ state: 'visible' }).catch(() => {
+      throw new Error(`Import > Examples > ${moduleName} does not list "${exampleName}"`);
+    });
+    await example.click();
+    await page.click('#red-ui-clipboard-dialog-import-opt-new');
+    const tabsBefore = await page.evaluate(() => RED.nodes.getWorkspaceOrder().length);
+    await page.click('#red-ui-clipboard-dialog-ok');
+    await page.waitForSelector('#red-ui-clipboard-dialog', { state: 'hidden' });
+    await page.waitForFunction((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore, { timeout: UI_TIMEOUT }).catch(async () => {
+      const dialog = await page.locator('.ui-dialog:visible').allInnerTexts();
+      throw new Error(`importing "${exampleName}" opened no new flow tab${dialog.length ? `; the editor shows: ${dialog.join(' / ')}` : ''}`);
+    });
+    return page.evaluate(() => RED.workspaces.active());
+  }
+}
+
+function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+module.exports = { Editor, watchErrors, CHROMIUM_ARGS, UI_TIMEOUT };
