@@ -26,7 +26,8 @@ async function main() {
     env.AMQP_URL = broker.url;
   }
   const targets = process.argv.slice(2);
-  const args = [require.resolve('mocha/bin/mocha.js'), ...targets];
+  const specs = targets.length ? targets : ['test/unit/**/*.test.js', 'test/nodes/**/*.test.js', 'test/browser/**/*.test.js'];
+  const args = [require.resolve('mocha/bin/mocha.js'), ...specs];
   const mocha = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env });
   const code = await new Promise((resolve) => mocha.once('exit', (c) => resolve(c === null ? 1 : c)));
   if (broker && broker.started) stopBroker(broker.instance);
