@@ -162,7 +162,7 @@ function stopBroker(instance = DEFAULT_INSTANCE) {
   rabbitmqctl(instance, ['stop'], { allowFailure: true, timeout: 60000 });
 }
 
-module.exports = { startBroker, stopBroker, rabbitmqctl, brokerUrl, DEFAULT_INSTANCE, nodeName };
+module.exports = { startBroker, stopBroker, rabbitmqctl, brokerUrl, DEFAULT_INSTANCE, nodeName, rabbitCommand, instancePaths };
 
 if (require.main === module) {
   const verb = process.argv[2] || 'start';

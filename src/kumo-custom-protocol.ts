@@ -9,6 +9,8 @@ import { bindProtocol, unbindProtocol, ProtocolHandler } from './core/protocol-b
 import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
 import { queueNameFrom, QueueName } from './core/queue-name';
 import type { LogRecord } from './core/log-record';
+import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
+import * as path from 'node:path';
 import { translator } from './node-text';
 
 interface CustomProtocolDef extends NodeDef {
@@ -24,6 +26,8 @@ interface DeliveryMessage extends NodeMessageInFlow {
 }
 
 const STATUS_INTERVAL_MS = 500;
+// Coalesces store writes while many deliveries change state at once.
+const STORE_DEBOUNCE_MS = 200;
 // In-flight attempts get most of Node-RED's 15 s close timeout.
 const CLOSE_GRACE_MS = 10000;
 
@@ -73,6 +77,29 @@ export = function register(RED: NodeAPI): void {
       if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
     };
 
+    // Durable retries (see core/retry-store.ts): under Node-RED's user directory.
+    let store: RetryStore | null = null;
+    let saveTimer: NodeJS.Timeout | null = null;
+    const stored = (d: Delivery<DeliveryMessage>): StoredDelivery => ({
+      id: d.id,
+      payload: storePayload(originalPayloads.has(d.msg) ? originalPayloads.get(d.msg) : d.msg.payload),
+      queue: d.queue,
+      queueConfig: d.config,
+      createdMs: d.createdMs,
+      attempts: d.attempts,
+      dueMs: d.state === 'waiting' ? d.dueMs : 0,
+      props: storableProps(d.msg),
+    });
+    const saveNow = (list: Delivery<DeliveryMessage>[]) =>
+      store ? store.save(list.map(stored)).catch((err: Error) => node.error(`could not save the deliveries waiting to retry: ${err.message}`)) : Promise.resolve();
+    function scheduleSave(): void {
+      if (!store || saveTimer) return;
+      saveTimer = setTimeout(() => {
+        saveTimer = null;
+        if (deliveries) void saveNow(deliveries.retryingDeliveries);
+      }, STORE_DEBOUNCE_MS);
+    }
+
     try {
       eventName = validateEventName(def.eventName);
       deliveries = new DeliveryQueue<DeliveryMessage>(
@@ -97,6 +124,7 @@ export = function register(RED: NodeAPI): void {
             node.send([null, { ...delivery.msg, payload: record, kumo }]);
           },
           changed: refreshStatus,
+          retryingChanged: () => scheduleSave(),
         },
       );
       const queue = deliveries;
@@ -105,12 +133,38 @@ export = function register(RED: NodeAPI): void {
         accept: (msg: object) => accept(queue, msg as DeliveryMessage),
       };
       bindProtocol(eventName, handler);
+      const userDir = (RED.settings as { userDir?: string }).userDir;
+      if (userDir) {
+        store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName);
+        restoreDeliveries(queue, store);
+      } else {
+        node.warn('Node-RED has no user directory: deliveries waiting to retry are kept in memory only');
+      }
       setImmediate(showStatus);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       deliveries = null;
       node.error(message);
       setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error') + ': ' + message.slice(0, 80) }));
+    }
+
+    function restoreDeliveries(queue: DeliveryQueue<DeliveryMessage>, from: RetryStore): void {
+      const { deliveries: saved, problem } = from.load();
+      if (problem) node.warn(problem);
+      let restored = 0;
+      for (const entry of saved) {
+        try {
+          const config = makeQueueConfig(entry.queueConfig);
+          const queueName = queueNameFrom(entry.queue);
+          const msg = { ...entry.props, _msgid: RED.util.generateId(), payload: restorePayload(entry.payload), queue: queueName, queueConfig: config } as DeliveryMessage;
+          originalPayloads.set(msg, msg.payload);
+          queue.restore(msg, queueName, config, timingsOf(config), payloadSize(msg.payload), entry);
+          restored++;
+        } catch (err) {
+          node.warn(`a stored delivery (${String(entry && entry.id)}) could not be restored: ${(err as Error).message}`);
+        }
+      }
+      if (restored > 0) node.log(`restored ${restored} delivery(ies) left unfinished by the last run from ${from.file}`);
     }
 
     /** Throws a clear error for a message that cannot become a delivery. */
@@ -142,18 +196,25 @@ export = function register(RED: NodeAPI): void {
       if (handler) unbindProtocol(eventName, handler);
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
+      if (saveTimer) clearTimeout(saveTimer);
+      saveTimer = null;
       if (!deliveries) return done();
-      deliveries.close(CLOSE_GRACE_MS).then((unfinished) => {
-        if (unfinished.length > 0) {
-          const counts = { inFlight: 0, queued: 0, waiting: 0 };
-          for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state]++;
-          node.warn(
-            `${unfinished.length} message(s) of "${eventName}" were not delivered before the flow stopped ` +
-              `(${counts.inFlight} in flight, ${counts.queued} queued, ${counts.waiting} waiting to retry); they are dropped`,
-          );
-        }
-        done();
-      }, done);
+      deliveries
+        .close(CLOSE_GRACE_MS)
+        .then(async (unfinished) => {
+          // Everything not finished is kept, not only what waits to retry: nothing is lost on redeploy.
+          await saveNow(unfinished);
+          if (unfinished.length > 0) {
+            const counts = { inFlight: 0, queued: 0, waiting: 0 };
+            for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state]++;
+            const where = store ? `kept in ${store.file}; they are delivered when a custom protocol node bound to "${eventName}" starts again` : 'dropped (no user directory to keep them in)';
+            node.warn(
+              `${unfinished.length} message(s) of "${eventName}" were not delivered before the flow stopped ` +
+                `(${counts.inFlight} in flight, ${counts.queued} queued, ${counts.waiting} waiting to retry): ${where}`,
+            );
+          }
+        })
+        .then(() => done(), done);
     });
   }
 

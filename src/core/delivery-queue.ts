@@ -48,7 +48,17 @@ export interface Delivery<M> {
   attempts: number;
   state: DeliveryState;
   deadline: number;
+  /** When a waiting delivery's next attempt is due (epoch ms). */
+  dueMs: number;
   retryTimer: NodeJS.Timeout | null;
+}
+
+/** A delivery a previous run did not finish (see retry-store.ts). */
+export interface RestoredDelivery {
+  id: string;
+  createdMs: number;
+  attempts: number;
+  dueMs: number;
 }
 
 export interface DeliveryIo<M> {
@@ -58,6 +68,8 @@ export interface DeliveryIo<M> {
   log(delivery: Delivery<M>, record: LogRecord, kumo: KumoDeliveryInfo): void;
   /** Counts changed: for the node's status. */
   changed(): void;
+  /** The set of deliveries being retried changed: for the durable store. */
+  retryingChanged?(): void;
   now?: () => number;
   random?: () => number;
 }
@@ -73,6 +85,8 @@ export class DeliveryQueue<M> {
   /** Attempts in start order; all share one timeout, so the oldest expires first. */
   private readonly attemptsByStart = new Fifo<{ delivery: Delivery<M>; attempt: number }>();
   private readonly waiting = new Set<Delivery<M>>();
+  /** Unfinished deliveries that failed at least once: what the durable store keeps. */
+  private readonly retrying = new Set<Delivery<M>>();
   private readonly inFlight = new Set<Delivery<M>>();
   private timeoutTimer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
@@ -89,23 +103,29 @@ export class DeliveryQueue<M> {
 
   submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
     if (this.closed) throw new Error(`custom protocol "${this.settings.constructorName}" is closing; message not accepted`);
-    const delivery: Delivery<M> = {
-      id: randomUUID().replace(/-/g, ''), // KumoMTA's ids are 32 hex digits
-      msg,
-      queue,
-      config,
-      timings,
-      createdMs: this.now(),
-      size,
-      attempts: 0,
-      state: 'queued',
-      deadline: 0,
-      retryTimer: null,
-    };
+    const delivery = this.newDelivery(msg, queue, config, timings, size, randomUUID().replace(/-/g, ''), this.now(), 0);
     this.ready.push(delivery);
     this.pump();
     this.io.changed();
     return delivery;
+  }
+
+  /** Takes back a delivery a previous run left unfinished; its next attempt keeps its due time. */
+  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, saved: RestoredDelivery): Delivery<M> {
+    const delivery = this.newDelivery(msg, queue, config, timings, size, saved.id, saved.createdMs, saved.attempts);
+    this.retrying.add(delivery);
+    this.wait(delivery, Math.max(0, saved.dueMs - this.now()));
+    this.io.changed();
+    return delivery;
+  }
+
+  /** Unfinished deliveries that failed at least once (due now unless waiting), for the durable store. */
+  get retryingDeliveries(): Delivery<M>[] {
+    return [...this.retrying];
+  }
+
+  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, id: string, createdMs: number, attempts: number): Delivery<M> {
+    return { id, msg, queue, config, timings, createdMs, size, attempts, state: 'queued', deadline: 0, dueMs: 0, retryTimer: null };
   }
 
   /**
@@ -175,11 +195,13 @@ export class DeliveryQueue<M> {
   }
 
   private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
+    if (this.retrying.delete(delivery)) this.io.retryingChanged?.();
     this.io.log(delivery, this.record(delivery, type, response), this.kumoInfo(delivery));
   }
 
   private transient(delivery: Delivery<M>, response: ResponseInput): void {
     this.io.log(delivery, this.record(delivery, 'TransientFailure', response), this.kumoInfo(delivery));
+    this.retrying.add(delivery);
     const now = this.now();
     const decision = nextRetry({
       attempts: delivery.attempts,
@@ -191,10 +213,17 @@ export class DeliveryQueue<M> {
     if (decision.kind === 'expire' || this.closed) {
       if (decision.kind === 'expire') this.finish(delivery, 'Expiration', expirationResponse(decision.delayedAgeSec, decision.maxAgeSec));
       else this.waiting.add(delivery); // handed back by close()
+      this.io.retryingChanged?.();
       return;
     }
+    this.wait(delivery, decision.delayMs);
+  }
+
+  private wait(delivery: Delivery<M>, delayMs: number): void {
     delivery.state = 'waiting';
+    delivery.dueMs = this.now() + delayMs;
     this.waiting.add(delivery);
+    this.io.retryingChanged?.();
     delivery.retryTimer = setTimeout(() => {
       delivery.retryTimer = null;
       this.waiting.delete(delivery);
@@ -202,7 +231,7 @@ export class DeliveryQueue<M> {
       this.ready.push(delivery);
       this.pump();
       this.io.changed();
-    }, decision.delayMs);
+    }, delayMs);
   }
 
   private afterAttempt(): void {

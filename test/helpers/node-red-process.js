@@ -21,11 +21,12 @@ function freePort() {
   });
 }
 
-async function startNodeRed(flows) {
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-nr-'));
+/** Starts Node-RED with `flows`; pass the userDir of an earlier run to restart it. */
+async function startNodeRed(flows, options = {}) {
+  const userDir = options.userDir || fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-nr-'));
   const scope = path.join(userDir, 'node_modules', '@kumo-flows');
   fs.mkdirSync(scope, { recursive: true });
-  fs.symlinkSync(ROOT, path.join(scope, 'node-red-kumo-amqp'), 'dir');
+  if (!fs.existsSync(path.join(scope, 'node-red-kumo-amqp'))) fs.symlinkSync(ROOT, path.join(scope, 'node-red-kumo-amqp'), 'dir');
   fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { '@kumo-flows/node-red-kumo-amqp': 'file:' + ROOT } }));
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   const port = await freePort();
@@ -60,10 +61,11 @@ async function startNodeRed(flows) {
     userDir,
     get log() { return log; },
     waitForLog,
-    async stop() {
-      child.kill('SIGINT');
+    /** Stops Node-RED as Ctrl-C does (close handlers run); `keep` leaves the user directory for a restart. */
+    async stop({ keep = false, signal = 'SIGINT' } = {}) {
+      child.kill(signal);
       await exited;
-      fs.rmSync(userDir, { recursive: true, force: true });
+      if (!keep) fs.rmSync(userDir, { recursive: true, force: true });
     },
   };
 }

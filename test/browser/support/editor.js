@@ -39,6 +39,20 @@ class Editor {
     await this.page.waitForSelector('#red-ui-main-container', { state: 'visible' });
   }
 
+  /**
+   * After a failed step: closes what a failed test may have left open (edit trays, dialogs,
+   * menus), so the next test starts from the workspace. Not a user action: cleanup only.
+   */
+  async reset() {
+    await this.page.keyboard.press('Escape').catch(() => {});
+    await this.page.evaluate(() => {
+      $('.ui-dialog-content:visible').dialog('close');
+      for (let i = 0; i < 5 && document.querySelector('.red-ui-tray'); i++) RED.tray.close();
+      $('#red-ui-palette-search input').val('').trigger('change');
+    });
+    await this.page.waitForFunction(() => !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden'));
+  }
+
   /** Takes the errors seen since the last call, leaving the list empty. */
   takeErrors() {
     return this.errors.splice(0, this.errors.length);
@@ -131,7 +145,8 @@ class Editor {
 
   /** The visible text input of a typedInput or a plain input. */
   field(id) {
-    const typed = this.page.locator(`.red-ui-typedInput-container:has(#${id}) input.red-ui-typedInput-input`);
+    // typedInput turns the element into a hidden input and puts its own widget right after it.
+    const typed = this.page.locator(`#${id} + .red-ui-typedInput-container input.red-ui-typedInput-input`);
     return { typed, plain: this.page.locator(`#${id}`) };
   }
 
@@ -147,7 +162,7 @@ class Editor {
     return this.page.evaluate((fieldId) => {
       const el = document.getElementById(fieldId);
       if (!el) return null;
-      const typed = el.closest('.red-ui-typedInput-container');
+      const typed = el.nextElementSibling && el.nextElementSibling.classList.contains('red-ui-typedInput-container') ? el.nextElementSibling : null;
       return el.classList.contains('input-error') || !!(typed && typed.classList.contains('input-error'));
     }, id);
   }

@@ -1,0 +1,180 @@
+'use strict';
+// Shared pieces of the benchmark: the broker, a real Node-RED process in a
+// temporary user directory, /proc memory readings and percentile arithmetic.
+// Plain CommonJS so `npm run bench` needs no build of its own (only nodes/,
+// which `npm run build` compiles from src/).
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+
+const ROOT = path.resolve(__dirname, '..');
+const PEER_DIR = path.join(__dirname, '.peer');
+const QUEUE = 'kumo-bench';
+const BODY_SIZE = 1024;
+const BENCH_BROKER = { name: 'kumo-amqp-bench', port: 5697, distPort: 25697 };
+
+function log(message) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** AMQP_URL, or a private RabbitMQ started for this run (and stopped by release()). */
+async function acquireBroker() {
+  if (process.env.AMQP_URL) return { url: process.env.AMQP_URL, release: () => undefined };
+  const { startBroker, stopBroker } = require(path.join(ROOT, 'scripts/broker'));
+  const broker = await startBroker(BENCH_BROKER, { detached: true });
+  return {
+    url: broker.url,
+    release: () => {
+      if (broker.started) {
+        log('stopping the private RabbitMQ');
+        stopBroker(BENCH_BROKER);
+      }
+    },
+  };
+}
+
+/** A side connection for declaring, purging and counting the bench queue. */
+async function openSide(url) {
+  const amqp = require('amqplib');
+  const conn = await amqp.connect(url);
+  const ch = await conn.createChannel();
+  await ch.assertQueue(QUEUE, { durable: true });
+  const version = conn.connection.serverProperties && conn.connection.serverProperties.version;
+  return {
+    version: version ? String(version) : 'unknown',
+    purge: () => ch.purgeQueue(QUEUE),
+    count: async () => (await ch.checkQueue(QUEUE)).messageCount,
+    close: async (deleteQueue) => {
+      if (deleteQueue) await ch.deleteQueue(QUEUE).catch(() => undefined);
+      await conn.close().catch(() => undefined);
+    },
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** kB fields of /proc/<pid>/status, in MB. VmHWM is the peak resident set. */
+function memoryOf(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) / 1024 : NaN;
+    };
+    return { rss: field('VmRSS'), peak: field('VmHWM') };
+  } catch {
+    return { rss: NaN, peak: NaN };
+  }
+}
+
+/**
+ * Starts Node-RED (the devDependency) in a fresh user directory with the given
+ * flows and node modules ({name, dir} symlinked into its node_modules).
+ * No editor: only the flows' http in endpoints are served.
+ */
+async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] }) {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-nr-'));
+  const dependencies = {};
+  for (const { name, dir } of modules) {
+    const link = path.join(userDir, 'node_modules', name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(dir, link, 'dir');
+    dependencies[name] = `file:${dir}`;
+  }
+  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies }));
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
+  if (credentials) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
+  const port = await freePort();
+  // performance.now() is not in the function node sandbox; the global context lends it.
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
+  uiHost: '127.0.0.1', uiPort: ${port}, flowFile: 'flows.json', credentialSecret: false,
+  httpAdminRoot: false,
+  logging: { console: { level: 'info', metrics: false, audit: false } },
+  functionGlobalContext: { benchNow: () => performance.now() },
+};\n`);
+  const child = spawn(process.execPath, [...nodeArgs, require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+    cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let waiter = null;
+  const onData = (chunk) => {
+    output += chunk.toString();
+    if (output.length > 200000) output = output.slice(-100000);
+    if (waiter && waiter.pattern.test(output)) waiter.resolve();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Node-RED did not start within 60 s:\n${output.slice(-3000)}`)), 60000);
+    waiter = { pattern: /Started flows/, resolve: () => { clearTimeout(timer); resolve(); } };
+    exited.then(() => { clearTimeout(timer); reject(new Error(`Node-RED exited while starting:\n${output.slice(-3000)}`)); });
+    onData('');
+  });
+  waiter = null;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    pid: child.pid,
+    get log() { return output; },
+    memory: () => memoryOf(child.pid),
+    async post(pathname, body, timeoutMs) {
+      const response = await fetch(url + pathname, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await response.text();
+      if (response.status !== 200) throw new Error(`POST ${pathname} answered ${response.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text);
+    },
+    async get(pathname) {
+      const response = await fetch(url + pathname, { signal: AbortSignal.timeout(10000) });
+      return JSON.parse(await response.text());
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30000);
+      await exited;
+      clearTimeout(killer);
+      fs.rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Percentile of sorted numbers (nearest rank). */
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function latencyStats(latencies) {
+  const sorted = Float64Array.from(latencies).sort();
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+module.exports = {
+  ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, acquireBroker, openSide, startNodeRed, memoryOf,
+  percentile, latencyStats, median, sleep,
+};

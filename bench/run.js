@@ -1,0 +1,279 @@
+#!/usr/bin/env node
+'use strict';
+// npm run bench: throughput, publish-to-confirm latency and peak RSS of raw
+// amqplib, the seed's way, this pack's nodes in a real Node-RED and
+// node-red-contrib-amqp, in one run on one broker (see README "Benchmark").
+//
+//   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
+//   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
+//   BENCH_ROWS=a,d,e         only some rows (default all)
+// Needs `npm run build` first (Node-RED loads the compiled nodes/).
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+const { execFile, execFileSync } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const lib = require('./lib');
+const flows = require('./flows');
+
+const { ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, median, latencyStats, sleep } = lib;
+const N = Math.max(100, Number(process.env.BENCH_N) || 20000);
+const RUNS = 3;
+const WINDOW = 1000; // messages in flight in (a), (d), (e)
+const CLIENTS = 64; // (f)
+const ROWS = (process.env.BENCH_ROWS || 'a,b,c,d,e,f,g').split(',').map((s) => s.trim());
+const PACK = { name: '@kumo-flows/node-red-kumo-amqp', dir: ROOT };
+
+function checkBuilt() {
+  const missing = ['amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'amqp-broker'].filter((n) => !fs.existsSync(path.join(ROOT, 'nodes', `${n}.js`)));
+  if (missing.length) throw new Error(`nodes/${missing[0]}.js is missing: run \`npm run build\` first`);
+  const newest = (dir, ext) => {
+    let t = 0;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+    }
+    return t;
+  };
+  if (newest(path.join(ROOT, 'src'), '.ts') > newest(path.join(ROOT, 'nodes'), '.js')) log('warning: src/ is newer than nodes/; run `npm run build` to bench the current code');
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return { cpu: cpus.length ? cpus[0].model.trim() : 'unknown', cores: cpus.length };
+}
+
+// ---- raw amqplib rows, each in a child process -------------------------------
+
+function rawRow(row, n, warmup, url) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs: RUNS, warmup, url })], { maxBuffer: 1 << 24, timeout: 600000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`raw.js ${row} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()));
+    });
+  });
+}
+
+// ---- Node-RED rows -----------------------------------------------------------------
+
+/** One run through the bench function node: POST /bench/start answers when all n are settled. */
+async function benchRun(nr, n) {
+  const timeoutMs = 60000 + n * 10;
+  let result;
+  try {
+    result = await nr.post('/bench/start', { n, window: WINDOW, size: BODY_SIZE }, timeoutMs);
+  } catch (err) {
+    const progress = await nr.get('/bench/status').catch(() => ({}));
+    throw new Error(`${err.message} (progress ${JSON.stringify(progress)})`);
+  }
+  if (result.failed > 0) throw new Error(`${result.failed} of ${n} messages failed, first: ${result.firstError}`);
+  return { n, ms: result.ms, p50: result.p50, p99: result.p99 };
+}
+
+/** Starts Node-RED with the flows, warms up, runs RUNS times (purging between), reports the Node-RED process's peak RSS. */
+async function nodeRedRow(side, start, runOnce, { n = N, runs = RUNS, warmup = Math.min(1000, n) } = {}) {
+  const nr = await start();
+  try {
+    await runOnce(nr, warmup);
+    const result = { runs: [], peakMB: NaN, idleMB: nr.memory().rss, firstPeakMB: NaN };
+    for (let r = 0; r < runs; r++) {
+      await side.purge();
+      result.runs.push(await runOnce(nr, n));
+      if (r === 0) result.firstPeakMB = nr.memory().peak;
+    }
+    result.peakMB = nr.memory().peak;
+    await side.purge();
+    return result;
+  } catch (err) {
+    throw new Error(`${err.message}\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}`);
+  } finally {
+    await nr.stop();
+  }
+}
+
+/** (f) n POSTs of a 1 KiB KumoMTA log record from CLIENTS keep-alive clients; latency = the HTTP round trip. */
+async function webhookRun(nr, n) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const target = new URL('/kumomta/log', nr.url);
+  const latencies = new Float64Array(n);
+  let next = 0;
+  let failure = null;
+  const post = (body) => new Promise((resolve, reject) => {
+    const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`answered ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(70000, () => req.destroy(new Error('no answer within 70 s')));
+    req.end(body);
+  });
+  const start = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    while (next < n && !failure) {
+      const i = next++;
+      const t0 = performance.now();
+      try {
+        await post(logRecord(i));
+      } catch (err) {
+        failure = failure || err;
+        return;
+      }
+      latencies[i] = performance.now() - t0;
+    }
+  }));
+  const ms = performance.now() - start;
+  agent.destroy();
+  if (failure) throw failure;
+  return { n, ms, ...latencyStats(latencies) };
+}
+
+/** A KumoMTA Delivery log record (reference/log_record.md), padded to exactly 1 KiB of JSON. */
+function logRecord(i) {
+  const record = {
+    type: 'Delivery', id: `${String(i).padStart(8, '0')}d98076abbbc11ed940250ebf67f9`, sender: 'noreply@example.com',
+    recipient: `user${i}@example.com`, queue: 'campaign_x:tenant_y@example.com', site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+    size: 1047, response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
+    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' }, timestamp: 1678069691, created: 1678069690,
+    num_attempts: 0, bounce_classification: 'Uncategorized', egress_pool: 'pool0', egress_source: 'source2', feedback_report: null,
+    meta: { tenant: 'tenant_y', padding: '' }, headers: { Subject: 'Hello' }, delivery_protocol: 'ESMTP', reception_protocol: 'ESMTP',
+    nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+  };
+  record.meta.padding = 'x'.repeat(Math.max(0, BODY_SIZE - Buffer.byteLength(JSON.stringify(record))));
+  return Buffer.from(JSON.stringify(record));
+}
+
+/** (g) fire-and-forget: timed from the start request until the queue holds all n. */
+async function peerRun(side, nr, n) {
+  const start = performance.now();
+  await nr.post('/bench/start', { n, window: n, size: BODY_SIZE, mode: 'fire' }, 10000);
+  const deadline = start + 60000 + n * 10;
+  let last = -1;
+  let lastChange = performance.now();
+  for (;;) {
+    const count = await side.count();
+    if (count >= n) break;
+    const t = performance.now();
+    if (count !== last) {
+      last = count;
+      lastChange = t;
+    }
+    if (t > deadline || t - lastChange > 20000) throw new Error(`only ${count} of ${n} messages reached the queue`);
+    await sleep(5);
+  }
+  return { n, ms: performance.now() - start, p50: NaN, p99: NaN };
+}
+
+function ensurePeer() {
+  const main = path.join(PEER_DIR, 'node_modules', 'node-red-contrib-amqp', 'package.json');
+  if (!fs.existsSync(main)) {
+    log('installing node-red-contrib-amqp into bench/.peer (for row g only)');
+    fs.mkdirSync(PEER_DIR, { recursive: true });
+    if (!fs.existsSync(path.join(PEER_DIR, 'package.json'))) fs.writeFileSync(path.join(PEER_DIR, 'package.json'), '{"name":"kumo-bench-peer","private":true}\n');
+    execFileSync('npm', ['install', '--prefix', PEER_DIR, '--no-audit', '--no-fund', '--no-save', 'node-red-contrib-amqp'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 });
+  }
+  const pkg = JSON.parse(fs.readFileSync(main, 'utf8'));
+  require(path.join(PEER_DIR, 'node_modules', 'amqp-ts')); // fails here, not in Node-RED, if it cannot load
+  return pkg.version;
+}
+
+// ---- table ------------------------------------------------------------------------
+
+function summarise(result) {
+  const rate = median(result.runs.map((r) => (r.n / r.ms) * 1000));
+  return { rate, p50: median(result.runs.map((r) => r.p50)), p99: median(result.runs.map((r) => r.p99)), peakMB: result.peakMB, n: result.runs[0].n };
+}
+
+const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+
+async function main() {
+  checkBuilt();
+  const started = new Date();
+  const broker = await lib.acquireBroker();
+  let side = null;
+  const rows = [];
+  const notes = [];
+  let memory = null;
+  try {
+    side = await lib.openSide(broker.url);
+    await side.purge();
+    const { cpu, cores } = machine();
+    log(`N=${N}, broker RabbitMQ ${side.version}`);
+    const nodeRed = (make) => () => lib.startNodeRed({ flows: make(broker.url), modules: [PACK] });
+    const plan = [
+      { row: 'a', label: 'a. raw amqplib, pipelined confirms (≤1000 in flight)', run: () => rawRow('a', N, 500, broker.url) },
+      { row: 'b', label: 'b. raw amqplib, wait for each confirm', note: 'N/10', run: () => rawRow('b', Math.max(10, Math.round(N / 10)), 50, broker.url) },
+      { row: 'c', label: "c. seed's way: new connection per message", note: 'N/50', run: () => rawRow('c', Math.max(5, Math.round(N / 50)), 5, broker.url) },
+      { row: 'd', label: 'd. amqp publish node alone (Node-RED)', run: () => nodeRedRow(side, nodeRed(flows.publishAlone), benchRun) },
+      { row: 'e', label: 'e. queue config ⇒ custom protocol → amqp publish', run: () => nodeRedRow(side, nodeRed(flows.fullRouting), benchRun) },
+      { row: 'f', label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`, run: () => nodeRedRow(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500 }) },
+      {
+        row: 'g', label: 'g. node-red-contrib-amqp "amqp out" (no confirms)',
+        run: async () => {
+          const version = ensurePeer();
+          notes.push(`(g) node-red-contrib-amqp ${version} (amqp-ts, amqplib 0.4) has no publisher confirms: msg/s is timed until the queue holds all N (routed, not necessarily on disk); no latency.`);
+          const { flows: peerFlows, credentials } = flows.peerOut(broker.url);
+          const start = () => lib.startNodeRed({ flows: peerFlows, credentials, modules: [{ name: 'node-red-contrib-amqp', dir: path.join(PEER_DIR, 'node_modules', 'node-red-contrib-amqp') }] });
+          return nodeRedRow(side, start, (nr, n) => peerRun(side, nr, n));
+        },
+      },
+    ];
+    for (const step of plan.filter((s) => ROWS.includes(s.row))) {
+      log(`row ${step.label}`);
+      const t = performance.now();
+      try {
+        const result = await step.run();
+        rows.push({ ...step, ...summarise(result), raw: result });
+      } catch (err) {
+        log(`row ${step.row} failed: ${err.message}`);
+        rows.push({ ...step, error: err.message.split('\n')[0].slice(0, 160) });
+      }
+      log(`row ${step.row} took ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }
+    if (ROWS.includes('e')) {
+      log(`row e at 5N = ${5 * N}, one run, fresh Node-RED`);
+      try {
+        const big = await nodeRedRow(side, nodeRed(flows.fullRouting), benchRun, { n: 5 * N, runs: 1 });
+        const e = rows.find((r) => r.row === 'e');
+        memory = { atN: e && e.raw ? e.raw.firstPeakMB : NaN, at5N: big.peakMB, idle: big.idleMB, rate5N: (big.runs[0].n / big.runs[0].ms) * 1000 };
+      } catch (err) {
+        memory = { error: err.message.split('\n')[0] };
+      }
+    }
+
+    const a = rows.find((r) => r.row === 'a' && !r.error);
+    const lines = [];
+    lines.push(`Date: ${started.toISOString()}  ·  Node ${process.version}  ·  CPU: ${cpu} × ${cores} cores  ·  RabbitMQ ${side.version} on loopback`);
+    lines.push(`N = ${N}, 1 KiB persistent messages to a durable queue (purged between runs), median of ${RUNS} runs after a warm-up; peak RSS = VmHWM of the publishing process (the Node-RED process for d-g).`);
+    lines.push('');
+    lines.push('| row | messages | msg/s (median of 3) | p50 ms | p99 ms | peak RSS MB | ratio to (a) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      if (r.error) {
+        lines.push(`| ${r.label} | ${r.note || N} | n/a (${r.error.replace(/\|/g, '/')}) | | | | |`);
+        continue;
+      }
+      const ratio = a ? `${(r.rate / a.rate).toFixed(2)}` : 'n/a';
+      lines.push(`| ${r.label} | ${r.n}${r.note ? ` (${r.note})` : ''} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakMB, 0)} | ${ratio} |`);
+    }
+    lines.push('');
+    if (memory && memory.error) lines.push(`Memory flat in N (row e): n/a (${memory.error})`);
+    else if (memory) lines.push(`Memory flat in N (row e, fresh Node-RED, one run each): peak RSS ${fmt(memory.atN, 0)} MB at N=${N}, ${fmt(memory.at5N, 0)} MB at 5N=${5 * N} (idle after start ${fmt(memory.idle, 0)} MB; ${fmt(memory.rate5N, 0)} msg/s at 5N).`);
+    const c = rows.find((r) => r.row === 'c' && !r.error);
+    const e = rows.find((r) => r.row === 'e' && !r.error);
+    const f = rows.find((r) => r.row === 'f' && !r.error);
+    if (a && e) lines.push(`Targets: (e)/(a) = ${(e.rate / a.rate).toFixed(2)} (≥ 0.8)${f ? `; (f)/(a) = ${(f.rate / a.rate).toFixed(2)} (≥ 0.5)` : ''}${c ? `; (e)/(c) = ${(e.rate / c.rate).toFixed(1)} (≥ 20)` : ''}.`);
+    lines.push('Latency: (a), (b) publish call → confirm callback; (c) connect + channel + publish → confirm; (d), (e) generator send → confirmed msg leaving publish output 1 (1000 in flight, so (e) includes the wait in the custom protocol\'s ready queue, maxInFlight 128); (f) the HTTP round trip.');
+    for (const note of notes) lines.push(note);
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+  } finally {
+    if (side) await side.close(!!process.env.AMQP_URL);
+    broker.release();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack || err}\n`);
+  process.exit(1);
+});

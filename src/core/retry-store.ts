@@ -1,0 +1,132 @@
+// Durable retries: the deliveries a custom protocol node has not finished are
+// kept in one JSON file per event name under Node-RED's user directory, so a
+// restart or redeploy delivers them afterwards. write-file-atomic writes a
+// temporary file, fsyncs it and renames it over the old one: a crash in the
+// middle of a write leaves the previous complete file, never a torn one.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { QueueConfig } from './queue-config';
+import type { QueueName } from './queue-name';
+
+export type StoredPayload =
+  | { type: 'buffer'; base64: string }
+  | { type: 'string'; value: string }
+  | { type: 'json'; value: unknown }
+  | { type: 'none' };
+
+export interface StoredDelivery {
+  id: string;
+  payload: StoredPayload;
+  queue: QueueName;
+  queueConfig: QueueConfig;
+  createdMs: number;
+  attempts: number;
+  /** When the next attempt is due (epoch ms); 0 = as soon as possible. */
+  dueMs: number;
+  /** The message's other JSON-safe properties (msg.topic, msg.properties, ...). */
+  props: Record<string, unknown>;
+}
+
+interface StoreFile {
+  version: 1;
+  eventName: string;
+  deliveries: StoredDelivery[];
+}
+
+// Properties that belong to one process or one attempt, never to the message.
+const TRANSIENT_PROPS = new Set(['_msgid', 'req', 'res', 'payload', 'queue', 'queueConfig', 'kumo', 'amqp', 'reject', 'error', '_event']);
+
+export function storePayload(payload: unknown): StoredPayload {
+  if (Buffer.isBuffer(payload)) return { type: 'buffer', base64: payload.toString('base64') };
+  if (typeof payload === 'string') return { type: 'string', value: payload };
+  if (payload === undefined) return { type: 'none' };
+  return { type: 'json', value: payload };
+}
+
+export function restorePayload(stored: StoredPayload): unknown {
+  switch (stored.type) {
+    case 'buffer':
+      return Buffer.from(stored.base64, 'base64');
+    case 'string':
+    case 'json':
+      return stored.value;
+    default:
+      return undefined;
+  }
+}
+
+/** The properties worth keeping across a restart: JSON-safe and not tied to this process. */
+export function storableProps(msg: object): Record<string, unknown> {
+  const props: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(msg)) {
+    if (TRANSIENT_PROPS.has(key) || value === undefined || typeof value === 'function') continue;
+    try {
+      JSON.stringify(value);
+      props[key] = value;
+    } catch {
+      // a circular or BigInt value cannot outlive the process
+    }
+  }
+  return props;
+}
+
+export function storeFileName(directory: string, eventName: string): string {
+  return path.join(directory, `retries-${eventName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+}
+
+export class RetryStore {
+  private writing: Promise<void> = Promise.resolve();
+  private pending: StoredDelivery[] | null = null;
+
+  constructor(readonly file: string, private readonly eventName: string) {}
+
+  /**
+   * Reads what a previous run left. A file that cannot be read is moved aside
+   * (kept for inspection) and reported, so one bad file never stops the node.
+   */
+  load(): { deliveries: StoredDelivery[]; problem: string | null } {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
+      return { deliveries: [], problem: `cannot read ${this.file}: ${(err as Error).message}` };
+    }
+    try {
+      const data = JSON.parse(text) as StoreFile;
+      if (data.version !== 1 || !Array.isArray(data.deliveries)) throw new Error('not a retry store file');
+      return { deliveries: data.deliveries, problem: null };
+    } catch (err) {
+      const aside = `${this.file}.unreadable-${Date.now()}`;
+      fs.renameSync(this.file, aside);
+      return { deliveries: [], problem: `${this.file} is not valid (${(err as Error).message}); moved to ${aside}` };
+    }
+  }
+
+  /** Replaces the stored set; writes are serialised and coalesced (the newest set wins). */
+  save(deliveries: StoredDelivery[]): Promise<void> {
+    const idle = this.pending === null;
+    this.pending = deliveries;
+    if (idle) {
+      // A failed write must not stop later ones: each caller sees its own result.
+      this.writing = this.writing.catch(() => undefined).then(() => {
+        const latest = this.pending as StoredDelivery[];
+        this.pending = null;
+        return this.write(latest);
+      });
+    }
+    return this.writing;
+  }
+
+  private async write(deliveries: StoredDelivery[]): Promise<void> {
+    if (deliveries.length === 0) {
+      await fs.promises.rm(this.file, { force: true });
+      return;
+    }
+    await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+    const data: StoreFile = { version: 1, eventName: this.eventName, deliveries };
+    await writeFileAtomic(this.file, JSON.stringify(data), { fsync: true, mode: 0o600 });
+  }
+}

@@ -1,0 +1,122 @@
+'use strict';
+// Durable retries: deliveries a custom protocol node has not finished survive
+// a Node-RED restart, and a crash in the middle of a store write leaves a
+// readable store.
+
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
+const { startNodeRed } = require('../helpers/node-red-process');
+const { RetryStore } = require('../../nodes/core/retry-store');
+
+/** Polls a condition in another process (a file, a broker queue): there is no event to await across processes. */
+async function eventually(what, check, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function flow(queue, sendTo) {
+  return [
+    { id: 'tab', type: 'tab', label: 'durable' },
+    { id: 'b1', type: 'amqp-broker', url: AMQP_URL, heartbeat: '10' },
+    { id: 'in', type: 'http in', z: 'tab', url: '/send', method: 'post', upload: false, skipBodyParsing: false, swaggerDoc: '', wires: [['qc', 'ok']] },
+    { id: 'ok', type: 'http response', z: 'tab', statusCode: '202', headers: {}, wires: [] },
+    {
+      id: 'qc', type: 'kumo-queue-config', z: 'tab', queue: 'amqp', queueType: 'str', wires: [[]],
+      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: 'make.durable', retry_interval: '2s', max_retry_interval: '', max_age: '1h' }],
+    },
+    { id: 'cp', type: 'kumo-custom-protocol', z: 'tab', eventName: 'make.durable', timeout: '10', maxInFlight: '16', wires: [[sendTo], []] },
+    { id: 'pub', type: 'amqp-publish', z: 'tab', broker: 'b1', routingKey: queue, routingKeyType: 'str', waitForConfirm: true, confirmTimeout: '10', wires: [[], []] },
+    { id: 'rej', type: 'kumo-reject', z: 'tab', code: '451', codeType: 'num', message: 'not yet', messageType: 'str', wires: [[]] },
+  ];
+}
+
+describe('durable retries', function () {
+  this.timeout(60000);
+  let side;
+  let nodeRed;
+  beforeEach(async () => {
+    side = await SideChannel.open();
+  });
+  afterEach(async function () {
+    if (this.currentTest.state === 'failed' && nodeRed) process.stderr.write(nodeRed.log);
+    if (nodeRed) await nodeRed.stop();
+    nodeRed = null;
+    await side.close();
+  });
+
+  it('messages waiting to retry survive a Node-RED restart and are delivered after it', async () => {
+    const queue = await side.queue(uniqueName('durable'));
+    // Run 1: every attempt is rejected with 451, so the messages wait to retry.
+    nodeRed = await startNodeRed(flow(queue, 'rej'));
+    const ids = Array.from({ length: 20 }, (_, i) => `message-${i}`);
+    for (const id of ids) {
+      const res = await fetch(`${nodeRed.url}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+      assert.equal(res.status, 202);
+    }
+    // The store file appears once the transient failures are recorded.
+    const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
+    await eventually('the store to hold every message', () => fs.existsSync(store) && JSON.parse(fs.readFileSync(store, 'utf8')).deliveries.length === ids.length);
+    const userDir = nodeRed.userDir;
+    await nodeRed.stop({ keep: true });
+    nodeRed = null;
+    assert.equal(await side.count(queue), 0, 'nothing was published in run 1');
+
+    // Run 2: the same event name now publishes; the stored messages go out.
+    nodeRed = await startNodeRed(flow(queue, 'pub'), { userDir });
+    await nodeRed.waitForLog(/restored 20 delivery/);
+    let stored = [];
+    await eventually('the messages in the queue', async () => {
+      stored = stored.concat(await side.drain(queue));
+      return stored.length >= ids.length;
+    });
+    assert.deepEqual(stored.map((m) => JSON.parse(m.content.toString()).id).sort(), ids.slice().sort());
+    // Delivered: the store is emptied.
+    await eventually('the store to be emptied', () => !fs.existsSync(store));
+  });
+
+  it('a crash in the middle of a write leaves the previous or the new store, never a torn one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-'));
+    const file = path.join(dir, 'retries-make.crash.json');
+    const writer = `
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/core/retry-store'))});
+      const store = new RetryStore(${JSON.stringify(file)}, 'make.crash');
+      let n = 0;
+      const big = 'x'.repeat(4096);
+      (async () => { for (;;) { n++; const list = Array.from({ length: 200 + (n % 50) }, (_, i) => ({ id: n + '-' + i, payload: { type: 'string', value: big }, queue: { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null }, queueConfig: { protocol: { custom_lua: { constructor: 'make.crash' } }, retry_interval: '1m', max_retry_interval: null, max_age: '1h' }, createdMs: 0, attempts: 1, dueMs: 0, props: {} })); await store.save(list); if (n === 3) process.stdout.write('writing\\n'); } })();
+    `;
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(process.execPath, ['-e', writer], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((resolve) => child.stdout.once('data', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 20 + round * 37)); // kill at varied points of the write loop
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const { deliveries, problem } = new RetryStore(file, 'make.crash').load();
+      assert.equal(problem, null, `round ${round}: ${problem}`);
+      assert.ok(deliveries.length >= 200, `round ${round}: ${deliveries.length} deliveries`);
+      const batch = deliveries[0].id.split('-')[0];
+      assert.ok(deliveries.every((d) => d.id.startsWith(`${batch}-`)), `round ${round}: entries from two writes are mixed`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an unreadable store is moved aside with a warning, not fatal', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-'));
+    const file = path.join(dir, 'retries-make.bad.json');
+    fs.writeFileSync(file, '{"version":1,"deliveries":[{"id":');
+    const { deliveries, problem } = new RetryStore(file, 'make.bad').load();
+    assert.deepEqual(deliveries, []);
+    assert.match(problem, /is not valid .*moved to .*unreadable/);
+    assert.ok(!fs.existsSync(file));
+    assert.equal(fs.readdirSync(dir).filter((f) => f.includes('unreadable')).length, 1);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
