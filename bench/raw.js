@@ -7,7 +7,7 @@ const { performance } = require('node:perf_hooks');
 const amqp = require('amqplib');
 const { QUEUE, BODY_SIZE, latencyStats, memoryOf } = require('./lib');
 
-const WINDOW = 1000; // confirms in flight for (a)
+const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // confirms in flight for (a)
 const OPTIONS = { persistent: true };
 
 /** (a) one confirm channel, up to WINDOW unconfirmed, pausing on a full socket until 'drain'. */

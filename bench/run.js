@@ -21,7 +21,7 @@ const flows = require('./flows');
 const { ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, median, latencyStats, sleep } = lib;
 const N = Math.max(100, Number(process.env.BENCH_N) || 20000);
 const RUNS = 3;
-const WINDOW = 1000; // messages in flight in (a), (d), (e)
+const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // messages in flight in (a), (d), (e); BENCH_WINDOW only for experiments
 const CLIENTS = 64; // (f)
 const ROWS = (process.env.BENCH_ROWS || 'a,b,c,d,e,f,g').split(',').map((s) => s.trim());
 const PACK = { name: '@kumo-flows/node-red-kumo-amqp', dir: ROOT };

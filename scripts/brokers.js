@@ -100,6 +100,18 @@ async function restartBroker(instance) {
   await startInChild(instance);
 }
 
+/**
+ * Kills the broker's Erlang VM with SIGKILL: a crash, with no chance to close
+ * connections or flush anything that was not already on disk.
+ */
+async function crashBroker(instance) {
+  const pidFile = path.join(instancePaths(instance).mnesia, `${nodeName(instance)}.pid`);
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  if (!(pid > 1)) throw new Error(`no broker pid in ${pidFile}`);
+  process.kill(pid, 'SIGKILL');
+  await waitForPort(instance.port, false);
+}
+
 function amqpUrl(instance, { user = 'guest', password = 'guest', tls = false } = {}) {
   const port = tls ? instance.tlsPort : instance.port;
   return `${tls ? 'amqps' : 'amqp'}://${user}:${password}@127.0.0.1:${port}`;
@@ -216,6 +228,7 @@ module.exports = {
   startInChild,
   stopInstance,
   restartBroker,
+  crashBroker,
   setMemoryAlarm,
   makeCertificates,
   startTlsBroker,

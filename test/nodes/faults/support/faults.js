@@ -1,0 +1,216 @@
+'use strict';
+// What the fault-injection suites share: a RabbitMQ instance of their own
+// (faults restart and alarm it, so never the shared test broker), started once
+// for every file that asks and stopped after the run; a flow loader that also
+// knows Node-RED's tls-config node; a side connection to any broker; and a
+// ledger that counts every message's outcome by its own id.
+
+const amqp = require('amqplib');
+const fs = require('node:fs');
+const path = require('node:path');
+const { helper } = require('../../../helpers/node-red');
+const brokers = require('../../../../scripts/brokers');
+
+// A plain listener, a TLS one (client certificate required) and a 1 MiB
+// max_message_size, so an oversized payload is cheap to test.
+const FAULT_INSTANCE = { name: 'kumo-amqp-faults', port: 5721, tlsPort: 5722, distPort: 25721, config: 'max_message_size = 1048576' };
+
+let faultBroker = null;
+/** The suite's own single-node broker (started on first use, stopped after the whole run). */
+function startFaultBroker() {
+  if (!faultBroker) faultBroker = brokers.startTlsBroker(FAULT_INSTANCE);
+  return faultBroker;
+}
+
+if (typeof after === 'function') {
+  // A root hook: runs once, after every suite of the run.
+  after(async function () {
+    this.timeout(60000);
+    if (faultBroker) await (await faultBroker).stop();
+  });
+}
+
+const NODES = path.resolve(__dirname, '../../../../nodes');
+const CORE = path.dirname(require.resolve('@node-red/nodes/package.json'));
+const NODE_MODULES = [
+  ...['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map((type) => require(path.join(NODES, `${type}.js`))),
+  require(path.join(CORE, 'core/common/25-catch.js')),
+  require(path.join(CORE, 'core/common/25-status.js')),
+  require(path.join(CORE, 'core/network/05-tls.js')),
+];
+const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
+
+/** Loads a flow (in a tab, so Catch and Status nodes have a scope); credentials by node id. */
+function loadFlow(flow, credentials = {}) {
+  const nodes = flow.map((n) => (n.z || CONFIG_TYPES.has(n.type) ? n : { z: 'flow', ...n }));
+  return helper.load(NODE_MODULES, [{ id: 'flow', type: 'tab', label: 'faults' }, ...nodes], credentials);
+}
+
+function brokerNode(id, url, overrides = {}) {
+  return { id, type: 'amqp-broker', name: id, url, heartbeat: 5, connectionName: `kumo-faults ${id}`, ...overrides };
+}
+
+/** A connection of the test's own, to set up queues and read back what arrived. */
+class Side {
+  static async open(url, socketOptions) {
+    const side = new Side();
+    side.connection = await amqp.connect(url, socketOptions);
+    side.connection.on('error', () => undefined); // a broker stopped under it is expected here
+    side.channel = await side.connection.createChannel();
+    side.channel.on('error', () => undefined);
+    return side;
+  }
+
+  async queue(name, options = {}) {
+    await this.channel.assertQueue(name, { durable: true, ...options });
+    return name;
+  }
+
+  async count(queue) {
+    return (await this.channel.checkQueue(queue)).messageCount;
+  }
+
+  /** Consumes every message now in the queue (prefetch, not basic.get: thousands of them). */
+  async drain(queue) {
+    const expected = await this.count(queue);
+    const messages = [];
+    if (expected === 0) return messages;
+    const channel = await this.connection.createChannel();
+    await channel.prefetch(1000);
+    await new Promise((resolve, reject) => {
+      channel.on('error', reject);
+      channel.consume(queue, (m) => {
+        messages.push(m);
+        if (messages.length % 500 === 0 || messages.length >= expected) channel.ack(m, true);
+        if (messages.length >= expected) resolve();
+      }).catch(reject);
+    });
+    await channel.close();
+    return messages;
+  }
+
+  async close() {
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Every message a test injects carries `seq`; the ledger records what became
+ * of each one (Delivery, TransientFailure, Bounce, Expiration log records of a
+ * custom protocol; or output 1 / output 2 / Catch of a publish node).
+ */
+class Ledger {
+  constructor(total) {
+    this.total = total;
+    this.outcomes = new Map(); // seq -> [final outcome, ...]
+    this.transient = [];
+    this.waiters = [];
+  }
+
+  settle(seq, outcome) {
+    const list = this.outcomes.get(seq) || [];
+    list.push(outcome);
+    this.outcomes.set(seq, list);
+    for (const w of this.waiters.slice()) {
+      if (w.predicate()) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** The log records of a custom protocol node (its output 2). */
+  watchRecords(node) {
+    node.on('input', (msg) => {
+      const type = msg.payload.type;
+      if (type === 'TransientFailure') this.transient.push({ seq: msg.seq, content: msg.payload.response.content });
+      else this.settle(msg.seq, type);
+    });
+  }
+
+  get settled() {
+    return this.outcomes.size;
+  }
+
+  count(outcome) {
+    let n = 0;
+    for (const list of this.outcomes.values()) if (list[0] === outcome) n++;
+    return n;
+  }
+
+  /** Messages settled more than once: never allowed (one message, one outcome). */
+  get settledTwice() {
+    return [...this.outcomes.entries()].filter(([, list]) => list.length > 1).map(([seq]) => seq);
+  }
+
+  until(predicate) {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ predicate, resolve }));
+  }
+
+  allSettled() {
+    return this.until(() => this.settled >= this.total);
+  }
+}
+
+/** Counts the sequence numbers found in stored messages (payload `{seq, ...}`): lost and duplicated ones. */
+function audit(stored, expectedSeqs) {
+  const seen = new Map();
+  for (const m of stored) {
+    const { seq } = JSON.parse(m.content.toString());
+    seen.set(seq, (seen.get(seq) || 0) + 1);
+  }
+  const lost = [...expectedSeqs].filter((seq) => !seen.has(seq));
+  let duplicates = 0;
+  for (const n of seen.values()) duplicates += n - 1;
+  const unexpected = [...seen.keys()].filter((seq) => !expectedSeqs.has(seq));
+  return { stored: stored.length, lost, duplicates, unexpected };
+}
+
+/** A JSON body of about `size` bytes that names its message. */
+function body(seq, size = 1024) {
+  const head = JSON.stringify({ seq, pad: '' });
+  return { seq, pad: 'x'.repeat(Math.max(0, size - head.length)) };
+}
+
+/** Resolves when `predicate(status)` holds for a status the Status node reports; statuses are kept in `list`. */
+function statusWatch(node) {
+  const list = [];
+  const waiters = [];
+  node.on('input', (msg) => {
+    const entry = { source: msg.status.source.id, fill: msg.status.fill, shape: msg.status.shape, text: msg.status.text, at: Date.now() };
+    list.push(entry);
+    for (const w of waiters.slice()) {
+      if (w.predicate(entry)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(entry);
+      }
+    }
+  });
+  return {
+    list,
+    next(predicate) {
+      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+    },
+    until(predicate) {
+      const hit = list.find(predicate);
+      return hit ? Promise.resolve(hit) : this.next(predicate);
+    },
+  };
+}
+
+/** Pids of the broker's connections whose client-provided name is `name` (rabbitmqctl list_connections). */
+async function connectionsNamed(instance, name) {
+  // The table format, not --formatter json: close_connection wants the pid as <node.a.b.c>, which json rewrites.
+  const { stdout } = await brokers.ctl(instance, ['list_connections', 'pid', 'client_properties', '--silent']);
+  const needle = `{"connection_name",${JSON.stringify(name)}}`;
+  return stdout.split('\n').filter((line) => line.includes(needle)).map((line) => line.split('\t')[0]);
+}
+
+function readJson(file) {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+module.exports = {
+  FAULT_INSTANCE, startFaultBroker, loadFlow, brokerNode, Side, Ledger, audit, body, statusWatch, connectionsNamed, readJson, brokers, helper,
+};
