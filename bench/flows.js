@@ -1,83 +1,19 @@
 'use strict';
-// The Node-RED flows of rows (d)-(g). Rows (d), (e) and (g) share one "bench"
-// function node: POST /bench/start makes it generate N messages (1 KiB Buffer
-// payloads) while keeping `window` of them unconfirmed, counts what leaves the
-// publish node, and answers the POST with the timings once all N are settled.
-// GET /bench/status shows progress (for a run that stalls).
+// The Node-RED flows of rows (d)-(g). Rows (d), (e) and (g) share the bench-only
+// driver node (harness/bench-driver.js): POST /bench/start makes it generate N
+// messages (1 KiB Buffer payloads) while keeping `window` of them unconfirmed,
+// it counts what leaves the publish node and answers the POST with the timings
+// once all N are settled. GET /bench/status shows progress (for a run that stalls).
 
 const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, QUEUE } = require('./lib');
 
-// Runs inside Node-RED's function node. node.send(..., false) so Node-RED does
-// not clone the generated messages (a function node clones by default).
-const BENCH_FUNCTION = `
-const now = global.get('benchNow');
-if (msg.req && msg.req.method === 'GET') {
-  const s = context.get('s');
-  msg.payload = s ? { sent: s.sent, ok: s.ok, failed: s.failed, firstError: s.firstError } : { idle: true };
-  return [null, msg];
-}
-if (msg.req) {
-  const cfg = msg.payload;
-  const s = {
-    n: cfg.n, window: cfg.window, sent: 0, ok: 0, failed: 0, firstError: null,
-    latencies: new Float64Array(cfg.n), body: Buffer.alloc(cfg.size, 'x'), options: { persistent: true },
-    start: now(), reply: msg,
-  };
-  context.set('s', s);
-  if (cfg.mode === 'fire') {
-    // A publisher without confirms: generate all N, a chunk per timer tick;
-    // the driver counts the queue to see when they have arrived.
-    msg.payload = { started: true };
-    node.send([null, msg], false);
-    const chunk = () => {
-      const end = Math.min(s.n, s.sent + 500);
-      for (; s.sent < end; s.sent++) node.send([{ payload: s.body, options: s.options }, null], false);
-      if (s.sent < s.n) setTimeout(chunk, 0);
-    };
-    chunk();
-    return null;
-  }
-  refill(s);
-  return null;
-}
-const s = context.get('s');
-if (!s) return null;
-if (msg.amqp && !msg.reject && !msg.error) {
-  s.latencies[s.ok++] = now() - msg.t0;
-} else {
-  s.failed++;
-  if (!s.firstError) s.firstError = msg.error ? String(msg.error.message) : JSON.stringify(msg.reject || msg.amqp || null);
-}
-if (s.ok + s.failed < s.n) {
-  refill(s);
-  return null;
-}
-const ms = now() - s.start;
-const sorted = s.latencies.subarray(0, s.ok).sort();
-const at = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))] : null);
-s.reply.payload = { n: s.n, ok: s.ok, failed: s.failed, ms, p50: at(50), p99: at(99), firstError: s.firstError };
-context.set('s', null);
-node.send([null, s.reply], false);
-return null;
-
-function refill(s) {
-  const limit = Math.min(s.n, s.ok + s.failed + s.window);
-  for (; s.sent < limit; s.sent++) {
-    node.send([{ payload: s.body, queue: 'amqp', t0: now() }, null], false);
-  }
-}
-`;
-
 function harness(tab, firstHop) {
   return [
     { id: 'bench-start', type: 'http in', z: tab, url: '/bench/start', method: 'post', upload: false, swaggerDoc: '', wires: [['bench-fn']] },
     { id: 'bench-status', type: 'http in', z: tab, url: '/bench/status', method: 'get', upload: false, swaggerDoc: '', wires: [['bench-fn']] },
-    {
-      id: 'bench-fn', type: 'function', z: tab, name: 'bench', func: BENCH_FUNCTION, outputs: 2, timeout: 0, noerr: 0,
-      initialize: '', finalize: '', libs: [], wires: [[firstHop], ['bench-reply']],
-    },
+    { id: 'bench-fn', type: 'kumo-bench-driver', z: tab, name: 'bench', wires: [[firstHop], ['bench-reply']] },
     { id: 'bench-reply', type: 'http response', z: tab, name: '', statusCode: '', headers: {}, wires: [] },
     // Publish errors (done(err)) count as failed messages instead of stalling the run.
     { id: 'bench-catch', type: 'catch', z: tab, name: '', scope: null, uncaught: false, wires: [['bench-fn']] },
@@ -130,7 +66,10 @@ function webhookExample(url) {
     if (n.type === 'amqp-broker') return { ...n, url };
     if (n.type === 'amqp-publish') return { ...n, z: tab, routingKey: QUEUE, declareQueue: QUEUE };
     return { ...n, z: tab };
-  })];
+  }),
+  // The HTTP ceiling: the same requests answered at once, no AMQP.
+  { id: 'bench-echo', type: 'http in', z: tab, url: '/bench/echo', method: 'post', upload: false, skipBodyParsing: true, swaggerDoc: '', wires: [['bench-echo-reply']] },
+  { id: 'bench-echo-reply', type: 'http response', z: tab, name: '', statusCode: '', headers: {}, wires: [] }];
 }
 
 /** (g) bench → node-red-contrib-amqp's "amqp out" to the bench queue (no confirms: it has none). */

@@ -81,10 +81,12 @@ function memoryOf(pid) {
 
 /**
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
- * flows and node modules ({name, dir} symlinked into its node_modules).
+ * flows and node modules ({name, dir} symlinked into its node_modules), plus
+ * the bench-only driver node of harness/.
  * No editor: only the flows' http in endpoints are served.
  */
 async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] }) {
+  modules = [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }];
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-nr-'));
   const dependencies = {};
   for (const { name, dir } of modules) {
@@ -97,12 +99,10 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   if (credentials) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
   const port = await freePort();
-  // performance.now() is not in the function node sandbox; the global context lends it.
   fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
   uiHost: '127.0.0.1', uiPort: ${port}, flowFile: 'flows.json', credentialSecret: false,
   httpAdminRoot: false,
   logging: { console: { level: 'info', metrics: false, audit: false } },
-  functionGlobalContext: { benchNow: () => performance.now() },
 };\n`);
   const child = spawn(process.execPath, [...nodeArgs, require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
     cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'],

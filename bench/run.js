@@ -68,11 +68,11 @@ async function benchRun(nr, n) {
     throw new Error(`${err.message} (progress ${JSON.stringify(progress)})`);
   }
   if (result.failed > 0) throw new Error(`${result.failed} of ${n} messages failed, first: ${result.firstError}`);
-  return { n, ms: result.ms, p50: result.p50, p99: result.p99 };
+  return { n, ms: result.ms, p50: result.p50, p99: result.p99, clockUs: result.clockUs };
 }
 
 /** Starts Node-RED with the flows, warms up, runs RUNS times (purging between), reports the Node-RED process's peak RSS. */
-async function nodeRedRow(side, start, runOnce, { n = N, runs = RUNS, warmup = Math.min(1000, n) } = {}) {
+async function nodeRedRow(side, start, runOnce, { n = N, runs = RUNS, warmup = Math.min(1000, n), after = null } = {}) {
   const nr = await start();
   try {
     await runOnce(nr, warmup);
@@ -84,6 +84,7 @@ async function nodeRedRow(side, start, runOnce, { n = N, runs = RUNS, warmup = M
     }
     result.peakMB = nr.memory().peak;
     await side.purge();
+    if (after) await after(nr, result);
     return result;
   } catch (err) {
     throw new Error(`${err.message}\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}`);
@@ -93,9 +94,13 @@ async function nodeRedRow(side, start, runOnce, { n = N, runs = RUNS, warmup = M
 }
 
 /** (f) n POSTs of a 1 KiB KumoMTA log record from CLIENTS keep-alive clients; latency = the HTTP round trip. */
-async function webhookRun(nr, n) {
+function webhookRun(nr, n) {
+  return httpLoad(nr, '/kumomta/log', n);
+}
+
+async function httpLoad(nr, pathname, n) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const target = new URL('/kumomta/log', nr.url);
+  const target = new URL(pathname, nr.url);
   const latencies = new Float64Array(n);
   let next = 0;
   let failure = null;
@@ -127,6 +132,16 @@ async function webhookRun(nr, n) {
   agent.destroy();
   if (failure) throw failure;
   return { n, ms, ...latencyStats(latencies) };
+}
+
+/** The same load against a bare http in → http response: what HTTP alone costs in this Node-RED. */
+async function httpCeiling(nr, result) {
+  const rates = [];
+  for (let r = 0; r < RUNS; r++) {
+    const run = await httpLoad(nr, '/bench/echo', N);
+    rates.push((run.n / run.ms) * 1000);
+  }
+  result.echo = median(rates);
 }
 
 /** A KumoMTA Delivery log record (reference/log_record.md), padded to exactly 1 KiB of JSON. */
@@ -163,6 +178,18 @@ async function peerRun(side, nr, n) {
     await sleep(5);
   }
   return { n, ms: performance.now() - start, p50: NaN, p99: NaN };
+}
+
+// "amqp out" only listens for input once its queue is declared; until then messages are dropped.
+async function peerReady(side, nr) {
+  const deadline = performance.now() + 30000;
+  await side.purge();
+  while ((await side.count()) === 0) {
+    if (performance.now() > deadline) throw new Error('node-red-contrib-amqp did not publish within 30 s of starting');
+    await nr.post('/bench/start', { n: 1, window: 1, size: BODY_SIZE, mode: 'fire' }, 10000);
+    await sleep(200);
+  }
+  await side.purge();
 }
 
 function ensurePeer() {
@@ -207,7 +234,7 @@ async function main() {
       { row: 'c', label: "c. seed's way: new connection per message", note: 'N/50', run: () => rawRow('c', Math.max(5, Math.round(N / 50)), 5, broker.url) },
       { row: 'd', label: 'd. amqp publish node alone (Node-RED)', run: () => nodeRedRow(side, nodeRed(flows.publishAlone), benchRun) },
       { row: 'e', label: 'e. queue config ⇒ custom protocol → amqp publish', run: () => nodeRedRow(side, nodeRed(flows.fullRouting), benchRun) },
-      { row: 'f', label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`, run: () => nodeRedRow(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500 }) },
+      { row: 'f', label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`, run: () => nodeRedRow(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500, after: httpCeiling }) },
       {
         row: 'g', label: 'g. node-red-contrib-amqp "amqp out" (no confirms)',
         run: async () => {
@@ -215,7 +242,11 @@ async function main() {
           notes.push(`(g) node-red-contrib-amqp ${version} (amqp-ts, amqplib 0.4) has no publisher confirms: msg/s is timed until the queue holds all N (routed, not necessarily on disk); no latency.`);
           const { flows: peerFlows, credentials } = flows.peerOut(broker.url);
           const start = () => lib.startNodeRed({ flows: peerFlows, credentials, modules: [{ name: 'node-red-contrib-amqp', dir: path.join(PEER_DIR, 'node_modules', 'node-red-contrib-amqp') }] });
-          return nodeRedRow(side, start, (nr, n) => peerRun(side, nr, n));
+          return nodeRedRow(side, async () => {
+            const nr = await start();
+            await peerReady(side, nr);
+            return nr;
+          }, (nr, n) => peerRun(side, nr, n));
         },
       },
     ];
@@ -263,6 +294,7 @@ async function main() {
     const c = rows.find((r) => r.row === 'c' && !r.error);
     const e = rows.find((r) => r.row === 'e' && !r.error);
     const f = rows.find((r) => r.row === 'f' && !r.error);
+    if (f && f.raw.echo) lines.push(`HTTP ceiling for (f): the same ${CLIENTS} clients against a bare http in → http response in the same Node-RED: ${fmt(f.raw.echo, 0)} req/s (median of ${RUNS}).`);
     if (a && e) lines.push(`Targets: (e)/(a) = ${(e.rate / a.rate).toFixed(2)} (≥ 0.8)${f ? `; (f)/(a) = ${(f.rate / a.rate).toFixed(2)} (≥ 0.5)` : ''}${c ? `; (e)/(c) = ${(e.rate / c.rate).toFixed(1)} (≥ 20)` : ''}.`);
     lines.push('Latency: (a), (b) publish call → confirm callback; (c) connect + channel + publish → confirm; (d), (e) generator send → confirmed msg leaving publish output 1 (1000 in flight, so (e) includes the wait in the custom protocol\'s ready queue, maxInFlight 128); (f) the HTTP round trip.');
     for (const note of notes) lines.push(note);
@@ -273,7 +305,11 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err.stack || err}\n`);
-  process.exit(1);
-});
+module.exports = { benchRun, nodeRedRow, checkBuilt, PACK };
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`bench failed: ${err.stack || err}\n`);
+    process.exit(1);
+  });
+}

