@@ -143,17 +143,19 @@ export = function register(RED: NodeAPI): void {
           return;
         }
         msg.amqp = result;
-        const json = JSON.stringify(result);
         if (result.status === 'Nack') {
+          const json = JSON.stringify(result);
           msg.reject = { code: 500, message: json };
           report(msg, { kind: 'rejected', code: 500, message: json });
           send([null, msg]);
         } else if (returned && returnedAs !== 'delivered') {
+          const json = JSON.stringify(result);
           msg.reject = { code: RETURNED_CODES[returnedAs], message: json };
           report(msg, { kind: 'rejected', code: msg.reject.code, message: json });
           send([null, msg]);
         } else {
-          report(msg, { kind: 'delivered', disposition: `250 ${json}` });
+          // The disposition is only built for a delivery that waits for it (hot path).
+          if (msg.kumo !== undefined) report(msg, { kind: 'delivered', disposition: `250 ${JSON.stringify(result)}` });
           send([msg, null]);
         }
         done();
