@@ -4,7 +4,7 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { DeliveryQueue, Delivery, KumoDeliveryInfo } from './core/delivery-queue';
-import { validateEventName } from './core/event-names';
+import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from './core/event-names';
 import { bindProtocol, unbindProtocol, ProtocolHandler } from './core/protocol-bindings';
 import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
 import { queueNameFrom, QueueName } from './core/queue-name';
@@ -218,5 +218,11 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('kumo-custom-protocol', CustomProtocol);
+  // The editor validates event names with the runtime's own list (RED.settings in the editor).
+  RED.nodes.registerType('kumo-custom-protocol', CustomProtocol, {
+    settings: {
+      kumoCustomProtocolPredefinedEvents: { value: [...PREDEFINED_EVENTS], exportable: true },
+      kumoCustomProtocolReservedPrefix: { value: RESERVED_PREFIX, exportable: true },
+    },
+  });
 };

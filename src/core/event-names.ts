@@ -59,6 +59,7 @@ export const PREDEFINED_EVENTS: readonly string[] = Object.freeze([
 ]);
 
 const PREDEFINED = new Set(PREDEFINED_EVENTS);
+export const RESERVED_PREFIX = 'smtp_server_';
 
 /** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
 export function validateEventName(name: unknown): string {
@@ -75,7 +76,8 @@ export function validateEventName(name: unknown): string {
   if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
     throw new EventNameError(`event name ${JSON.stringify(trimmed)} contains whitespace or a control character`);
   }
-  if (PREDEFINED.has(trimmed)) {
+  // KumoMTA keeps adding smtp_server_* events: the whole prefix is theirs.
+  if (PREDEFINED.has(trimmed) || trimmed.startsWith(RESERVED_PREFIX)) {
     throw new EventNameError(
       `"${trimmed}" is a predefined KumoMTA event; choose another name such as make.amqp`,
     );
