@@ -145,7 +145,7 @@ export = function register(RED: NodeAPI): void {
       const message = err instanceof Error ? err.message : String(err);
       deliveries = null;
       node.error(message);
-      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error') + ': ' + message.slice(0, 80) }));
+      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message.slice(0, 80) }) }));
     }
 
     function restoreDeliveries(queue: DeliveryQueue<DeliveryMessage>, from: RetryStore): void {
@@ -181,7 +181,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        done(new Error(`custom protocol is not configured: ${t('status.error')}`));
+        done(new Error('custom protocol is not configured; see the error logged at deploy'));
         return;
       }
       try {

@@ -7,6 +7,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, CompiledRules } from './core/queue-config';
 import { queueNameFrom } from './core/queue-name';
 import { protocolFor } from './core/protocol-bindings';
+import { translator } from './node-text';
 
 type QueueSource = 'msg' | 'str' | 'env';
 
@@ -22,6 +23,8 @@ interface RoutedMessage extends NodeMessageInFlow {
 }
 
 export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'kumo-queue-config');
+
   function QueueConfigNode(this: Node, def: QueueConfigDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -37,11 +40,11 @@ export = function register(RED: NodeAPI): void {
       else if (source === 'env') fixedQueue = RED.util.evaluateNodeProperty(property, 'env', node, {});
       else if (source !== 'msg') throw new Error(`unknown queue source "${String(source)}"`);
       const count = (Array.isArray(def.rules) ? def.rules.length : 0);
-      setImmediate(() => node.status({ fill: 'green', shape: 'dot', text: `${count} rule${count === 1 ? '' : 's'}` }));
+      setImmediate(() => node.status({ fill: 'green', shape: 'dot', text: count === 1 ? t('status.rule') : t('status.rules', { count }) }));
     } catch (err) {
       configError = err instanceof Error ? err.message : String(err);
       node.error(configError);
-      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: `error: ${(configError as string).slice(0, 80)}` }));
+      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: (configError as string).slice(0, 80) }) }));
     }
 
     const where = source === 'msg' ? `msg.${property}` : source === 'env' ? `env ${property}` : 'the queue setting';
