@@ -206,7 +206,7 @@ export = function register(RED: NodeAPI): void {
           await saveNow(unfinished);
           if (unfinished.length > 0) {
             const counts = { inFlight: 0, queued: 0, waiting: 0 };
-            for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state]++;
+            for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
             const where = store ? `kept in ${store.file}; they are delivered when a custom protocol node bound to "${eventName}" starts again` : 'dropped (no user directory to keep them in)';
             node.warn(
               `${unfinished.length} message(s) of "${eventName}" were not delivered before the flow stopped ` +

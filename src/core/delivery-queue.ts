@@ -34,7 +34,8 @@ export interface KumoDeliveryInfo {
   attempt: number;
 }
 
-export type DeliveryState = 'queued' | 'in-flight' | 'waiting';
+/** 'done': finished (Delivery, Bounce, Expiration) or between an attempt's end and its retry being scheduled. */
+export type DeliveryState = 'queued' | 'in-flight' | 'waiting' | 'done';
 
 export interface Delivery<M> {
   readonly id: string;
@@ -176,8 +177,7 @@ export class DeliveryQueue<M> {
     // A late report for an attempt that already timed out, or a second report
     // (a fork with two publish nodes): the first outcome stands.
     if (delivery.state !== 'in-flight' || attempt !== delivery.attempts) return;
-    this.inFlight.delete(delivery);
-    forgetOutcome(delivery.id);
+    this.endAttempt(delivery);
     switch (outcome.kind) {
       case 'delivered':
         this.finish(delivery, 'Delivery', { code: 200, content: outcome.disposition });
@@ -192,6 +192,13 @@ export class DeliveryQueue<M> {
         break;
     }
     this.afterAttempt();
+  }
+
+  /** The attempt is over: whatever comes next (finish or retry), it no longer counts as in flight or times out. */
+  private endAttempt(delivery: Delivery<M>): void {
+    this.inFlight.delete(delivery);
+    forgetOutcome(delivery.id);
+    delivery.state = 'done';
   }
 
   private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
@@ -212,7 +219,10 @@ export class DeliveryQueue<M> {
     });
     if (decision.kind === 'expire' || this.closed) {
       if (decision.kind === 'expire') this.finish(delivery, 'Expiration', expirationResponse(decision.delayedAgeSec, decision.maxAgeSec));
-      else this.waiting.add(delivery); // handed back by close()
+      else {
+        delivery.state = 'waiting';
+        this.waiting.add(delivery); // handed back by close()
+      }
       this.io.retryingChanged?.();
       return;
     }
@@ -260,8 +270,7 @@ export class DeliveryQueue<M> {
       if (current && delivery.deadline > now) break;
       this.attemptsByStart.shift();
       if (current) {
-        this.inFlight.delete(delivery);
-        forgetOutcome(delivery.id);
+        this.endAttempt(delivery);
         const seconds = this.settings.attemptTimeoutMs / 1000;
         this.transient(delivery, internalErrorResponse(`no outcome reported within ${seconds} s (timeout)`));
         this.afterAttempt();

@@ -146,6 +146,19 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(typeof r.event_time, 'string');
     });
 
+    it('a delivered message stays delivered: its attempt timeout passing later changes nothing', async () => {
+      const queue = await side.queue(uniqueName('once'));
+      const rules = [{ ...AMQP_RULE, retry_interval: 0.1 }];
+      const n = await start({ queue, rules, protocol: { timeout: 0.2 } });
+      n.qc.receive({ payload: 'once', queue: 'amqp' });
+      await n.records.next(1);
+      // Several attempt timeouts and retry intervals later, nothing more happened.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      assert.deepEqual(n.records.messages.map((m) => m.payload.type), ['Delivery']);
+      assert.equal(n.attempts.messages.length, 1);
+      assert.equal(await side.count(queue), 1);
+    });
+
     it('a Nack is a Bounce with code 500 and the JSON result', async () => {
       const queue = await side.queue(uniqueName('full'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
       const n = await start({ queue });
