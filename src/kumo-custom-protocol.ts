@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { DeliveryQueue, Delivery, KumoDeliveryInfo } from './core/delivery-queue';
 import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from './core/event-names';
-import { bindProtocol, unbindProtocol, ProtocolHandler } from './core/protocol-bindings';
+import { bindProtocol, unbindProtocol, ProtocolHandler, Routing } from './core/protocol-bindings';
 import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
 import { queueNameFrom, QueueName } from './core/queue-name';
 import type { LogRecord } from './core/log-record';
@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { translator } from './node-text';
 
 interface CustomProtocolDef extends NodeDef {
+  wires?: string[][];
   eventName: string;
   timeout: number | string;
   maxInFlight: number | string;
@@ -107,6 +108,7 @@ export = function register(RED: NodeAPI): void {
           constructorName: eventName,
           attemptTimeoutMs: positive(def.timeout, 60, 'timeout', false) * 1000,
           maxInFlight: positive(def.maxInFlight, 128, 'max in flight', true),
+          logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
         },
         {
           send(delivery: Delivery<DeliveryMessage>, kumo: KumoDeliveryInfo) {
@@ -130,7 +132,10 @@ export = function register(RED: NodeAPI): void {
       const queue = deliveries;
       handler = {
         ownerId: node.id,
-        accept: (msg: object) => accept(queue, msg as DeliveryMessage),
+        accept: (msg: object, routing: Routing) => {
+          originalPayloads.set(msg as DeliveryMessage, (msg as DeliveryMessage).payload);
+          queue.submit(msg as DeliveryMessage, routing.queue, routing.config, routing.timings, payloadSize((msg as DeliveryMessage).payload));
+        },
       };
       bindProtocol(eventName, handler);
       const userDir = (RED.settings as { userDir?: string }).userDir;
@@ -167,7 +172,7 @@ export = function register(RED: NodeAPI): void {
       if (restored > 0) node.log(`restored ${restored} delivery(ies) left unfinished by the last run from ${from.file}`);
     }
 
-    /** Throws a clear error for a message that cannot become a delivery. */
+    /** A message wired straight in: its queue and config are read from the msg. Throws a clear error when they are bad. */
     function accept(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage): void {
       // Wired straight in without a queue: the queue is named after the constructor.
       const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);

@@ -63,7 +63,7 @@ export = function register(RED: NodeAPI): void {
         } catch (err) {
           throw new Error(`${where}: ${(err as Error).message}`);
         }
-        const { config } = selectQueueConfig(rules, queue);
+        const { config, timings } = selectQueueConfig(rules, queue);
         msg.queue = queue;
         msg.queueConfig = config;
         const constructorName = constructorOf(config);
@@ -76,7 +76,7 @@ export = function register(RED: NodeAPI): void {
         if (!handler) {
           throw new Error(`no custom protocol node is bound to the event "${constructorName}" (queue ${queue.name}); deploy a custom protocol node with that event name`);
         }
-        handler.accept(msg);
+        handler.accept(msg, { queue, config, timings });
         done();
       } catch (err) {
         done(err instanceof Error ? err : new Error(String(err)));

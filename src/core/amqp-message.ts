@@ -65,10 +65,19 @@ export const PROPERTY_NAMES = Object.keys(PROPERTY_CHECKS);
  * node's setting; a JSON body gets content type application/json unless the
  * user set one.
  */
+// The common case (no msg.properties) shares frozen option objects: no allocation per message.
+const PERSISTENT = Object.freeze({ persistent: true });
+const TRANSIENT = Object.freeze({ persistent: false });
+const PERSISTENT_JSON = Object.freeze({ persistent: true, contentType: 'application/json' });
+const TRANSIENT_JSON = Object.freeze({ persistent: false, contentType: 'application/json' });
+
 export function publishOptions(properties: unknown, persistent: boolean, body: EncodedBody): Options.Publish {
+  if (properties === undefined || properties === null) {
+    if (body.contentType) return persistent ? PERSISTENT_JSON : TRANSIENT_JSON;
+    return persistent ? PERSISTENT : TRANSIENT;
+  }
   const options: Options.Publish = { persistent };
   if (body.contentType) options.contentType = body.contentType;
-  if (properties === undefined || properties === null) return options;
   if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
     throw new MessageError('msg.properties must be an object of AMQP basic properties');
   }

@@ -4,7 +4,7 @@
 // transient failures on KumoMTA's schedule and logs one record per outcome.
 // This is the one place that decides what an outcome means.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Fifo } from './fifo';
 import { buildLogRecord, expirationResponse, internalErrorResponse, LogRecord, RecordType, ResponseInput } from './log-record';
 import type { QueueConfig, ResolvedTimings } from './queue-config';
@@ -20,6 +20,17 @@ export interface DeliverySettings {
   maxInFlight: number;
   egressSource?: string;
   nodeId?: string;
+  /** False when nothing listens to the log records (output 2 unwired): they are not built. */
+  logRecords?: boolean;
+}
+
+// KumoMTA's ids are 32 hex digits: a random per-process half and a counter,
+// unique without a random draw per message.
+const ID_PREFIX = randomBytes(8).toString('hex');
+let idCounter = 0;
+function nextId(): string {
+  idCounter++;
+  return ID_PREFIX + idCounter.toString(16).padStart(16, '0');
 }
 
 /** msg.kumo: what a delivery attempt carries downstream. */
@@ -104,7 +115,7 @@ export class DeliveryQueue<M> {
 
   submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
     if (this.closed) throw new Error(`custom protocol "${this.settings.constructorName}" is closing; message not accepted`);
-    const delivery = this.newDelivery(msg, queue, config, timings, size, randomUUID().replace(/-/g, ''), this.now(), 0);
+    const delivery = this.newDelivery(msg, queue, config, timings, size, nextId(), this.now(), 0);
     this.ready.push(delivery);
     this.pump();
     this.io.changed();
@@ -203,11 +214,16 @@ export class DeliveryQueue<M> {
 
   private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
     if (this.retrying.delete(delivery)) this.io.retryingChanged?.();
+    this.log(delivery, type, response);
+  }
+
+  private log(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
+    if (this.settings.logRecords === false) return;
     this.io.log(delivery, this.record(delivery, type, response), this.kumoInfo(delivery));
   }
 
   private transient(delivery: Delivery<M>, response: ResponseInput): void {
-    this.io.log(delivery, this.record(delivery, 'TransientFailure', response), this.kumoInfo(delivery));
+    this.log(delivery, 'TransientFailure', response);
     this.retrying.add(delivery);
     const now = this.now();
     const decision = nextRetry({

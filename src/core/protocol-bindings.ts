@@ -2,10 +2,21 @@
 // name. Like link nodes, the binding is by name across all deployed flows, so
 // queue config needs no wire; a second node with the same name is refused.
 
+import type { QueueConfig, ResolvedTimings } from './queue-config';
+import type { QueueName } from './queue-name';
+
+/** What queue config already worked out for a message, so the custom protocol need not redo it. */
+export interface Routing {
+  queue: QueueName;
+  config: QueueConfig;
+  timings: Readonly<ResolvedTimings>;
+}
+
 export interface ProtocolHandler {
   /** The node that owns the binding, for the duplicate-name error. */
   readonly ownerId: string;
-  accept(msg: object): void;
+  /** Takes a message; throws a clear error when it cannot. */
+  accept(msg: object, routing: Routing): void;
 }
 
 const bindings = new Map<string, ProtocolHandler>();

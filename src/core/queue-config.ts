@@ -76,6 +76,8 @@ type Matcher = (component: string) => boolean;
 interface CompiledRule {
   readonly matchers: ReadonlyArray<readonly [MatchField, Matcher]>;
   readonly config: Readonly<QueueConfig>;
+  /** Worked out once at deploy: every message of the rule needs them. */
+  readonly timings: Readonly<ResolvedTimings>;
 }
 
 export interface CompiledRules {
@@ -84,6 +86,7 @@ export interface CompiledRules {
 
 export interface SelectedQueueConfig {
   config: QueueConfig;
+  timings: Readonly<ResolvedTimings>;
   /** 1-based number of the rule that matched, or null for the default. */
   rule: number | null;
 }
@@ -134,6 +137,7 @@ const DEFAULT_CONFIG: Readonly<QueueConfig> = freezeConfig({
   protocol: { smtp: {} },
   ...QUEUE_CONFIG_DEFAULTS,
 });
+const DEFAULT_TIMINGS: Readonly<ResolvedTimings> = Object.freeze(timingsOf(DEFAULT_CONFIG));
 
 /** Checks a duration and returns it as KumoMTA would accept it in a policy. */
 function durationText(value: unknown, what: string): string {
@@ -329,7 +333,8 @@ function compileRule(def: unknown, number: number): CompiledRule {
         : durationText(def.max_retry_interval, 'max_retry_interval'),
       max_age: blank(def.max_age) ? QUEUE_CONFIG_DEFAULTS.max_age : durationText(def.max_age, 'max_age'),
     };
-    return { matchers, config: freezeConfig(config) };
+    const frozen = freezeConfig(config);
+    return { matchers, config: frozen, timings: Object.freeze(timingsOf(frozen)) };
   });
 }
 
@@ -355,7 +360,7 @@ export function selectQueueConfig(rules: CompiledRules, queue: QueueName): Selec
         break;
       }
     }
-    if (matched) return { config: copyConfig(rule.config), rule: i + 1 };
+    if (matched) return { config: copyConfig(rule.config), timings: rule.timings, rule: i + 1 };
   }
-  return { config: copyConfig(DEFAULT_CONFIG), rule: null };
+  return { config: copyConfig(DEFAULT_CONFIG), timings: DEFAULT_TIMINGS, rule: null };
 }

@@ -35,8 +35,14 @@ describe('queue config: KumoMTA defaults', function () {
     const rules = compileRules([SEED_RULE]);
     assert.deepEqual(selectQueueConfig(rules, q('gmail.com')), {
       config: { protocol: { smtp: {} }, retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' },
+      timings: { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 604800 },
       rule: null,
     });
+  });
+
+  it('works out each rule\'s timings once, in seconds', function () {
+    const rules = compileRules([{ ...SEED_RULE, retry_interval: '1h 30m', max_retry_interval: 7200, max_age: '2 days' }]);
+    assert.deepEqual(selectQueueConfig(rules, q('amqp')).timings, { retryIntervalSec: 5400, maxRetryIntervalSec: 7200, maxAgeSec: 172800 });
   });
 
   it('gives the default when there are no rules at all', function () {
