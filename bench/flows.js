@@ -9,6 +9,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, QUEUE } = require('./lib');
 
+// The custom protocol node's default; BENCH_MAX_IN_FLIGHT tries another.
+const MAX_IN_FLIGHT = Number(process.env.BENCH_MAX_IN_FLIGHT) || 128;
+
 function harness(tab, firstHop) {
   return [
     { id: 'bench-start', type: 'http in', z: tab, url: '/bench/start', method: 'post', upload: false, swaggerDoc: '', wires: [['bench-fn']] },
@@ -52,7 +55,7 @@ function fullRouting(url) {
       }],
       wires: [[]],
     },
-    { id: 'bench-protocol', type: 'kumo-custom-protocol', z: tab, name: '', eventName: 'make.amqp', timeout: '60', maxInFlight: '128', wires: [['bench-publish'], []] },
+    { id: 'bench-protocol', type: 'kumo-custom-protocol', z: tab, name: '', eventName: 'make.amqp', timeout: '60', maxInFlight: String(MAX_IN_FLIGHT), wires: [['bench-publish'], []] },
     publishNode(tab),
     broker(url),
   ];
@@ -90,4 +93,4 @@ function peerOut(url) {
   return { flows, credentials };
 }
 
-module.exports = { publishAlone, fullRouting, webhookExample, peerOut };
+module.exports = { MAX_IN_FLIGHT, publishAlone, fullRouting, webhookExample, peerOut };

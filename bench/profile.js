@@ -24,7 +24,7 @@ function category(url, functionName) {
   if (file.startsWith(path.join(lib.ROOT, 'nodes') + path.sep)) return 'ours (nodes/)';
   if (/node_modules\/amqplib\//.test(file)) return 'amqplib';
   if (/node_modules\/(@node-red\/|node-red\/)/.test(file)) return 'Node-RED';
-  if (file.startsWith('Function node')) return 'bench harness (function node)';
+  if (file.startsWith(path.join(__dirname, 'harness') + path.sep)) return 'bench driver (harness/)';
   if (file.startsWith('node:')) return 'Node.js core';
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file);
   return m ? `other: ${m[1]}` : 'other';
