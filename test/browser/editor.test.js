@@ -3,8 +3,9 @@
 // Chromium: install the `npm pack` tarball through Manage palette, find the kumomta
 // nodes, open every edit dialog and its help, see validation, import every example
 // from Import > Examples, point it at the test RabbitMQ, Deploy, see "connected",
-// change a property and redeploy. A screenshot per example goes to
-// test-results/screenshots/ (git-ignored).
+// click its inject buttons (no error in the Debug sidebar), change a property and
+// redeploy. A screenshot per example goes to test-results/screenshots/ (git-ignored;
+// <example>-FAILED.png when it failed). Needs AMQP_URL (set by `npm test`).
 
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
@@ -36,6 +37,7 @@ const FLOW_NODES = [
     type: 'kumo-queue-config',
     label: 'queue config',
     fields: ['name', 'queue', 'rule-container'],
+    nodeLabel: /\b0 rules\b/,
   },
   {
     type: 'kumo-custom-protocol',
@@ -48,6 +50,7 @@ const FLOW_NODES = [
     type: 'kumo-reject',
     label: 'reject',
     fields: ['name', 'code', 'message'],
+    nodeLabel: /\b451\b/,
   },
 ];
 const BROKER_NODE = {
@@ -102,7 +105,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
 
   beforeEach(async function () {
     // A failed test may leave a tray open; its shade would block every click of the next one.
-    if (editor && this.currentTest.title !== 'installs from Menu > Manage palette > Install > upload of the npm pack tarball') await editor.reset();
+    if (editor) await editor.reset();
   });
 
   function expectNoBrowserErrors(when) {
@@ -186,10 +189,9 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       });
     });
 
-    it(`amqp broker: its config dialog opens from the pencil next to Broker and shows ${BROKER_NODE.fields.join(', ')} and its help`, async function () {
-      assert.ok(placed['amqp-publish'], 'no amqp publish node was placed on the workspace');
-      await editor.openNode(placed['amqp-publish']);
-      await page.click('#node-input-lookup-broker');
+    it(`amqp broker: its config dialog opens from the + next to Broker and shows ${BROKER_NODE.fields.join(', ')} and its help`, async function () {
+      await editor.openNode(placedNode('amqp-publish'));
+      await page.click('#node-input-btn-broker-add');
       await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
       await expectFields('node-config-input', BROKER_NODE);
       assert.equal(await page.inputValue('#node-config-input-url'), 'amqp://localhost', 'a new amqp broker does not default to amqp://localhost');
@@ -209,7 +211,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await expectFieldInvalid('node-input-routingKey', 'an empty Routing key');
       await editor.closeTray('node-dialog-ok');
       await expectNodeInvalid(id, /Routing key/, 'amqp publish with an empty routing key');
-      // and back: a key makes it valid again (the triangle is about the key, not the missing broker alone)
+      // and back: with a key again, the field is no longer marked
       await editor.openNode(id);
       await editor.fill('node-input-routingKey', 'logging');
       assert.equal(await editor.fieldInvalid('node-input-routingKey'), false, 'Routing key "logging" is still marked invalid');
@@ -246,7 +248,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       assert.ok(rowErrors.trim() !== '', 'the rule row shows no message for a bad regular expression and a bad duration');
       assert.doesNotMatch(rowErrors, RAW_I18N_KEY, `the rule row's message is a message key: ${rowErrors}`);
       await editor.closeTray('node-dialog-ok');
-      await expectNodeInvalid(id, /soon/, 'queue config with a bad rule');
+      await expectNodeInvalid(id, [/"soon"/, /regular expression/], 'queue config with a bad rule');
       expectNoBrowserErrors('while validating queue config');
     });
 
@@ -256,6 +258,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await page.locator('#red-ui-workspace-chart').click({ position: { x: 900, y: 700 } });
       await page.keyboard.press('Control+a');
       await page.keyboard.press('Delete');
+      await page.waitForFunction(() => RED.nodes.filterNodes({ z: RED.workspaces.active() }).length === 0);
     });
   });
 
@@ -284,7 +287,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
             if (fixed.has(p.broker)) continue;
             fixed.add(p.broker);
             await editor.openNode(p.id);
-            await page.click('#node-input-lookup-broker');
+            await page.click('#node-input-btn-broker-edit');
             await page.waitForSelector('#node-config-input-url', { state: 'visible' });
             await page.fill('#node-config-input-url', BROKER_URL);
             await page.fill('#node-config-input-username', CREDENTIALS.username);
@@ -295,6 +298,24 @@ describe('the editor in headless Chromium: installing and using the pack as a us
 
           await editor.deploy();
           await expectConnected(publishers, `after deploying example ${name}`);
+
+          // The user tries it: each inject button once, then reads the Debug sidebar, where no error may show.
+          const injects = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'inject' }).map((n) => n.id), flow);
+          if (injects.length) {
+            await page.click('#red-ui-tab-debug-link-button');
+            await page.click('#red-ui-sidebar-debug-clear');
+            for (const id of injects) await editor.nodeElement(id).locator('.red-ui-flow-node-button').click();
+            const seen = await page.waitForFunction((n) => document.querySelectorAll('.red-ui-debug-content-list .red-ui-debug-msg').length >= n, injects.length, { timeout: 15000 })
+              .then(() => true, () => false);
+            const debug = await page.locator('.red-ui-debug-content-list .red-ui-debug-msg').evaluateAll((els) => els.map((el) => ({
+              error: el.classList.contains('red-ui-debug-msg-level-20'),
+              text: el.innerText.replace(/\s+/g, ' ').slice(0, 300),
+            })));
+            assert.ok(seen, `after clicking the ${injects.length} inject buttons of example ${name}, the Debug sidebar shows only ${debug.length} messages`);
+            const errors = debug.filter((m) => m.error).map((m) => m.text);
+            assert.deepEqual(errors, [], `example ${name} put errors in the Debug sidebar:`);
+            await expectConnected(publishers, `after the inject buttons of example ${name}`);
+          }
 
           // A user edits something and deploys again: the node reconnects and says so.
           const first = publishers[0];
@@ -307,6 +328,8 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await editor.deploy();
           await expectConnected(publishers, `after changing the name of "${first.label}" and deploying again in example ${name}`);
 
+          // The screenshot shows the flow with its statuses and, in the Debug sidebar, what it has sent so far.
+          await page.click('#red-ui-tab-debug-link-button');
           await editor.closeNotifications();
           await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
           expectNoBrowserErrors(`while importing and deploying example ${name}`);
@@ -384,10 +407,12 @@ describe('the editor in headless Chromium: installing and using the pack as a us
     assert.ok(marked, `${what} is not marked invalid in the edit dialog`);
   }
 
-  async function expectNodeInvalid(id, problem, what) {
+  async function expectNodeInvalid(id, problems, what) {
     const validity = await editor.nodeValidity(id);
     assert.ok(validity.triangle, `${what}: the node shows no red triangle`);
-    assert.ok(validity.errors.some((e) => problem.test(e)), `${what}: the node's problems do not mention ${problem}: ${JSON.stringify(validity.errors)}`);
+    for (const problem of [].concat(problems)) {
+      assert.ok(validity.errors.some((e) => problem.test(e)), `${what}: the node's problems do not mention ${problem}: ${JSON.stringify(validity.errors)}`);
+    }
     assert.doesNotMatch(validity.errors.join('\n'), RAW_I18N_KEY, `${what}: a problem is shown as a message key`);
   }
 
@@ -410,14 +435,13 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       if (!p.broker || done.has(p.broker)) continue;
       done.add(p.broker);
       await editor.openNode(p.id);
-      await page.click('#node-input-lookup-broker');
+      await page.click('#node-input-btn-broker-edit');
       await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
-      await page.locator('.red-ui-tray:last-of-type .red-ui-tray-footer button', { hasText: 'Delete' }).click();
-      await page.waitForSelector('#node-config-dialog-ok', { state: 'detached' });
+      await editor.closeTray('node-config-dialog-ok', 'Delete');
       await editor.closeTray('node-dialog-cancel');
     }
     await page.locator(`#red-ui-workspace-tabs li.red-ui-tab[id="red-ui-tab-${flow}"] a`).first().click().catch(() => {});
-    await editor.menu('menu-item-workspace-delete');
+    await editor.menu('menu-item-workspace', 'menu-item-workspace-delete');
     await page.waitForFunction((z) => !RED.nodes.workspace(z), flow);
   }
 });

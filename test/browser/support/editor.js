@@ -3,6 +3,7 @@
 // the edit trays, Deploy. Each helper waits for what the user would wait for
 // (a selector, a notification), never for a fixed time. Page state is read
 // (RED.*) only to find an element or to name what went wrong.
+// KUMO_BROWSER_CONSOLE=1 copies the browser's console to stderr, for debugging a failure.
 
 const assert = require('node:assert/strict');
 
@@ -14,7 +15,9 @@ function watchErrors(page) {
   const errors = [];
   page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
+    if (process.env.KUMO_BROWSER_CONSOLE) process.stderr.write(`[browser ${msg.type()}] ${msg.text()}\n`);
+    // The editor reports a throwing label, port label or validate function of a node definition with console.log.
+    if (msg.type() === 'error' || /Definition error|Validation error/.test(msg.text())) errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
   });
   page.on('response', (res) => {
     if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
@@ -51,6 +54,10 @@ class Editor {
       $('#red-ui-palette-search input').val('').trigger('change');
     });
     await this.page.waitForFunction(() => !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden'));
+    // An open menu closes on a click elsewhere: the header's title is a harmless place.
+    if (await this.page.locator('#red-ui-header-button-sidemenu-submenu').isVisible()) {
+      await this.page.locator('#red-ui-header .red-ui-header-logo').click().catch(() => {});
+    }
   }
 
   /** Takes the errors seen since the last call, leaving the list empty. */
@@ -58,9 +65,12 @@ class Editor {
     return this.errors.splice(0, this.errors.length);
   }
 
-  async menu(itemId) {
+  /** Menu > item, or Menu > submenu > item: menu('menu-item-workspace', 'menu-item-workspace-delete'). */
+  async menu(...itemIds) {
     await this.page.click('#red-ui-header-button-sidemenu');
-    await this.page.click(`#${itemId}`);
+    const last = itemIds.pop();
+    for (const id of itemIds) await this.page.hover(`#${id}`);
+    await this.page.click(`#${last}`);
   }
 
   /** Menu > Manage palette > Install > upload: the file input behind the upload button, then Upload. */
@@ -98,7 +108,10 @@ class Editor {
   async closeNotifications() {
     // A click closes a Node-RED notification (those with buttons excepted); they would cover the header.
     const open = this.page.locator('.red-ui-notification:not(:has(button))');
-    for (const n of await open.all()) await n.click({ timeout: 2000 }).catch(() => {});
+    for (const n of await open.all()) {
+      await n.click({ timeout: 2000 }).catch(() => {});
+      await n.waitFor({ state: 'hidden', timeout: 3000 }).catch(() => {});
+    }
   }
 
   paletteNode(type) {
@@ -137,10 +150,18 @@ class Editor {
     await this.page.waitForSelector('#dialog-form', { state: 'visible' });
   }
 
-  async closeTray(buttonId) {
-    const trays = await this.page.locator('.red-ui-tray').count();
-    await this.page.click(`#${buttonId}`);
-    await this.page.waitForFunction((n) => document.querySelectorAll('.red-ui-tray').length < n, trays);
+  /** Clicks a tray's button (Done, Cancel, Update, Close; or the one labelled `text` in the tray that has it) and waits until that tray is gone. */
+  async closeTray(buttonId, text) {
+    // Trays stack: a config node's tray takes its parent's place in the DOM, which comes back when it closes.
+    const tray = await this.page.locator(`.red-ui-tray:has(#${buttonId})`).elementHandle();
+    if (text) await this.page.locator(`.red-ui-tray:has(#${buttonId}) .red-ui-tray-toolbar button`, { hasText: text }).click();
+    else await this.page.click(`#${buttonId}`);
+    await this.page.waitForFunction((el) => !el.isConnected, tray);
+    await tray.dispose();
+    await this.page.waitForFunction(() => {
+      const top = [...document.querySelectorAll('.red-ui-tray')].pop();
+      return !top || top.style.right === '0px';
+    });
   }
 
   /** The visible text input of a typedInput or a plain input. */
@@ -237,8 +258,13 @@ class Editor {
     const page = this.page;
     await this.menu('menu-item-import');
     await page.waitForSelector('#red-ui-clipboard-dialog-import-tabs', { state: 'visible' });
-    await page.locator('#red-ui-clipboard-dialog-import-tabs .red-ui-tab', { hasText: 'Examples' }).click();
-    const tree = page.locator('.red-ui-clipboard-dialog-tab-library:visible');
+    // A click that lands while the dialog is still opening can be lost: the user would click again.
+    const tabContent = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    for (let attempt = 0; attempt < 3 && !(await tabContent.isVisible()); attempt++) {
+      await page.locator('#red-ui-clipboard-dialog-import-tabs .red-ui-tab', { hasText: 'Examples' }).click();
+      await tabContent.waitFor({ state: 'visible', timeout: 2000 }).catch(() => {});
+    }
+    const tree = tabContent;
     const moduleLabel = tree.locator('.red-ui-treeList-label', { hasText: moduleName }).first();
     await moduleLabel.waitFor({ state: 'visible' }).catch(() => {
       throw new Error(`Import > Examples lists no "${moduleName}" (the installed pack's examples are missing)`);
@@ -251,12 +277,25 @@ class Editor {
     await example.click();
     await page.click('#red-ui-clipboard-dialog-import-opt-new');
     const tabsBefore = await page.evaluate(() => RED.nodes.getWorkspaceOrder().length);
+    await this.markNotifications();
     await page.click('#red-ui-clipboard-dialog-ok');
-    await page.waitForSelector('#red-ui-clipboard-dialog', { state: 'hidden' });
-    await page.waitForFunction((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore, { timeout: UI_TIMEOUT }).catch(async () => {
-      const dialog = await page.locator('.ui-dialog:visible').allInnerTexts();
-      throw new Error(`importing "${exampleName}" opened no new flow tab${dialog.length ? `; the editor shows: ${dialog.join(' / ')}` : ''}`);
-    });
+    // Either the new flow opens, or the editor says why not (e.g. "Some of the nodes you are importing already exist").
+    const imported = await page.waitForFunction((n) => RED.nodes.getWorkspaceOrder().length > n
+      || [...document.querySelectorAll('.red-ui-notification:not([data-seen])')].some((el) => el.offsetParent !== null)
+      || $('#red-ui-clipboard-dialog-import-conflict').is(':visible'),
+    tabsBefore, { timeout: UI_TIMEOUT }).then(() => page.evaluate((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore), () => false);
+    if (!imported) {
+      const said = (await page.locator('.red-ui-notification:not([data-seen]):visible, .ui-dialog:visible').allInnerTexts()).join(' / ').replace(/\s+/g, ' ');
+      throw new Error(`importing "${exampleName}" opened no new flow tab${said ? `; the editor says: ${said}` : ''}`);
+    }
+    // Imported nodes follow the mouse until the user clicks where they go.
+    if (await page.evaluate(() => RED.view.state() === RED.state.IMPORT_DRAGGING)) {
+      const chart = await page.locator('#red-ui-workspace-chart').boundingBox();
+      await page.mouse.move(chart.x + 200, chart.y + 100);
+      await page.mouse.move(chart.x + 220, chart.y + 120, { steps: 3 });
+      await page.mouse.click(chart.x + 220, chart.y + 120);
+      await page.waitForFunction(() => RED.view.state() === RED.state.DEFAULT);
+    }
     return page.evaluate(() => RED.workspaces.active());
   }
 }
