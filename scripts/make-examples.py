@@ -65,7 +65,7 @@ ex1 = [
    "payload": json.dumps(LOG_RECORD), "payloadType": "json", "x": 210, "y": 140, "wires": [["q1"]]},
   {"id": "i3", "type": "inject", "z": "", "name": "other queue (smtp)", "props": [{"p": "payload"}, {"p": "queue", "v": "tenant@example.com", "vt": "str"}],
    "repeat": "", "crontab": "", "once": False, "onceDelay": 0.1, "topic": "", "payload": "not for amqp", "payloadType": "str", "x": 180, "y": 180, "wires": [["q1"]]},
-  qc("q1", 460, 140, [rule()], [["d1"]], name="get_queue_config"),
+  qc("q1", 460, 140, [rule()], [["d1"]]),
   debug("d1", "other protocols (smtp)", 700, 140),
   cp("p1", 200, 280, "make.amqp", [["u1"], ["d4"]]),
   publish("u1", 450, 260, [["d2"], ["d3"]], name="publish logging (confirm)"),
@@ -132,7 +132,7 @@ ex3 = [
   qc("q1", 450, 160, [
       rule(domain={"op": "any", "value": ""}, tenant={"op": "eq", "value": "acme"}, constructor="make.acme"),
       rule(domain={"op": "any", "value": ""}, campaign={"op": "regex", "value": "^newsletter"}, constructor="make.newsletter", retry_interval="1m", max_age="1h"),
-    ], [["d9"]], name="by tenant / campaign"),
+    ], [["d9"]]),
   debug("d9", "smtp (default)", 680, 160),
   cp("p1", 170, 300, "make.acme", [["u1"], ["d1"]]),
   publish("u1", 420, 300, [["d2"], ["d2"]], key="tenant.acme", declare="tenant.acme", name="tenant.acme"),
