@@ -4,11 +4,9 @@
 // Plain CommonJS so `npm run bench` needs no build of its own (only nodes/,
 // which `npm run build` compiles from src/).
 
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
+const { startNodeRed: startNodeRedProcess } = require('../scripts/node-red-process');
 
 const ROOT = path.resolve(__dirname, '..');
 const PEER_DIR = path.join(__dirname, '.peer');
@@ -54,17 +52,6 @@ async function openSide(url) {
   };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** kB fields of /proc/<pid>/status, in MB. VmHWM is the peak resident set. */
 function memoryOf(pid) {
   try {
@@ -81,55 +68,24 @@ function memoryOf(pid) {
 
 /**
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
- * flows and node modules ({name, dir} symlinked into its node_modules), plus
- * the bench-only driver node of harness/.
- * No editor: only the flows' http in endpoints are served.
+ * flows and node modules ({name, dir} linked into its node_modules), plus
+ * the bench-only driver node of harness/. No editor: only the flows' http in
+ * endpoints are served. scripts/node-red-process.js does the work.
  */
 async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] }) {
-  modules = [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }];
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-nr-'));
-  const dependencies = {};
-  for (const { name, dir } of modules) {
-    const link = path.join(userDir, 'node_modules', name);
-    fs.mkdirSync(path.dirname(link), { recursive: true });
-    fs.symlinkSync(dir, link, 'dir');
-    dependencies[name] = `file:${dir}`;
-  }
-  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies }));
-  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
-  if (credentials) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
-  const port = await freePort();
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
-  uiHost: '127.0.0.1', uiPort: ${port}, flowFile: 'flows.json', credentialSecret: false,
-  httpAdminRoot: false,
-  logging: { console: { level: 'info', metrics: false, audit: false } },
-};\n`);
-  const child = spawn(process.execPath, [...nodeArgs, require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
-    cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'],
+  const nodeRed = await startNodeRedProcess({
+    flows,
+    credentials,
+    modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
+    nodeArgs,
+    settings: { httpAdminRoot: false },
   });
-  let output = '';
-  let waiter = null;
-  const onData = (chunk) => {
-    output += chunk.toString();
-    if (output.length > 200000) output = output.slice(-100000);
-    if (waiter && waiter.pattern.test(output)) waiter.resolve();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Node-RED did not start within 60 s:\n${output.slice(-3000)}`)), 60000);
-    waiter = { pattern: /Started flows/, resolve: () => { clearTimeout(timer); resolve(); } };
-    exited.then(() => { clearTimeout(timer); reject(new Error(`Node-RED exited while starting:\n${output.slice(-3000)}`)); });
-    onData('');
-  });
-  waiter = null;
-  const url = `http://127.0.0.1:${port}`;
+  const { url } = nodeRed;
   return {
     url,
-    pid: child.pid,
-    get log() { return output; },
-    memory: () => memoryOf(child.pid),
+    pid: nodeRed.pid,
+    get log() { return nodeRed.log; },
+    memory: () => memoryOf(nodeRed.pid),
     async post(pathname, body, timeoutMs) {
       const response = await fetch(url + pathname, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -143,13 +99,7 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
       const response = await fetch(url + pathname, { signal: AbortSignal.timeout(10000) });
       return JSON.parse(await response.text());
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 30000);
-      await exited;
-      clearTimeout(killer);
-      fs.rmSync(userDir, { recursive: true, force: true });
-    },
+    stop: () => nodeRed.stop(),
   };
 }
 
