@@ -102,7 +102,7 @@ function prepareDirectories(instance) {
   for (const dir of [p.base, p.mnesia, p.logs]) fs.mkdirSync(dir, { recursive: true });
   const extraConfig = instance.config || '';
   fs.writeFileSync(`${p.config}.conf`, [
-    `listeners.tcp.default = ${instance.port}`,
+    `listeners.tcp.default = 127.0.0.1:${instance.port}`, // loopback only
     'loopback_users.guest = true',
     extraConfig,
   ].join('\n') + '\n');

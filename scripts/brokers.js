@@ -53,6 +53,22 @@ function portOpen(port) {
   });
 }
 
+/**
+ * `n` TCP ports free on loopback now, for instances that must not clash with
+ * another run in the same checkout (a test run on fixed ports would stop the
+ * other run's broker when it starts its own).
+ */
+async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 async function waitForPort(port, open, timeoutMs = 60000) {
   const deadline = Date.now() + timeoutMs;
   while ((await portOpen(port)) !== open) {
@@ -189,6 +205,7 @@ async function startTlsBroker(instance) {
     async stop() {
       await stopInstance(tlsInstance);
       fs.rmSync(certs.dir, { recursive: true, force: true });
+      fs.rmSync(instancePaths(tlsInstance).base, { recursive: true, force: true });
     },
   };
 }
@@ -196,12 +213,15 @@ async function startTlsBroker(instance) {
 // ---------------------------------------------------------------- cluster
 
 /**
- * Three (or `size`) nodes on loopback, `<name>-1`, `<name>-2`, ... on
- * consecutive ports, started in parallel, then joined to the first one.
- * They share the Erlang cookie of the rabbitmq user's home.
+ * Three (or `size`) nodes on loopback, `<name>-1`, `<name>-2`, ..., started
+ * in parallel, then joined to the first one. Ports are `ports` / `distPorts`
+ * if given, else consecutive from `port` / `distPort`. The nodes share the
+ * Erlang cookie of the rabbitmq user's home.
  */
-async function startCluster({ name, port, distPort, size = 3, config = '' }) {
-  const members = Array.from({ length: size }, (_, i) => ({ name: `${name}-${i + 1}`, port: port + i, distPort: distPort + i, config }));
+async function startCluster({ name, port, distPort, ports, distPorts, size = 3, config = '' }) {
+  const members = Array.from({ length: size }, (_, i) => ({
+    name: `${name}-${i + 1}`, port: ports ? ports[i] : port + i, distPort: distPorts ? distPorts[i] : distPort + i, config,
+  }));
   await Promise.all(members.map((m) => startFresh(m)));
   const first = nodeName(members[0]);
   for (const member of members.slice(1)) {
@@ -235,4 +255,5 @@ module.exports = {
   startCluster,
   amqpUrl,
   portOpen,
+  freePorts,
 };

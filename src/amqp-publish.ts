@@ -69,7 +69,11 @@ export = function register(RED: NodeAPI): void {
     let staticKey: string | null = null;
     let jsonata: ReturnType<typeof RED.util.prepareJSONataExpression> | null = null;
 
+    // Why the node could not be set up: every message is failed with it, not
+    // with a generic "not configured", so a Catch node sees what to fix.
+    let setupError: string | null = null;
     const fail = (message: string) => {
+      setupError = message;
       node.error(message);
       // After construction, so Status nodes (created later in the same flow) see it too.
       setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
@@ -95,21 +99,34 @@ export = function register(RED: NodeAPI): void {
       fail(err instanceof Error ? err.message : String(err));
     }
 
-    // Status follows the connection, throttled: one editor update per interval at most.
+    // Status follows the connection. Counts are throttled (one editor update per
+    // interval at most), but a change of state is shown at once: a reconnect
+    // takes ~200 ms, so a throttled status could skip "disconnected" entirely.
     let statusTimer: NodeJS.Timeout | null = null;
+    let shownState: string | null = null;
+    const currentState = (): string => {
+      const state = broker?.connection?.status;
+      if (state?.blocked) return 'blocked';
+      if (state?.state === 'connecting' && !state.error) return 'connecting';
+      const problem = publisher?.problem;
+      return problem ? `problem:${problem}` : 'ok';
+    };
     const showStatus = () => {
+      if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
       if (!publisher) return;
+      shownState = currentState();
       const problem = publisher.problem;
-      const state = broker?.connection?.status;
-      if (state?.blocked) node.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
-      else if (state?.state === 'connecting' && !state.error) node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: problem.slice(0, 80) }) });
+      if (shownState === 'blocked') node.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
+      else if (shownState === 'connecting') node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
+      // "disconnected: " already says it; the status has room for the reason only.
+      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: problem.replace(/^not connected to the broker: /, '').slice(0, 80) }) });
       else if (publisher.outstanding > 0) node.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
       else node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
     };
     const refreshStatus = () => {
-      if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
+      if (publisher && currentState() !== shownState) showStatus();
+      else if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
     };
     if (publisher) {
       publisher.on('change', refreshStatus);
@@ -166,7 +183,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as PublishMessage;
       if (!publisher) {
-        const error = new Error(t('errors.not-configured'));
+        const error = new Error(setupError ? `not configured: ${setupError}` : t('errors.not-configured'));
         report(msg, { kind: 'failed', error: error.message });
         done(error);
         return;

@@ -18,6 +18,7 @@ interface CustomProtocolDef extends NodeDef {
   eventName: string;
   timeout: number | string;
   maxInFlight: number | string;
+  maxQueued?: number | string;
 }
 
 interface DeliveryMessage extends NodeMessageInFlow {
@@ -108,6 +109,7 @@ export = function register(RED: NodeAPI): void {
           constructorName: eventName,
           attemptTimeoutMs: positive(def.timeout, 60, 'timeout', false) * 1000,
           maxInFlight: positive(def.maxInFlight, 128, 'max in flight', true),
+          maxQueued: positive(def.maxQueued, 10000, 'max queued', true),
           logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
         },
         {

@@ -44,6 +44,44 @@ export function isConfigurationFailure(err: Error): boolean {
   return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|403|530|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(err.message);
 }
 
+// Node's codes for a server certificate it could not verify against the CA it was given.
+const TLS_VERIFY_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'CERT_UNTRUSTED',
+  'CERT_REJECTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * What a failed dial means, in words a user can act on. Some failures arrive
+ * with little text: amqplib reports the broker refusing connection.open (the
+ * vhost does not exist, or the user may not use it) only as "Expected
+ * ConnectionOpenOk; got <ConnectionClose channel:0>", and TLS failures as
+ * OpenSSL's own wording.
+ */
+export function describeFailure(err: Error & { code?: unknown }, endpoint: BrokerEndpoint): string {
+  const code = typeof err.code === 'string' ? err.code : '';
+  const text = err.message || err.name;
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+    let vhost = '/';
+    try {
+      vhost = decodeURIComponent(new URL(endpoint.url).pathname.slice(1)) || '/';
+    } catch {
+      // the URL was parsed before; keep the default vhost
+    }
+    return `the broker refused to open virtual host "${vhost}" (530 NOT_ALLOWED: it does not exist, or the user may not use it)`;
+  }
+  if (TLS_VERIFY_CODES.has(code)) {
+    return `TLS: certificate verify failed, the broker's certificate is not trusted (${text}; ${code}): check the CA certificate of the TLS configuration`;
+  }
+  if (/ALERT_CERTIFICATE_REQUIRED/.test(code) || /alert certificate required/i.test(text)) {
+    return 'TLS: the broker requires a client certificate (alert "certificate required"): set a certificate and key in the TLS configuration';
+  }
+  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN)/.test(code)) {
+    return `TLS: the broker refused our client certificate (${code}): it must be signed by a CA the broker trusts`;
+  }
+  return text;
+}
+
 export interface ConnectionStatus {
   state: ConnectionState;
   blocked: string | null;
@@ -201,8 +239,9 @@ export class BrokerConnection extends EventEmitter {
 
   private onFailure(err: unknown, endpoint: BrokerEndpoint): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    this.misconfigured = isConfigurationFailure(error);
-    this.lastError = this.redact(`${endpoint.display}: ${error.message || error.name}`);
+    const described = describeFailure(error, endpoint);
+    this.misconfigured = isConfigurationFailure(error) || described !== (error.message || error.name);
+    this.lastError = this.redact(`${endpoint.display}: ${described}`);
     if (this.state === 'closed') return;
     this.scheduleReconnect();
   }

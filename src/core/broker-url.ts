@@ -45,12 +45,20 @@ function parseOne(text: string, position: number, count: number, heartbeatSec?: 
   }
   if (!url.hostname) throw new BrokerUrlError(`${where} has no host name`);
   if (url.port !== '' && !(Number(url.port) > 0)) throw new BrokerUrlError(`${where} has an invalid port`);
-  if (heartbeatSec !== undefined && !url.searchParams.has('heartbeat')) {
-    url.searchParams.set('heartbeat', String(heartbeatSec));
+  // amqplib decodes the vhost when it dials; a bad %-escape would throw there on every retry.
+  try {
+    decodeURIComponent(url.pathname.slice(1));
+  } catch {
+    throw new BrokerUrlError(`${where} has an invalid %-escape in its vhost "${url.pathname.slice(1)}" (write / in a vhost name as %2F)`);
   }
+  // The display form is taken before our own heartbeat parameter is added: it
+  // shows what the user wrote, and status texts are too short to spend on it.
   const display = new URL(url.href);
   display.username = '';
   display.password = '';
+  if (heartbeatSec !== undefined && !url.searchParams.has('heartbeat')) {
+    url.searchParams.set('heartbeat', String(heartbeatSec));
+  }
   return { url: url.href, display: display.href.replace(/\/$/, '') };
 }
 

@@ -60,7 +60,17 @@ interface Entry {
   written: boolean;
   returned: { code: number; text: string } | null;
   callback: PublishCallback;
+  /** The channel it was written on, to tell which channel a Nack came from. */
+  channel: amqp.Channel | null;
 }
+
+// RabbitMQ 3.10 quirk, seen in the cluster failover test: a channel opened
+// while a quorum queue's leader node is shutting down Nacks every publish to
+// that queue for seconds, while a channel opened a moment later is accepted at
+// once (the queue's new leader is known to channels opened after the election,
+// which takes a moment). So a Nack replaces the channel, at most this often: a
+// full reject-publish queue Nacks every message, and must not churn channels.
+const REPLACE_AFTER_NACK_MS = 250;
 
 export declare interface ConfirmPublisher {
   on(event: 'change', listener: () => void): this;
@@ -78,6 +88,11 @@ export class ConfirmPublisher extends EventEmitter {
   private closing = false;
   private outstandingCount = 0;
   private reopenTimer: NodeJS.Timeout | null = null;
+  private lastReplacedMs = 0;
+  /** Confirms each channel still owes us. */
+  private readonly unconfirmed = new Map<amqp.Channel, number>();
+  /** Replaced channels still owed confirms: each is closed when its last one arrives. */
+  private readonly retiring = new Set<amqp.Channel>();
   private deadlineTimer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
   /** Not yet written to the channel, oldest first. */
@@ -89,7 +104,9 @@ export class ConfirmPublisher extends EventEmitter {
 
   private readonly onConnected = () => this.openChannel();
   private readonly onStatus = () => {
-    if (!this.connection.status.blocked) this.flush();
+    const status = this.connection.status;
+    if (status.state !== 'connected' && status.misconfigured) this.failUnwritten();
+    else if (!status.blocked) this.flush();
     this.emit('change');
   };
 
@@ -140,6 +157,7 @@ export class ConfirmPublisher extends EventEmitter {
       written: false,
       returned: null,
       callback,
+      channel: null,
     };
     this.outstandingCount++;
     this.timeline.push(entry);
@@ -171,8 +189,22 @@ export class ConfirmPublisher extends EventEmitter {
     this.connection.removeListener('status', this.onStatus);
     const channel = this.channel;
     this.channel = null;
+    for (const retired of this.retiring) void retired.close().catch(() => undefined);
+    this.retiring.clear();
+    this.unconfirmed.clear();
     if (channel) await channel.close().catch(() => undefined);
     await this.connection.deregister(this);
+  }
+
+  // Messages that arrived before the broker refused our settings (credentials,
+  // vhost, TLS) would otherwise wait out the confirm timeout for nothing: new
+  // ones fail at once in publish(), so these do too.
+  private failUnwritten(): void {
+    if (this.pending.length === 0) return;
+    const reason = this.problem ?? 'not connected to the broker';
+    for (const entry of this.pending.drain()) {
+      if (!entry.settled) this.settle(entry, new PublishError('not-connected', reason), null);
+    }
   }
 
   private canWrite(): boolean {
@@ -204,6 +236,10 @@ export class ConfirmPublisher extends EventEmitter {
       return;
     }
     entry.written = true;
+    if (this.settings.confirm) {
+      entry.channel = channel;
+      this.unconfirmed.set(channel, (this.unconfirmed.get(channel) ?? 0) + 1);
+    }
     if (!accepted) this.writable = false; // wait for 'drain' before writing more
     if (!this.settings.confirm) {
       this.settle(entry, null, this.result(entry, 'NotRequested'));
@@ -213,11 +249,22 @@ export class ConfirmPublisher extends EventEmitter {
   }
 
   private onConfirm(entry: Entry, err: Error | null): void {
+    const channel = entry.channel;
+    if (channel) {
+      const left = (this.unconfirmed.get(channel) ?? 1) - 1;
+      if (left > 0) {
+        this.unconfirmed.set(channel, left);
+      } else {
+        this.unconfirmed.delete(channel);
+        if (this.retiring.delete(channel)) void channel.close().catch(() => undefined);
+      }
+    }
     if (entry.settled) return;
     if (err === null) {
       this.settle(entry, null, this.result(entry, 'Ack'));
     } else if (err.message === 'message nacked') {
       this.settle(entry, null, this.result(entry, 'Nack'));
+      if (entry.channel) this.replaceAfterNack(entry.channel);
     } else if (this.connection.status.state !== 'connected') {
       this.settle(entry, new PublishError('connection-lost', `connection to the broker lost before it confirmed the message (${this.connection.status.error ?? 'closed'}); it may or may not have been delivered`), null);
     } else {
@@ -262,9 +309,18 @@ export class ConfirmPublisher extends EventEmitter {
     else this.emit('warning', `the broker returned a message that was already settled (${replyCode} ${replyText})`);
   }
 
-  private openChannel(): void {
+  /** Opens a fresh channel for new messages; the Nacking one finishes its confirms, then closes. */
+  private replaceAfterNack(nacking: amqp.Channel): void {
+    const now = Date.now();
+    if (this.channel !== nacking || this.opening || this.closing || now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS) return;
+    this.lastReplacedMs = now;
+    this.openChannel(true);
+  }
+
+  /** `replace`: open a new channel although one is open, and swap it in once it is ready. */
+  private openChannel(replace = false): void {
     const model = this.connection.channelModel;
-    if (!model || this.channel || this.opening || this.closing) return;
+    if (!model || (this.channel && !replace) || this.opening || this.closing) return;
     this.opening = true;
     const created = this.settings.confirm ? model.createConfirmChannel() : model.createChannel();
     created
@@ -290,11 +346,14 @@ export class ConfirmPublisher extends EventEmitter {
           void channel.close().catch(() => undefined);
           return;
         }
+        const previous = this.channel;
         this.channel = channel;
         this.channelError = null;
         this.writable = true;
         this.channelFailures = 0;
+        if (previous) this.retire(previous);
         channel.on('drain', () => {
+          if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
           this.writable = true;
           this.flush();
         });
@@ -311,12 +370,21 @@ export class ConfirmPublisher extends EventEmitter {
       });
   }
 
+  // A replaced channel's messages still get their confirms (their callbacks are
+  // on it), so it closes only once none is owed; its close is no longer ours to handle.
+  private retire(channel: amqp.Channel): void {
+    if (this.unconfirmed.has(channel)) this.retiring.add(channel);
+    else void channel.close().catch(() => undefined);
+  }
+
   private async declare(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
     await channel.assertQueue(declaration.queue, { durable: true });
     if (declaration.bindExchange) await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
   }
 
   private onChannelClosed(channel: amqp.Channel): void {
+    this.unconfirmed.delete(channel);
+    this.retiring.delete(channel);
     if (this.channel !== channel) return;
     this.channel = null;
     this.mandatoryInFlight.length = 0;

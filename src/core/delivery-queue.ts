@@ -18,6 +18,8 @@ export interface DeliverySettings {
   attemptTimeoutMs: number;
   /** Attempts in flight at once; the rest wait in the ready queue. */
   maxInFlight: number;
+  /** Unfinished deliveries (queued, in flight, waiting to retry) at most: memory stays bounded when the broker is down. */
+  maxQueued?: number;
   egressSource?: string;
   nodeId?: string;
   /** False when nothing listens to the log records (output 2 unwired): they are not built. */
@@ -115,6 +117,10 @@ export class DeliveryQueue<M> {
 
   submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
     if (this.closed) throw new Error(`custom protocol "${this.settings.constructorName}" is closing; message not accepted`);
+    const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
+    if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
+      throw new Error(`custom protocol "${this.settings.constructorName}" is not keeping up: ${unfinished} messages unfinished (limit ${this.settings.maxQueued}); message not accepted`);
+    }
     const delivery = this.newDelivery(msg, queue, config, timings, size, nextId(), this.now(), 0);
     this.ready.push(delivery);
     this.pump();

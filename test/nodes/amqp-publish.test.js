@@ -285,7 +285,7 @@ describe('amqp publish', function () {
   });
 
   describe('volume: 5000 messages through one node', function () {
-    it('confirms every one exactly once', async () => {
+    it('confirms every one exactly once', async function () {
       this.timeout(60000);
       const queue = await side.queue(uniqueName('volume'));
       const n = await start({ routingKey: queue });
@@ -314,7 +314,7 @@ describe('amqp publish', function () {
   });
 
   describe('a redeploy while messages are in flight', function () {
-    it('settles each one: confirmed or failed, none silently lost', async () => {
+    it('settles each one: confirmed or failed, none silently lost', async function () {
       this.timeout(60000);
       const queue = await side.queue(uniqueName('redeploy'));
       const n = await start({ routingKey: queue });

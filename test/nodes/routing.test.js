@@ -238,7 +238,7 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.match(expiration.response.content, /exceeds max_age/);
     });
 
-    it('retry times follow the schedule: doubling from retry_interval, capped, within the jitter', async () => {
+    it('retry times follow the schedule: doubling from retry_interval, capped, within the jitter', async function () {
       this.timeout(20000);
       // 0.2 s doubling, capped at 0.5 s: delays 0.2, 0.4, 0.5, 0.5 (jitter ±0.005 s).
       const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_retry_interval: 0.5, max_age: 60 }];
@@ -259,6 +259,21 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
         assert.ok(gap >= expected[i] - 5, `retry ${i + 1} came after ${gap} ms, before its schedule (${expected[i]} ms)`);
         assert.ok(gap < expected[i] + 150, `retry ${i + 1} came after ${gap} ms, long after its schedule (${expected[i]} ms)`);
       });
+    });
+  });
+
+  describe('backpressure: a bounded number of unfinished messages', function () {
+    it('past max queued a message fails at once with "not keeping up", and the others stay', async () => {
+      // Attempts go nowhere (no publish node), so every message stays unfinished.
+      await load(routingFlow({ protocol: { maxInFlight: 2, maxQueued: 5 } }).map((node) => (node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node)));
+      const attempts = collector(helper.getNode('attempts'));
+      const errors = collector(helper.getNode('errors'));
+      for (let i = 0; i < 7; i++) helper.getNode('qc').receive({ payload: `m${i}`, queue: 'amqp' });
+      const refused = await errors.next(2);
+      assert.ok(refused.every((m) => /custom protocol "make\.amqp" is not keeping up: 5 messages unfinished \(limit 5\)/.test(m.error.message)));
+      assert.deepEqual(refused.map((m) => m.payload), ['m5', 'm6']);
+      await attempts.next(2);
+      assert.equal(attempts.messages.length, 2, 'max in flight 2: only two attempts started');
     });
   });
 

@@ -6,26 +6,10 @@
 // confirmed when it died (at-least-once, as KumoMTA itself is).
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, brokerNode, Side, Ledger, audit, body, statusWatch, brokers, helper } = require('./support/faults');
+const { startFaultBroker, loadFlow, routingFlow, Side, Ledger, audit, body, statusWatch, range, brokers, helper } = require('./support/faults');
 
 const TOTAL = Number(process.env.FAULTS_RESTART_MESSAGES || 10000);
 const EVENT = 'make.faults.restart';
-
-function restartFlow(queue) {
-  return [
-    brokerNode('broker', 'amqp://127.0.0.1:5721'),
-    {
-      id: 'qc', type: 'kumo-queue-config', queue: 'queue', queueType: 'msg', wires: [[]],
-      // Short retries so an attempt that failed while the broker was down is tried again soon after it is back.
-      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: EVENT, retry_interval: 0.5, max_retry_interval: 2, max_age: 600 }],
-    },
-    { id: 'cp', type: 'kumo-custom-protocol', eventName: EVENT, timeout: 60, maxInFlight: 128, wires: [['pub'], ['records']] },
-    { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: queue, routingKeyType: 'str', persistent: true, waitForConfirm: true, confirmTimeout: 10, wires: [[], []] },
-    { id: 'records', type: 'helper' },
-    { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
-    { id: 'statuses', type: 'helper' },
-  ];
-}
 
 describe('faults: the broker crashes and restarts while 10 000 messages flow', function () {
   this.timeout(180000);
@@ -45,7 +29,7 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     side = await Side.open(fb.url);
     const queue = await side.queue('faults-restart');
     await side.channel.purgeQueue(queue);
-    await loadFlow(restartFlow(queue), { broker: { username: 'guest', password: 'guest' } });
+    await loadFlow(routingFlow({ event: EVENT, url: fb.plainUrl, queue }), { broker: { username: 'guest', password: 'guest' } });
     const ledger = new Ledger(TOTAL);
     ledger.watchRecords(helper.getNode('records'));
     const statuses = statusWatch(helper.getNode('statuses'));
@@ -82,7 +66,7 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     await side.close();
     side = await Side.open(fb.url);
     const stored = await side.drain(queue);
-    const result = audit(stored, new Set(Array.from({ length: TOTAL }, (_, i) => i)));
+    const result = audit(stored, range(TOTAL));
     assert.deepEqual(result.lost, [], `${result.lost.length} confirmed messages are missing from the queue`);
     assert.deepEqual(result.unexpected, []);
     assert.ok(result.duplicates <= unconfirmed.length, `${result.duplicates} duplicates, more than the ${unconfirmed.length} messages unconfirmed at the crash`);

@@ -6,20 +6,33 @@
 // ledger that counts every message's outcome by its own id.
 
 const amqp = require('amqplib');
-const fs = require('node:fs');
 const path = require('node:path');
 const { helper } = require('../../../helpers/node-red');
 const brokers = require('../../../../scripts/brokers');
 
-// A plain listener, a TLS one (client certificate required) and a 1 MiB
-// max_message_size, so an oversized payload is cheap to test.
-const FAULT_INSTANCE = { name: 'kumo-amqp-faults', port: 5721, tlsPort: 5722, distPort: 25721, config: 'max_message_size = 1048576' };
-
 let faultBroker = null;
-/** The suite's own single-node broker (started on first use, stopped after the whole run). */
+/**
+ * The suite's own single-node broker (started on first use, stopped after the
+ * whole run): a plain listener, a TLS one (client certificate required) and a
+ * 1 MiB max_message_size, so an oversized payload is cheap to test. Its name
+ * and ports are this run's own, so two runs in one checkout do not collide.
+ * Resolves to startTlsBroker's result plus `plainUrl` (no userinfo) and `tlsUrl`.
+ */
 function startFaultBroker() {
-  if (!faultBroker) faultBroker = brokers.startTlsBroker(FAULT_INSTANCE);
+  if (!faultBroker) {
+    faultBroker = (async () => {
+      const [port, tlsPort, distPort] = await brokers.freePorts(3);
+      const fb = await brokers.startTlsBroker({ name: `kumo-amqp-faults-${process.pid}`, port, tlsPort, distPort, config: 'max_message_size = 1048576' });
+      return { ...fb, plainUrl: `amqp://127.0.0.1:${port}`, tlsUrl: `amqps://127.0.0.1:${tlsPort}` };
+    })();
+  }
   return faultBroker;
+}
+
+/** Options for brokers.startCluster: a name and ports of this run's own. */
+async function clusterOptions() {
+  const ports = await brokers.freePorts(6);
+  return { name: `kumo-amqp-cluster-${process.pid}`, ports: ports.slice(0, 3), distPorts: ports.slice(3) };
 }
 
 if (typeof after === 'function') {
@@ -47,8 +60,46 @@ function loadFlow(flow, credentials = {}) {
 }
 
 function brokerNode(id, url, overrides = {}) {
-  return { id, type: 'amqp-broker', name: id, url, heartbeat: 5, connectionName: `kumo-faults ${id}`, ...overrides };
+  return { id, type: 'amqp-broker', name: `faults ${id}`, url, heartbeat: 5, connectionName: `kumo-faults ${id}`, ...overrides };
 }
+
+/**
+ * The documented routing, queue config ⇒ custom protocol → amqp publish, with
+ * short retries (0.5 s, doubling up to 2 s) so an attempt that failed during a
+ * fault is tried again soon after. Log records go to helper `records`, the
+ * publish node's statuses to helper `statuses`, errors it raises to `errors`.
+ */
+function routingFlow({ event, url, queue, exchange = '', routingKey = queue, maxInFlight = 128, confirmTimeout = 10, broker = {} }) {
+  return [
+    brokerNode('broker', url, broker),
+    {
+      id: 'qc', type: 'kumo-queue-config', queue: 'queue', queueType: 'msg', wires: [[]],
+      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: event, retry_interval: 0.5, max_retry_interval: 2, max_age: 600 }],
+    },
+    { id: 'cp', type: 'kumo-custom-protocol', eventName: event, timeout: 60, maxInFlight, wires: [['pub'], ['records']] },
+    { id: 'pub', type: 'amqp-publish', broker: 'broker', exchange, routingKey, routingKeyType: 'str', persistent: true, waitForConfirm: true, confirmTimeout, wires: [[], []] },
+    { id: 'records', type: 'helper' },
+    { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
+    { id: 'statuses', type: 'helper' },
+    { id: 'catcher', type: 'catch', scope: ['pub'], uncaught: false, wires: [['errors']] },
+    { id: 'errors', type: 'helper' },
+  ];
+}
+
+/** Feeds `total` messages to `node`, `perTick` every `tickMs`: a stream that lasts, so a fault lands in the middle of it. */
+function stream(node, total, { perTick = 100, tickMs = 50, make = (seq) => ({ payload: body(seq), queue: 'amqp', seq }) } = {}) {
+  let seq = 0;
+  return new Promise((resolve) => {
+    const tick = () => {
+      for (let i = 0; i < perTick && seq < total; i++, seq++) node.receive(make(seq));
+      if (seq < total) setTimeout(tick, tickMs);
+      else resolve();
+    };
+    tick();
+  });
+}
+
+const range = (n) => new Set(Array.from({ length: n }, (_, i) => i));
 
 /** A connection of the test's own, to set up queues and read back what arrived. */
 class Side {
@@ -207,10 +258,6 @@ async function connectionsNamed(instance, name) {
   return stdout.split('\n').filter((line) => line.includes(needle)).map((line) => line.split('\t')[0]);
 }
 
-function readJson(file) {
-  return JSON.parse(fs.readFileSync(file, 'utf8'));
-}
-
 module.exports = {
-  FAULT_INSTANCE, startFaultBroker, loadFlow, brokerNode, Side, Ledger, audit, body, statusWatch, connectionsNamed, readJson, brokers, helper,
+  startFaultBroker, clusterOptions, loadFlow, brokerNode, routingFlow, stream, range, Side, Ledger, audit, body, statusWatch, connectionsNamed, brokers, helper,
 };
