@@ -1,12 +1,11 @@
 // Durable retries: the deliveries a custom protocol node has not finished are
 // kept in one JSON file per event name under Node-RED's user directory, so a
-// restart or redeploy delivers them afterwards. write-file-atomic writes a
-// temporary file, fsyncs it and renames it over the old one: a crash in the
-// middle of a write leaves the previous complete file, never a torn one.
+// restart or redeploy delivers them afterwards. Each write goes to a temporary
+// file that is fsynced and renamed over the old one: a crash in the middle of a
+// write leaves the previous complete file, never a torn one.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { QueueConfig } from './queue-config';
 import type { QueueName } from './queue-name';
 
@@ -87,6 +86,7 @@ export class RetryStore {
    * (kept for inspection) and reported, so one bad file never stops the node.
    */
   load(): { deliveries: StoredDelivery[]; problem: string | null } {
+    this.removeTemporaryFiles();
     let text: string;
     try {
       text = fs.readFileSync(this.file, 'utf8');
@@ -102,6 +102,21 @@ export class RetryStore {
       const aside = `${this.file}.unreadable-${Date.now()}`;
       fs.renameSync(this.file, aside);
       return { deliveries: [], problem: `${this.file} is not valid (${(err as Error).message}); moved to ${aside}` };
+    }
+  }
+
+  /** Leftovers of writes a crash interrupted: never the real store, safe to drop. */
+  private removeTemporaryFiles(): void {
+    const dir = path.dirname(this.file);
+    const prefix = `${path.basename(this.file)}.`;
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith(prefix) && name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
     }
   }
 
@@ -127,6 +142,37 @@ export class RetryStore {
     }
     await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
     const data: StoreFile = { version: 1, eventName: this.eventName, deliveries };
-    await writeFileAtomic(this.file, JSON.stringify(data), { fsync: true, mode: 0o600 });
+    await replaceAtomically(this.file, JSON.stringify(data));
+  }
+}
+
+let tempCounter = 0;
+
+/**
+ * Write, fsync, rename, fsync the directory: the POSIX recipe for replacing a
+ * file so that after a crash it holds the old content or the new, whole.
+ * (write-file-atomic does the same; its current major needs Node >= 22.22,
+ * while Node-RED 4 runs on Node 18 and 20.)
+ */
+async function replaceAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
+  const handle = await fs.promises.open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.promises.rename(temp, file);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    throw err;
+  }
+  const dir = await fs.promises.open(path.dirname(file), 'r');
+  try {
+    await dir.sync(); // the rename itself survives a power cut
+  } finally {
+    await dir.close();
   }
 }

@@ -104,6 +104,7 @@ describe('durable retries', function () {
       assert.ok(deliveries.length >= 200, `round ${round}: ${deliveries.length} deliveries`);
       const batch = deliveries[0].id.split('-')[0];
       assert.ok(deliveries.every((d) => d.id.startsWith(`${batch}-`)), `round ${round}: entries from two writes are mixed`);
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `round ${round}: an interrupted write's temporary file was left`);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
