@@ -17,6 +17,7 @@ const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-cus
 const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),
   status: require(path.join(CORE, 'core/common/25-status.js')),
+  tls: require(path.join(CORE, 'core/network/05-tls.js')),
 };
 
 const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);

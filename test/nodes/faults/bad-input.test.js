@@ -4,7 +4,7 @@
 // crash, a silent drop or a message on the wire; and the nodes go on working.
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, brokerNode, Side, statusWatch, helper } = require('./support/faults');
+const { startFaultBroker, loadFlow, brokerNode, publishFlow, Side, statusWatch, helper } = require('./support/faults');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
 
 const TEST_CREDENTIALS = { broker: CREDENTIALS };
@@ -103,15 +103,7 @@ describe('faults: bad input gives a clear error, never a crash', function () {
 
     it('a userId that is not the connection\'s user: the broker\'s 406 names it, and the channel reopens', async () => {
       const queue = await side.queue(`faults-userid-${process.pid}`);
-      await loadFlow([
-        brokerNode('broker', BROKER_URL),
-        { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: queue, routingKeyType: 'str', confirmTimeout: 10, wires: [['delivered'], []] },
-        { id: 'delivered', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-        { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
-        { id: 'statuses', type: 'helper' },
-      ], TEST_CREDENTIALS);
+      await loadFlow(publishFlow(brokerNode('broker', BROKER_URL), { routingKey: queue, confirmTimeout: 10 }), TEST_CREDENTIALS);
       const errors = errorsOf();
       const statuses = statusWatch(helper.getNode('statuses'));
       await statuses.until((s) => s.fill === 'green');
@@ -130,15 +122,7 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       const big = await Side.open(fb.url);
       const queue = await big.queue('faults-oversize');
       await big.channel.purgeQueue(queue);
-      await loadFlow([
-        brokerNode('broker', fb.plainUrl),
-        { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: queue, routingKeyType: 'str', confirmTimeout: 10, wires: [['delivered'], []] },
-        { id: 'delivered', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-        { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
-        { id: 'statuses', type: 'helper' },
-      ], { broker: { username: 'guest', password: 'guest' } });
+      await loadFlow(publishFlow(brokerNode('broker', fb.plainUrl), { routingKey: queue, confirmTimeout: 10 }), { broker: { username: 'guest', password: 'guest' } });
       const errors = errorsOf();
       const statuses = statusWatch(helper.getNode('statuses'));
       await statuses.until((s) => s.fill === 'green');

@@ -6,7 +6,7 @@
 // error that says what to fix.
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, brokerNode, Side, statusWatch, brokers, helper } = require('./support/faults');
+const { startFaultBroker, loadFlow, brokerNode, publishFlow, Side, statusWatch, brokers, helper } = require('./support/faults');
 
 describe('faults: TLS with a tls-config node', function () {
   this.timeout(60000);
@@ -25,13 +25,7 @@ describe('faults: TLS with a tls-config node', function () {
   async function start(tls, queue = 'faults-tls') {
     await loadFlow([
       { id: 'tls', type: 'tls-config', name: 'test CA', cert: tls.cert || '', key: tls.key || '', ca: tls.ca || '', verifyservercert: true },
-      brokerNode('broker', fb.tlsUrl, { tls: 'tls', connectionName: 'kumo-faults tls' }),
-      { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: queue, routingKeyType: 'str', confirmTimeout: 5, wires: [['delivered'], []] },
-      { id: 'delivered', type: 'helper' },
-      { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-      { id: 'errors', type: 'helper' },
-      { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
-      { id: 'statuses', type: 'helper' },
+      ...publishFlow(brokerNode('broker', fb.tlsUrl, { tls: 'tls', connectionName: 'kumo-faults tls' }), { routingKey: queue, confirmTimeout: 5 }),
     ], { broker: { username: 'guest', password: 'guest' } });
     const errors = [];
     const delivered = [];

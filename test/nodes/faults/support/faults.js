@@ -6,8 +6,7 @@
 // ledger that counts every message's outcome by its own id.
 
 const amqp = require('amqplib');
-const path = require('node:path');
-const { helper } = require('../../../helpers/node-red');
+const { helper, load } = require('../../../helpers/node-red');
 const brokers = require('../../../../scripts/brokers');
 
 let faultBroker = null;
@@ -43,20 +42,9 @@ if (typeof after === 'function') {
   });
 }
 
-const NODES = path.resolve(__dirname, '../../../../nodes');
-const CORE = path.dirname(require.resolve('@node-red/nodes/package.json'));
-const NODE_MODULES = [
-  ...['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map((type) => require(path.join(NODES, `${type}.js`))),
-  require(path.join(CORE, 'core/common/25-catch.js')),
-  require(path.join(CORE, 'core/common/25-status.js')),
-  require(path.join(CORE, 'core/network/05-tls.js')),
-];
-const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
-
-/** Loads a flow (in a tab, so Catch and Status nodes have a scope); credentials by node id. */
+/** Loads a flow with the pack and the core nodes (test/helpers/node-red.js); credentials by node id. */
 function loadFlow(flow, credentials = {}) {
-  const nodes = flow.map((n) => (n.z || CONFIG_TYPES.has(n.type) ? n : { z: 'flow', ...n }));
-  return helper.load(NODE_MODULES, [{ id: 'flow', type: 'tab', label: 'faults' }, ...nodes], credentials);
+  return load(flow, credentials);
 }
 
 function brokerNode(id, url, overrides = {}) {
@@ -83,6 +71,22 @@ function routingFlow({ event, url, queue, exchange = '', routingKey = queue, max
     { id: 'statuses', type: 'helper' },
     { id: 'catcher', type: 'catch', scope: ['pub'], uncaught: false, wires: [['errors']] },
     { id: 'errors', type: 'helper' },
+  ];
+}
+
+/**
+ * One publish node `pub` on `broker`, with its confirmed messages to helper
+ * `delivered`, its errors to helper `errors` and its statuses to helper `statuses`.
+ */
+function publishFlow(broker, publish = {}) {
+  return [
+    broker,
+    { id: 'pub', type: 'amqp-publish', broker: broker.id, routingKeyType: 'str', wires: [['delivered'], []], ...publish },
+    { id: 'delivered', type: 'helper' },
+    { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+    { id: 'errors', type: 'helper' },
+    { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
+    { id: 'statuses', type: 'helper' },
   ];
 }
 
@@ -259,5 +263,6 @@ async function connectionsNamed(instance, name) {
 }
 
 module.exports = {
+  publishFlow,
   startFaultBroker, clusterOptions, loadFlow, brokerNode, routingFlow, stream, range, Side, Ledger, audit, body, statusWatch, connectionsNamed, brokers, helper,
 };
