@@ -41,7 +41,8 @@ export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, rand
 
 /** Failures that another attempt will not mend until someone changes a setting. */
 export function isConfigurationFailure(err: Error): boolean {
-  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|403|530|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(err.message);
+  // 403 and 530 only as AMQP reply codes ("403 (ACCESS-REFUSED)"), not digits of an address or port.
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|\b(?:403|530) \(|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(err.message);
 }
 
 // Node's codes for a server certificate it could not verify against the CA it was given.
