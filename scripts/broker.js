@@ -15,6 +15,7 @@ const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
+const { ensurePackage, isRoot } = require('./debian');
 
 const ROOT = path.resolve(__dirname, '..');
 const RUN_DIR = path.join(ROOT, '.run');
@@ -28,20 +29,9 @@ function log(message) {
   process.stderr.write(`[broker] ${message}\n`);
 }
 
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 function ensureInstalled() {
-  if (fs.existsSync(path.join(RABBITMQ_BIN, 'rabbitmq-server'))) return;
-  if (!isRoot()) {
-    throw new Error('rabbitmq-server is not installed; run `sudo apt-get install rabbitmq-server` or set AMQP_URL');
-  }
-  log('installing Debian package rabbitmq-server (once)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'rabbitmq-server'], { stdio: 'inherit', env });
-  // The package starts a system broker on 5672 where an init system exists; ours is separate.
+  // Where an init system exists the package also starts a system broker on 5672; ours is separate.
+  ensurePackage('rabbitmq-server', path.join(RABBITMQ_BIN, 'rabbitmq-server'), 'the local broker; or set AMQP_URL');
 }
 
 function instancePaths(instance) {

@@ -8,6 +8,7 @@
 const { spawnSync, spawn } = require('node:child_process');
 const path = require('node:path');
 const { startBroker, stopBroker, DEFAULT_INSTANCE } = require('./broker');
+const { ensurePackage } = require('./debian');
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -62,6 +63,7 @@ async function main() {
   }
   const targets = process.argv.slice(2);
   const specs = targets.length ? targets : ['test/unit/**/*.test.js', 'test/nodes/**/*.test.js', 'test/browser/**/*.test.js'];
+  if (specs.some((spec) => spec.includes('browser'))) ensurePackage('chromium', '/usr/bin/chromium', 'the editor tests run in it');
   const args = [require.resolve('mocha/bin/mocha.js'), ...specs];
   let code = await mocha(process.execPath, args, env);
   if (code === 0 && targets.length === 0 && !env.SKIP_NODE_RED_5) {
