@@ -134,10 +134,7 @@ export = function register(RED: NodeAPI): void {
       const queue = deliveries;
       handler = {
         ownerId: node.id,
-        accept: (msg: object, routing: Routing) => {
-          originalPayloads.set(msg as DeliveryMessage, (msg as DeliveryMessage).payload);
-          queue.submit(msg as DeliveryMessage, routing.queue, routing.config, routing.timings, payloadSize((msg as DeliveryMessage).payload));
-        },
+        accept: (msg: object, routing: Routing) => submit(queue, msg as DeliveryMessage, routing),
       };
       bindProtocol(eventName, handler);
       const userDir = (RED.settings as { userDir?: string }).userDir;
@@ -174,16 +171,19 @@ export = function register(RED: NodeAPI): void {
       if (restored > 0) node.log(`restored ${restored} delivery(ies) left unfinished by the last run from ${from.file}`);
     }
 
+    function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
+      originalPayloads.set(msg, msg.payload);
+      queue.submit(msg, routing.queue, routing.config, routing.timings, payloadSize(msg.payload));
+    }
+
     /** A message wired straight in: its queue and config are read from the msg. Throws a clear error when they are bad. */
     function accept(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage): void {
       // Wired straight in without a queue: the queue is named after the constructor.
       const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);
       const config: QueueConfig = makeQueueConfig(msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig);
-      const timings = timingsOf(config);
       msg.queue = queueName;
       msg.queueConfig = config;
-      originalPayloads.set(msg, msg.payload);
-      queue.submit(msg, queueName, config, timings, payloadSize(msg.payload));
+      submit(queue, msg, { queue: queueName, config, timings: timingsOf(config) });
     }
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
