@@ -105,11 +105,12 @@ export = function register(RED: NodeAPI): void {
     let statusTimer: NodeJS.Timeout | null = null;
     let shownState: string | null = null;
     const currentState = (): string => {
+      const problem = publisher?.problem;
+      if (!problem) return 'ok'; // the per-message case: nothing to build
       const state = broker?.connection?.status;
       if (state?.blocked) return 'blocked';
       if (state?.state === 'connecting' && !state.error) return 'connecting';
-      const problem = publisher?.problem;
-      return problem ? `problem:${problem}` : 'ok';
+      return `problem:${problem}`;
     };
     const showStatus = () => {
       if (statusTimer) clearTimeout(statusTimer);

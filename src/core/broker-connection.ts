@@ -128,6 +128,20 @@ export class BrokerConnection extends EventEmitter {
     };
   }
 
+  // Cheap reads for the per-message path (status builds an object).
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  get blockedReason(): string | null {
+    return this.blocked;
+  }
+
+  /** Not connected because the broker refused our settings: waiting will not help. */
+  get refusedSettings(): boolean {
+    return this.state !== 'connected' && this.misconfigured;
+  }
+
   get channelModel(): amqp.ChannelModel | null {
     return this.model;
   }

@@ -128,6 +128,7 @@ export class ConfirmPublisher extends EventEmitter {
 
   /** Why the publisher cannot write now, or null; used for status and errors. */
   get problem(): string | null {
+    if (this.channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
     if (status.state !== 'connected') return status.error ? `not connected to the broker: ${status.error}` : 'not connected to the broker';
     if (status.blocked) return `the broker is blocking publishers (${status.blocked})`;
@@ -144,8 +145,7 @@ export class ConfirmPublisher extends EventEmitter {
       callback(new PublishError('overloaded', `broker is not keeping up: ${this.outstandingCount} messages already waiting (limit ${this.settings.maxWaiting})`), null, false);
       return;
     }
-    const status = this.connection.status;
-    if (status.state !== 'connected' && status.misconfigured) {
+    if (this.connection.refusedSettings) {
       // Waiting cannot help when the broker refused our settings.
       callback(new PublishError('not-connected', this.problem ?? 'not connected to the broker'), null, false);
       return;
@@ -208,7 +208,7 @@ export class ConfirmPublisher extends EventEmitter {
   }
 
   private canWrite(): boolean {
-    return this.channel !== null && this.writable && !this.connection.status.blocked;
+    return this.channel !== null && this.writable && this.connection.blockedReason === null;
   }
 
   private flush(): void {
