@@ -16,6 +16,8 @@ const http = require('node:http');
 const { execFile, execFileSync } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const lib = require('./lib');
+
+const CAPPED_HEAP_MB = 64;
 const flows = require('./flows');
 
 const { ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, median, latencyStats, sleep } = lib;
@@ -314,7 +316,7 @@ async function main() {
     await side.purge();
     const { cpu, cores } = machine();
     log(`N=${N}, broker RabbitMQ ${side.version}`);
-    const nodeRed = (make) => () => lib.startNodeRed({ flows: make(broker.url), modules: [PACK] });
+    const nodeRed = (make, nodeArgs = []) => () => lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs });
     const plan = [
       { row: 'a', label: `a. raw amqplib, pipelined confirms (≤${WINDOW} in flight)`, make: () => rawSubject('a', N, 500, broker.url) },
       { row: 'b', label: 'b. raw amqplib, wait for each confirm', note: 'N/10', make: () => rawSubject('b', Math.max(10, Math.round(N / 10)), 50, broker.url) },
@@ -370,6 +372,15 @@ async function main() {
         if (big.extras.countMismatch) notes.push(`(e) at 5N not exactly once: ${big.extras.countMismatch}.`);
         memory = { atN: e && e.raw ? e.raw.firstPeakMB : NaN, at5N: big.extras.peakMB, idle: big.extras.idleMB, rate5N: (big.runs[0].n / big.runs[0].ms) * 1000 };
       }
+      // Without a cap V8 lets garbage pile up before collecting, so peak RSS follows the run's
+      // length; with the heap capped, what stays is what is really held.
+      memory.capped = {};
+      for (const [key, n] of [['atN', N], ['at5N', 5 * N]]) {
+        log(`row e at ${n} with the heap capped at ${CAPPED_HEAP_MB} MB, one run, fresh Node-RED`);
+        const step = { row: 'e', label: `e capped at ${n}`, make: () => nodeRedSubject(side, nodeRed(flows.fullRouting, [`--max-old-space-size=${CAPPED_HEAP_MB}`]), benchRun, { n }) };
+        await runRounds([step], 1);
+        memory.capped[key] = step.error || step.runs.length === 0 ? NaN : step.extras.peakMB;
+      }
     }
 
     const a = rows.find((r) => r.row === 'a' && !r.error);
@@ -390,7 +401,10 @@ async function main() {
     }
     lines.push('');
     if (memory && memory.error) lines.push(`Memory flat in N (row e): n/a (${memory.error})`);
-    else if (memory) lines.push(`Memory flat in N (row e, fresh Node-RED, one run each): peak RSS ${fmt(memory.atN, 0)} MB at N=${N}, ${fmt(memory.at5N, 0)} MB at 5N=${5 * N} (idle after start ${fmt(memory.idle, 0)} MB; ${fmt(memory.rate5N, 0)} msg/s at 5N).`);
+    else if (memory) {
+      lines.push(`Memory flat in N (row e, fresh Node-RED, one run each): peak RSS ${fmt(memory.atN, 0)} MB at N=${N}, ${fmt(memory.at5N, 0)} MB at 5N=${5 * N} (idle after start ${fmt(memory.idle, 0)} MB; ${fmt(memory.rate5N, 0)} msg/s at 5N).`);
+      lines.push(`With the heap capped (--max-old-space-size=${CAPPED_HEAP_MB}): peak RSS ${fmt(memory.capped.atN, 0)} MB at N, ${fmt(memory.capped.at5N, 0)} MB at 5N.`);
+    }
     const c = rows.find((r) => r.row === 'c' && !r.error);
     const e = rows.find((r) => r.row === 'e' && !r.error);
     const f = rows.find((r) => r.row === 'f' && !r.error);
