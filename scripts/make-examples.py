@@ -76,6 +76,25 @@ ex1 = [
 ]
 
 # 2. KumoMTA's log hook webhook target.
+VALIDATE_RECORD = """// What a peer posts is checked before it is routed: KumoMTA's log_hooks:new_json
+// sends one JSON object with a "type" per request. Anything else is answered
+// 400 and not published. The body itself (a Buffer) is passed on untouched.
+const text = Buffer.isBuffer(msg.payload) ? msg.payload.toString('utf8') : String(msg.payload);
+let record;
+try {
+    record = JSON.parse(text);
+} catch (e) {
+    msg.statusCode = 400;
+    msg.payload = 'not JSON: ' + e.message;
+    return [null, msg];
+}
+if (record === null || typeof record !== 'object' || Array.isArray(record) || typeof record.type !== 'string') {
+    msg.statusCode = 400;
+    msg.payload = 'not a KumoMTA log record: expected a JSON object with a string "type"';
+    return [null, msg];
+}
+return [msg, null];"""
+
 ex2 = [
   comment("c1", "KumoMTA log hook → AMQP, at least once",
     "Point a KumoMTA log hook at this flow:\n\n"
@@ -91,10 +110,12 @@ ex2 = [
     "The queue config retries briefly (2 s doubling, at most 10 s apart, max_age 30 s), so a broker blip is absorbed and every "
     "request is answered well within 60 s, the usual HTTP client timeout. Broker: `amqp://localhost` (guest/guest).", 220, 40),
   {"id": "h1", "type": "http in", "z": "", "name": "POST /kumomta/log", "url": "/kumomta/log", "method": "post", "upload": False,
-   "skipBodyParsing": True, "swaggerDoc": "", "x": 170, "y": 120, "wires": [["q1"]]},
-  qc("q1", 410, 120, [rule(domain={"op": "eq", "value": "webhook"}, constructor="make.webhook", retry_interval="2s", max_retry_interval="10s", max_age="30s")], [["f1"]], queue="webhook", queueType="str", name="queue webhook → make.webhook"),
+   "skipBodyParsing": True, "swaggerDoc": "", "x": 150, "y": 120, "wires": [["v1"]]},
+  {"id": "v1", "type": "function", "z": "", "name": "a log record?", "outputs": 2, "timeout": 0, "noerr": 0, "initialize": "", "finalize": "", "libs": [],
+   "func": VALIDATE_RECORD, "x": 330, "y": 120, "wires": [["q1"], ["r1"]]},
+  qc("q1", 560, 120, [rule(domain={"op": "eq", "value": "webhook"}, constructor="make.webhook", retry_interval="2s", max_retry_interval="10s", max_age="30s")], [["f1"]], queue="webhook", queueType="str", name="queue webhook → make.webhook"),
   {"id": "f1", "type": "change", "z": "", "name": "not routed: 500", "rules": [{"t": "set", "p": "statusCode", "pt": "msg", "to": "500", "tot": "num"},
-    {"t": "set", "p": "payload", "pt": "msg", "to": "no custom_lua route for this queue", "tot": "str"}], "x": 650, "y": 120, "wires": [["r1"]]},
+    {"t": "set", "p": "payload", "pt": "msg", "to": "no custom_lua route for this queue", "tot": "str"}], "x": 800, "y": 120, "wires": [["r1"]]},
   cp("p1", 170, 240, "make.webhook", [["u1"], ["s1"]], timeout="20"),
   publish("u1", 420, 220, [[], []], name="publish logging", confirmTimeout="10"),
   {"id": "s1", "type": "switch", "z": "", "name": "outcome", "property": "payload.type", "propertyType": "msg",
@@ -105,7 +126,7 @@ ex2 = [
   debug("d1", "retrying (TransientFailure)", 660, 300, complete="payload"),
   {"id": "bad", "type": "change", "z": "", "name": "bounced or expired: 500", "rules": [{"t": "set", "p": "statusCode", "pt": "msg", "to": "500", "tot": "num"},
     {"t": "set", "p": "payload", "pt": "msg", "to": "payload.response.content", "tot": "msg"}], "x": 650, "y": 340, "wires": [["r1"]]},
-  {"id": "r1", "type": "http response", "z": "", "name": "answer KumoMTA", "statusCode": "", "headers": {}, "x": 900, "y": 240, "wires": []},
+  {"id": "r1", "type": "http response", "z": "", "name": "answer KumoMTA", "statusCode": "", "headers": {}, "x": 1000, "y": 240, "wires": []},
   {"id": "k1", "type": "catch", "z": "", "name": "bad request", "scope": ["q1"], "uncaught": False, "x": 400, "y": 400, "wires": [["k2"]]},
   {"id": "k2", "type": "change", "z": "", "name": "400 + error", "rules": [{"t": "set", "p": "statusCode", "pt": "msg", "to": "400", "tot": "num"},
     {"t": "set", "p": "payload", "pt": "msg", "to": "error.message", "tot": "msg"}], "x": 610, "y": 400, "wires": [["r1"]]},

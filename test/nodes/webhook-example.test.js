@@ -97,6 +97,27 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     assert.deepEqual(received.sort(), bodies.slice().sort());
   });
 
+  it('answers 400 to a body that is not a KumoMTA log record, and publishes nothing', async function () {
+    const queue = uniqueName('webhook-bad');
+    side.queues.push(queue);
+    await load(exampleFlow(queue));
+    const cases = [
+      ['not json at all', /^not JSON/],
+      ['', /^not JSON/],
+      ['[1, 2, 3]', /^not a KumoMTA log record/],
+      ['{"no": "type field"}', /^not a KumoMTA log record/],
+      ['{"type": 42}', /^not a KumoMTA log record/],
+    ];
+    for (const [body, expected] of cases) {
+      const answer = await post(body);
+      assert.equal(answer.status, 400, `${JSON.stringify(body)} answered ${answer.status}`);
+      assert.match(answer.text, expected);
+    }
+    // A good record still goes through after the bad ones.
+    assert.equal((await post(record('Delivery', 1, 1024))).status, 200);
+    assert.equal(await side.count(queue), 1);
+  });
+
   it('answers 500 when the broker refuses the record (Nack → Bounce), so KumoMTA retries it', async function () {
     const queue = await side.queue(uniqueName('webhook-full'), { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
     await load(exampleFlow(queue, { declare: false }));
