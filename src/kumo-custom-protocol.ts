@@ -50,7 +50,7 @@ function payloadSize(payload: unknown): number {
   try {
     return Buffer.byteLength(JSON.stringify(payload) ?? '');
   } catch {
-    return 0;
+    return 0; // not serialisable (circular): the publish node reports that; the log record's size is only informative
   }
 }
 

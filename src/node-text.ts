@@ -15,7 +15,7 @@ function english(type: string): Catalogue {
     try {
       catalogue = JSON.parse(fs.readFileSync(path.join(__dirname, 'locales', 'en-US', `${type}.json`), 'utf8')) as Catalogue;
     } catch {
-      catalogue = {};
+      catalogue = {}; // no English file: the key itself is shown, which still says what happened
     }
     catalogues.set(type, catalogue);
   }
