@@ -193,6 +193,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await editor.openNode(placedNode('amqp-publish'));
       await page.click('#node-input-btn-broker-add');
       await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
+      await editor.trayOpened();
       await expectFields('node-config-input', BROKER_NODE);
       assert.equal(await page.inputValue('#node-config-input-url'), 'amqp://localhost', 'a new amqp broker does not default to amqp://localhost');
       await expectHelp(BROKER_NODE.label, BROKER_NODE.sections);
@@ -289,9 +290,10 @@ describe('the editor in headless Chromium: installing and using the pack as a us
             await editor.openNode(p.id);
             await page.click('#node-input-btn-broker-edit');
             await page.waitForSelector('#node-config-input-url', { state: 'visible' });
-            await page.fill('#node-config-input-url', BROKER_URL);
-            await page.fill('#node-config-input-username', CREDENTIALS.username);
-            await page.fill('#node-config-input-password', CREDENTIALS.password);
+            await editor.trayOpened();
+            await editor.fill('node-config-input-url', BROKER_URL);
+            await editor.fill('node-config-input-username', CREDENTIALS.username);
+            await editor.fill('node-config-input-password', CREDENTIALS.password);
             await editor.closeTray('node-config-dialog-ok');
             await editor.closeTray('node-dialog-ok');
           }
@@ -404,7 +406,12 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       const typed = el && el.nextElementSibling && el.nextElementSibling.classList.contains('red-ui-typedInput-container') ? el.nextElementSibling : null;
       return !!el && (el.classList.contains('input-error') || !!(typed && typed.classList.contains('input-error')));
     }, id, { timeout: 5000 }).then(() => true, () => false);
-    assert.ok(marked, `${what} is not marked invalid in the edit dialog`);
+    if (!marked) {
+      // Say what the dialog held, so a failure here can be told from a race in the test.
+      const state = await page.evaluate((fieldId) => [...document.querySelectorAll('#dialog-form input[id^="node-"]')]
+        .filter((el) => el.type !== 'checkbox').map((el) => `${el.id}=${JSON.stringify(el.value)}`).join(' '), id);
+      assert.fail(`${what} is not marked invalid in the edit dialog (fields: ${state})`);
+    }
   }
 
   async function expectNodeInvalid(id, problems, what) {
@@ -437,6 +444,7 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await editor.openNode(p.id);
       await page.click('#node-input-btn-broker-edit');
       await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
+      await editor.trayOpened();
       await editor.closeTray('node-config-dialog-ok', 'Delete');
       await editor.closeTray('node-dialog-cancel');
     }

@@ -148,6 +148,19 @@ class Editor {
     await this.nodeElement(id).locator('rect.red-ui-flow-node').first().dblclick();
     await this.page.waitForSelector('#node-dialog-ok', { state: 'visible' });
     await this.page.waitForSelector('#dialog-form', { state: 'visible' });
+    await this.trayOpened();
+  }
+
+  /**
+   * Waits until the top tray has slid fully in. Node-RED finishes opening a tray in
+   * timers (its show callback, a config select's change 50 ms later) while it slides;
+   * typing before then can race them.
+   */
+  async trayOpened() {
+    await this.page.waitForFunction(() => {
+      const top = [...document.querySelectorAll('.red-ui-tray')].pop();
+      return !!top && top.style.right === '0px' && getComputedStyle(top).right === '0px';
+    });
   }
 
   /** Clicks a tray's button (Done, Cancel, Update, Close; or the one labelled `text` in the tray that has it) and waits until that tray is gone. */
@@ -174,8 +187,15 @@ class Editor {
   async fill(id, value) {
     const { typed, plain } = this.field(id);
     const target = (await typed.count()) ? typed : plain;
-    await target.fill(value);
-    await target.dispatchEvent('change');
+    // Playwright fills by selecting the text and typing over it; an editor timer that
+    // resets the input in between leaves the old text, so check and fill again.
+    for (let attempt = 1; ; attempt++) {
+      await target.fill(value);
+      await target.dispatchEvent('change');
+      const now = await target.inputValue();
+      if (now === value) return;
+      if (attempt === 3) throw new Error(`#${id} holds ${JSON.stringify(now)} after filling it with ${JSON.stringify(value)} three times`);
+    }
   }
 
   /** Whether Node-RED marks the field as invalid (input-error on it or on its typedInput). */
