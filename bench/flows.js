@@ -42,7 +42,7 @@ function publishAlone(url) {
 }
 
 /** (e) bench → queue config (domain amqp → make.amqp) ⇒ custom protocol make.amqp → amqp publish; node defaults otherwise. */
-function fullRouting(url) {
+function fullRouting(url, maxInFlight = MAX_IN_FLIGHT) {
   const tab = 'bench-tab';
   return [
     { id: tab, type: 'tab', label: 'bench e' },
@@ -55,7 +55,7 @@ function fullRouting(url) {
       }],
       wires: [[]],
     },
-    { id: 'bench-protocol', type: 'kumo-custom-protocol', z: tab, name: '', eventName: 'make.amqp', timeout: '60', maxInFlight: String(MAX_IN_FLIGHT), wires: [['bench-publish'], []] },
+    { id: 'bench-protocol', type: 'kumo-custom-protocol', z: tab, name: '', eventName: 'make.amqp', timeout: '60', maxInFlight: String(maxInFlight), wires: [['bench-publish'], []] },
     publishNode(tab),
     broker(url),
   ];

@@ -67,6 +67,21 @@ function memoryOf(pid) {
 }
 
 /**
+ * CPU time (user + system) a process has used so far, in µs, from /proc/<pid>/stat
+ * (clock ticks of 10 ms: a run of a second or more gives a useful per-message figure).
+ */
+function cpuUsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10000; // utime, stime (fields 14 and 15)
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
  * flows and node modules ({name, dir} linked into its node_modules), plus
  * the bench-only driver node of harness/. No editor: only the flows' http in
@@ -86,6 +101,7 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
     pid: nodeRed.pid,
     get log() { return nodeRed.log; },
     memory: () => memoryOf(nodeRed.pid),
+    cpuUs: () => cpuUsOf(nodeRed.pid),
     async post(pathname, body, timeoutMs) {
       const response = await fetch(url + pathname, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -125,6 +141,6 @@ function sleep(ms) {
 }
 
 module.exports = {
-  ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, acquireBroker, openSide, startNodeRed, memoryOf,
+  ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, acquireBroker, openSide, startNodeRed, memoryOf, cpuUsOf,
   percentile, latencyStats, median, sleep,
 };

@@ -6,6 +6,7 @@
 //
 //   node bench/profile.js                       profile row (e) (BENCH_N, AMQP_URL as for run.js)
 //   PROFILE_ROW=d node bench/profile.js         the publish node alone instead
+//   PROFILE_ROW=f node bench/profile.js         the webhook example over HTTP (driven from here)
 //   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
 // Needs `npm run build` first.
 
@@ -14,9 +15,9 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 const flows = require('./flows');
-const { benchRun, checkBuilt, PACK } = require('./run');
+const { benchRun, httpLoad, checkBuilt, PACK } = require('./run');
 
-const TOP = 15;
+const TOP = Number(process.env.PROFILE_TOP) || 15;
 
 function category(url, functionName) {
   if (!url) return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
@@ -79,7 +80,10 @@ function print({ total, rows, categories }, title) {
 async function profileRow() {
   checkBuilt();
   const row = process.env.PROFILE_ROW || 'e';
-  const make = row === 'd' ? flows.publishAlone : flows.fullRouting;
+  const make = { d: flows.publishAlone, e: flows.fullRouting, f: flows.webhookExample }[row];
+  if (!make) throw new Error(`PROFILE_ROW=${row}: only d, e or f`);
+  // (f) is driven over HTTP by this process; (d) and (e) by the bench driver node.
+  const drive = row === 'f' ? (nr, count) => httpLoad(nr, '/kumomta/log', count) : benchRun;
   const n = Math.max(100, Number(process.env.BENCH_N) || 20000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
   const broker = await lib.acquireBroker();
@@ -89,9 +93,11 @@ async function profileRow() {
     const nr = await lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
     let run;
     try {
-      await benchRun(nr, Math.min(1000, n));
+      await drive(nr, Math.min(1000, n));
       await side.purge();
-      run = await benchRun(nr, n);
+      const clock0 = Number(process.hrtime.bigint() / 1000n);
+      run = await drive(nr, n);
+      run.clockUs = run.clockUs || [clock0, Number(process.hrtime.bigint() / 1000n)];
       await side.purge();
     } finally {
       await nr.stop();

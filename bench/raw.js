@@ -1,17 +1,17 @@
 'use strict';
 // Rows (a), (b), (c): raw amqplib, each in its own process so its peak RSS is its own.
-//   node bench/raw.js '{"row":"a","n":20000,"runs":3,"warmup":500,"url":"amqp://..."}'
-// Prints one JSON line: {runs: [{n, ms, p50, p99}], peakMB}.
+//   node bench/raw.js '{"row":"a","n":20000,"runs":3,"warmup":500,"url":"amqp://...","window":1000}'
+// Prints one JSON line: {runs: [{n, ms, p50, p99, cpuUsPerMsg}], peakMB}.
 
 const { performance } = require('node:perf_hooks');
 const amqp = require('amqplib');
 const { QUEUE, BODY_SIZE, latencyStats, memoryOf } = require('./lib');
 
-const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // confirms in flight for (a)
+const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // confirms in flight for (a) unless the row says
 const OPTIONS = { persistent: true };
 
-/** (a) one confirm channel, up to WINDOW unconfirmed, pausing on a full socket until 'drain'. */
-function pipelined(ch, n, body) {
+/** (a) one confirm channel, up to `window` unconfirmed, pausing on a full socket until 'drain'. */
+function pipelined(ch, n, body, window) {
   const latencies = new Float64Array(n);
   return new Promise((resolve, reject) => {
     let sent = 0;
@@ -19,7 +19,7 @@ function pipelined(ch, n, body) {
     let writable = true;
     const start = performance.now();
     const pump = () => {
-      while (writable && sent < n && sent - confirmed < WINDOW) {
+      while (writable && sent < n && sent - confirmed < window) {
         const i = sent++;
         const t0 = performance.now();
         writable = ch.publish('', QUEUE, body, OPTIONS, (err) => {
@@ -85,7 +85,7 @@ async function main() {
   await side.assertQueue(QUEUE, { durable: true });
   const ch = await conn.createConfirmChannel();
   const once = (n) => {
-    if (cfg.row === 'a') return pipelined(ch, n, body);
+    if (cfg.row === 'a') return pipelined(ch, n, body, cfg.window || WINDOW);
     if (cfg.row === 'b') return oneByOne(ch, n, body);
     return clientPerMessage(cfg.url, n, body);
   };
@@ -93,8 +93,10 @@ async function main() {
   const runs = [];
   for (let r = 0; r < cfg.runs; r++) {
     await side.purgeQueue(QUEUE);
+    const cpu0 = process.cpuUsage();
     const { ms, latencies } = await once(cfg.n);
-    runs.push({ n: cfg.n, ms, ...latencyStats(latencies) });
+    const cpu = process.cpuUsage(cpu0);
+    runs.push({ n: cfg.n, ms, ...latencyStats(latencies), cpuUsPerMsg: (cpu.user + cpu.system) / cfg.n });
   }
   await side.purgeQueue(QUEUE);
   await conn.close();

@@ -6,7 +6,9 @@
 //
 //   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
-//   BENCH_ROWS=a,d,e         only some rows (default all)
+//   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,b,c,d,e,e1000,f,g)
+// a128 and e1000 compare at equal windows: raw amqplib with the custom protocol's
+// default 128 in flight, and the routing with max in flight raised to (a)'s 1000.
 // Needs `npm run build` first (Node-RED loads the compiled nodes/).
 
 const fs = require('node:fs');
@@ -25,7 +27,7 @@ const N = Math.max(100, Number(process.env.BENCH_N) || 20000);
 const RUNS = 3;
 const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // messages in flight in (a), (d), (e); BENCH_WINDOW only for experiments
 const CLIENTS = 64; // (f)
-const ROWS = (process.env.BENCH_ROWS || 'a,b,c,d,e,f,g').split(',').map((s) => s.trim());
+const ROWS = (process.env.BENCH_ROWS || 'a,a128,b,c,d,e,e1000,f,g').split(',').map((s) => s.trim());
 const PACK = { name: '@kumo-flows/node-red-kumo-amqp', dir: ROOT };
 
 function checkBuilt() {
@@ -48,9 +50,9 @@ function machine() {
 
 // ---- raw amqplib rows, each in a child process -------------------------------
 
-function rawRow(row, n, warmup, url, runs) {
+function rawRow(row, n, warmup, url, runs, window) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url })], { maxBuffer: 1 << 24, timeout: 600000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })], { maxBuffer: 1 << 24, timeout: 600000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`raw.js ${row} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
       else resolve(JSON.parse(stdout.trim().split('\n').pop()));
     });
@@ -81,12 +83,12 @@ async function benchRun(nr, n) {
  */
 
 /** Rows (a)-(c): a fresh child process per run (its own warm-up; its own peak RSS). */
-function rawSubject(row, n, warmup, url) {
+function rawSubject(row, n, warmup, url, window = WINDOW) {
   let peakMB = NaN;
   return {
     open: async () => undefined,
     async run() {
-      const result = await rawRow(row, n, warmup, url, 1);
+      const result = await rawRow(row, n, warmup, url, 1, window);
       peakMB = Number.isFinite(peakMB) ? Math.max(peakMB, result.peakMB) : result.peakMB;
       return result.runs[0];
     },
@@ -114,11 +116,13 @@ function nodeRedSubject(side, start, runOnce, { n = N, warmup = Math.min(1000, n
     async run() {
       await side.purge();
       let result;
+      const cpu0 = nr.cpuUs();
       try {
         result = await runOnce(nr, n);
       } catch (err) {
         throw withLog(err);
       }
+      result.cpuUsPerMsg = (nr.cpuUs() - cpu0) / n;
       runs++;
       if (runs === 1) extras.firstPeakMB = nr.memory().peak;
       // Every message confirmed once: the queue holds exactly n (more = a duplicate published, e.g. by a retry).
@@ -226,11 +230,15 @@ async function httpLoad(nr, pathname, n) {
 /** The same load against a bare http in → http response: what HTTP alone costs in this Node-RED. */
 async function httpCeiling(nr, result) {
   const rates = [];
+  const cpus = [];
   for (let r = 0; r < RUNS; r++) {
+    const cpu0 = nr.cpuUs();
     const run = await httpLoad(nr, '/bench/echo', N);
+    cpus.push((nr.cpuUs() - cpu0) / N);
     rates.push((run.n / run.ms) * 1000);
   }
   result.echo = median(rates);
+  result.echoCpu = median(cpus);
 }
 
 /** A KumoMTA Delivery log record (reference/log_record.md), padded to exactly 1 KiB of JSON. */
@@ -298,7 +306,7 @@ function ensurePeer() {
 
 function summarise(runs) {
   const rate = median(runs.map((r) => (r.n / r.ms) * 1000));
-  return { rate, p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), n: runs[0].n };
+  return { rate, p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), cpu: median(runs.map((r) => r.cpuUsPerMsg)), n: runs[0].n };
 }
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -319,10 +327,18 @@ async function main() {
     const nodeRed = (make, nodeArgs = []) => () => lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs });
     const plan = [
       { row: 'a', label: `a. raw amqplib, pipelined confirms (≤${WINDOW} in flight)`, make: () => rawSubject('a', N, 500, broker.url) },
+      {
+        row: 'a128', label: `a′. raw amqplib, ≤${flows.MAX_IN_FLIGHT} in flight (the window of e)`,
+        make: () => rawSubject('a', N, 500, broker.url, flows.MAX_IN_FLIGHT),
+      },
       { row: 'b', label: 'b. raw amqplib, wait for each confirm', note: 'N/10', make: () => rawSubject('b', Math.max(10, Math.round(N / 10)), 50, broker.url) },
       { row: 'c', label: "c. seed's way: new connection per message", note: 'N/50', make: () => rawSubject('c', Math.max(5, Math.round(N / 50)), 5, broker.url) },
       { row: 'd', label: 'd. amqp publish node alone (Node-RED)', make: () => nodeRedSubject(side, nodeRed(flows.publishAlone), benchRun) },
-      { row: 'e', label: 'e. queue config ⇒ custom protocol → amqp publish', make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun) },
+      { row: 'e', label: `e. queue config ⇒ custom protocol → amqp publish (max in flight ${flows.MAX_IN_FLIGHT})`, make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun) },
+      {
+        row: 'e1000', label: `e′. the same, max in flight ${WINDOW} (the window of a)`,
+        make: () => nodeRedSubject(side, nodeRed((url) => flows.fullRouting(url, WINDOW)), benchRun),
+      },
       {
         row: 'f', label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`, alone: true,
         make: () => nodeRedSubject(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500, after: httpCeiling }),
@@ -386,18 +402,18 @@ async function main() {
     const a = rows.find((r) => r.row === 'a' && !r.error);
     const lines = [];
     lines.push(`Date: ${started.toISOString()}  ·  Node ${process.version}  ·  CPU: ${cpu} × ${cores} cores  ·  RabbitMQ ${side.version} on loopback`);
-    lines.push(`N = ${N}, 1 KiB persistent messages to a durable queue (purged between runs), median of ${RUNS} runs after a warm-up, rows (a)-(e), (g) interleaved run by run, then (f); peak RSS = VmHWM of the publishing process (the Node-RED process for d-g).`);
+    lines.push(`N = ${N}, 1 KiB persistent messages to a durable queue (purged between runs), median of ${RUNS} runs after a warm-up, rows (a)-(e), (g) interleaved run by run, then (f); CPU µs/msg = user + system CPU time of the publishing process (the Node-RED process for d-g; for f without the HTTP clients) per message; peak RSS = its VmHWM.`);
     lines.push('');
-    lines.push('| row | messages | msg/s (median of 3) | p50 ms | p99 ms | peak RSS MB | ratio to (a) |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    lines.push('| row | messages | msg/s (median of 3) | p50 ms | p99 ms | CPU µs/msg | peak RSS MB | ratio to (a) |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       if (r.error) {
-        lines.push(`| ${r.label} | ${r.note || N} | n/a (${r.error.replace(/\|/g, '/')}) | | | | |`);
+        lines.push(`| ${r.label} | ${r.note || N} | n/a (${r.error.replace(/\|/g, '/')}) | | | | | |`);
         continue;
       }
       const x = a ? r.rate / a.rate : NaN;
       const ratio = Number.isFinite(x) ? (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)) : 'n/a';
-      lines.push(`| ${r.label} | ${r.n}${r.note ? ` (${r.note})` : ''} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakMB, 0)} | ${ratio} |`);
+      lines.push(`| ${r.label} | ${r.n}${r.note ? ` (${r.note})` : ''} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpu, 0)} | ${fmt(r.peakMB, 0)} | ${ratio} |`);
     }
     lines.push('');
     if (memory && memory.error) lines.push(`Memory flat in N (row e): n/a (${memory.error})`);
@@ -408,8 +424,16 @@ async function main() {
     const c = rows.find((r) => r.row === 'c' && !r.error);
     const e = rows.find((r) => r.row === 'e' && !r.error);
     const f = rows.find((r) => r.row === 'f' && !r.error);
-    if (f && f.raw.echo) lines.push(`HTTP ceiling for (f): the same ${CLIENTS} clients against a bare http in → http response in the same Node-RED: ${fmt(f.raw.echo, 0)} req/s (median of ${RUNS}).`);
+    if (f && f.raw.echo) lines.push(`HTTP ceiling for (f): the same ${CLIENTS} clients against a bare http in → http response in the same Node-RED: ${fmt(f.raw.echo, 0)} req/s (median of ${RUNS}), ${fmt(f.raw.echoCpu, 0)} µs of Node-RED CPU per request.`);
     if (a && e) lines.push(`Targets: (e)/(a) = ${(e.rate / a.rate).toFixed(2)} (≥ 0.8)${f ? `; (f)/(a) = ${(f.rate / a.rate).toFixed(2)} (≥ 0.5)` : ''}${c ? `; (e)/(c) = ${(e.rate / c.rate).toFixed(1)} (≥ 20)` : ''}.`);
+    // The same windows on both sides: what the pack costs, apart from how many messages it lets wait for a confirm.
+    const a128 = rows.find((r) => r.row === 'a128' && !r.error);
+    const e1000 = rows.find((r) => r.row === 'e1000' && !r.error);
+    const equal = [];
+    if (e && a128) equal.push(`(e)/(a′) = ${(e.rate / a128.rate).toFixed(2)} at ${flows.MAX_IN_FLIGHT} in flight each`);
+    if (e1000 && a) equal.push(`(e′)/(a) = ${(e1000.rate / a.rate).toFixed(2)} at ${WINDOW} in flight each`);
+    if (f && f.raw.echo) equal.push(`(f)/(bare http in → http response) = ${(f.rate / f.raw.echo).toFixed(2)}`);
+    if (equal.length) lines.push(`Equal windows: ${equal.join('; ')}.`);
     lines.push(`Latency: (a), (b) publish call → confirm callback; (c) connect + channel + publish → confirm; (d), (e) generator send → confirmed msg leaving publish output 1 (${WINDOW} in flight, so (e) includes the wait in the custom protocol's ready queue, maxInFlight ${flows.MAX_IN_FLIGHT}); (f) the HTTP round trip.`);
     for (const note of notes) lines.push(note);
     process.stdout.write(`\n${lines.join('\n')}\n`);
@@ -419,7 +443,7 @@ async function main() {
   }
 }
 
-module.exports = { benchRun, checkBuilt, PACK };
+module.exports = { benchRun, httpLoad, checkBuilt, PACK };
 
 if (require.main === module) {
   main().catch((err) => {

@@ -140,6 +140,12 @@ export = function register(RED: NodeAPI): void {
     };
 
     const publish = (msg: PublishMessage, routingKey: string, send: (m: (PublishMessage | null)[]) => void, done: (err?: Error) => void) => {
+      const refused = (publisher as ConfirmPublisher).refusal();
+      if (refused) {
+        report(msg, { kind: 'failed', error: refused.message });
+        done(refused);
+        return;
+      }
       let content: Buffer;
       let options;
       try {

@@ -136,18 +136,25 @@ export class ConfirmPublisher extends EventEmitter {
     return null;
   }
 
-  publish(request: PublishRequest, callback: PublishCallback): void {
-    if (this.closing) {
-      callback(new PublishError('closing', 'the node is closing; message not published'), null, false);
-      return;
-    }
+  /**
+   * Why a message offered now would be refused at once, or null. Callers ask before
+   * they encode a payload: under overload most messages are refused, and encoding
+   * each of them first is the garbage that grows the heap.
+   */
+  refusal(): PublishError | null {
+    if (this.closing) return new PublishError('closing', 'the node is closing; message not published');
     if (this.outstandingCount >= this.settings.maxWaiting) {
-      callback(new PublishError('overloaded', `broker is not keeping up: ${this.outstandingCount} messages already waiting (limit ${this.settings.maxWaiting})`), null, false);
-      return;
+      return new PublishError('overloaded', `broker is not keeping up: ${this.outstandingCount} messages already waiting (limit ${this.settings.maxWaiting})`);
     }
-    if (this.connection.refusedSettings) {
-      // Waiting cannot help when the broker refused our settings.
-      callback(new PublishError('not-connected', this.problem ?? 'not connected to the broker'), null, false);
+    // Waiting cannot help when the broker refused our settings.
+    if (this.connection.refusedSettings) return new PublishError('not-connected', this.problem ?? 'not connected to the broker');
+    return null;
+  }
+
+  publish(request: PublishRequest, callback: PublishCallback): void {
+    const refused = this.refusal();
+    if (refused) {
+      callback(refused, null, false);
       return;
     }
     const entry: Entry = {

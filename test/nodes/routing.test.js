@@ -257,7 +257,8 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       const expected = [200, 400, 500, 500];
       gaps.forEach((gap, i) => {
         assert.ok(gap >= expected[i] - 5, `retry ${i + 1} came after ${gap} ms, before its schedule (${expected[i]} ms)`);
-        assert.ok(gap < expected[i] + 150, `retry ${i + 1} came after ${gap} ms, long after its schedule (${expected[i]} ms)`);
+        // Room for a late timer on a busy machine, yet short of the next step (an uncapped 800 ms).
+        assert.ok(gap < expected[i] + 250, `retry ${i + 1} came after ${gap} ms, long after its schedule (${expected[i]} ms)`);
       });
     });
   });
