@@ -7,6 +7,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { BrokerConnection } from './core/broker-connection';
 import { parseBrokerUrls, secretsOf, redact } from './core/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
+import { translator, useNodeRedLanguage } from './node-text';
 
 // Long enough for publish nodes to collect their confirms, short enough for
 // Node-RED's 15 s close timeout.
@@ -17,6 +18,9 @@ interface TlsConfigNode extends Node {
 }
 
 export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'amqp-broker');
+  useNodeRedLanguage(RED);
+
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: AmqpBrokerDef): void {
     RED.nodes.createNode(this, def);
     const self = this as AmqpBrokerNode;
@@ -27,12 +31,12 @@ export = function register(RED: NodeAPI): void {
     self.endpoints = [];
     try {
       const heartbeat = def.heartbeat === '' || def.heartbeat === undefined ? 60 : Number(def.heartbeat);
-      if (!Number.isInteger(heartbeat) || heartbeat < 0) throw new Error('heartbeat must be a whole number of seconds (0 turns it off)');
+      if (!Number.isInteger(heartbeat) || heartbeat < 0) throw new Error(t('errors.heartbeat-invalid'));
       self.endpoints = parseBrokerUrls(def.url, heartbeat);
       let tls: TlsOptions | undefined;
       if (def.tls) {
         const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
-        if (!tlsNode) throw new Error('the TLS configuration node is missing');
+        if (!tlsNode) throw new Error(t('errors.tls-missing'));
         tls = tlsNode.addTLSOptions({});
       }
       self.connection = new BrokerConnection({

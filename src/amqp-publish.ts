@@ -7,7 +7,7 @@ import type { AmqpBrokerNode } from './amqp-broker-node';
 import { ConfirmPublisher, ConfirmResult, PublishError } from './core/confirm-publisher';
 import { encodeBody, publishOptions, MessageError } from './core/amqp-message';
 import { reportOutcome, ReportedOutcome } from './core/delivery-outcomes';
-import { translator } from './node-text';
+import { translator, useNodeRedLanguage, Translate } from './node-text';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
 /** What a mandatory message returned as unroutable counts as. */
@@ -39,22 +39,24 @@ const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
 const ROUTING_KEY_MAX_BYTES = 255;
 const STATUS_INTERVAL_MS = 500;
 
-function positiveNumber(value: unknown, fallback: number, what: string): number {
+/** `invalid` names the setting's message key: the words differ per setting. */
+function positiveNumber(t: Translate, value: unknown, fallback: number, invalid: 'errors.confirm-timeout-invalid' | 'errors.max-waiting-invalid'): number {
   if (value === '' || value === undefined || value === null) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${what} must be a positive number, not "${String(value)}"`);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(t(invalid, { value: String(value) }));
   return n;
 }
 
-function checkRoutingKey(value: unknown): string {
+function checkRoutingKey(t: Translate, value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
-  if (typeof value !== 'string') throw new MessageError(`routing key must be a string, not ${value === null ? 'null' : typeof value}`);
-  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES) throw new MessageError(`routing key is longer than ${ROUTING_KEY_MAX_BYTES} bytes`);
+  if (typeof value !== 'string') throw new MessageError(t('errors.routing-key-type', { type: value === null ? 'null' : typeof value }));
+  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES) throw new MessageError(t('errors.routing-key-too-long', { max: ROUTING_KEY_MAX_BYTES }));
   return value;
 }
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-publish');
+  useNodeRedLanguage(RED);
 
   function AmqpPublish(this: Node, def: AmqpPublishDef): void {
     RED.nodes.createNode(this, def);
@@ -82,12 +84,12 @@ export = function register(RED: NodeAPI): void {
     try {
       if (!broker) throw new Error(t('errors.no-broker'));
       if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
-      if (keyType === 'str') staticKey = checkRoutingKey(def.routingKey ?? 'logging');
-      else if (keyType === 'env') staticKey = checkRoutingKey(RED.util.evaluateNodeProperty(def.routingKey, 'env', node, {}));
+      if (keyType === 'str') staticKey = checkRoutingKey(t, def.routingKey ?? 'logging');
+      else if (keyType === 'env') staticKey = checkRoutingKey(t, RED.util.evaluateNodeProperty(def.routingKey, 'env', node, {}));
       else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, node);
-      else if (keyType !== 'msg') throw new Error(`unknown routing key type "${String(keyType)}"`);
-      const confirmTimeoutMs = positiveNumber(def.confirmTimeout, 30, 'confirm timeout') * 1000;
-      const maxWaiting = Math.floor(positiveNumber(def.maxWaiting, 10000, 'maximum waiting messages'));
+      else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
+      const confirmTimeoutMs = positiveNumber(t, def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000;
+      const maxWaiting = Math.floor(positiveNumber(t, def.maxWaiting, 10000, 'errors.max-waiting-invalid'));
       const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
       publisher = new ConfirmPublisher(broker.connection, {
         confirm: def.waitForConfirm !== false,
@@ -112,6 +114,12 @@ export = function register(RED: NodeAPI): void {
       if (state?.state === 'connecting' && !state.error) return 'connecting';
       return `problem:${problem}`;
     };
+    // "disconnected: " already says "not connected to the broker"; the status has
+    // room for the connection's own reason only, when it has one.
+    const statusReason = (problem: string): string => {
+      const connection = broker?.connection?.status;
+      return connection && connection.state !== 'connected' && connection.error ? connection.error : problem;
+    };
     const showStatus = () => {
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
@@ -120,8 +128,7 @@ export = function register(RED: NodeAPI): void {
       const problem = publisher.problem;
       if (shownState === 'blocked') node.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
       else if (shownState === 'connecting') node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-      // "disconnected: " already says it; the status has room for the reason only.
-      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: problem.replace(/^not connected to the broker: /, '').slice(0, 80) }) });
+      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: statusReason(problem).slice(0, 80) }) });
       else if (publisher.outstanding > 0) node.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
       else node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
     };
@@ -161,7 +168,7 @@ export = function register(RED: NodeAPI): void {
       (publisher as ConfirmPublisher).publish({ exchange, routingKey, content, options, mandatory }, (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
         refreshStatus();
         if (err || !result) {
-          const error = err ?? new Error('publish failed');
+          const error = err ?? new Error(t('errors.publish-failed'));
           report(msg, { kind: 'failed', error: error.message });
           done(error);
           return;
@@ -179,6 +186,7 @@ export = function register(RED: NodeAPI): void {
           send([null, msg]);
         } else {
           // The disposition is only built for a delivery that waits for it (hot path).
+          // '250 ' + JSON is the disposition of KumoMTA's documented sender: data, not translated.
           if (msg.kumo !== undefined) report(msg, { kind: 'delivered', disposition: `250 ${JSON.stringify(result)}` });
           send([msg, null]);
         }
@@ -190,7 +198,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as PublishMessage;
       if (!publisher) {
-        const error = new Error(setupError ? `not configured: ${setupError}` : t('errors.not-configured'));
+        const error = new Error(setupError ? t('errors.not-configured-because', { reason: setupError }) : t('errors.not-configured'));
         report(msg, { kind: 'failed', error: error.message });
         done(error);
         return;
@@ -201,8 +209,8 @@ export = function register(RED: NodeAPI): void {
         RED.util.evaluateJSONataExpression(jsonata, msg, (err, value) => {
           let key: string;
           try {
-            if (err) throw new MessageError(`routing key expression failed: ${err.message}`);
-            key = checkRoutingKey(value);
+            if (err) throw new MessageError(t('errors.routing-key-expression', { error: err.message }));
+            key = checkRoutingKey(t, value);
           } catch (e) {
             report(msg, { kind: 'failed', error: (e as Error).message });
             done(e as Error);
@@ -213,9 +221,9 @@ export = function register(RED: NodeAPI): void {
       } else {
         let key: string;
         try {
-          key = checkRoutingKey(RED.util.getMessageProperty(msg, def.routingKey));
+          key = checkRoutingKey(t, RED.util.getMessageProperty(msg, def.routingKey));
         } catch (e) {
-          const error = new MessageError(`msg.${def.routingKey}: ${(e as Error).message}`);
+          const error = new MessageError(t('errors.routing-key-property', { property: def.routingKey, error: (e as Error).message }));
           report(msg, { kind: 'failed', error: error.message });
           done(error);
           return;

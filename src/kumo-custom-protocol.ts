@@ -11,7 +11,7 @@ import { queueNameFrom, QueueName } from './core/queue-name';
 import type { LogRecord } from './core/log-record';
 import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
 import * as path from 'node:path';
-import { translator } from './node-text';
+import { translator, useNodeRedLanguage, Translate } from './node-text';
 
 interface CustomProtocolDef extends NodeDef {
   wires?: string[][];
@@ -33,11 +33,14 @@ const STORE_DEBOUNCE_MS = 200;
 // In-flight attempts get most of Node-RED's 15 s close timeout.
 const CLOSE_GRACE_MS = 10000;
 
-function positive(value: unknown, fallback: number, what: string, integer: boolean): number {
+type PositiveSetting = 'errors.timeout-invalid' | 'errors.max-in-flight-invalid' | 'errors.max-queued-invalid';
+
+/** `invalid` names the setting's message key: the words differ per setting. */
+function positive(t: Translate, value: unknown, fallback: number, invalid: PositiveSetting, integer: boolean): number {
   if (value === '' || value === undefined || value === null) return fallback;
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new Error(`${what} must be a ${integer ? 'whole' : 'positive'} number greater than 0, not "${String(value)}"`);
+    throw new Error(t(invalid, { value: String(value) }));
   }
   return n;
 }
@@ -56,6 +59,7 @@ function payloadSize(payload: unknown): number {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-custom-protocol');
+  useNodeRedLanguage(RED);
 
   function CustomProtocol(this: Node, def: CustomProtocolDef): void {
     RED.nodes.createNode(this, def);
@@ -93,7 +97,7 @@ export = function register(RED: NodeAPI): void {
       props: storableProps(d.msg),
     });
     const saveNow = (list: Delivery<DeliveryMessage>[]) =>
-      store ? store.save(list.map(stored)).catch((err: Error) => node.error(`could not save the deliveries waiting to retry: ${err.message}`)) : Promise.resolve();
+      store ? store.save(list.map(stored)).catch((err: Error) => node.error(t('errors.save-failed', { error: err.message }))) : Promise.resolve();
     function scheduleSave(): void {
       if (!store || saveTimer) return;
       saveTimer = setTimeout(() => {
@@ -107,9 +111,9 @@ export = function register(RED: NodeAPI): void {
       deliveries = new DeliveryQueue<DeliveryMessage>(
         {
           constructorName: eventName,
-          attemptTimeoutMs: positive(def.timeout, 60, 'timeout', false) * 1000,
-          maxInFlight: positive(def.maxInFlight, 128, 'max in flight', true),
-          maxQueued: positive(def.maxQueued, 10000, 'max queued', true),
+          attemptTimeoutMs: positive(t, def.timeout, 60, 'errors.timeout-invalid', false) * 1000,
+          maxInFlight: positive(t, def.maxInFlight, 128, 'errors.max-in-flight-invalid', true),
+          maxQueued: positive(t, def.maxQueued, 10000, 'errors.max-queued-invalid', true),
           logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
         },
         {
@@ -142,7 +146,7 @@ export = function register(RED: NodeAPI): void {
         store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName);
         restoreDeliveries(queue, store);
       } else {
-        node.warn('Node-RED has no user directory: deliveries waiting to retry are kept in memory only');
+        node.warn(t('warnings.no-user-dir'));
       }
       setImmediate(showStatus);
     } catch (err) {
@@ -165,10 +169,10 @@ export = function register(RED: NodeAPI): void {
           queue.restore(msg, queueName, config, timingsOf(config), payloadSize(msg.payload), entry);
           restored++;
         } catch (err) {
-          node.warn(`a stored delivery (${String(entry && entry.id)}) could not be restored: ${(err as Error).message}`);
+          node.warn(t('warnings.not-restored', { id: String(entry && entry.id), error: (err as Error).message }));
         }
       }
-      if (restored > 0) node.log(`restored ${restored} delivery(ies) left unfinished by the last run from ${from.file}`);
+      if (restored > 0) node.log(t('log.restored', { count: restored, file: from.file }));
     }
 
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
@@ -188,7 +192,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        done(new Error('custom protocol is not configured; see the error logged at deploy'));
+        done(new Error(t('errors.not-configured')));
         return;
       }
       try {
@@ -214,11 +218,8 @@ export = function register(RED: NodeAPI): void {
           if (unfinished.length > 0) {
             const counts = { inFlight: 0, queued: 0, waiting: 0 };
             for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
-            const where = store ? `kept in ${store.file}; they are delivered when a custom protocol node bound to "${eventName}" starts again` : 'dropped (no user directory to keep them in)';
-            node.warn(
-              `${unfinished.length} message(s) of "${eventName}" were not delivered before the flow stopped ` +
-                `(${counts.inFlight} in flight, ${counts.queued} queued, ${counts.waiting} waiting to retry): ${where}`,
-            );
+            const vars = { count: unfinished.length, name: eventName, ...counts };
+            node.warn(store ? t('warnings.undelivered-kept', { ...vars, file: store.file }) : t('warnings.undelivered-dropped', vars));
           }
         })
         .then(() => done(), done);

@@ -7,7 +7,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, CompiledRules } from './core/queue-config';
 import { queueNameFrom } from './core/queue-name';
 import { protocolFor } from './core/protocol-bindings';
-import { translator } from './node-text';
+import { translator, useNodeRedLanguage } from './node-text';
 
 type QueueSource = 'msg' | 'str' | 'env';
 
@@ -24,6 +24,7 @@ interface RoutedMessage extends NodeMessageInFlow {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-queue-config');
+  useNodeRedLanguage(RED);
 
   function QueueConfigNode(this: Node, def: QueueConfigDef): void {
     RED.nodes.createNode(this, def);
@@ -38,7 +39,7 @@ export = function register(RED: NodeAPI): void {
       rules = compileRules(def.rules ?? []);
       if (source === 'str') fixedQueue = property;
       else if (source === 'env') fixedQueue = RED.util.evaluateNodeProperty(property, 'env', node, {});
-      else if (source !== 'msg') throw new Error(`unknown queue source "${String(source)}"`);
+      else if (source !== 'msg') throw new Error(t('errors.unknown-queue-source', { source: String(source) }));
       const count = (Array.isArray(def.rules) ? def.rules.length : 0);
       setImmediate(() => node.status({ fill: 'green', shape: 'dot', text: count === 1 ? t('status.rule') : t('status.rules', { count }) }));
     } catch (err) {
@@ -47,12 +48,18 @@ export = function register(RED: NodeAPI): void {
       setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: (configError as string).slice(0, 80) }) }));
     }
 
-    const where = source === 'msg' ? `msg.${property}` : source === 'env' ? `env ${property}` : 'the queue setting';
+    /** A bad queue's error, prefixed with where the queue came from. */
+    const badQueue = (error: string): string =>
+      source === 'msg'
+        ? t('errors.queue-from-msg', { property, error })
+        : source === 'env'
+          ? t('errors.queue-from-env', { property, error })
+          : t('errors.queue-from-setting', { error });
 
     node.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        done(new Error(`queue config is invalid: ${configError}`));
+        done(new Error(t('errors.invalid-config', { reason: String(configError) })));
         return;
       }
       try {
@@ -61,7 +68,7 @@ export = function register(RED: NodeAPI): void {
         try {
           queue = queueNameFrom(raw);
         } catch (err) {
-          throw new Error(`${where}: ${(err as Error).message}`);
+          throw new Error(badQueue((err as Error).message));
         }
         const { config, timings } = selectQueueConfig(rules, queue);
         msg.queue = queue;
@@ -74,7 +81,7 @@ export = function register(RED: NodeAPI): void {
         }
         const handler = protocolFor(constructorName);
         if (!handler) {
-          throw new Error(`no custom protocol node is bound to the event "${constructorName}" (queue ${queue.name}); deploy a custom protocol node with that event name`);
+          throw new Error(t('errors.unbound-event', { name: constructorName, queue: queue.name }));
         }
         handler.accept(msg, { queue, config, timings });
         done();

@@ -4,6 +4,7 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { reportOutcome, deliveryRef } from './core/delivery-outcomes';
+import { translator, useNodeRedLanguage, Translate } from './node-text';
 
 interface RejectDef extends NodeDef {
   code: string;
@@ -23,10 +24,10 @@ function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: No
   });
 }
 
-function checkCode(value: unknown): number {
+function checkCode(t: Translate, value: unknown): number {
   const code = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof code !== 'number' || !Number.isInteger(code) || code < 400 || code > 599) {
-    throw new Error(`reject code must be a whole number from 400 to 599 (4xx transient, 5xx permanent), got ${JSON.stringify(value) ?? String(value)}`);
+    throw new Error(t('errors.code-invalid', { code: JSON.stringify(value) ?? String(value) }));
   }
   return code;
 }
@@ -39,6 +40,9 @@ function messageText(value: unknown): string {
 }
 
 export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'kumo-reject');
+  useNodeRedLanguage(RED);
+
   function Reject(this: Node, def: RejectDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -49,18 +53,18 @@ export = function register(RED: NodeAPI): void {
       const msg = input as RejectMessage;
       (async () => {
         if (!deliveryRef(msg.kumo)) {
-          throw new Error('msg.kumo is missing: a reject node reports the outcome of a delivery started by a custom protocol node');
+          throw new Error(t('errors.kumo-missing'));
         }
         let code: number;
         try {
-          code = checkCode(await evaluate(RED, node, def.code ?? '', codeType, msg));
+          code = checkCode(t, await evaluate(RED, node, def.code ?? '', codeType, msg));
         } catch (err) {
-          throw new Error(`code: ${(err as Error).message}`);
+          throw new Error(t('errors.code', { error: (err as Error).message }));
         }
         const message = messageText(await evaluate(RED, node, def.message ?? '', messageType, msg));
         msg.reject = { code, message };
         if (!reportOutcome(msg.kumo, { kind: 'rejected', code, message })) {
-          node.warn(`the delivery ${(msg.kumo as { id: string }).id} is no longer waiting for an outcome (already reported, timed out or its node stopped)`);
+          node.warn(t('warnings.not-waiting', { id: (msg.kumo as { id: string }).id }));
         }
         send(msg);
       })().then(

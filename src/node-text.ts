@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
+import { setMessageLanguage } from './core/messages';
 
 type Catalogue = Record<string, unknown>;
 const catalogues = new Map<string, Catalogue>();
@@ -32,6 +33,12 @@ function lookup(catalogue: Catalogue, key: string): string | null {
 }
 
 export type Translate = (key: string, vars?: Record<string, string | number>) => string;
+
+/** The core's runtime messages follow settings.lang when Node-RED's settings name a language. */
+export function useNodeRedLanguage(RED: NodeAPI): void {
+  const lang = (RED.settings as { lang?: unknown }).lang;
+  if (typeof lang === 'string') setMessageLanguage(lang);
+}
 
 /** `t('status.connected')` reads `<type>.status.connected` of the node's catalogue. */
 export function translator(RED: NodeAPI, type: string): Translate {

@@ -4,6 +4,7 @@
 // fails with a message that names it, not deep inside the frame encoder.
 
 import type { Options } from 'amqplib';
+import { text } from './messages';
 
 export class MessageError extends Error {
   override name = 'MessageError';
@@ -19,41 +20,42 @@ export function encodeBody(payload: unknown): EncodedBody {
   if (Buffer.isBuffer(payload)) return { content: payload, contentType: null };
   if (typeof payload === 'string') return { content: Buffer.from(payload, 'utf8'), contentType: null };
   if (payload === undefined || payload === null) {
-    throw new MessageError('msg.payload is missing: nothing to publish');
+    throw new MessageError(text('amqp-message.payload-missing'));
   }
   if (typeof payload === 'function' || typeof payload === 'symbol') {
-    throw new MessageError(`msg.payload is a ${typeof payload}, which cannot be published`);
+    throw new MessageError(text('amqp-message.payload-type', { type: typeof payload }));
   }
   let json: string;
   try {
     json = JSON.stringify(payload);
   } catch (err) {
-    throw new MessageError(`msg.payload cannot be serialised as JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new MessageError(text('amqp-message.payload-not-json', { error: err instanceof Error ? err.message : String(err) }));
   }
   return { content: Buffer.from(json, 'utf8'), contentType: 'application/json' };
 }
 
+/** Null when the value is fine, else what it should have been ("a string"), for the message. */
 type Check = (value: unknown) => string | null;
 
-const isString: Check = (v) => (typeof v === 'string' ? null : 'a string');
+const isString: Check = (v) => (typeof v === 'string' ? null : text('amqp-message.expected.string'));
 const SHORT_STRING_MAX = 255; // AMQP shortstr
 const shortString: Check = (v) => {
-  if (typeof v !== 'string') return 'a string';
-  return Buffer.byteLength(v) <= SHORT_STRING_MAX ? null : `at most ${SHORT_STRING_MAX} bytes`;
+  if (typeof v !== 'string') return text('amqp-message.expected.string');
+  return Buffer.byteLength(v) <= SHORT_STRING_MAX ? null : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
 };
 
 const PROPERTY_CHECKS: Record<string, Check> = {
   contentType: shortString,
   contentEncoding: shortString,
-  headers: (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? null : 'an object of header names to values'),
+  headers: (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? null : text('amqp-message.expected.headers')),
   messageId: shortString,
   correlationId: shortString,
-  priority: (v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : 'an integer from 0 to 255'),
+  priority: (v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : text('amqp-message.expected.priority')),
   // RabbitMQ reads expiration as a string of milliseconds.
-  expiration: (v) => ((typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0) ? null : 'a whole number of milliseconds (number or digit string)'),
+  expiration: (v) => ((typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0) ? null : text('amqp-message.expected.expiration')),
   appId: shortString,
   type: shortString,
-  timestamp: (v) => ((Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime())) ? null : 'seconds since the epoch (integer) or a Date'),
+  timestamp: (v) => ((Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime())) ? null : text('amqp-message.expected.timestamp')),
   replyTo: shortString,
   userId: isString,
 };
@@ -79,16 +81,16 @@ export function publishOptions(properties: unknown, persistent: boolean, body: E
   const options: Options.Publish = { persistent };
   if (body.contentType) options.contentType = body.contentType;
   if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
-    throw new MessageError('msg.properties must be an object of AMQP basic properties');
+    throw new MessageError(text('amqp-message.properties-not-object'));
   }
   for (const [name, value] of Object.entries(properties as Record<string, unknown>)) {
     if (value === undefined) continue;
     const check = PROPERTY_CHECKS[name];
     if (!check) {
-      throw new MessageError(`msg.properties.${name} is not an AMQP basic property; use one of ${PROPERTY_NAMES.join(', ')}`);
+      throw new MessageError(text('amqp-message.property-unknown', { name, names: PROPERTY_NAMES.join(', ') }));
     }
-    const problem = check(value);
-    if (problem) throw new MessageError(`msg.properties.${name} must be ${problem}`);
+    const expected = check(value);
+    if (expected) throw new MessageError(text('amqp-message.property-invalid', { name, expected }));
     if (name === 'timestamp') options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
     else if (name === 'expiration') options.expiration = String(value);
     else (options as Record<string, unknown>)[name] = value;

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { BrokerEndpoint, BrokerCredentials, redact } from './broker-url';
+import { text } from './messages';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -61,26 +62,27 @@ const TLS_VERIFY_CODES = new Set([
  */
 export function describeFailure(err: Error & { code?: unknown }, endpoint: BrokerEndpoint): string {
   const code = typeof err.code === 'string' ? err.code : '';
-  const text = err.message || err.name;
-  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+  const error = err.message || err.name;
+  // amqplib's wording: matched, never shown.
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(error)) {
     let vhost = '/';
     try {
       vhost = decodeURIComponent(new URL(endpoint.url).pathname.slice(1)) || '/';
     } catch {
       // the URL was parsed before; keep the default vhost
     }
-    return `the broker refused to open virtual host "${vhost}" (530 NOT_ALLOWED: it does not exist, or the user may not use it)`;
+    return text('broker-connection.vhost-refused', { vhost });
   }
   if (TLS_VERIFY_CODES.has(code)) {
-    return `TLS: certificate verify failed, the broker's certificate is not trusted (${text}; ${code}): check the CA certificate of the TLS configuration`;
+    return text('broker-connection.tls-untrusted', { error, code });
   }
-  if (/ALERT_CERTIFICATE_REQUIRED/.test(code) || /alert certificate required/i.test(text)) {
-    return 'TLS: the broker requires a client certificate (alert "certificate required"): set a certificate and key in the TLS configuration';
+  if (/ALERT_CERTIFICATE_REQUIRED/.test(code) || /alert certificate required/i.test(error)) {
+    return text('broker-connection.tls-certificate-required');
   }
   if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN)/.test(code)) {
-    return `TLS: the broker refused our client certificate (${code}): it must be signed by a CA the broker trusts`;
+    return text('broker-connection.tls-certificate-refused', { code });
   }
-  return text;
+  return error;
 }
 
 export interface ConnectionStatus {
@@ -146,8 +148,8 @@ export class BrokerConnection extends EventEmitter {
     return this.model;
   }
 
-  redact(text: string): string {
-    return redact(text, this.settings.secrets);
+  redact(message: string): string {
+    return redact(message, this.settings.secrets);
   }
 
   register(user: object): void {
@@ -233,7 +235,7 @@ export class BrokerConnection extends EventEmitter {
       this.lastError = this.redact(err.message);
     });
     model.on('blocked', (reason: string) => {
-      this.blocked = reason || 'blocked';
+      this.blocked = reason || text('broker-connection.blocked');
       this.emitStatus();
     });
     model.on('unblocked', () => {
@@ -244,7 +246,7 @@ export class BrokerConnection extends EventEmitter {
       if (this.model !== model) return;
       this.model = null;
       this.blocked = null;
-      this.lastError = this.redact(err?.message ?? 'connection closed by the broker');
+      this.lastError = this.redact(err?.message ?? text('broker-connection.closed-by-broker'));
       this.emit('disconnected', this.lastError);
       this.scheduleReconnect();
     });
@@ -256,7 +258,7 @@ export class BrokerConnection extends EventEmitter {
     const error = err instanceof Error ? err : new Error(String(err));
     const described = describeFailure(error, endpoint);
     this.misconfigured = isConfigurationFailure(error) || described !== (error.message || error.name);
-    this.lastError = this.redact(`${endpoint.display}: ${described}`);
+    this.lastError = this.redact(text('broker-connection.failed', { endpoint: endpoint.display, reason: described }));
     if (this.state === 'closed') return;
     this.scheduleReconnect();
   }

@@ -2,6 +2,8 @@
 // (a cluster, tried in turn). Credentials come from Node-RED's credential store;
 // userinfo in a URL is only used when those are empty, as the spec allows.
 
+import { text } from './messages';
+
 export class BrokerUrlError extends Error {
   override name = 'BrokerUrlError';
 }
@@ -22,34 +24,34 @@ const DEFAULT_URL = 'amqp://localhost';
 
 export function parseBrokerUrls(setting: unknown, heartbeatSec?: number): BrokerEndpoint[] {
   if (setting !== undefined && setting !== null && typeof setting !== 'string') {
-    throw new BrokerUrlError('broker url must be a string such as amqp://localhost');
+    throw new BrokerUrlError(text('broker-url.not-string'));
   }
-  const text = (setting || DEFAULT_URL).trim() || DEFAULT_URL;
-  const parts = text.split(',').map((part) => part.trim());
+  const list = (setting || DEFAULT_URL).trim() || DEFAULT_URL;
+  const parts = list.split(',').map((part) => part.trim());
   if (parts.some((part) => part === '')) {
-    throw new BrokerUrlError('broker url list has an empty entry; separate URLs with single commas');
+    throw new BrokerUrlError(text('broker-url.empty-entry'));
   }
   return parts.map((part, index) => parseOne(part, index + 1, parts.length, heartbeatSec));
 }
 
-function parseOne(text: string, position: number, count: number, heartbeatSec?: number): BrokerEndpoint {
-  const where = count > 1 ? `broker url ${position}` : 'broker url';
+function parseOne(setting: string, position: number, count: number, heartbeatSec?: number): BrokerEndpoint {
+  const where = count > 1 ? text('broker-url.url-number', { position }) : text('broker-url.the-url');
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(setting);
   } catch {
-    throw new BrokerUrlError(`${where} "${stripUserinfo(text)}" is not a valid URL (expected amqp://host[:port][/vhost])`);
+    throw new BrokerUrlError(text('broker-url.invalid', { where, url: stripUserinfo(setting) }));
   }
   if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw new BrokerUrlError(`${where} must start with amqp:// or amqps://, not ${url.protocol}//`);
+    throw new BrokerUrlError(text('broker-url.scheme', { where, protocol: url.protocol }));
   }
-  if (!url.hostname) throw new BrokerUrlError(`${where} has no host name`);
-  if (url.port !== '' && !(Number(url.port) > 0)) throw new BrokerUrlError(`${where} has an invalid port`);
+  if (!url.hostname) throw new BrokerUrlError(text('broker-url.no-host', { where }));
+  if (url.port !== '' && !(Number(url.port) > 0)) throw new BrokerUrlError(text('broker-url.bad-port', { where }));
   // amqplib decodes the vhost when it dials; a bad %-escape would throw there on every retry.
   try {
     decodeURIComponent(url.pathname.slice(1));
   } catch {
-    throw new BrokerUrlError(`${where} has an invalid %-escape in its vhost "${url.pathname.slice(1)}" (write / in a vhost name as %2F)`);
+    throw new BrokerUrlError(text('broker-url.bad-vhost-escape', { where, vhost: url.pathname.slice(1) }));
   }
   // The display form is taken before our own heartbeat parameter is added: it
   // shows what the user wrote, and status texts are too short to spend on it.
@@ -63,8 +65,8 @@ function parseOne(text: string, position: number, count: number, heartbeatSec?: 
 }
 
 /** Removes `user:password@` from anything that looks like a URL, for messages about bad input. */
-export function stripUserinfo(text: string): string {
-  return text.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1');
+export function stripUserinfo(value: string): string {
+  return value.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1');
 }
 
 /** Every secret a message must never show: the credentials and any userinfo password in the URLs. */
@@ -84,8 +86,8 @@ export function secretsOf(setting: unknown, credentials: BrokerCredentials): str
   return secrets.filter((s) => s.length > 0);
 }
 
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = stripUserinfo(text);
+export function redact(value: string, secrets: readonly string[]): string {
+  let out = stripUserinfo(value);
   for (const secret of secrets) out = out.split(secret).join('***');
   return out;
 }

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type * as amqp from 'amqplib';
 import { BrokerConnection } from './broker-connection';
 import { Fifo } from './fifo';
+import { text } from './messages';
 
 export type ConfirmStatus = 'Ack' | 'NotRequested' | 'Nack';
 
@@ -130,9 +131,13 @@ export class ConfirmPublisher extends EventEmitter {
   get problem(): string | null {
     if (this.channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
-    if (status.state !== 'connected') return status.error ? `not connected to the broker: ${status.error}` : 'not connected to the broker';
-    if (status.blocked) return `the broker is blocking publishers (${status.blocked})`;
-    if (!this.channel) return this.channelError ? `channel closed by the broker: ${this.channelError}` : 'opening a channel';
+    if (status.state !== 'connected') {
+      return status.error ? text('confirm-publisher.not-connected-because', { error: status.error }) : text('confirm-publisher.not-connected');
+    }
+    if (status.blocked) return text('confirm-publisher.blocking', { reason: status.blocked });
+    if (!this.channel) {
+      return this.channelError ? text('confirm-publisher.channel-closed', { error: this.channelError }) : text('confirm-publisher.opening-channel');
+    }
     return null;
   }
 
@@ -142,12 +147,12 @@ export class ConfirmPublisher extends EventEmitter {
    * each of them first is the garbage that grows the heap.
    */
   refusal(): PublishError | null {
-    if (this.closing) return new PublishError('closing', 'the node is closing; message not published');
+    if (this.closing) return new PublishError('closing', text('confirm-publisher.closing'));
     if (this.outstandingCount >= this.settings.maxWaiting) {
-      return new PublishError('overloaded', `broker is not keeping up: ${this.outstandingCount} messages already waiting (limit ${this.settings.maxWaiting})`);
+      return new PublishError('overloaded', text('confirm-publisher.overloaded', { count: this.outstandingCount, limit: this.settings.maxWaiting }));
     }
     // Waiting cannot help when the broker refused our settings.
-    if (this.connection.refusedSettings) return new PublishError('not-connected', this.problem ?? 'not connected to the broker');
+    if (this.connection.refusedSettings) return new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected'));
     return null;
   }
 
@@ -186,7 +191,7 @@ export class ConfirmPublisher extends EventEmitter {
       });
     }
     for (const entry of this.timeline.drain()) {
-      this.settle(entry, new PublishError('closing', 'the node closed before the broker confirmed the message; it may or may not have been delivered'), null);
+      this.settle(entry, new PublishError('closing', text('confirm-publisher.closed-unconfirmed')), null);
     }
     this.pending.drain();
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
@@ -208,7 +213,7 @@ export class ConfirmPublisher extends EventEmitter {
   // ones fail at once in publish(), so these do too.
   private failUnwritten(): void {
     if (this.pending.length === 0) return;
-    const reason = this.problem ?? 'not connected to the broker';
+    const reason = this.problem ?? text('confirm-publisher.not-connected');
     for (const entry of this.pending.drain()) {
       if (!entry.settled) this.settle(entry, new PublishError('not-connected', reason), null);
     }
@@ -238,8 +243,8 @@ export class ConfirmPublisher extends EventEmitter {
       }
     } catch (err) {
       // Encoding errors (e.g. a header table over 64 KiB) throw before anything is sent.
-      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      this.settle(entry, new PublishError('invalid', `message could not be encoded: ${message}`), null);
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      this.settle(entry, new PublishError('invalid', text('confirm-publisher.not-encoded', { error })), null);
       return;
     }
     entry.written = true;
@@ -269,13 +274,14 @@ export class ConfirmPublisher extends EventEmitter {
     if (entry.settled) return;
     if (err === null) {
       this.settle(entry, null, this.result(entry, 'Ack'));
-    } else if (err.message === 'message nacked') {
+    } else if (err.message === 'message nacked') { // amqplib's wording for a Nack
       this.settle(entry, null, this.result(entry, 'Nack'));
       if (entry.channel) this.replaceAfterNack(entry.channel);
     } else if (this.connection.status.state !== 'connected') {
-      this.settle(entry, new PublishError('connection-lost', `connection to the broker lost before it confirmed the message (${this.connection.status.error ?? 'closed'}); it may or may not have been delivered`), null);
+      const error = this.connection.status.error ?? text('confirm-publisher.closed');
+      this.settle(entry, new PublishError('connection-lost', text('confirm-publisher.connection-lost', { error })), null);
     } else {
-      this.settle(entry, new PublishError('channel-closed', `channel closed by the broker: ${this.channelError ?? err.message}`), null);
+      this.settle(entry, new PublishError('channel-closed', text('confirm-publisher.channel-closed', { error: this.channelError ?? err.message })), null);
     }
   }
 
@@ -313,7 +319,7 @@ export class ConfirmPublisher extends EventEmitter {
     const { exchange, routingKey, replyCode, replyText } = message.fields as amqp.Message['fields'] & { replyCode: number; replyText: string };
     const entry = this.mandatoryInFlight.find((e) => !e.returned && e.request.exchange === exchange && e.request.routingKey === routingKey && e.request.content.equals(message.content));
     if (entry) entry.returned = { code: replyCode, text: replyText };
-    else this.emit('warning', `the broker returned a message that was already settled (${replyCode} ${replyText})`);
+    else this.emit('warning', text('confirm-publisher.returned-settled', { code: replyCode, text: replyText }));
   }
 
   /** Opens a fresh channel for new messages; the Nacking one finishes its confirms, then closes. */
@@ -341,7 +347,8 @@ export class ConfirmPublisher extends EventEmitter {
           } catch (err) {
             // Publishing must not depend on a convenience: warn once, then go on without it.
             this.declareRefused = true;
-            this.emit('warning', `could not declare queue "${this.settings.declare.queue}": ${this.connection.redact((err as Error).message)}; publishing without declaring it`);
+            const error = this.connection.redact((err as Error).message);
+            this.emit('warning', text('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }));
             throw err;
           }
         }
@@ -421,8 +428,8 @@ export class ConfirmPublisher extends EventEmitter {
         if (entry.deadline > now) break;
         const seconds = this.settings.confirmTimeoutMs / 1000;
         const why = entry.written
-          ? `no publisher confirm within ${seconds} s; the message may or may not have been delivered`
-          : `not published within ${seconds} s: ${this.problem ?? 'the broker is not accepting messages'}`;
+          ? text('confirm-publisher.confirm-timeout', { seconds })
+          : text('confirm-publisher.publish-timeout', { seconds, reason: this.problem ?? text('confirm-publisher.not-accepting') });
         this.settle(entry, new PublishError('timeout', why), null);
       }
       this.timeline.shift();

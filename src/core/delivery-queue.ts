@@ -11,6 +11,7 @@ import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
 import { expectOutcome, forgetOutcome, ReportedOutcome } from './delivery-outcomes';
+import { text } from './messages';
 
 export interface DeliverySettings {
   constructorName: string;
@@ -116,10 +117,11 @@ export class DeliveryQueue<M> {
   }
 
   submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
-    if (this.closed) throw new Error(`custom protocol "${this.settings.constructorName}" is closing; message not accepted`);
+    const name = this.settings.constructorName;
+    if (this.closed) throw new Error(text('delivery-queue.closing', { name }));
     const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
-      throw new Error(`custom protocol "${this.settings.constructorName}" is not keeping up: ${unfinished} messages unfinished (limit ${this.settings.maxQueued}); message not accepted`);
+      throw new Error(text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }));
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, nextId(), this.now(), 0);
     this.ready.push(delivery);
@@ -294,7 +296,7 @@ export class DeliveryQueue<M> {
       if (current) {
         this.endAttempt(delivery);
         const seconds = this.settings.attemptTimeoutMs / 1000;
-        this.transient(delivery, internalErrorResponse(`no outcome reported within ${seconds} s (timeout)`));
+        this.transient(delivery, internalErrorResponse(text('delivery-queue.attempt-timeout', { seconds })));
         this.afterAttempt();
       }
     }

@@ -6,6 +6,8 @@
  * durations appear inside its log records (e.g. an Expiration's max_age).
  */
 
+import { text, typeName } from './messages';
+
 export class DurationError extends Error {
   override name = 'DurationError';
 }
@@ -29,8 +31,6 @@ const UNIT_SECONDS: ReadonlyMap<string, number> = new Map<string, number>([
   ...['years', 'year', 'y'].map((u): [string, number] => [u, YEAR]),
 ]);
 
-const UNIT_HINT = "use ms, s, m, h, d or w (or seconds, minutes, hours, days, weeks), e.g. '20 minutes' or '1h 30m'";
-
 // One "<integer><unit>" span; humantime allows spaces between number and unit
 // and between spans, and spans written back to back ("1h30m").
 const SPAN = /\s*(\d+)\s*([A-Za-zµ]+)\s*/y;
@@ -38,41 +38,41 @@ const SPAN = /\s*(\d+)\s*([A-Za-zµ]+)\s*/y;
 // number 1200 would in a KumoMTA policy.
 const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
+function unitHint(): string {
+  return text('duration.unit-hint');
 }
 
-function describeBadSpan(text: string, offset: number): string {
-  const rest = text.slice(offset).trimStart();
-  if (rest.startsWith('-')) return 'must not be negative';
-  if (/^\d*\.\d/.test(rest)) return "has a fraction, which KumoMTA does not accept in a duration string: write '1h 30m' rather than '1.5h'";
+/** The message for a duration string that stops parsing at `offset`. */
+function describeBadSpan(what: string, value: string, offset: number): string {
+  const quoted = JSON.stringify(value);
+  const rest = value.slice(offset).trimStart();
+  if (rest.startsWith('-')) return text('duration.negative', { what, value: quoted });
+  if (/^\d*\.\d/.test(rest)) return text('duration.fraction', { what, value: quoted });
   const bare = /^(\d+)\s*$/.exec(rest);
-  if (bare) return `has the number ${bare[1]} without a unit; ${UNIT_HINT}`;
-  if (/^[A-Za-zµ]/.test(rest)) return `has no number before ${JSON.stringify(rest.split(/[\s\d]/)[0])}; ${UNIT_HINT}`;
-  return `has an unexpected character ${JSON.stringify(rest[0])}; ${UNIT_HINT}`;
+  if (bare) return text('duration.no-unit', { what, value: quoted, number: bare[1], hint: unitHint() });
+  if (/^[A-Za-zµ]/.test(rest)) {
+    return text('duration.no-number', { what, value: quoted, word: JSON.stringify(rest.split(/[\s\d]/)[0]), hint: unitHint() });
+  }
+  return text('duration.unexpected-character', { what, value: quoted, character: JSON.stringify(rest[0]), hint: unitHint() });
 }
 
 /**
  * Returns the duration in seconds (fractional for sub-second units).
  * `what` names the setting in error messages, e.g. 'retry_interval'.
  */
-export function parseDuration(value: unknown, what = 'duration'): number {
+export function parseDuration(value: unknown, what = text('duration.default-name')): number {
   if (typeof value === 'number') {
-    if (Number.isNaN(value)) throw new DurationError(`${what} is not a number (NaN)`);
-    if (value < 0) throw new DurationError(`${what} must not be negative, got ${value}`);
-    if (!Number.isFinite(value)) throw new DurationError(`${what} must be finite, got ${value}`);
+    if (Number.isNaN(value)) throw new DurationError(text('duration.nan', { what }));
+    if (value < 0) throw new DurationError(text('duration.negative-number', { what, value }));
+    if (!Number.isFinite(value)) throw new DurationError(text('duration.infinite', { what, value }));
     return value;
   }
   if (typeof value !== 'string') {
-    throw new DurationError(
-      `${what} must be a number of seconds or a duration string such as '20 minutes', got ${typeName(value)}`,
-    );
+    throw new DurationError(text('duration.not-duration', { what, type: typeName(value) }));
   }
-  const text = value.trim();
-  if (text === '') throw new DurationError(`${what} is empty; ${UNIT_HINT}`);
-  if (PLAIN_SECONDS.test(text)) return Number(text);
+  const trimmed = value.trim();
+  if (trimmed === '') throw new DurationError(text('duration.empty', { what, hint: unitHint() }));
+  if (PLAIN_SECONDS.test(trimmed)) return Number(trimmed);
 
   let seconds = 0;
   let offset = 0;
@@ -81,16 +81,18 @@ export function parseDuration(value: unknown, what = 'duration'): number {
     const span = SPAN.exec(value);
     if (span === null) {
       if (value.slice(offset).trim() === '') break;
-      throw new DurationError(`${what} ${JSON.stringify(value)} ${describeBadSpan(value, offset)}`);
+      throw new DurationError(describeBadSpan(what, value, offset));
     }
     const unit = UNIT_SECONDS.get(span[2]);
     if (unit === undefined) {
-      throw new DurationError(`${what} ${JSON.stringify(value)} has an unknown unit ${JSON.stringify(span[2])}; ${UNIT_HINT}`);
+      throw new DurationError(
+        text('duration.unknown-unit', { what, value: JSON.stringify(value), unit: JSON.stringify(span[2]), hint: unitHint() }),
+      );
     }
     seconds += Number(span[1]) * unit;
     offset = SPAN.lastIndex;
   }
-  if (!Number.isFinite(seconds)) throw new DurationError(`${what} ${JSON.stringify(value)} is too large`);
+  if (!Number.isFinite(seconds)) throw new DurationError(text('duration.too-large', { what, value: JSON.stringify(value) }));
   return seconds;
 }
 
@@ -104,7 +106,7 @@ function plural(value: number, name: string): string {
  */
 export function formatDuration(seconds: number): string {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new DurationError(`cannot format ${String(seconds)} as a duration: expected a finite number of seconds >= 0`);
+    throw new DurationError(text('duration.cannot-format', { value: String(seconds) }));
   }
   let whole = Math.floor(seconds);
   let nanos = Math.round((seconds - whole) * 1e9);
@@ -122,6 +124,7 @@ export function formatDuration(seconds: number): string {
   const daySeconds = monthRest % 86_400;
 
   const items: string[] = [];
+  // humantime's (and so KumoMTA's) unit names: data in log records, not words to translate.
   if (years > 0) items.push(plural(years, 'year'));
   if (months > 0) items.push(plural(months, 'month'));
   if (days > 0) items.push(plural(days, 'day'));

@@ -6,6 +6,8 @@
  * handler instead of a delivery.
  */
 
+import { text, typeName } from './messages';
+
 export class EventNameError extends Error {
   override name = 'EventNameError';
 }
@@ -64,23 +66,20 @@ export const RESERVED_PREFIX = 'smtp_server_';
 /** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
 export function validateEventName(name: unknown): string {
   if (typeof name !== 'string') {
-    const kind = name === null ? 'null' : Array.isArray(name) ? 'an array' : typeof name;
-    throw new EventNameError(`event name must be a string such as make.amqp, got ${kind}`);
+    throw new EventNameError(text('event-names.not-string', { type: typeName(name) }));
   }
   const trimmed = name.trim();
   if (trimmed === '') {
-    throw new EventNameError('event name is empty; give the constructor a name such as make.amqp');
+    throw new EventNameError(text('event-names.empty'));
   }
   // The name is shown in node labels, site names and log records; a space or
   // control character there is almost always a paste accident.
   if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
-    throw new EventNameError(`event name ${JSON.stringify(trimmed)} contains whitespace or a control character`);
+    throw new EventNameError(text('event-names.invisible', { name: JSON.stringify(trimmed) }));
   }
   // KumoMTA keeps adding smtp_server_* events: the whole prefix is theirs.
   if (PREDEFINED.has(trimmed) || trimmed.startsWith(RESERVED_PREFIX)) {
-    throw new EventNameError(
-      `"${trimmed}" is a predefined KumoMTA event; choose another name such as make.amqp`,
-    );
+    throw new EventNameError(text('event-names.predefined', { name: trimmed }));
   }
   return trimmed;
 }

@@ -131,6 +131,7 @@ export function buildLogRecord(input: LogRecordInput): LogRecord {
     site: expiration ? '' : siteName(input.queue, input.constructorName, egressSource),
     size: input.size,
     response,
+    // KumoMTA's wording (lua_deliver.rs), read by log consumers: not translated.
     peer_address: expiration ? null : { name: `Lua via ${input.constructorName}`, addr: '0.0.0.0' },
     timestamp: Math.floor(input.nowMs / 1000),
     created: Math.floor(input.createdMs / 1000),
@@ -158,6 +159,7 @@ export function expirationResponse(delayedAgeSec: number, maxAgeSec: number): Re
   return {
     code: 551,
     enhanced_code: { class: 5, subject: 4, detail: 7 },
+    // KumoMTA's wording, which log consumers parse: not translated.
     content:
       `Next delivery time would be ${formatDuration(roundToMs(delayedAgeSec))} ` +
       `after creation, which exceeds max_age=${formatDuration(roundToMs(maxAgeSec))}`,
@@ -166,6 +168,7 @@ export function expirationResponse(delayedAgeSec: number, maxAgeSec: number): Re
 
 /** What KumoMTA logs when a Lua send fails with an error that is not a kumo.reject. */
 export function internalErrorResponse(err: string): ResponseInput {
+  // KumoMTA's wording, which log consumers parse: not translated (the error after it is ours).
   return { code: 400, content: `KumoMTA internal: error in deliver_message: ${err}` };
 }
 

@@ -2,6 +2,7 @@
 // name. Like link nodes, the binding is by name across all deployed flows, so
 // queue config needs no wire; a second node with the same name is refused.
 
+import { text } from './messages';
 import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 
@@ -28,7 +29,7 @@ export class BindingError extends Error {
 export function bindProtocol(eventName: string, handler: ProtocolHandler): void {
   const existing = bindings.get(eventName);
   if (existing && existing !== handler) {
-    throw new BindingError(`event name "${eventName}" is already bound to custom protocol node ${existing.ownerId}; each constructor name may be bound once`);
+    throw new BindingError(text('protocol-bindings.already-bound', { name: eventName, node: existing.ownerId }));
   }
   bindings.set(eventName, handler);
 }

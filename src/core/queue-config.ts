@@ -11,6 +11,7 @@
 
 import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
+import { text, typeName } from './messages';
 import type { QueueName } from './queue-name';
 
 /**
@@ -93,12 +94,6 @@ export interface SelectedQueueConfig {
 
 const MATCH_FIELDS: readonly MatchField[] = ['domain', 'tenant', 'campaign', 'routing_domain'];
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -146,46 +141,55 @@ function durationText(value: unknown, what: string): string {
 }
 
 function checkRetryInterval(value: unknown, what: string): string {
-  const text = durationText(value, what);
+  const duration = durationText(value, what);
   // KumoMTA accepts 0, but a custom protocol in Node-RED would then retry in a
   // tight loop until max_age; nobody means that.
-  if (parseDuration(text, what) <= 0) {
-    throw new DurationError(`${what} must be more than 0`);
+  if (parseDuration(duration, what) <= 0) {
+    throw new DurationError(text('queue-config.not-more-than-zero', { what }));
   }
-  return text;
+  return duration;
 }
 
-function protocolFromParams(value: unknown, prefix: string): Protocol {
+function protocolFromParams(value: unknown): Protocol {
   if (value === undefined || value === null) return { smtp: {} };
   if (!isRecord(value)) {
-    throw new QueueConfigError(`${prefix}protocol must be an object such as { custom_lua: { constructor: 'make.amqp' } }, got ${typeName(value)}`);
+    throw new QueueConfigError(text('queue-config.protocol-not-object', { type: typeName(value) }));
   }
   if ('custom_lua' in value) {
     const lua = value.custom_lua;
     if (!isRecord(lua)) {
-      throw new QueueConfigError(`${prefix}protocol.custom_lua must be an object with a constructor, got ${typeName(lua)}`);
+      throw new QueueConfigError(text('queue-config.custom-lua-not-object', { type: typeName(lua) }));
     }
     return { custom_lua: { constructor: validateEventName(own(lua, 'constructor')) } };
   }
   if ('maildir_path' in value) {
     const path = value.maildir_path;
     if (typeof path !== 'string' || path.trim() === '') {
-      throw new QueueConfigError(`${prefix}protocol.maildir_path must be a non-empty path`);
+      throw new QueueConfigError(text('queue-config.maildir-path-empty'));
     }
     return { maildir_path: path.trim() };
   }
   if ('smtp' in value) return { smtp: {} };
-  throw new QueueConfigError(
-    `${prefix}protocol must have one of custom_lua, smtp or maildir_path; got keys ${JSON.stringify(Object.keys(value))}`,
-  );
+  throw new QueueConfigError(text('queue-config.protocol-unknown-keys', { keys: JSON.stringify(Object.keys(value)) }));
 }
 
-function wrap<T>(prefix: string, fn: () => T): T {
+/** Says where a message comes from: 'queue config: ...' or 'rule 2: ...'. */
+type Where = (message: string) => string;
+
+function inConfig(message: string): string {
+  return text('queue-config.in-config', { message });
+}
+
+function inRule(number: number): Where {
+  return (message) => text('queue-config.in-rule', { number, message });
+}
+
+function wrap<T>(where: Where, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof DurationError || err instanceof EventNameError) {
-      throw new QueueConfigError(`${prefix}${err.message}`);
+      throw new QueueConfigError(where(err.message));
     }
     throw err;
   }
@@ -197,10 +201,10 @@ function wrap<T>(prefix: string, fn: () => T): T {
  */
 export function makeQueueConfig(params: unknown = {}): QueueConfig {
   if (!isRecord(params)) {
-    throw new QueueConfigError(`queue config must be an object, got ${typeName(params)}`);
+    throw new QueueConfigError(text('queue-config.not-object', { type: typeName(params) }));
   }
-  return wrap('queue config: ', () => {
-    const protocol = protocolFromParams(params.protocol, '');
+  return wrap(inConfig, () => {
+    const protocol = protocolFromParams(params.protocol);
     const retry = params.retry_interval ?? QUEUE_CONFIG_DEFAULTS.retry_interval;
     const maxRetry = params.max_retry_interval ?? null;
     const maxAge = params.max_age ?? QUEUE_CONFIG_DEFAULTS.max_age;
@@ -215,7 +219,7 @@ export function makeQueueConfig(params: unknown = {}): QueueConfig {
 
 /** The timings of a config in seconds, with KumoMTA's defaults for any left out. */
 export function timingsOf(config: QueueConfig): ResolvedTimings {
-  return wrap('queue config: ', () => {
+  return wrap(inConfig, () => {
     const maxRetry = config.max_retry_interval ?? null;
     return {
       retryIntervalSec: parseDuration(config.retry_interval ?? QUEUE_CONFIG_DEFAULTS.retry_interval, 'retry_interval'),
@@ -245,63 +249,63 @@ export function constructorOf(config: QueueConfig): string | null {
  *   string.find and Node-RED's switch node "matches regex"); write ^...$ to
  *   match the whole component.
  */
-function compileMatcher(def: unknown, field: MatchField, prefix: string): Matcher | null {
+function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher | null {
   if (def === undefined || def === null) return null;
   if (!isRecord(def)) {
-    throw new QueueConfigError(`${prefix}${field} match must be an object such as { op: 'eq', value: 'amqp' }, got ${typeName(def)}`);
+    throw new QueueConfigError(where(text('queue-config.match-not-object', { field, type: typeName(def) })));
   }
   const op = def.op ?? 'any';
   if (op === 'any') return null;
   const value = def.value;
   if (op === 'eq') {
     if (typeof value !== 'string') {
-      throw new QueueConfigError(`${prefix}${field} "equals" needs a string value, got ${typeName(value)}`);
+      throw new QueueConfigError(where(text('queue-config.eq-not-string', { field, type: typeName(value) })));
     }
     return (component) => component === value;
   }
   if (op === 'regex') {
     if (typeof value !== 'string' || value === '') {
-      throw new QueueConfigError(`${prefix}${field} regular expression is empty`);
+      throw new QueueConfigError(where(text('queue-config.regex-empty', { field })));
     }
     let re: RegExp;
     try {
       re = new RegExp(value);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      throw new QueueConfigError(`${prefix}${field} regular expression ${JSON.stringify(value)} is invalid: ${reason}`);
+      throw new QueueConfigError(where(text('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })));
     }
     return (component) => re.test(component);
   }
-  throw new QueueConfigError(`${prefix}${field} has an unknown match operator ${JSON.stringify(op)} (expected any, eq or regex)`);
+  throw new QueueConfigError(where(text('queue-config.unknown-op', { field, op: String(JSON.stringify(op)) })));
 }
 
 function compileRule(def: unknown, number: number): CompiledRule {
-  const prefix = `rule ${number}: `;
+  const where = inRule(number);
   if (!isRecord(def)) {
-    throw new QueueConfigError(`${prefix}must be an object, got ${typeName(def)}`);
+    throw new QueueConfigError(where(text('queue-config.rule-not-object', { type: typeName(def) })));
   }
   const match = def.match ?? {};
   if (!isRecord(match)) {
-    throw new QueueConfigError(`${prefix}match must be an object, got ${typeName(match)}`);
+    throw new QueueConfigError(where(text('queue-config.rule-match-not-object', { type: typeName(match) })));
   }
   for (const key of Object.keys(match)) {
     if (!(MATCH_FIELDS as readonly string[]).includes(key)) {
-      throw new QueueConfigError(`${prefix}cannot match on ${JSON.stringify(key)} (expected domain, tenant, campaign or routing_domain)`);
+      throw new QueueConfigError(where(text('queue-config.rule-match-unknown-field', { key: JSON.stringify(key) })));
     }
   }
   const matchers: Array<readonly [MatchField, Matcher]> = [];
   for (const field of MATCH_FIELDS) {
-    const matcher = compileMatcher(match[field], field, prefix);
+    const matcher = compileMatcher(match[field], field, where);
     if (matcher !== null) matchers.push([field, matcher]);
   }
 
-  return wrap(prefix, () => {
+  return wrap(where, () => {
     let protocol: Protocol;
     switch (def.protocol) {
       case 'custom_lua': {
         const name = own(def, 'constructor');
         if (name === undefined || name === null || (typeof name === 'string' && name.trim() === '')) {
-          throw new QueueConfigError(`${prefix}custom_lua needs a constructor (event name), such as make.amqp`);
+          throw new QueueConfigError(where(text('queue-config.constructor-missing')));
         }
         protocol = { custom_lua: { constructor: validateEventName(name) } };
         break;
@@ -309,7 +313,7 @@ function compileRule(def: unknown, number: number): CompiledRule {
       case 'maildir': {
         const path = def.maildir_path;
         if (typeof path !== 'string' || path.trim() === '') {
-          throw new QueueConfigError(`${prefix}maildir needs a non-empty maildir_path`);
+          throw new QueueConfigError(where(text('queue-config.maildir-missing')));
         }
         protocol = { maildir_path: path.trim() };
         break;
@@ -318,9 +322,7 @@ function compileRule(def: unknown, number: number): CompiledRule {
         protocol = { smtp: {} };
         break;
       default:
-        throw new QueueConfigError(
-          `${prefix}unknown protocol ${JSON.stringify(def.protocol)} (expected custom_lua, smtp or maildir)`,
-        );
+        throw new QueueConfigError(where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })));
     }
     const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
     const config: QueueConfig = {
@@ -342,7 +344,7 @@ function compileRule(def: unknown, number: number): CompiledRule {
 export function compileRules(defs: unknown): CompiledRules {
   if (defs === undefined || defs === null) return Object.freeze({ rules: Object.freeze([]) });
   if (!Array.isArray(defs)) {
-    throw new QueueConfigError(`rules must be a list, got ${typeName(defs)}`);
+    throw new QueueConfigError(text('queue-config.rules-not-list', { type: typeName(defs) }));
   }
   const rules = defs.map((def, index) => compileRule(def, index + 1));
   return Object.freeze({ rules: Object.freeze(rules) });

@@ -33,6 +33,8 @@ export interface QueueNameParts {
   routing_domain?: string | null;
 }
 
+import { text, typeName } from './messages';
+
 export class QueueNameError extends Error {
   override name = 'QueueNameError';
 }
@@ -45,38 +47,36 @@ function quote(text: string): string {
   return JSON.stringify(text);
 }
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
-}
-
-function checkVisible(text: string, what: string): void {
-  const match = INVISIBLE.exec(text);
+/** `field` names the part checked, or is null for the whole queue name. */
+function checkVisible(value: string, field: string | null): void {
+  const match = INVISIBLE.exec(value);
   if (match) {
+    const position = match.index + 1;
     throw new QueueNameError(
-      `${what} ${quote(text)} contains whitespace or a control character at position ${match.index + 1}`,
+      field === null
+        ? text('queue-name.name-invisible', { name: quote(value), position })
+        : text('queue-name.part-invisible', { field, value: quote(value), position }),
     );
   }
 }
 
-export function parseQueueName(text: string): QueueName {
-  if (typeof text !== 'string') {
-    throw new QueueNameError(`queue name must be a string, got ${typeName(text)}`);
+export function parseQueueName(name: string): QueueName {
+  if (typeof name !== 'string') {
+    throw new QueueNameError(text('queue-name.not-string', { type: typeName(name) }));
   }
-  if (text.length === 0) {
-    throw new QueueNameError('queue name is empty');
+  if (name.length === 0) {
+    throw new QueueNameError(text('queue-name.empty'));
   }
-  checkVisible(text, 'queue name');
+  checkVisible(name, null);
 
   let campaign: string | null = null;
   let tenant: string | null = null;
-  let rest = text;
+  let rest = name;
 
-  const at = text.indexOf('@');
+  const at = name.indexOf('@');
   if (at >= 0) {
-    const prefix = text.slice(0, at);
-    rest = text.slice(at + 1);
+    const prefix = name.slice(0, at);
+    rest = name.slice(at + 1);
     const colon = prefix.indexOf(':');
     if (colon >= 0) {
       campaign = prefix.slice(0, colon);
@@ -84,16 +84,16 @@ export function parseQueueName(text: string): QueueName {
       // KumoMTA hands get_queue_config an empty tenant there, we say null.
       tenant = prefix.slice(colon + 1) || null;
       if (campaign === '') {
-        throw new QueueNameError(`queue name ${quote(text)} has an empty campaign before ':'`);
+        throw new QueueNameError(text('queue-name.empty-campaign', { name: quote(name) }));
       }
     } else {
       if (prefix === '') {
-        throw new QueueNameError(`queue name ${quote(text)} has an empty tenant before '@'`);
+        throw new QueueNameError(text('queue-name.empty-tenant', { name: quote(name) }));
       }
       tenant = prefix;
     }
     if (rest.includes('@')) {
-      throw new QueueNameError(`queue name ${quote(text)} has more than one '@'`);
+      throw new QueueNameError(text('queue-name.two-at', { name: quote(name) }));
     }
   }
 
@@ -104,41 +104,39 @@ export function parseQueueName(text: string): QueueName {
     domain = rest.slice(0, bang);
     routingDomain = rest.slice(bang + 1);
     if (routingDomain.includes('!')) {
-      throw new QueueNameError(`queue name ${quote(text)} has more than one '!'`);
+      throw new QueueNameError(text('queue-name.two-bang', { name: quote(name) }));
     }
     if (routingDomain === '') {
-      throw new QueueNameError(`queue name ${quote(text)} has an empty routing domain after '!'`);
+      throw new QueueNameError(text('queue-name.empty-routing-domain', { name: quote(name) }));
     }
   }
   if (domain === '') {
     throw new QueueNameError(
       at >= 0
-        ? `queue name ${quote(text)} has no domain after '@'`
-        : `queue name ${quote(text)} has an empty domain`,
+        ? text('queue-name.no-domain-after-at', { name: quote(name) })
+        : text('queue-name.empty-domain', { name: quote(name) }),
     );
   }
 
-  return { name: text, domain, tenant, campaign, routing_domain: routingDomain };
+  return { name, domain, tenant, campaign, routing_domain: routingDomain };
 }
 
 function optionalPart(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') {
-    throw new QueueNameError(`queue ${field} must be a string or null, got ${typeName(value)}`);
+    throw new QueueNameError(text('queue-name.part-not-string', { field, type: typeName(value) }));
   }
   // An empty property (e.g. msg.tenant = '') means "not set", as in KumoMTA's
   // queue helpers, where an absent tenant or campaign is simply left out.
   if (value === '') return null;
-  checkVisible(value, `queue ${field}`);
+  checkVisible(value, field);
   return value;
 }
 
 function checkNoSeparator(value: string, field: string, separators: readonly string[]): void {
   for (const sep of separators) {
     if (value.includes(sep)) {
-      throw new QueueNameError(
-        `queue ${field} ${quote(value)} must not contain '${sep}' (it separates the parts of a queue name)`,
-      );
+      throw new QueueNameError(text('queue-name.part-separator', { field, value: quote(value), separator: sep }));
     }
   }
 }
@@ -150,17 +148,17 @@ function checkNoSeparator(value: string, field: string, separators: readonly str
  */
 function normaliseParts(parts: unknown): Omit<QueueName, 'name'> {
   if (parts === null || typeof parts !== 'object' || Array.isArray(parts)) {
-    throw new QueueNameError(`queue must be a queue name string or an object with a domain, got ${typeName(parts)}`);
+    throw new QueueNameError(text('queue-name.not-queue', { type: typeName(parts) }));
   }
   const record = parts as Record<string, unknown>;
   const domain = record.domain;
   if (domain === undefined || domain === null || domain === '') {
-    throw new QueueNameError('queue domain is missing: the queue object needs a non-empty "domain"');
+    throw new QueueNameError(text('queue-name.domain-missing'));
   }
   if (typeof domain !== 'string') {
-    throw new QueueNameError(`queue domain must be a string, got ${typeName(domain)}`);
+    throw new QueueNameError(text('queue-name.domain-not-string', { type: typeName(domain) }));
   }
-  checkVisible(domain, 'queue domain');
+  checkVisible(domain, 'domain');
   checkNoSeparator(domain, 'domain', ['@', '!']);
 
   const tenant = optionalPart(record.tenant, 'tenant');
@@ -200,7 +198,7 @@ export function formatQueueName(parts: QueueNameParts): string {
 export function queueNameFrom(value: unknown): QueueName {
   if (typeof value === 'string') return parseQueueName(value);
   if (value === undefined) {
-    throw new QueueNameError('queue is missing: expected a queue name such as "tenant@example.com" or an object with a domain');
+    throw new QueueNameError(text('queue-name.missing'));
   }
   const parts = normaliseParts(value);
   return { name: formatNormalised(parts), ...parts };

@@ -18,6 +18,7 @@
  * flows such as an HTTP webhook retry on a scale of seconds.
  */
 
+import { text } from './messages';
 import type { ResolvedTimings } from './queue-config';
 
 export interface DelayBounds {
@@ -50,7 +51,7 @@ const MAX_JITTER_SEC = 60;
 
 function checkAttempt(attempt: number): void {
   if (!Number.isInteger(attempt) || attempt < 1) {
-    throw new RangeError(`attempt must be an integer >= 1 (attempts made so far), got ${String(attempt)}`);
+    throw new RangeError(text('retry-schedule.bad-attempt', { attempt: String(attempt) }));
   }
 }
 

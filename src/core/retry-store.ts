@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { text } from './messages';
 import type { QueueConfig } from './queue-config';
 import type { QueueName } from './queue-name';
 
@@ -87,21 +88,21 @@ export class RetryStore {
    */
   load(): { deliveries: StoredDelivery[]; problem: string | null } {
     this.removeTemporaryFiles();
-    let text: string;
+    let json: string;
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      json = fs.readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
-      return { deliveries: [], problem: `cannot read ${this.file}: ${(err as Error).message}` };
+      return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
     }
     try {
-      const data = JSON.parse(text) as StoreFile;
-      if (data.version !== 1 || !Array.isArray(data.deliveries)) throw new Error('not a retry store file');
+      const data = JSON.parse(json) as StoreFile;
+      if (data.version !== 1 || !Array.isArray(data.deliveries)) throw new Error(text('retry-store.not-a-store'));
       return { deliveries: data.deliveries, problem: null };
     } catch (err) {
       const aside = `${this.file}.unreadable-${Date.now()}`;
       fs.renameSync(this.file, aside);
-      return { deliveries: [], problem: `${this.file} is not valid (${(err as Error).message}); moved to ${aside}` };
+      return { deliveries: [], problem: text('retry-store.invalid-moved', { file: this.file, error: (err as Error).message, aside }) };
     }
   }
 
