@@ -8,7 +8,8 @@ import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from './core/ev
 import { bindProtocol, unbindProtocol, ProtocolHandler, Routing } from './core/protocol-bindings';
 import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
 import { queueNameFrom, QueueName } from './core/queue-name';
-import type { LogRecord } from './core/log-record';
+import type { Envelope, LogRecord } from './core/log-record';
+import { typeName } from './core/messages';
 import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
 import * as path from 'node:path';
 import { translator, useNodeRedLanguage, Translate } from './node-text';
@@ -22,6 +23,8 @@ interface CustomProtocolDef extends NodeDef {
 }
 
 interface DeliveryMessage extends NodeMessageInFlow {
+  sender?: unknown;
+  recipient?: unknown;
   queue?: unknown;
   queueConfig?: unknown;
   kumo?: KumoDeliveryInfo;
@@ -55,6 +58,20 @@ function payloadSize(payload: unknown): number {
   } catch {
     return 0; // not serialisable (circular): the publish node reports that; the log record's size is only informative
   }
+}
+
+/**
+ * msg.sender / msg.recipient, when the flow knows the message's envelope (a log hook's
+ * record names them): KumoMTA's log records carry them. Anything but a string is refused.
+ */
+function envelopeOf(msg: DeliveryMessage, t: Translate): Envelope {
+  const address = (field: 'sender' | 'recipient'): string | null => {
+    const value = msg[field];
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string') throw new Error(t('errors.envelope', { field, type: typeName(value) }));
+    return value;
+  };
+  return { sender: address('sender'), recipient: address('recipient') };
 }
 
 export = function register(RED: NodeAPI): void {
@@ -166,7 +183,7 @@ export = function register(RED: NodeAPI): void {
           const queueName = queueNameFrom(entry.queue);
           const msg = { ...entry.props, _msgid: RED.util.generateId(), payload: restorePayload(entry.payload), queue: queueName, queueConfig: config } as DeliveryMessage;
           originalPayloads.set(msg, msg.payload);
-          queue.restore(msg, queueName, config, timingsOf(config), payloadSize(msg.payload), entry);
+          queue.restore(msg, queueName, config, timingsOf(config), payloadSize(msg.payload), entry, envelopeOf(msg, t));
           restored++;
         } catch (err) {
           node.warn(t('warnings.not-restored', { id: String(entry && entry.id), error: (err as Error).message }));
@@ -176,8 +193,9 @@ export = function register(RED: NodeAPI): void {
     }
 
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
+      const envelope = envelopeOf(msg, t);
       originalPayloads.set(msg, msg.payload);
-      queue.submit(msg, routing.queue, routing.config, routing.timings, payloadSize(msg.payload));
+      queue.submit(msg, routing.queue, routing.config, routing.timings, payloadSize(msg.payload), envelope);
     }
 
     /** A message wired straight in: its queue and config are read from the msg. Throws a clear error when they are bad. */

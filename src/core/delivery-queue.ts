@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Fifo } from './fifo';
-import { buildLogRecord, expirationResponse, internalErrorResponse, LogRecord, RecordType, ResponseInput } from './log-record';
+import { buildLogRecord, expirationResponse, internalErrorResponse, Envelope, LogRecord, NO_ENVELOPE, RecordType, ResponseInput } from './log-record';
 import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
@@ -59,6 +59,8 @@ export interface Delivery<M> {
   readonly timings: ResolvedTimings;
   readonly createdMs: number;
   readonly size: number;
+  /** Sender and recipient for the log records. */
+  readonly envelope: Envelope;
   /** Attempts started so far; the current attempt's number while in flight. */
   attempts: number;
   state: DeliveryState;
@@ -116,14 +118,14 @@ export class DeliveryQueue<M> {
     return { queued: this.ready.length, inFlight: this.inFlight.size, waiting: this.waiting.size };
   }
 
-  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number): Delivery<M> {
+  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new Error(text('delivery-queue.closing', { name }));
     const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
       throw new Error(text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }));
     }
-    const delivery = this.newDelivery(msg, queue, config, timings, size, nextId(), this.now(), 0);
+    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);
     this.ready.push(delivery);
     this.pump();
     this.io.changed();
@@ -131,8 +133,8 @@ export class DeliveryQueue<M> {
   }
 
   /** Takes back a delivery a previous run left unfinished; its next attempt keeps its due time. */
-  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, saved: RestoredDelivery): Delivery<M> {
-    const delivery = this.newDelivery(msg, queue, config, timings, size, saved.id, saved.createdMs, saved.attempts);
+  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, saved: RestoredDelivery, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
+    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, saved.id, saved.createdMs, saved.attempts);
     this.retrying.add(delivery);
     this.wait(delivery, Math.max(0, saved.dueMs - this.now()));
     this.io.changed();
@@ -144,8 +146,8 @@ export class DeliveryQueue<M> {
     return [...this.retrying];
   }
 
-  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, id: string, createdMs: number, attempts: number): Delivery<M> {
-    return { id, msg, queue, config, timings, createdMs, size, attempts, state: 'queued', deadline: 0, dueMs: 0, retryTimer: null };
+  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, envelope: Envelope, id: string, createdMs: number, attempts: number): Delivery<M> {
+    return { id, msg, queue, config, timings, createdMs, size, envelope, attempts, state: 'queued', deadline: 0, dueMs: 0, retryTimer: null };
   }
 
   /**
@@ -312,6 +314,8 @@ export class DeliveryQueue<M> {
       constructorName: this.settings.constructorName,
       egressSource: this.settings.egressSource,
       response,
+      sender: delivery.envelope.sender,
+      recipient: delivery.envelope.recipient,
       size: delivery.size,
       createdMs: delivery.createdMs,
       nowMs: this.now(),

@@ -69,6 +69,14 @@ export interface ResponseInput {
   enhanced_code?: EnhancedCode | null;
 }
 
+/** The message's envelope, when the flow knows it (a Node-RED msg has none of its own). */
+export interface Envelope {
+  sender: string | null;
+  recipient: string | null;
+}
+
+export const NO_ENVELOPE: Envelope = Object.freeze({ sender: null, recipient: null });
+
 export interface LogRecordInput {
   type: RecordType;
   id: string;

@@ -146,6 +146,20 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(typeof r.event_time, 'string');
     });
 
+    it('msg.sender and msg.recipient become the record\'s sender and recipient; anything but a string is a clear error', async () => {
+      const queue = await side.queue(uniqueName('envelope'));
+      const n = await start({ queue });
+      n.qc.receive({ payload: 'to someone', queue: 'amqp', sender: 'bounce@example.com', recipient: 'user@example.net' });
+      const [log] = await n.records.next(1);
+      assert.equal(log.payload.type, 'Delivery');
+      assert.equal(log.payload.sender, 'bounce@example.com');
+      assert.equal(log.payload.recipient, 'user@example.net');
+      n.qc.receive({ payload: 'x', queue: 'amqp', recipient: ['user@example.net'] });
+      const [error] = await n.errors.next(1);
+      assert.match(error.error.message, /msg\.recipient must be a string .* got an array/);
+      assert.equal(n.attempts.messages.length, 1, 'the refused message was not sent');
+    });
+
     it('a delivered message stays delivered: its attempt timeout passing later changes nothing', async () => {
       const queue = await side.queue(uniqueName('once'));
       const rules = [{ ...AMQP_RULE, retry_interval: 0.1 }];

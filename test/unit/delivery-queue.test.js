@@ -125,6 +125,18 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
     assert.equal(kumo.attempt, 1);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 0 });
     assert.equal(h.sent.length, 1);
+    assert.equal(record.sender, null, 'a message without an envelope logs sender null');
+    assert.equal(record.recipient, null);
+  });
+
+  it('carries the envelope the message was submitted with into every record, retries included', function () {
+    const h = harness();
+    const envelope = { sender: 'bounce@example.com', recipient: 'user@example.net' };
+    h.queue.submit({ payload: 'hello' }, QUEUE, CONFIG, TIMINGS, 5, envelope);
+    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
+    assert.deepEqual(types(h.logged), ['TransientFailure']);
+    assert.equal(h.logged[0].record.sender, 'bounce@example.com');
+    assert.equal(h.logged[0].record.recipient, 'user@example.net');
   });
 });
 
