@@ -26,7 +26,7 @@ LOG_RECORD = {"type": "Delivery", "id": "1d98076abbbc11ed940250ebf67f93bd", "sen
 
 def publish(pid, x, y, wires, key="logging", declare="logging", name="", **kw):
     n = {"id": pid, "type": "amqp-publish", "z": "", "name": name, "broker": "b1", "exchange": "", "routingKey": key, "routingKeyType": "str",
-         "persistent": True, "mandatory": False, "returnedAs": "transient", "waitForConfirm": True, "confirmTimeout": "30", "maxWaiting": "10000",
+         "persistent": True, "mandatory": False, "returnedAs": "transient", "nackedAs": "permanent", "waitForConfirm": True, "confirmTimeout": "30", "maxWaiting": "10000",
          "declareQueue": declare, "x": x, "y": y, "wires": wires}
     n.update(kw); return n
 

@@ -12,6 +12,7 @@ import { translator, useNodeRedLanguage, Translate } from './node-text';
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
 /** What a mandatory message returned as unroutable counts as. */
 type ReturnedAs = 'transient' | 'permanent' | 'delivered';
+type NackedAs = 'permanent' | 'transient';
 
 interface AmqpPublishDef extends NodeDef {
   broker: string;
@@ -21,6 +22,7 @@ interface AmqpPublishDef extends NodeDef {
   persistent: boolean;
   mandatory: boolean;
   returnedAs: ReturnedAs;
+  nackedAs?: NackedAs;
   waitForConfirm: boolean;
   confirmTimeout: number | string;
   maxWaiting: number | string;
@@ -36,6 +38,9 @@ interface PublishMessage extends NodeMessageInFlow {
 
 // SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it.
 const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
+// A Nack is KumoMTA's kumo.reject(500) (the seed's sender); a user who knows their broker's
+// Nacks pass (a full queue draining, a quorum leader moving) may have them retried instead.
+const NACK_CODES = { permanent: 500, transient: 451 } as const;
 const ROUTING_KEY_MAX_BYTES = 255;
 const STATUS_INTERVAL_MS = 500;
 
@@ -67,6 +72,7 @@ export = function register(RED: NodeAPI): void {
     const persistent = def.persistent !== false;
     const mandatory = def.mandatory === true;
     const returnedAs: ReturnedAs = def.returnedAs || 'transient';
+    const nackCode = NACK_CODES[def.nackedAs === 'transient' ? 'transient' : 'permanent'];
     let publisher: ConfirmPublisher | null = null;
     let staticKey: string | null = null;
     let jsonata: ReturnType<typeof RED.util.prepareJSONataExpression> | null = null;
@@ -176,8 +182,8 @@ export = function register(RED: NodeAPI): void {
         msg.amqp = result;
         if (result.status === 'Nack') {
           const json = JSON.stringify(result);
-          msg.reject = { code: 500, message: json };
-          report(msg, { kind: 'rejected', code: 500, message: json });
+          msg.reject = { code: nackCode, message: json };
+          report(msg, { kind: 'rejected', code: nackCode, message: json });
           send([null, msg]);
         } else if (returned && returnedAs !== 'delivered') {
           const json = JSON.stringify(result);

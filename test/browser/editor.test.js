@@ -29,7 +29,7 @@ const FLOW_NODES = [
   {
     type: 'amqp-publish',
     label: 'amqp publish',
-    fields: ['name', 'broker', 'exchange', 'routingKey', 'declareQueue', 'persistent', 'mandatory', 'waitForConfirm', 'confirmTimeout', 'maxWaiting'],
+    fields: ['name', 'broker', 'exchange', 'routingKey', 'declareQueue', 'persistent', 'mandatory', 'waitForConfirm', 'nackedAs', 'confirmTimeout', 'maxWaiting'],
     outputs: ['delivered', 'rejected'],
     nodeLabel: /logging/,
   },

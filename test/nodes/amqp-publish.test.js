@@ -118,6 +118,17 @@ describe('amqp publish', function () {
       assert.equal(n.delivered.messages.length, 1);
       assert.equal(await side.count(queue), 1);
     });
+
+    it('with "Nack counts as transient" the reject code is 451, so a custom protocol retries it', async () => {
+      const queue = await side.queue(uniqueName('full'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const n = await start({ routingKey: queue, nackedAs: 'transient' });
+      n.pub.receive({ payload: 'first' });
+      await n.delivered.next(1);
+      n.pub.receive({ payload: 'second' });
+      const [msg] = await n.rejected.next(1);
+      assert.equal(msg.amqp.status, 'Nack');
+      assert.deepEqual(msg.reject, { code: 451, message: JSON.stringify(msg.amqp) });
+    });
   });
 
   describe('a mandatory message with no route is returned, not delivered', function () {

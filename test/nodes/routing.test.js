@@ -187,6 +187,24 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(logs.length, 2);
     });
 
+    it('with "Nack counts as transient", a Nack is a TransientFailure 451, retried until the broker takes it', async () => {
+      const queue = await side.queue(uniqueName('full-retry'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_age: 30 }];
+      const n = await start({ queue, rules, publish: { nackedAs: 'transient' } });
+      n.qc.receive({ payload: 'first', queue: 'amqp' });
+      await n.records.next(1);
+      n.qc.receive({ payload: 'second', queue: 'amqp' });
+      const [, failure] = await n.records.next(2);
+      assert.equal(failure.payload.type, 'TransientFailure');
+      assert.equal(failure.payload.response.code, 451);
+      assert.equal(JSON.parse(failure.payload.response.content).status, 'Nack');
+      // Room in the queue: the retry goes through.
+      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['first']);
+      await until(n.records, (m) => m.payload.type === 'Delivery' && m.payload.id === failure.payload.id);
+      assert.ok(n.records.messages.every((m) => m.payload.type !== 'Bounce'), 'a Nack counted as transient bounced');
+      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['second']);
+    });
+
     it('reject 451 is a TransientFailure, retried, then a Delivery', async () => {
       const queue = await side.queue(uniqueName('retry'));
       const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_age: 30 }];
