@@ -148,6 +148,8 @@ export = function register(RED: NodeAPI): void {
             // A shallow copy keeps everything else of the original msg, msg.res of an http in node included.
             node.send([null, { ...delivery.msg, payload: record, kumo }]);
           },
+          measure: (delivery: Delivery<DeliveryMessage>) =>
+            payloadSize(originalPayloads.has(delivery.msg) ? originalPayloads.get(delivery.msg) : delivery.msg.payload),
           changed: refreshStatus,
           retryingChanged: () => scheduleSave(),
         },
@@ -183,7 +185,7 @@ export = function register(RED: NodeAPI): void {
           const queueName = queueNameFrom(entry.queue);
           const msg = { ...entry.props, _msgid: RED.util.generateId(), payload: restorePayload(entry.payload), queue: queueName, queueConfig: config } as DeliveryMessage;
           originalPayloads.set(msg, msg.payload);
-          queue.restore(msg, queueName, config, timingsOf(config), payloadSize(msg.payload), entry, envelopeOf(msg, t));
+          queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg, t));
           restored++;
         } catch (err) {
           node.warn(t('warnings.not-restored', { id: String(entry && entry.id), error: (err as Error).message }));
@@ -195,7 +197,7 @@ export = function register(RED: NodeAPI): void {
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
       const envelope = envelopeOf(msg, t);
       originalPayloads.set(msg, msg.payload);
-      queue.submit(msg, routing.queue, routing.config, routing.timings, payloadSize(msg.payload), envelope);
+      queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelope);
     }
 
     /** A message wired straight in: its queue and config are read from the msg. Throws a clear error when they are bad. */

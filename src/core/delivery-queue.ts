@@ -58,7 +58,8 @@ export interface Delivery<M> {
   readonly config: QueueConfig;
   readonly timings: ResolvedTimings;
   readonly createdMs: number;
-  readonly size: number;
+  /** Bytes of the message data; null until a log record needs it (see DeliveryIo.measure). */
+  size: number | null;
   /** Sender and recipient for the log records. */
   readonly envelope: Envelope;
   /** Attempts started so far; the current attempt's number while in flight. */
@@ -83,6 +84,11 @@ export interface DeliveryIo<M> {
   send(delivery: Delivery<M>, kumo: KumoDeliveryInfo): void;
   /** One log record per outcome (custom protocol output 2). */
   log(delivery: Delivery<M>, record: LogRecord, kumo: KumoDeliveryInfo): void;
+  /**
+   * The size of a delivery's data, asked only when a log record is built: measuring an
+   * object payload means serialising it, which the hot path should not do for nothing.
+   */
+  measure?(delivery: Delivery<M>): number;
   /** Counts changed: for the node's status. */
   changed(): void;
   /** The set of deliveries being retried changed: for the durable store. */
@@ -118,7 +124,7 @@ export class DeliveryQueue<M> {
     return { queued: this.ready.length, inFlight: this.inFlight.size, waiting: this.waiting.size };
   }
 
-  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
+  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new Error(text('delivery-queue.closing', { name }));
     const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
@@ -133,7 +139,7 @@ export class DeliveryQueue<M> {
   }
 
   /** Takes back a delivery a previous run left unfinished; its next attempt keeps its due time. */
-  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, saved: RestoredDelivery, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
+  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, saved: RestoredDelivery, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, saved.id, saved.createdMs, saved.attempts);
     this.retrying.add(delivery);
     this.wait(delivery, Math.max(0, saved.dueMs - this.now()));
@@ -146,7 +152,7 @@ export class DeliveryQueue<M> {
     return [...this.retrying];
   }
 
-  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number, envelope: Envelope, id: string, createdMs: number, attempts: number): Delivery<M> {
+  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, envelope: Envelope, id: string, createdMs: number, attempts: number): Delivery<M> {
     return { id, msg, queue, config, timings, createdMs, size, envelope, attempts, state: 'queued', deadline: 0, dueMs: 0, retryTimer: null };
   }
 
@@ -316,7 +322,7 @@ export class DeliveryQueue<M> {
       response,
       sender: delivery.envelope.sender,
       recipient: delivery.envelope.recipient,
-      size: delivery.size,
+      size: delivery.size ?? (delivery.size = this.io.measure ? this.io.measure(delivery) : 0),
       createdMs: delivery.createdMs,
       nowMs: this.now(),
       // KumoMTA counts the attempts made before the one being logged.

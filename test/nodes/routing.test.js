@@ -149,9 +149,10 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
     it('msg.sender and msg.recipient become the record\'s sender and recipient; anything but a string is a clear error', async () => {
       const queue = await side.queue(uniqueName('envelope'));
       const n = await start({ queue });
-      n.qc.receive({ payload: 'to someone', queue: 'amqp', sender: 'bounce@example.com', recipient: 'user@example.net' });
+      n.qc.receive({ payload: { to: 'someone' }, queue: 'amqp', sender: 'bounce@example.com', recipient: 'user@example.net' });
       const [log] = await n.records.next(1);
       assert.equal(log.payload.type, 'Delivery');
+      assert.equal(log.payload.size, Buffer.byteLength('{"to":"someone"}'), 'an object payload is measured as the JSON published');
       assert.equal(log.payload.sender, 'bounce@example.com');
       assert.equal(log.payload.recipient, 'user@example.net');
       n.qc.receive({ payload: 'x', queue: 'amqp', recipient: ['user@example.net'] });

@@ -129,6 +129,25 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
     assert.equal(record.recipient, null);
   });
 
+  it('measures a message of unknown size once, when its first log record is built, and never without log records', function () {
+    const measured = [];
+    const measure = (delivery) => {
+      measured.push(delivery.id);
+      return 1234;
+    };
+    const h = harness({}, { measure });
+    h.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
+    assert.deepEqual(measured, [], 'measured before any record was needed');
+    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
+    assert.equal(h.logged[0].record.size, 1234);
+    assert.equal(measured.length, 1);
+
+    const quiet = harness({ logRecords: false }, { measure });
+    quiet.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
+    reportOutcome(quiet.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
+    assert.equal(measured.length, 1, 'measured although output 2 is unwired');
+  });
+
   it('carries the envelope the message was submitted with into every record, retries included', function () {
     const h = harness();
     const envelope = { sender: 'bounce@example.com', recipient: 'user@example.net' };
