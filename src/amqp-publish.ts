@@ -94,6 +94,9 @@ export = function register(RED: NodeAPI): void {
       else if (keyType === 'env') staticKey = checkRoutingKey(t, RED.util.evaluateNodeProperty(def.routingKey, 'env', node, {}));
       else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, node);
       else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
+      // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
+      if (!(returnedAs in RETURNED_CODES) && returnedAs !== 'delivered') throw new Error(t('errors.returned-as'));
+      if (def.nackedAs !== undefined && !(def.nackedAs in NACK_CODES)) throw new Error(t('errors.nacked-as'));
       const confirmTimeoutMs = positiveNumber(t, def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000;
       const maxWaiting = Math.floor(positiveNumber(t, def.maxWaiting, 10000, 'errors.max-waiting-invalid'));
       const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';

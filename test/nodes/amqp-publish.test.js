@@ -221,6 +221,24 @@ describe('amqp publish', function () {
     });
   });
 
+  describe('settings a hand-written or imported flow may get wrong are refused at deploy', function () {
+    for (const [setting, value, message] of [
+      ['returnedAs', 'maybe', /Returned: choose transient, permanent or delivered/],
+      ['nackedAs', 'sometimes', /Nack: choose permanent or transient/],
+      ['confirmTimeout', 'soon', /confirm timeout/i],
+    ]) {
+      it(`${setting} "${value}": a red status and a clear error for every message`, async () => {
+        const n = await start({ [setting]: value });
+        const status = await until(n.statuses, (m) => m.status.fill === 'red');
+        assert.match(status.status.text, message);
+        n.pub.receive({ payload: 'x' });
+        const [err] = await n.errors.next(1);
+        assert.match(err.error.message, message);
+        assert.equal(n.delivered.messages.length + n.rejected.messages.length, 0);
+      });
+    }
+  });
+
   describe('payloads of every type', function () {
     it('Buffer as is, string as UTF-8, object and number as JSON', async () => {
       const queue = await side.queue(uniqueName('types'));
