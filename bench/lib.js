@@ -93,7 +93,8 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
     credentials,
     modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
     nodeArgs,
-    settings: { httpAdminRoot: false },
+    // BENCH_SYNC_DELIVERY: what Node-RED's asynchronous wires cost (a setting users may choose too).
+    settings: { httpAdminRoot: false, ...(process.env.BENCH_SYNC_DELIVERY ? { runtimeSyncDelivery: true } : {}) },
   });
   const { url } = nodeRed;
   return {

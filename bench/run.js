@@ -7,6 +7,7 @@
 //   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
 //   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,b,c,d,e,e1000,f,g)
+//   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
 // a128 and e1000 compare at equal windows: raw amqplib with the custom protocol's
 // default 128 in flight, and the routing with max in flight raised to (a)'s 1000.
 // Needs `npm run build` first (Node-RED loads the compiled nodes/).
