@@ -8,6 +8,7 @@ import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from './core/ev
 import { bindProtocol, unbindProtocol, ProtocolHandler, Routing } from './core/protocol-bindings';
 import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
 import { queueNameFrom, QueueName } from './core/queue-name';
+import { NO_ENVELOPE } from './core/log-record';
 import type { Envelope, LogRecord } from './core/log-record';
 import { typeName } from './core/messages';
 import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
@@ -65,13 +66,16 @@ function payloadSize(payload: unknown): number {
  * record names them): KumoMTA's log records carry them. Anything but a string is refused.
  */
 function envelopeOf(msg: DeliveryMessage, t: Translate): Envelope {
-  const address = (field: 'sender' | 'recipient'): string | null => {
-    const value = msg[field];
-    if (value === undefined || value === null) return null;
-    if (typeof value !== 'string') throw new Error(t('errors.envelope', { field, type: typeName(value) }));
-    return value;
-  };
-  return { sender: address('sender'), recipient: address('recipient') };
+  const { sender, recipient } = msg;
+  // The usual message has neither: no allocation on the hot path.
+  if ((sender === undefined || sender === null) && (recipient === undefined || recipient === null)) return NO_ENVELOPE;
+  return { sender: address(sender, 'sender', t), recipient: address(recipient, 'recipient', t) };
+}
+
+function address(value: unknown, field: 'sender' | 'recipient', t: Translate): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new Error(t('errors.envelope', { field, type: typeName(value) }));
+  return value;
 }
 
 export = function register(RED: NodeAPI): void {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
-import { setMessageLanguage } from './core/messages';
+import { fill, setMessageLanguage } from './core/messages';
 
 type Catalogue = Record<string, unknown>;
 const catalogues = new Map<string, Catalogue>();
@@ -47,6 +47,6 @@ export function translator(RED: NodeAPI, type: string): Translate {
     const translated = RED._(full, vars);
     if (translated && translated !== full) return translated;
     const text = lookup(english(type), full) ?? key;
-    return vars ? text.replace(/__(\w+)__/g, (m, name: string) => (name in vars ? String(vars[name]) : m)) : text;
+    return vars ? fill(text, vars) : text;
   };
 }

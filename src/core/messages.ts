@@ -62,7 +62,11 @@ export function setMessageLanguage(lang: string | null | undefined): void {
 export function text(key: string, vars?: MessageVars): string {
   const template =
     (language === DEFAULT_LANGUAGE ? undefined : catalogue(language).get(key)) ?? catalogue(DEFAULT_LANGUAGE).get(key) ?? key;
-  if (vars === undefined) return template;
+  return vars === undefined ? template : fill(template, vars);
+}
+
+/** Fills a template's `__name__` placeholders; the node catalogues' fallback uses it too. */
+export function fill(template: string, vars: MessageVars): string {
   // One pass: a value that itself contains __x__ is not filled in again.
   return template.replace(PLACEHOLDER, (placeholder, name: string) =>
     Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : placeholder,
