@@ -133,6 +133,17 @@ function amqpUrl(instance, { user = 'guest', password = 'guest', tls = false } =
   return `${tls ? 'amqps' : 'amqp'}://${user}:${password}@127.0.0.1:${port}`;
 }
 
+/** The last `lines` lines of the instance's log files (server.out and RabbitMQ's log), for a failing test to print. */
+function logTail(instance, lines = 60) {
+  const { base, logs } = instancePaths(instance);
+  const files = [path.join(base, 'server.out')];
+  if (fs.existsSync(logs)) files.push(...fs.readdirSync(logs).filter((f) => f.endsWith('.log')).map((f) => path.join(logs, f)));
+  return files.filter((f) => fs.existsSync(f)).map((f) => {
+    const text = fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return `== ${path.relative(base, f)}\n${text}`;
+  }).join('\n');
+}
+
 /** The memory alarm: a tiny watermark makes the broker block publishers (connection.blocked). */
 async function setMemoryAlarm(instance, on) {
   await ctl(instance, ['set_vm_memory_high_watermark', on ? '0.0000001' : '0.4']);
@@ -250,6 +261,7 @@ module.exports = {
   restartBroker,
   crashBroker,
   setMemoryAlarm,
+  logTail,
   makeCertificates,
   startTlsBroker,
   startCluster,

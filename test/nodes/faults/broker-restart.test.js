@@ -27,7 +27,9 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
 
   it('confirms every message (retrying those in flight at the crash): 0 lost, duplicates only among the unconfirmed', async () => {
     side = await Side.open(fb.url);
-    const queue = await side.queue('faults-restart');
+    const queue = await side.queue('faults-restart').catch((err) => {
+      throw new Error(`declaring the test's queue on the fault broker failed before the test began: ${err.message}`);
+    });
     await side.channel.purgeQueue(queue);
     await loadFlow(routingFlow({ event: EVENT, url: fb.plainUrl, queue }), { broker: { username: 'guest', password: 'guest' } });
     const ledger = new Ledger(TOTAL);
@@ -48,6 +50,13 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     assert.match(down.text, /disconnected/, 'the publish node says it lost the broker');
     await brokers.restartBroker(fb.instance);
     const restartedAt = Date.now();
+    // The queue is durable: if RabbitMQ itself forgot it in the crash, say so
+    // here (with its log, printed by the suite), not later as a puzzling 404.
+    await side.close();
+    side = await Side.open(fb.url);
+    await side.count(queue).catch((err) => {
+      throw new Error(`after the crash RabbitMQ no longer has the durable queue '${queue}' (${err.message}): the broker lost it, before the pack published anything more`);
+    });
     await statuses.next((s) => s.fill === 'green');
     const resumedAt = Date.now();
 
@@ -63,8 +72,6 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     const retried = new Set(ledger.transient.map((t) => t.seq));
     assert.ok(unconfirmed.length > 0, 'the crash hit no message in flight: the test proved nothing');
 
-    await side.close();
-    side = await Side.open(fb.url);
     const stored = await side.drain(queue);
     const result = audit(stored, range(TOTAL));
     assert.deepEqual(result.lost, [], `${result.lost.length} confirmed messages are missing from the queue`);

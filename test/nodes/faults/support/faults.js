@@ -35,6 +35,14 @@ async function clusterOptions() {
 }
 
 if (typeof after === 'function') {
+  // When a fault test fails, the broker's own account of it (a queue lost in a
+  // crash, an alarm that did not clear) is what a CI log needs next to the assertion.
+  afterEach(async function () {
+    const test = this.currentTest;
+    if (!faultBroker || !test || test.state !== 'failed' || !/^faults:/.test(test.fullTitle())) return;
+    const { instance } = await faultBroker;
+    process.stdout.write(`\n      [broker log] the last lines of ${instance.name}'s log:\n${brokers.logTail(instance, 60).replace(/^/gm, '        ')}\n`);
+  });
   // A root hook: runs once, after every suite of the run.
   after(async function () {
     this.timeout(60000);
