@@ -11,8 +11,15 @@ const { startFaultBroker, loadFlow, routingFlow, Side, Ledger, audit, body, stat
 const TOTAL = Number(process.env.FAULTS_RESTART_MESSAGES || 10000);
 const EVENT = 'make.faults.restart';
 
+/**
+ * RabbitMQ itself forgot a durable queue across the crash. Nothing the pack does
+ * can delete a queue (it declares none in this flow), so this is the broker's
+ * fault, not a lost message: the run is repeated once, with RabbitMQ's log printed.
+ */
+class BrokerLostQueue extends Error {}
+
 describe('faults: the broker crashes and restarts while 10 000 messages flow', function () {
-  this.timeout(180000);
+  this.timeout(360000);
   let fb;
   let side;
 
@@ -25,13 +32,13 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     side = null;
   });
 
-  it('confirms every message (retrying those in flight at the crash): 0 lost, duplicates only among the unconfirmed', async () => {
+  async function crashMidStream(queueName, event) {
     side = await Side.open(fb.url);
-    const queue = await side.queue('faults-restart').catch((err) => {
+    const queue = await side.queue(queueName).catch((err) => {
       throw new Error(`declaring the test's queue on the fault broker failed before the test began: ${err.message}`);
     });
     await side.channel.purgeQueue(queue);
-    await loadFlow(routingFlow({ event: EVENT, url: fb.plainUrl, queue }), { broker: { username: 'guest', password: 'guest' } });
+    await loadFlow(routingFlow({ event, url: fb.plainUrl, queue }), { broker: { username: 'guest', password: 'guest' } });
     const ledger = new Ledger(TOTAL);
     ledger.watchRecords(helper.getNode('records'));
     const statuses = statusWatch(helper.getNode('statuses'));
@@ -50,15 +57,15 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     assert.match(down.text, /disconnected/, 'the publish node says it lost the broker');
     await brokers.restartBroker(fb.instance);
     const restartedAt = Date.now();
-    // The queue is durable: if RabbitMQ itself forgot it in the crash, say so
-    // here (with its log, printed by the suite), not later as a puzzling 404.
+    // The queue is durable: if RabbitMQ forgot it in the crash, say so here,
+    // not later as a bare 404 from the count.
     await side.close();
     side = await Side.open(fb.url);
     await side.count(queue).catch((err) => {
-      throw new Error(`after the crash RabbitMQ no longer has the durable queue '${queue}' (${err.message}): the broker lost it, before the pack published anything more`);
+      throw new BrokerLostQueue(`after the crash RabbitMQ no longer has the durable queue '${queue}' (${err.message})`);
     });
-    await statuses.next((s) => s.fill === 'green');
-    const resumedAt = Date.now();
+    // until, not next: the node may have reconnected while the queue was checked.
+    const up = await statuses.until((s) => s.at >= down.at && s.fill === 'green');
 
     await ledger.allSettled();
     const elapsed = Date.now() - started;
@@ -79,6 +86,21 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
     assert.ok(result.duplicates <= unconfirmed.length, `${result.duplicates} duplicates, more than the ${unconfirmed.length} messages unconfirmed at the crash`);
     console.log(`      [figures] restart: ${TOTAL} messages, ${confirmedBeforeCrash} confirmed before the crash, ${unconfirmed.length} unconfirmed at the crash, ` +
       `${retried.size} retried, lost 0, duplicates ${result.duplicates}, broker down ${((restartedAt - crashAt) / 1000).toFixed(1)} s, ` +
-      `publishing again ${((resumedAt - restartedAt) / 1000).toFixed(1)} s after it was back, all confirmed in ${(elapsed / 1000).toFixed(1)} s`);
+      `publishing again ${(Math.max(0, up.at - restartedAt) / 1000).toFixed(1)} s after it was back, all confirmed in ${(elapsed / 1000).toFixed(1)} s`);
+  }
+
+  it('confirms every message (retrying those in flight at the crash): 0 lost, duplicates only among the unconfirmed', async () => {
+    try {
+      await crashMidStream('faults-restart', EVENT);
+    } catch (err) {
+      if (!(err instanceof BrokerLostQueue)) throw err;
+      process.stdout.write(`      [broker] ${err.message}; RabbitMQ's log:\n${brokers.logTail(fb.instance, 60).replace(/^/gm, '        ')}\n` +
+        '      [broker] running the test once more, on a new queue\n');
+      await helper.unload();
+      await side.close();
+      // A new event name too: the first round's unfinished deliveries were kept
+      // for its event name (durable retries) and must not join this round.
+      await crashMidStream('faults-restart-again', `${EVENT}.again`);
+    }
   });
 });
