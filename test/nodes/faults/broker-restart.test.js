@@ -6,7 +6,7 @@
 // confirmed when it died (at-least-once, as KumoMTA itself is).
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, routingFlow, Side, Ledger, audit, body, statusWatch, range, brokers, helper } = require('./support/faults');
+const { startFaultBroker, printBrokerLog, loadFlow, routingFlow, Side, Ledger, audit, body, statusWatch, range, brokers, helper } = require('./support/faults');
 
 const TOTAL = Number(process.env.FAULTS_RESTART_MESSAGES || 10000);
 const EVENT = 'make.faults.restart';
@@ -94,8 +94,7 @@ describe('faults: the broker crashes and restarts while 10 000 messages flow', f
       await crashMidStream('faults-restart', EVENT);
     } catch (err) {
       if (!(err instanceof BrokerLostQueue)) throw err;
-      process.stdout.write(`      [broker] ${err.message}; RabbitMQ's log:\n${brokers.logTail(fb.instance, 60).replace(/^/gm, '        ')}\n` +
-        '      [broker] running the test once more, on a new queue\n');
+      printBrokerLog(fb.instance, `${err.message}; running the test once more, on a new queue`);
       await helper.unload();
       await side.close();
       // A new event name too: the first round's unfinished deliveries were kept

@@ -34,14 +34,18 @@ async function clusterOptions() {
   return { name: `kumo-amqp-cluster-${process.pid}`, ports: ports.slice(0, 3), distPorts: ports.slice(3) };
 }
 
+/** The tail of a broker's log, indented under the test, with why it is shown. */
+function printBrokerLog(instance, why) {
+  process.stdout.write(`\n      [broker log] ${why}; the last lines of ${instance.name}'s log:\n${brokers.logTail(instance, 60).replace(/^/gm, '        ')}\n`);
+}
+
 if (typeof after === 'function') {
   // When a fault test fails, the broker's own account of it (a queue lost in a
   // crash, an alarm that did not clear) is what a CI log needs next to the assertion.
   afterEach(async function () {
     const test = this.currentTest;
     if (!faultBroker || !test || test.state !== 'failed' || !/^faults:/.test(test.fullTitle())) return;
-    const { instance } = await faultBroker;
-    process.stdout.write(`\n      [broker log] the last lines of ${instance.name}'s log:\n${brokers.logTail(instance, 60).replace(/^/gm, '        ')}\n`);
+    printBrokerLog((await faultBroker).instance, 'the test failed');
   });
   // A root hook: runs once, after every suite of the run.
   after(async function () {
@@ -272,5 +276,5 @@ async function connectionsNamed(instance, name) {
 
 module.exports = {
   publishFlow,
-  startFaultBroker, clusterOptions, loadFlow, brokerNode, routingFlow, stream, range, Side, Ledger, audit, body, statusWatch, connectionsNamed, brokers, helper,
+  startFaultBroker, printBrokerLog, clusterOptions, loadFlow, brokerNode, routingFlow, stream, range, Side, Ledger, audit, body, statusWatch, connectionsNamed, brokers, helper,
 };
