@@ -1,9 +1,19 @@
 // Durable retries: the deliveries a custom protocol node has not finished are
-// kept in one JSON file per event name under Node-RED's user directory, so a
-// restart or redeploy delivers them afterwards. Each write goes to a temporary
-// file that is fsynced and renamed over the old one: a crash in the middle of a
-// write leaves the previous complete file, never a torn one.
+// kept in one file per event name under Node-RED's user directory, so a
+// restart or redeploy delivers them afterwards.
+//
+// The file is a journal: one line per operation (a delivery kept, rescheduled
+// or removed), each line prefixed with a checksum of its JSON. During an
+// outage every delivery is rescheduled again and again; appending a line of a
+// few dozen bytes per change, one append and one fsync per flush, costs what
+// changed instead of rewriting every payload kept. A crash in the middle of an
+// append tears at most the tail, which the checksums find and load() ignores.
+// Now and then (when the journal is much larger than what it describes) it is
+// rewritten as a snapshot of the live set, atomically: temporary file, fsync,
+// rename, fsync of the directory, so a crash leaves the old file or the new,
+// never a torn one.
 
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { text } from './messages';
@@ -29,14 +39,50 @@ export interface StoredDelivery {
   props: Record<string, unknown>;
 }
 
-interface StoreFile {
+export interface RetryStoreOptions {
+  /** How long operations are buffered before they are written together (ms). */
+  flushDelayMs?: number;
+  /** A write the store started by itself (the delayed flush) failed; later writes go on. */
+  onError?: (err: Error) => void;
+  /** Journal growth beyond twice the live records that is tolerated before compaction (bytes). */
+  compactFloorBytes?: number;
+  /** Makes a rename or unlink in `dir` durable; replaceable so tests can play a file system that refuses it. */
+  syncDirectory?: (dir: string) => Promise<void>;
+}
+
+export interface LoadResult {
+  deliveries: StoredDelivery[];
+  /** A sentence for the user when something could not be read; null when all was well. */
+  problem: string | null;
+}
+
+/** The file written by the release before the journal: the whole set as one JSON document. */
+interface StoreFileV1 {
   version: 1;
   eventName: string;
   deliveries: StoredDelivery[];
 }
 
+const JOURNAL_VERSION = 2;
+
+type Operation =
+  | { op: 'header'; version: number; eventName: string }
+  | { op: 'put'; d: StoredDelivery }
+  | { op: 'reschedule'; id: string; attempts: number; dueMs: number }
+  | { op: 'remove'; id: string };
+
 // Properties that belong to one process or one attempt, never to the message.
 const TRANSIENT_PROPS = new Set(['_msgid', 'req', 'res', 'payload', 'queue', 'queueConfig', 'kumo', 'amqp', 'reject', 'error', '_event']);
+
+const DEFAULT_FLUSH_DELAY_MS = 200;
+const DEFAULT_COMPACT_FLOOR_BYTES = 1024 * 1024;
+// 48 bits of SHA-1: a torn or damaged line passes by chance once in 2^48.
+const CHECKSUM_CHARS = 12;
+const LINE = /^([0-9a-f]{12}) (.*)$/s;
+
+// What some file systems (and Windows) answer to an fsync of a directory: the
+// rename has happened, there is just no way to force it to disk from here.
+const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'ENOTSUP', 'EPERM', 'EISDIR', 'EBADF']);
 
 export function storePayload(payload: unknown): StoredPayload {
   if (Buffer.isBuffer(payload)) return { type: 'buffer', base64: payload.toString('base64') };
@@ -76,37 +122,216 @@ export function storeFileName(directory: string, eventName: string): string {
   return path.join(directory, `retries-${eventName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
 }
 
-export class RetryStore {
-  private writing: Promise<void> = Promise.resolve();
-  private pending: StoredDelivery[] | null = null;
+function checksum(json: string): string {
+  return crypto.createHash('sha1').update(json).digest('hex').slice(0, CHECKSUM_CHARS);
+}
 
-  constructor(readonly file: string, private readonly eventName: string) {}
+function encode(operation: Operation): string {
+  const json = JSON.stringify(operation);
+  return `${checksum(json)} ${json}\n`;
+}
+
+/** The operation a journal line holds, or null when the line is torn, damaged or not one of ours. */
+function decode(line: string): Operation | null {
+  const m = LINE.exec(line);
+  if (!m || checksum(m[2]) !== m[1]) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(m[2]);
+  } catch {
+    return null;
+  }
+  const o = value as Record<string, unknown> | null;
+  if (o === null || typeof o !== 'object') return null;
+  const id = typeof o.id === 'string';
+  switch (o.op) {
+    case 'header':
+      return typeof o.version === 'number' ? (o as Operation) : null;
+    case 'put':
+      return isDelivery(o.d) ? (o as Operation) : null;
+    case 'reschedule':
+      return id && typeof o.attempts === 'number' && typeof o.dueMs === 'number' ? (o as Operation) : null;
+    case 'remove':
+      return id ? (o as Operation) : null;
+    default:
+      return null;
+  }
+}
+
+function isDelivery(d: unknown): d is StoredDelivery {
+  return d !== null && typeof d === 'object' && typeof (d as StoredDelivery).id === 'string';
+}
+
+interface Parsed {
+  deliveries: Map<string, StoredDelivery>;
+  /** Lines that could not be read and were followed by lines that could: damage, not a crash. */
+  damaged: number;
+  /** The file can be appended to as it is (ends with a whole, valid line of the current format). */
+  appendable: boolean;
+}
+
+/** Throws (with the reason) only when the text is not a retry store at all. */
+function parse(content: string): Parsed {
+  if (content.startsWith('{')) {
+    const data = JSON.parse(content) as StoreFileV1;
+    if (data === null || data.version !== 1 || !Array.isArray(data.deliveries) || !data.deliveries.every(isDelivery)) {
+      throw new Error(text('retry-store.not-a-store'));
+    }
+    const deliveries = new Map<string, StoredDelivery>();
+    for (const d of data.deliveries) deliveries.set(d.id, d);
+    // The next write converts it to a journal.
+    return { deliveries, damaged: 0, appendable: false };
+  }
+  const lines = content.split('\n');
+  const header = decode(lines[0]);
+  if (!header || header.op !== 'header' || header.version !== JOURNAL_VERSION) throw new Error(text('retry-store.not-a-store'));
+  const deliveries = new Map<string, StoredDelivery>();
+  let unreadable = 0;
+  let damaged = 0;
+  const last = lines.length - 1; // '' when the file ends with a newline, as a whole append leaves it
+  for (let i = 1; i <= last; i++) {
+    if (i === last && lines[i] === '') break;
+    const operation = decode(lines[i]);
+    if (!operation || operation.op === 'header') {
+      unreadable++;
+      continue;
+    }
+    // A bad line followed by good ones is damage; bad lines at the end are an append a crash cut short.
+    damaged += unreadable;
+    unreadable = 0;
+    if (operation.op === 'put') {
+      deliveries.set(operation.d.id, operation.d);
+    } else if (operation.op === 'reschedule') {
+      const d = deliveries.get(operation.id);
+      if (d) deliveries.set(d.id, { ...d, attempts: operation.attempts, dueMs: operation.dueMs });
+    } else {
+      deliveries.delete(operation.id);
+    }
+  }
+  return { deliveries, damaged, appendable: damaged === 0 && unreadable === 0 && content.endsWith('\n') };
+}
+
+/**
+ * Reads a store file without touching it (no clean-up, nothing moved aside):
+ * for tools and tests that look at the file of a running node.
+ */
+export function readRetryStore(file: string): LoadResult {
+  try {
+    const parsed = parse(fs.readFileSync(file, 'utf8'));
+    const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file, count: parsed.damaged }) : null;
+    return { deliveries: [...parsed.deliveries.values()], problem };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
+    return { deliveries: [], problem: text('retry-store.cannot-read', { file, error: (err as Error).message }) };
+  }
+}
+
+async function syncDirectoryDefault(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+let tempCounter = 0;
+
+/**
+ * The deliveries of one custom protocol node that must survive a restart.
+ *
+ * The store holds the live set in memory and mirrors every change to the
+ * file: put / reschedule / remove buffer one journal line each and schedule a
+ * flush (one append, one fsync) `flushDelayMs` after the first of them.
+ * save() replaces the whole set. Writes are serialised; a failed write never
+ * stops later ones, and the write after a failure is a full snapshot, so the
+ * file catches up with the set in memory.
+ */
+export class RetryStore {
+  /** Bytes handed to the file system (journal appends and snapshots), for the benchmark. */
+  bytesWritten = 0;
+
+  private readonly live = new Map<string, { d: StoredDelivery; bytes: number }>();
+  private liveBytes = 0;
+  private buffer: string[] = [];
+  private bufferBytes = 0;
+  /** The journal's size on disk; 0 when there is no file. */
+  private journalBytes = 0;
+  /** False until a write or load() shows the file is a journal that ends with a whole line. */
+  private appendable = false;
+  private snapshotWanted = false;
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private readonly flushDelayMs: number;
+  private readonly compactFloorBytes: number;
+  private readonly onError: (err: Error) => void;
+  private readonly syncDirectory: (dir: string) => Promise<void>;
+
+  constructor(readonly file: string, private readonly eventName: string, options: RetryStoreOptions = {}) {
+    this.flushDelayMs = options.flushDelayMs ?? DEFAULT_FLUSH_DELAY_MS;
+    this.compactFloorBytes = options.compactFloorBytes ?? DEFAULT_COMPACT_FLOOR_BYTES;
+    this.onError = options.onError ?? (() => undefined);
+    this.syncDirectory = options.syncDirectory ?? syncDirectoryDefault;
+  }
+
+  /** How many deliveries are kept. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  has(id: string): boolean {
+    return this.live.has(id);
+  }
 
   /**
-   * Reads what a previous run left. A file that cannot be read is moved aside
-   * (kept for inspection) and reported, so one bad file never stops the node.
+   * Reads what a previous run left; call it once, before any other operation
+   * (without it, the first write replaces whatever the file held). Damaged
+   * lines in the middle are skipped and reported; a file that is not a store
+   * at all is moved aside (kept for inspection) and reported. Never throws:
+   * one bad file must not stop the node.
    */
-  load(): { deliveries: StoredDelivery[]; problem: string | null } {
-    this.removeTemporaryFiles();
-    let json: string;
+  load(): LoadResult {
+    this.live.clear();
+    this.liveBytes = 0;
+    this.appendable = false;
+    this.journalBytes = 0;
     try {
-      json = fs.readFileSync(this.file, 'utf8');
+      this.removeTemporaryFiles();
+      let content: string;
+      try {
+        content = fs.readFileSync(this.file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
+        // Left in place: the first write will replace it, as it would any file of that name.
+        return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
+      }
+      let parsed: Parsed;
+      try {
+        parsed = parse(content);
+      } catch (err) {
+        return { deliveries: [], problem: this.moveAside((err as Error).message) };
+      }
+      for (const d of parsed.deliveries.values()) this.keep(d);
+      this.journalBytes = Buffer.byteLength(content);
+      this.appendable = parsed.appendable;
+      const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
+      return { deliveries: [...parsed.deliveries.values()], problem };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
       return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
-    }
-    try {
-      const data = JSON.parse(json) as StoreFile;
-      if (data.version !== 1 || !Array.isArray(data.deliveries)) throw new Error(text('retry-store.not-a-store'));
-      return { deliveries: data.deliveries, problem: null };
-    } catch (err) {
-      const aside = `${this.file}.unreadable-${Date.now()}`;
-      fs.renameSync(this.file, aside);
-      return { deliveries: [], problem: text('retry-store.invalid-moved', { file: this.file, error: (err as Error).message, aside }) };
     }
   }
 
-  /** Leftovers of writes a crash interrupted: never the real store, safe to drop. */
+  private moveAside(error: string): string {
+    const aside = `${this.file}.unreadable-${Date.now()}`;
+    try {
+      fs.renameSync(this.file, aside);
+      return text('retry-store.invalid-moved', { file: this.file, error, aside });
+    } catch (err) {
+      return text('retry-store.invalid-not-moved', { file: this.file, error, reason: (err as Error).message });
+    }
+  }
+
+  /** Leftovers of snapshots a crash interrupted: never the real store, safe to drop. */
   private removeTemporaryFiles(): void {
     const dir = path.dirname(this.file);
     const prefix = `${path.basename(this.file)}.`;
@@ -114,66 +339,184 @@ export class RetryStore {
     try {
       names = fs.readdirSync(dir);
     } catch {
-      return;
+      return; // no directory yet: nothing left over
     }
     for (const name of names) {
-      if (name.startsWith(prefix) && name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      try {
+        fs.rmSync(path.join(dir, name), { force: true });
+      } catch {
+        // A leftover that cannot be removed only takes space; the store is still readable.
+      }
     }
   }
 
-  /** Replaces the stored set; writes are serialised and coalesced (the newest set wins). */
+  /** Keeps a delivery (a new one, or a new version of a kept one): its whole record, payload included. */
+  put(d: StoredDelivery): void {
+    const record = { ...d };
+    const line = encode({ op: 'put', d: record });
+    const bytes = Buffer.byteLength(line);
+    this.append(line, bytes);
+    this.keep(record, bytes);
+  }
+
+  /** A kept delivery's new attempt count and due time: a line without the payload. Unknown ids are ignored. */
+  reschedule(id: string, attempts: number, dueMs: number): void {
+    const entry = this.live.get(id);
+    if (!entry) return;
+    entry.d = { ...entry.d, attempts, dueMs };
+    this.append(encode({ op: 'reschedule', id, attempts, dueMs }));
+  }
+
+  /** A delivery that is finished (or given up): no longer kept. Unknown ids are ignored. */
+  remove(id: string): void {
+    const entry = this.live.get(id);
+    if (!entry) return;
+    this.live.delete(id);
+    this.liveBytes -= entry.bytes;
+    this.append(encode({ op: 'remove', id }));
+  }
+
+  /**
+   * Writes what is buffered now. Resolves when it is on disk (and everything
+   * earlier too); rejects with the error when that write fails (onError is not
+   * called for it: the caller has the error).
+   */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const done = this.writing.then(() => this.writeOut());
+    this.writing = done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * Replaces the whole set with `deliveries` (an empty list removes the file),
+   * written as one snapshot. Resolves or rejects like flush().
+   */
   save(deliveries: StoredDelivery[]): Promise<void> {
-    const idle = this.pending === null;
-    this.pending = deliveries;
-    if (idle) {
-      // A failed write must not stop later ones: each caller sees its own result.
-      this.writing = this.writing.catch(() => undefined).then(() => {
-        const latest = this.pending as StoredDelivery[];
-        this.pending = null;
-        return this.write(latest);
-      });
-    }
-    return this.writing;
+    this.live.clear();
+    this.liveBytes = 0;
+    this.buffer = [];
+    this.bufferBytes = 0;
+    for (const d of deliveries) this.keep({ ...d });
+    this.snapshotWanted = true;
+    return this.flush();
   }
 
-  private async write(deliveries: StoredDelivery[]): Promise<void> {
-    if (deliveries.length === 0) {
-      await fs.promises.rm(this.file, { force: true });
+  /** `bytes`: the size of its put line, which compaction weighs the journal against (attempts and dueMs change it by a few digits). */
+  private keep(d: StoredDelivery, bytes = Buffer.byteLength(encode({ op: 'put', d }))): void {
+    const old = this.live.get(d.id);
+    if (old) this.liveBytes -= old.bytes;
+    this.live.set(d.id, { d, bytes });
+    this.liveBytes += bytes;
+  }
+
+  private append(line: string, bytes = Buffer.byteLength(line)): void {
+    this.buffer.push(line);
+    this.bufferBytes += bytes;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flush().catch((err: Error) => this.onError(err));
+      }, this.flushDelayMs);
+    }
+  }
+
+  /** Runs when the previous write has finished: decides then what this one writes. */
+  private async writeOut(): Promise<void> {
+    const lines = this.buffer;
+    const bytes = this.bufferBytes;
+    this.buffer = [];
+    this.bufferBytes = 0;
+    if (this.live.size === 0) {
+      this.snapshotWanted = false;
+      if (this.journalBytes > 0 || !this.appendable) await this.removeFile();
       return;
     }
+    const compact = this.journalBytes + bytes > 2 * this.liveBytes + this.compactFloorBytes;
+    if (this.snapshotWanted || !this.appendable || this.journalBytes === 0 || compact) {
+      this.snapshotWanted = false;
+      await this.writeSnapshot();
+    } else if (lines.length > 0) {
+      await this.appendLines(lines.join(''), bytes);
+    }
+  }
+
+  private async appendLines(data: string, bytes: number): Promise<void> {
+    // Until this append is known to be whole, a later write must not append after it.
+    this.appendable = false;
+    const handle = await fs.promises.open(this.file, 'a', 0o600);
+    try {
+      this.bytesWritten += bytes;
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    this.journalBytes += bytes;
+    this.appendable = true;
+  }
+
+  private async writeSnapshot(): Promise<void> {
+    this.appendable = false;
+    const parts = [encode({ op: 'header', version: JOURNAL_VERSION, eventName: this.eventName })];
+    for (const { d } of this.live.values()) parts.push(encode({ op: 'put', d }));
+    const data = parts.join('');
+    const bytes = Buffer.byteLength(data);
+    // The live set changes while the write runs: its size now is what the file holds.
     await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
-    const data: StoreFile = { version: 1, eventName: this.eventName, deliveries };
-    await replaceAtomically(this.file, JSON.stringify(data));
+    this.bytesWritten += bytes;
+    await this.replaceAtomically(data);
+    this.journalBytes = bytes;
+    this.appendable = true;
   }
-}
 
-let tempCounter = 0;
+  private async removeFile(): Promise<void> {
+    this.appendable = false;
+    try {
+      await fs.promises.unlink(this.file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.journalBytes = 0;
+      this.appendable = true;
+      return;
+    }
+    this.journalBytes = 0;
+    // A removal lost in a power cut would bring back deliveries that were finished.
+    await this.syncDirectoryTolerant();
+    this.appendable = true;
+  }
 
-/**
- * Write, fsync, rename, fsync the directory: the POSIX recipe for replacing a
- * file so that after a crash it holds the old content or the new, whole.
- * (write-file-atomic does the same; its current major needs Node >= 22.22,
- * while Node-RED 4 runs on Node 18 and 20.)
- */
-async function replaceAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.${process.pid}.${++tempCounter}.tmp`;
-  const handle = await fs.promises.open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
+  /**
+   * Write, fsync, rename, fsync the directory: the POSIX recipe for replacing a
+   * file so that after a crash it holds the old content or the new, whole.
+   * (write-file-atomic does the same; its current major needs Node >= 22.22,
+   * while Node-RED 4 runs on Node 18 and 20.)
+   */
+  private async replaceAtomically(data: string): Promise<void> {
+    const temp = `${this.file}.${process.pid}.${++tempCounter}.tmp`;
+    try {
+      const handle = await fs.promises.open(temp, 'w', 0o600);
+      try {
+        await handle.writeFile(data, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(temp, this.file);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    await this.syncDirectoryTolerant();
   }
-  try {
-    await fs.promises.rename(temp, file);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true });
-    throw err;
-  }
-  const dir = await fs.promises.open(path.dirname(file), 'r');
-  try {
-    await dir.sync(); // the rename itself survives a power cut
-  } finally {
-    await dir.close();
+
+  private async syncDirectoryTolerant(): Promise<void> {
+    try {
+      await this.syncDirectory(path.dirname(this.file));
+    } catch (err) {
+      if (!DIRECTORY_SYNC_REFUSED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
   }
 }
