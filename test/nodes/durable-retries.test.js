@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed } = require('../helpers/node-red-process');
-const { RetryStore } = require('../../nodes/core/retry-store');
+const { RetryStore, readRetryStore } = require('../../nodes/core/retry-store');
 
 /** Polls a condition in another process (a file, a broker queue): there is no event to await across processes. */
 async function eventually(what, check, timeoutMs = 30000) {
@@ -64,7 +64,7 @@ describe('durable retries', function () {
     }
     // The store file appears once the transient failures are recorded.
     const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
-    await eventually('the store to hold every message', () => fs.existsSync(store) && JSON.parse(fs.readFileSync(store, 'utf8')).deliveries.length === ids.length);
+    await eventually('the store to hold every message', () => readRetryStore(store).deliveries.length === ids.length);
     const userDir = nodeRed.userDir;
     await nodeRed.stop({ keep: true });
     nodeRed = null;
@@ -105,6 +105,80 @@ describe('durable retries', function () {
       const batch = deliveries[0].id.split('-')[0];
       assert.ok(deliveries.every((d) => d.id.startsWith(`${batch}-`)), `round ${round}: entries from two writes are mixed`);
       assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `round ${round}: an interrupted write's temporary file was left`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a crash in the middle of a journal append loses no operation whose flush completed, and tears nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-'));
+    const file = path.join(dir, 'retries-make.journal.json');
+    // Round n: keep ten new deliveries, reschedule the previous round's, remove those of round n - 3, flush.
+    // A small compaction floor makes some flushes snapshots, so kills land in both kinds of write.
+    const writer = `
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/core/retry-store'))});
+      const store = new RetryStore(${JSON.stringify(file)}, 'make.journal', { flushDelayMs: 1000000, compactFloorBytes: 64 * 1024 });
+      store.load();
+      const big = 'x'.repeat(2048);
+      const queue = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
+      const queueConfig = { protocol: { custom_lua: { constructor: 'make.journal' } }, retry_interval: '1m', max_retry_interval: null, max_age: '1h' };
+      (async () => {
+        for (let n = 1; ; n++) {
+          for (let i = 0; i < 10; i++) store.put({ id: n + '-' + i, payload: { type: 'string', value: big }, queue, queueConfig, createdMs: n, attempts: 1, dueMs: n * 1000, props: {} });
+          for (let i = 0; i < 10; i++) store.reschedule((n - 1) + '-' + i, n, n * 1000 + i);
+          for (let i = 0; i < 10; i++) store.remove((n - 3) + '-' + i);
+          await store.flush();
+          process.stdout.write(n + '\\n');
+        }
+      })();
+    `;
+    /** The operations of the loop above, in order, applied one at a time: every state a prefix of them leaves. */
+    function* states() {
+      const live = new Map();
+      const key = () => [...live.entries()].map(([id, s]) => `${id}:${s}`).sort().join(',');
+      let ops = 0;
+      for (let n = 1; ; n++) {
+        for (let i = 0; i < 10; i++) {
+          live.set(`${n}-${i}`, `1/${n * 1000}`);
+          yield { n, ops: ++ops, key: key() };
+        }
+        for (let i = 0; i < 10; i++) {
+          if (live.has(`${n - 1}-${i}`)) live.set(`${n - 1}-${i}`, `${n}/${n * 1000 + i}`);
+          yield { n, ops: ++ops, key: key() };
+        }
+        for (let i = 0; i < 10; i++) {
+          live.delete(`${n - 3}-${i}`);
+          yield { n, ops: ++ops, key: key() };
+        }
+      }
+    }
+    for (let round = 0; round < 6; round++) {
+      fs.rmSync(file, { force: true });
+      const child = spawn(process.execPath, ['-e', writer], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+      });
+      await eventually('the writer to flush a few times', () => output.split('\n').length > 5);
+      await new Promise((resolve) => setTimeout(resolve, 10 + round * 23)); // kill at varied points of the loop
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('close', resolve)); // 'close': every report the child wrote has been read
+      const flushed = Math.max(...output.split('\n').filter(Boolean).map(Number));
+
+      const { deliveries, problem } = new RetryStore(file, 'make.journal').load();
+      assert.equal(problem, null, `round ${round}: ${problem}`);
+      assert.ok(deliveries.every((d) => d.payload.value.length === 2048), `round ${round}: a delivery was torn`);
+      const loaded = deliveries.map((d) => `${d.id}:${d.attempts}/${d.dueMs}`).sort().join(',');
+      // The file holds the state after some prefix of the operations, one that includes every flush the child reported.
+      let match = null;
+      for (const state of states()) {
+        if (state.n > flushed + 2) break;
+        if (state.ops >= flushed * 30 && state.key === loaded) {
+          match = state;
+          break;
+        }
+      }
+      assert.ok(match, `round ${round}: after ${flushed} completed flushes the store holds ${deliveries.length} deliveries that no sequence of the operations leaves: ${loaded.slice(0, 300)}`);
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `round ${round}: an interrupted snapshot's temporary file was left`);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
