@@ -13,6 +13,7 @@ import type { Envelope, LogRecord } from './core/log-record';
 import { typeName } from './core/messages';
 import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
 import * as path from 'node:path';
+import { ERROR_CODES, KumoError, withCode } from './core/errors';
 import { translator, useNodeRedLanguage, Translate } from './node-text';
 
 interface CustomProtocolDef extends NodeDef {
@@ -74,7 +75,7 @@ function envelopeOf(msg: DeliveryMessage, t: Translate): Envelope {
 
 function address(value: unknown, field: 'sender' | 'recipient', t: Translate): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new Error(t('errors.envelope', { field, type: typeName(value) }));
+  if (typeof value !== 'string') throw new KumoError(ERROR_CODES.badInput, t('errors.envelope', { field, type: typeName(value) }));
   return value;
 }
 
@@ -89,9 +90,12 @@ export = function register(RED: NodeAPI): void {
     let eventName = '';
     let handler: ProtocolHandler | null = null;
     let statusTimer: NodeJS.Timeout | null = null;
-    // The payload each delivery started with: a retry sends it again even if
-    // a node downstream replaced msg.payload during the failed attempt.
-    const originalPayloads = new WeakMap<DeliveryMessage, unknown>();
+    // Each attempt leaves as its own shallow copy of the delivery's msg, so a late
+    // attempt still downstream (a slow node) keeps its own msg.kumo and cannot change
+    // the next one; the delivery's msg itself never leaves and keeps the original payload.
+    // An object payload is copied deeply per attempt: nodes change such payloads in place.
+    const payloadFor = (payload: unknown): unknown =>
+      payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? RED.util.cloneMessage({ payload } as NodeMessageInFlow).payload : payload;
 
     const showStatus = () => {
       statusTimer = null;
@@ -109,7 +113,7 @@ export = function register(RED: NodeAPI): void {
     let saveTimer: NodeJS.Timeout | null = null;
     const stored = (d: Delivery<DeliveryMessage>): StoredDelivery => ({
       id: d.id,
-      payload: storePayload(originalPayloads.has(d.msg) ? originalPayloads.get(d.msg) : d.msg.payload),
+      payload: storePayload(d.msg.payload),
       queue: d.queue,
       queueConfig: d.config,
       createdMs: d.createdMs,
@@ -139,23 +143,15 @@ export = function register(RED: NodeAPI): void {
         },
         {
           send(delivery: Delivery<DeliveryMessage>, kumo: KumoDeliveryInfo) {
-            const msg = delivery.msg;
-            if (kumo.attempt > 1) {
-              msg.payload = originalPayloads.get(msg);
-              delete (msg as { amqp?: unknown }).amqp;
-              delete (msg as { reject?: unknown }).reject;
-            }
-            msg.kumo = kumo;
-            node.send([msg, null]);
+            node.send([{ ...delivery.msg, payload: payloadFor(delivery.msg.payload), kumo }, null]);
           },
           log(delivery: Delivery<DeliveryMessage>, record: LogRecord, kumo: KumoDeliveryInfo) {
             // A shallow copy keeps everything else of the original msg, msg.res of an http in node included.
             node.send([null, { ...delivery.msg, payload: record, kumo }]);
           },
-          measure: (delivery: Delivery<DeliveryMessage>) =>
-            payloadSize(originalPayloads.has(delivery.msg) ? originalPayloads.get(delivery.msg) : delivery.msg.payload),
+          measure: (delivery: Delivery<DeliveryMessage>) => payloadSize(delivery.msg.payload),
           changed: refreshStatus,
-          retryingChanged: () => scheduleSave(),
+          retrying: () => scheduleSave(),
         },
       );
       const queue = deliveries;
@@ -166,14 +162,23 @@ export = function register(RED: NodeAPI): void {
       bindProtocol(eventName, handler);
       const userDir = (RED.settings as { userDir?: string }).userDir;
       if (userDir) {
-        store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName);
-        restoreDeliveries(queue, store);
+        try {
+          store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName);
+          restoreDeliveries(queue, store);
+        } catch (err) {
+          // The node still delivers; only what a previous run left could not be taken back.
+          store = null;
+          node.error(t('errors.restore-failed', { error: (err as Error).message }));
+        }
       } else {
         node.warn(t('warnings.no-user-dir'));
       }
       setImmediate(showStatus);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (handler) unbindProtocol(eventName, handler);
+      handler = null;
+      void deliveries?.close(0);
       deliveries = null;
       node.error(message);
       setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message.slice(0, 80) }) }));
@@ -188,7 +193,6 @@ export = function register(RED: NodeAPI): void {
           const config = makeQueueConfig(entry.queueConfig);
           const queueName = queueNameFrom(entry.queue);
           const msg = { ...entry.props, _msgid: RED.util.generateId(), payload: restorePayload(entry.payload), queue: queueName, queueConfig: config } as DeliveryMessage;
-          originalPayloads.set(msg, msg.payload);
           queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg, t));
           restored++;
         } catch (err) {
@@ -200,7 +204,6 @@ export = function register(RED: NodeAPI): void {
 
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
       const envelope = envelopeOf(msg, t);
-      originalPayloads.set(msg, msg.payload);
       queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelope);
     }
 
@@ -208,7 +211,12 @@ export = function register(RED: NodeAPI): void {
     function accept(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage): void {
       // Wired straight in without a queue: the queue is named after the constructor.
       const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);
-      const config: QueueConfig = makeQueueConfig(msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig);
+      let config: QueueConfig;
+      try {
+        config = makeQueueConfig(msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig);
+      } catch (err) {
+        throw withCode(err as Error, ERROR_CODES.badInput);
+      }
       msg.queue = queueName;
       msg.queueConfig = config;
       submit(queue, msg, { queue: queueName, config, timings: timingsOf(config) });
@@ -216,14 +224,14 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        done(new Error(t('errors.not-configured')));
+        done(new KumoError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {
         accept(deliveries, msg as DeliveryMessage);
         done();
       } catch (err) {
-        done(err instanceof Error ? err : new Error(String(err)));
+        done(withCode(err instanceof Error ? err : new Error(String(err)), ERROR_CODES.badInput));
       }
     });
 

@@ -7,6 +7,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, CompiledRules } from './core/queue-config';
 import { queueNameFrom } from './core/queue-name';
 import { protocolFor } from './core/protocol-bindings';
+import { ERROR_CODES, KumoError, withCode } from './core/errors';
 import { translator, useNodeRedLanguage } from './node-text';
 
 type QueueSource = 'msg' | 'str' | 'env';
@@ -59,7 +60,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        done(new Error(t('errors.invalid-config', { reason: String(configError) })));
+        done(new KumoError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })));
         return;
       }
       try {
@@ -68,7 +69,9 @@ export = function register(RED: NodeAPI): void {
         try {
           queue = queueNameFrom(raw);
         } catch (err) {
-          throw new Error(badQueue((err as Error).message));
+          // A fixed or env queue is the node's setting, not the message's fault.
+          const code = source === 'msg' ? ERROR_CODES.badInput : ERROR_CODES.notConfigured;
+          throw new KumoError(code, badQueue((err as Error).message));
         }
         const { config, timings } = selectQueueConfig(rules, queue);
         msg.queue = queue;
@@ -81,12 +84,14 @@ export = function register(RED: NodeAPI): void {
         }
         const handler = protocolFor(constructorName);
         if (!handler) {
-          throw new Error(t('errors.unbound-event', { name: constructorName, queue: queue.name }));
+          // During a redeploy the custom protocol node is briefly unbound: the sender should try again.
+          throw new KumoError(ERROR_CODES.notBound, t('errors.unbound-event', { name: constructorName, queue: queue.name }));
         }
         handler.accept(msg, { queue, config, timings });
         done();
       } catch (err) {
-        done(err instanceof Error ? err : new Error(String(err)));
+        // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
+        done(withCode(err instanceof Error ? err : new Error(String(err)), ERROR_CODES.notConfigured));
       }
     });
   }

@@ -5,9 +5,12 @@
 
 import type { Options } from 'amqplib';
 import { text } from './messages';
+import { ERROR_CODES } from './errors';
 
+/** The msg cannot be published as it is: bad input, never worth retrying unchanged. */
 export class MessageError extends Error {
   override name = 'MessageError';
+  readonly code = ERROR_CODES.badInput;
 }
 
 export interface EncodedBody {

@@ -12,6 +12,8 @@ import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
 import { expectOutcome, forgetOutcome, ReportedOutcome } from './delivery-outcomes';
 import { text } from './messages';
+import { Clock, systemClock, TimerHandle } from './clock';
+import { ERROR_CODES, KumoError } from './errors';
 
 export interface DeliverySettings {
   constructorName: string;
@@ -68,7 +70,7 @@ export interface Delivery<M> {
   deadline: number;
   /** When a waiting delivery's next attempt is due (epoch ms). */
   dueMs: number;
-  retryTimer: NodeJS.Timeout | null;
+  retryTimer: TimerHandle | null;
 }
 
 /** A delivery a previous run did not finish (see retry-store.ts). */
@@ -91,11 +93,20 @@ export interface DeliveryIo<M> {
   measure?(delivery: Delivery<M>): number;
   /** Counts changed: for the node's status. */
   changed(): void;
-  /** The set of deliveries being retried changed: for the durable store. */
-  retryingChanged?(): void;
+  /**
+   * A delivery that failed at least once changed, for the durable store: 'kept' when it
+   * first failed, 'rescheduled' when it failed again (attempts and dueMs changed),
+   * 'finished' when it ended (Delivery, Bounce, Expiration) and need not be kept.
+   */
+  retrying?(delivery: Delivery<M>, change: RetryingChange): void;
+  /** Timers and the current time; the system clock unless a test drives its own. */
+  clock?: Clock;
+  /** Only the current time, with the system's timers. */
   now?: () => number;
   random?: () => number;
 }
+
+export type RetryingChange = 'kept' | 'rescheduled' | 'finished';
 
 export interface DeliveryCounts {
   queued: number;
@@ -105,19 +116,39 @@ export interface DeliveryCounts {
 
 export class DeliveryQueue<M> {
   private readonly ready = new Fifo<Delivery<M>>();
-  /** Attempts in start order; all share one timeout, so the oldest expires first. */
-  private readonly attemptsByStart = new Fifo<{ delivery: Delivery<M>; attempt: number }>();
   private readonly waiting = new Set<Delivery<M>>();
   /** Unfinished deliveries that failed at least once: what the durable store keeps. */
   private readonly retrying = new Set<Delivery<M>>();
+  /**
+   * Attempts in flight, in start order (a Set iterates in insertion order, and a
+   * delivery is re-added when its next attempt starts). All attempts share one
+   * timeout, so the oldest expires first; a finished attempt leaves at once, so an
+   * attempt that never reports holds nothing but itself.
+   */
   private readonly inFlight = new Set<Delivery<M>>();
-  private timeoutTimer: NodeJS.Timeout | null = null;
+  private timeoutTimer: TimerHandle | null = null;
+  /** True while expireAttempts runs: it arms the next timeout itself, for the oldest attempt. */
+  private expiring = false;
   private idleWaiters: (() => void)[] = [];
   private closed = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly settings: DeliverySettings, private readonly io: DeliveryIo<M>) {
-    this.now = io.now ?? Date.now;
+    this.clock = io.clock ?? (io.now ? { now: io.now, setTimer: systemClock.setTimer } : systemClock);
+  }
+
+  private now(): number {
+    return this.clock.now();
+  }
+
+  /** Deliveries this queue references (ready, in flight, waiting, retrying): for tests of what is held. */
+  get held(): number {
+    const all = new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying]);
+    for (const d of this.ready.drain()) {
+      all.add(d);
+      this.ready.push(d);
+    }
+    return all.size;
   }
 
   get counts(): DeliveryCounts {
@@ -126,10 +157,10 @@ export class DeliveryQueue<M> {
 
   submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
     const name = this.settings.constructorName;
-    if (this.closed) throw new Error(text('delivery-queue.closing', { name }));
+    if (this.closed) throw new KumoError(ERROR_CODES.closing, text('delivery-queue.closing', { name }));
     const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
-      throw new Error(text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }));
+      throw new KumoError(ERROR_CODES.overloaded, text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }));
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);
     this.ready.push(delivery);
@@ -164,22 +195,24 @@ export class DeliveryQueue<M> {
     this.closed = true;
     if (this.inFlight.size > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
+        const timer = this.clock.setTimer(resolve, graceMs);
         this.idleWaiters.push(() => {
-          clearTimeout(timer);
+          timer.cancel();
           resolve();
         });
       });
     }
-    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer?.cancel();
     this.timeoutTimer = null;
     const unfinished = [...this.inFlight, ...this.ready.drain(), ...this.waiting];
     for (const delivery of unfinished) {
       forgetOutcome(delivery.id);
-      if (delivery.retryTimer) clearTimeout(delivery.retryTimer);
+      delivery.retryTimer?.cancel();
+      delivery.retryTimer = null;
     }
     this.inFlight.clear();
     this.waiting.clear();
+    this.retrying.clear();
     return unfinished;
   }
 
@@ -194,8 +227,7 @@ export class DeliveryQueue<M> {
     delivery.state = 'in-flight';
     delivery.deadline = this.now() + this.settings.attemptTimeoutMs;
     this.inFlight.add(delivery);
-    this.attemptsByStart.push({ delivery, attempt: delivery.attempts });
-    if (!this.timeoutTimer) this.armTimeout(delivery.deadline);
+    if (!this.timeoutTimer && !this.expiring) this.armTimeout(delivery.deadline);
     expectOutcome(delivery.id, (attempt, outcome) => this.onOutcome(delivery, attempt, outcome));
     this.io.send(delivery, this.kumoInfo(delivery));
   }
@@ -229,7 +261,7 @@ export class DeliveryQueue<M> {
   }
 
   private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
-    if (this.retrying.delete(delivery)) this.io.retryingChanged?.();
+    if (this.retrying.delete(delivery)) this.io.retrying?.(delivery, 'finished');
     this.log(delivery, type, response);
   }
 
@@ -240,6 +272,7 @@ export class DeliveryQueue<M> {
 
   private transient(delivery: Delivery<M>, response: ResponseInput): void {
     this.log(delivery, 'TransientFailure', response);
+    const change: RetryingChange = this.retrying.has(delivery) ? 'rescheduled' : 'kept';
     this.retrying.add(delivery);
     const now = this.now();
     const decision = nextRetry({
@@ -250,23 +283,23 @@ export class DeliveryQueue<M> {
       random: this.io.random,
     });
     if (decision.kind === 'expire' || this.closed) {
-      if (decision.kind === 'expire') this.finish(delivery, 'Expiration', expirationResponse(decision.delayedAgeSec, decision.maxAgeSec));
-      else {
+      if (decision.kind === 'expire') {
+        this.finish(delivery, 'Expiration', expirationResponse(decision.delayedAgeSec, decision.maxAgeSec));
+      } else {
         delivery.state = 'waiting';
         this.waiting.add(delivery); // handed back by close()
       }
-      this.io.retryingChanged?.();
       return;
     }
     this.wait(delivery, decision.delayMs);
+    this.io.retrying?.(delivery, change);
   }
 
   private wait(delivery: Delivery<M>, delayMs: number): void {
     delivery.state = 'waiting';
     delivery.dueMs = this.now() + delayMs;
     this.waiting.add(delivery);
-    this.io.retryingChanged?.();
-    delivery.retryTimer = setTimeout(() => {
+    delivery.retryTimer = this.clock.setTimer(() => {
       delivery.retryTimer = null;
       this.waiting.delete(delivery);
       delivery.state = 'queued';
@@ -277,11 +310,6 @@ export class DeliveryQueue<M> {
   }
 
   private afterAttempt(): void {
-    // Finished attempts leave the timeout list now, not at their deadline, so
-    // their messages are not held in memory for attemptTimeoutMs.
-    for (let head = this.attemptsByStart.peek(); head && (head.delivery.state !== 'in-flight' || head.delivery.attempts !== head.attempt); head = this.attemptsByStart.peek()) {
-      this.attemptsByStart.shift();
-    }
     this.pump();
     this.io.changed();
     if (this.inFlight.size === 0 && this.idleWaiters.length > 0) {
@@ -290,26 +318,32 @@ export class DeliveryQueue<M> {
   }
 
   private armTimeout(at: number): void {
-    this.timeoutTimer = setTimeout(() => this.expireAttempts(), Math.max(0, at - this.now()));
+    this.timeoutTimer = this.clock.setTimer(() => this.expireAttempts(), Math.max(0, at - this.now()));
   }
 
   private expireAttempts(): void {
     this.timeoutTimer = null;
     const now = this.now();
-    for (let head = this.attemptsByStart.peek(); head; head = this.attemptsByStart.peek()) {
-      const { delivery, attempt } = head;
-      const current = delivery.state === 'in-flight' && delivery.attempts === attempt;
-      if (current && delivery.deadline > now) break;
-      this.attemptsByStart.shift();
-      if (current) {
+    const expired: Delivery<M>[] = [];
+    for (const delivery of this.inFlight) {
+      if (delivery.deadline > now) break;
+      expired.push(delivery);
+    }
+    const seconds = this.settings.attemptTimeoutMs / 1000;
+    this.expiring = true;
+    try {
+      for (const delivery of expired) {
+        // An earlier expiry's log record may have led the flow to report this one meanwhile.
+        if (delivery.state !== 'in-flight' || delivery.deadline > now) continue;
         this.endAttempt(delivery);
-        const seconds = this.settings.attemptTimeoutMs / 1000;
         this.transient(delivery, internalErrorResponse(text('delivery-queue.attempt-timeout', { seconds })));
         this.afterAttempt();
       }
+    } finally {
+      this.expiring = false;
     }
-    const next = this.attemptsByStart.peek();
-    if (next) this.armTimeout(next.delivery.deadline);
+    const next = this.inFlight.values().next();
+    if (!next.done && !this.timeoutTimer && !this.closed) this.armTimeout(next.value.deadline);
   }
 
   private record(delivery: Delivery<M>, type: RecordType, response: ResponseInput): LogRecord {

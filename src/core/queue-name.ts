@@ -34,9 +34,12 @@ export interface QueueNameParts {
 }
 
 import { text, typeName } from './messages';
+import { ERROR_CODES } from './errors';
 
+/** A queue name a message carried that KumoMTA would not accept: bad input. */
 export class QueueNameError extends Error {
   override name = 'QueueNameError';
+  readonly code = ERROR_CODES.badInput;
 }
 
 // Whitespace or a C0/C1 control character: such a name cannot have come from

@@ -7,18 +7,22 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const fs = require('node:fs');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
-const { startNodeRed } = require('../helpers/node-red-process');
+const { startNodeRed, freePort } = require('../helpers/node-red-process');
 
 const EXAMPLE = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/kumomta-webhook-to-amqp.json'), 'utf8'));
 
-/** The example as shipped, in a tab, pointed at the test broker and a queue of the test's own. */
-function exampleFlow(queue, { declare = true } = {}) {
+/**
+ * The example as shipped, in a tab, pointed at the test broker and a queue of the test's own.
+ * `change(node)` may return a node's replacement (null drops it), for a test that needs a
+ * smaller limit or a broker that is down.
+ */
+function exampleFlow(queue, { declare = true, url = AMQP_URL, change = (n) => n } = {}) {
   const tab = { id: 'tab', type: 'tab', label: 'webhook' };
   return [tab, ...EXAMPLE.map((n) => {
-    if (n.type === 'amqp-broker') return { ...n, url: AMQP_URL }; // userinfo in the URL: accepted when the credentials are empty
+    if (n.type === 'amqp-broker') return { ...n, url }; // userinfo in the URL: accepted when the credentials are empty
     if (n.type === 'amqp-publish') return { ...n, z: tab.id, routingKey: queue, declareQueue: declare ? queue : '' };
     return { ...n, z: tab.id };
-  })];
+  }).map(change).filter(Boolean)];
 }
 
 // Real-shaped KumoMTA log records (reference/log_record.md) of several types.
@@ -48,7 +52,14 @@ async function load(flows) {
 
 async function post(body) {
   const response = await fetch(`${nodeRed.url}/kumomta/log`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return { status: response.status, text: await response.text() };
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), text: await response.text() };
+}
+
+/** How many answers had each status, e.g. { 503: 180, 500: 20 }. */
+function tally(answers) {
+  const counts = {};
+  for (const a of answers) counts[a.status] = (counts[a.status] || 0) + 1;
+  return counts;
 }
 
 describe('the webhook example (POST /kumomta/log → AMQP)', function () {
@@ -125,5 +136,39 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     assert.equal(answer.status, 500);
     assert.match(answer.text, /"status":"Nack"/);
     assert.equal(await side.count(queue), 0);
+  });
+
+  it('answers 503 with Retry-After, never 4xx, when the pack cannot take a record now (broker down, max queued reached)', async function () {
+    // Nothing listens on this port: the broker is down for the whole test.
+    const downUrl = `amqp://127.0.0.1:${await freePort()}`;
+    const queue = uniqueName('webhook-overload');
+    await load(exampleFlow(queue, {
+      url: downUrl,
+      change: (n) => {
+        if (n.type === 'kumo-custom-protocol') return { ...n, maxQueued: 20 };
+        if (n.type === 'amqp-publish') return { ...n, confirmTimeout: '2' };
+        // Short retries, so the 20 accepted records expire within seconds.
+        if (n.type === 'kumo-queue-config') return { ...n, rules: n.rules.map((r) => ({ ...r, retry_interval: '1s', max_retry_interval: '1s', max_age: '3s' })) };
+        return n;
+      },
+    }));
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(record('Delivery', i, 512))));
+    const counts = tally(answers);
+    assert.deepEqual(counts, { 500: 20, 503: 180 }, `answers: ${JSON.stringify(counts)}`);
+    for (const a of answers.filter((x) => x.status === 503)) {
+      assert.equal(a.retryAfter, '5');
+      assert.match(a.text, /not keeping up/);
+    }
+    // The accepted ones expired (the broker never came): a 5xx too, which the policy retries.
+    assert.ok(answers.filter((x) => x.status === 500).every((a) => /exceeds max_age/.test(a.text)), JSON.stringify(answers.find((x) => x.status === 500)));
+  });
+
+  it('answers 503 while no custom protocol is bound to the constructor (a redeploy in progress)', async function () {
+    const queue = uniqueName('webhook-unbound');
+    await load(exampleFlow(queue, { change: (n) => (n.type === 'kumo-custom-protocol' ? null : n) }));
+    const answer = await post(record('Delivery', 1, 512));
+    assert.equal(answer.status, 503);
+    assert.equal(answer.retryAfter, '5');
+    assert.match(answer.text, /make\.webhook/);
   });
 });

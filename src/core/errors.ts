@@ -1,0 +1,45 @@
+// Errors a flow can branch on. Node-RED copies an error's own `code` property
+// into the Catch node's msg.error.code, so an HTTP flow can answer 400 for a
+// body that can never be delivered and 503 for the pack's own trouble (which
+// KumoMTA's log hook policy retries). Only BAD_INPUT is the message's fault.
+
+export const ERROR_CODES = {
+  /** The message itself is wrong (queue name, payload, properties, routing key): sending it again will not help. */
+  badInput: 'KUMO_BAD_INPUT',
+  /** A limit was reached (max queued, max waiting): try again later. */
+  overloaded: 'KUMO_OVERLOADED',
+  /** The node is closing (redeploy, shutdown): try again later. */
+  closing: 'KUMO_CLOSING',
+  /** No custom protocol node is bound to the constructor (being redeployed, or missing). */
+  notBound: 'KUMO_NOT_BOUND',
+  /** The broker cannot take the message now: not connected, channel closed, connection lost, no confirm in time. */
+  brokerUnavailable: 'KUMO_BROKER_UNAVAILABLE',
+  /** The node's own settings are wrong: an operator must fix the flow. */
+  notConfigured: 'KUMO_NOT_CONFIGURED',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+export class KumoError extends Error {
+  override name = 'KumoError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** True for the errors a sender should try again later (HTTP 503), false for bad input (HTTP 400). */
+export function isRetryable(err: unknown): boolean {
+  return !(err instanceof Error && (err as { code?: unknown }).code === ERROR_CODES.badInput);
+}
+
+/** The error, with a code when it has none yet. */
+export function withCode<E extends Error>(err: E, code: ErrorCode): E & { code: string } {
+  const coded = err as E & { code?: unknown };
+  if (typeof coded.code !== 'string' || !coded.code.startsWith('KUMO_')) {
+    Object.defineProperty(coded, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  }
+  return coded as E & { code: string };
+}
