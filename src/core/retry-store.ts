@@ -311,7 +311,7 @@ export class RetryStore {
       } catch (err) {
         return { deliveries: [], problem: this.moveAside((err as Error).message) };
       }
-      for (const d of parsed.deliveries.values()) this.keep(d);
+      for (const d of parsed.deliveries.values()) this.keep(d, Buffer.byteLength(encode({ op: 'put', d })));
       this.journalBytes = Buffer.byteLength(content);
       this.appendable = parsed.appendable;
       const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
@@ -351,13 +351,24 @@ export class RetryStore {
     }
   }
 
-  /** Keeps a delivery (a new one, or a new version of a kept one): its whole record, payload included. */
-  put(d: StoredDelivery): void {
+  /**
+   * Keeps a delivery (a new one, or a new version of a kept one): its whole
+   * record, payload included. A record JSON cannot write (a circular or BigInt
+   * payload) is not kept and goes to onError; returns whether it was kept.
+   */
+  put(d: StoredDelivery): boolean {
     const record = { ...d };
-    const line = encode({ op: 'put', d: record });
+    let line: string;
+    try {
+      line = encode({ op: 'put', d: record });
+    } catch (err) {
+      this.onError(new Error(text('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
+      return false;
+    }
     const bytes = Buffer.byteLength(line);
     this.append(line, bytes);
     this.keep(record, bytes);
+    return true;
   }
 
   /** A kept delivery's new attempt count and due time: a line without the payload. Unknown ids are ignored. */
@@ -399,13 +410,20 @@ export class RetryStore {
     this.liveBytes = 0;
     this.buffer = [];
     this.bufferBytes = 0;
-    for (const d of deliveries) this.keep({ ...d });
+    for (const d of deliveries) {
+      const record = { ...d };
+      try {
+        this.keep(record, Buffer.byteLength(encode({ op: 'put', d: record })));
+      } catch (err) {
+        this.onError(new Error(text('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
+      }
+    }
     this.snapshotWanted = true;
     return this.flush();
   }
 
   /** `bytes`: the size of its put line, which compaction weighs the journal against (attempts and dueMs change it by a few digits). */
-  private keep(d: StoredDelivery, bytes = Buffer.byteLength(encode({ op: 'put', d }))): void {
+  private keep(d: StoredDelivery, bytes: number): void {
     const old = this.live.get(d.id);
     if (old) this.liveBytes -= old.bytes;
     this.live.set(d.id, { d, bytes });
@@ -446,7 +464,18 @@ export class RetryStore {
   private async appendLines(data: string, bytes: number): Promise<void> {
     // Until this append is known to be whole, a later write must not append after it.
     this.appendable = false;
-    const handle = await fs.promises.open(this.file, 'a', 0o600);
+    let handle: fs.promises.FileHandle;
+    try {
+      // Without O_CREAT: appending to a file someone removed would start a journal without its header.
+      handle = await fs.promises.open(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The snapshot holds the live set as it is now: what was buffered meanwhile is in it.
+      this.buffer = [];
+      this.bufferBytes = 0;
+      await this.writeSnapshot();
+      return;
+    }
     try {
       this.bytesWritten += bytes;
       await handle.writeFile(data, 'utf8');

@@ -99,6 +99,31 @@ describe('retry store', function () {
       assert.ok(!store.has('nobody'));
     });
 
+    it('does not keep a delivery whose record JSON cannot write, tells onError, and goes on', async function () {
+      const errors = [];
+      const { store } = open({ onError: (err) => errors.push(err) });
+      const circular = {};
+      circular.self = circular;
+      assert.equal(store.put({ ...delivery('bad'), payload: { type: 'json', value: circular } }), false);
+      assert.equal(store.put(delivery('good')), true);
+      await store.flush();
+      assert.equal(errors.length, 1);
+      assert.match(errors[0].message, /delivery bad cannot be kept across a restart/);
+      assert.deepEqual(open().deliveries.map((d) => d.id), ['good']);
+    });
+
+    it('starts a whole journal again when its file was removed behind its back', async function () {
+      const { store } = open();
+      store.put(delivery('a'));
+      await store.flush();
+      fs.rmSync(file);
+      store.put(delivery('b'));
+      await store.flush();
+      const { deliveries, problem } = open();
+      assert.equal(problem, null);
+      assert.deepEqual(deliveries.map((d) => d.id).sort(), ['a', 'b']);
+    });
+
     it('save() replaces the whole set with one snapshot', async function () {
       const { store } = open();
       store.put(delivery('a'));
