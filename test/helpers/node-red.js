@@ -18,6 +18,7 @@ const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),
   status: require(path.join(CORE, 'core/common/25-status.js')),
   tls: require(path.join(CORE, 'core/network/05-tls.js')),
+  function: require(path.join(CORE, 'core/function/10-function.js')),
 };
 
 const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
