@@ -315,8 +315,11 @@ export class RetryStore {
       this.journalBytes = Buffer.byteLength(content);
       this.appendable = parsed.appendable;
       const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
-      return { deliveries: [...parsed.deliveries.values()], problem };
+      // Copies: what the caller does with them must not change what a compaction writes.
+      return { deliveries: [...parsed.deliveries.values()].map((d) => ({ ...d })), problem };
     } catch (err) {
+      this.live.clear();
+      this.liveBytes = 0;
       return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
     }
   }
