@@ -85,6 +85,25 @@ export function describeFailure(err: Error & { code?: unknown }, endpoint: Broke
   return error;
 }
 
+// Closing waits for the broker's CloseOk, which a stalled socket never sends.
+const CLOSE_HANDSHAKE_MS = 1000;
+
+/** Closes a connection we are letting go of: its late events are not news, and a stalled socket is destroyed. */
+async function shutdown(model: amqp.ChannelModel): Promise<void> {
+  model.removeAllListeners('close');
+  model.on('error', () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    model.close().then(() => true, () => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), CLOSE_HANDSHAKE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  // amqplib has no way to abandon a close handshake; its socket is the one thing left to end.
+  if (!closed) (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+}
+
 export interface ConnectionStatus {
   state: ConnectionState;
   blocked: string | null;
@@ -99,6 +118,8 @@ export declare interface BrokerConnection {
   on(event: 'status', listener: (status: ConnectionStatus) => void): this;
   on(event: 'connected', listener: (model: amqp.ChannelModel) => void): this;
   on(event: 'disconnected', listener: (reason: string) => void): this;
+  /** The last user deregistered. */
+  on(event: 'idle', listener: () => void): this;
 }
 
 export class BrokerConnection extends EventEmitter {
@@ -111,7 +132,13 @@ export class BrokerConnection extends EventEmitter {
   private endpointIndex = 0;
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
-  private connecting: Promise<void> | null = null;
+  /**
+   * Bumped by every close. A dial belongs to the generation that started it:
+   * one that finishes after a close discards its connection, so a closed
+   * connection never serves a user who registered after the close.
+   */
+  private generation = 0;
+  private connecting: { generation: number; dial: Promise<void> } | null = null;
   private readonly backoff: BackoffSettings;
 
   constructor(private readonly settings: BrokerSettings) {
@@ -155,9 +182,10 @@ export class BrokerConnection extends EventEmitter {
   register(user: object): void {
     this.users.add(user);
     if (this.state === 'idle' || this.state === 'closed') {
+      // A new generation's dial: not one a close is letting go of.
       this.state = 'connecting';
       this.emitStatus();
-      void this.connect();
+      this.connect();
     }
   }
 
@@ -169,43 +197,55 @@ export class BrokerConnection extends EventEmitter {
     }
   }
 
-  /** On redeploy the broker node closes too: give its users up to maxWaitMs to finish their confirms first. */
+  /**
+   * On redeploy the broker node closes too: give its users up to maxWaitMs to
+   * finish their confirms first. Confirms come only over a live connection,
+   * so without one there is nothing to wait for.
+   */
   async closeWhenIdle(maxWaitMs: number): Promise<void> {
-    if (this.users.size > 0) {
+    if (this.users.size > 0 && this.state === 'connected') {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, maxWaitMs);
-        this.once('idle', () => {
+        const done = () => {
           clearTimeout(timer);
+          this.removeListener('idle', done);
+          this.removeListener('status', onStatus);
           resolve();
-        });
+        };
+        const onStatus = (status: ConnectionStatus) => {
+          if (status.state !== 'connected') done();
+        };
+        const timer = setTimeout(done, maxWaitMs);
+        this.on('idle', done);
+        this.on('status', onStatus);
       });
     }
     await this.close();
   }
 
   async close(): Promise<void> {
+    this.generation++;
     this.setState('closed');
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.connecting) await this.connecting.catch(() => undefined);
+    // A dial in progress is not waited for: it belongs to the old generation and
+    // closes what it opens (a dial to a host that does not answer takes the connect timeout).
+    this.connecting = null;
     const model = this.model;
     this.model = null;
-    if (model) {
-      model.removeAllListeners('close');
-      model.on('error', () => undefined); // a late socket error after close is not news
-      await model.close().catch(() => undefined);
-    }
+    this.blocked = null;
+    if (model) await shutdown(model);
   }
 
-  private connect(): Promise<void> {
-    if (this.connecting) return this.connecting;
-    this.connecting = this.dial().finally(() => {
-      this.connecting = null;
+  private connect(): void {
+    if (this.connecting && this.connecting.generation === this.generation) return;
+    const generation = this.generation;
+    const dial = this.dial(generation).finally(() => {
+      if (this.connecting?.dial === dial) this.connecting = null;
     });
-    return this.connecting;
+    this.connecting = { generation, dial };
   }
 
-  private async dial(): Promise<void> {
+  private async dial(generation: number): Promise<void> {
     const endpoint = this.settings.endpoints[this.endpointIndex];
     this.setState('connecting');
     let model: amqp.ChannelModel;
@@ -219,11 +259,11 @@ export class BrokerConnection extends EventEmitter {
       if (username || password) socketOptions.credentials = amqp.credentials.plain(username ?? '', password ?? '');
       model = await amqp.connect(endpoint.url, socketOptions);
     } catch (err) {
-      this.onFailure(err, endpoint);
+      if (generation === this.generation) this.onFailure(err, endpoint);
       return;
     }
-    if (this.state === 'closed') {
-      await model.close().catch(() => undefined);
+    if (generation !== this.generation) {
+      await shutdown(model);
       return;
     }
     this.model = model;
@@ -232,13 +272,15 @@ export class BrokerConnection extends EventEmitter {
     this.misconfigured = false;
     this.blocked = null;
     model.on('error', (err: Error) => {
-      this.lastError = this.redact(err.message);
+      if (this.model === model) this.lastError = this.redact(err.message);
     });
     model.on('blocked', (reason: string) => {
+      if (this.model !== model) return;
       this.blocked = reason || text('broker-connection.blocked');
       this.emitStatus();
     });
     model.on('unblocked', () => {
+      if (this.model !== model) return;
       this.blocked = null;
       this.emitStatus();
     });
@@ -259,7 +301,6 @@ export class BrokerConnection extends EventEmitter {
     const described = describeFailure(error, endpoint);
     this.misconfigured = isConfigurationFailure(error) || described !== (error.message || error.name);
     this.lastError = this.redact(text('broker-connection.failed', { endpoint: endpoint.display, reason: described }));
-    if (this.state === 'closed') return;
     this.scheduleReconnect();
   }
 
@@ -272,7 +313,7 @@ export class BrokerConnection extends EventEmitter {
     const delay = roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.connect();
+      this.connect();
     }, delay);
   }
 

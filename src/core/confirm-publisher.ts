@@ -1,11 +1,13 @@
 // client:publish{...} + confirm:wait() from KumoMTA's seed, pipelined: many
 // messages in flight on one confirm channel, each settled exactly once as
 // Ack / NotRequested / Nack or with an error. Memory is bounded by maxWaiting:
-// past it a message fails at once instead of queueing without limit.
+// past it a message fails at once instead of queueing without limit; a settled
+// message is let go at once, whatever its neighbours still wait for.
 
 import { EventEmitter } from 'node:events';
 import type * as amqp from 'amqplib';
 import { BrokerConnection } from './broker-connection';
+import { ERROR_CODES, ErrorCode, KumoError } from './errors';
 import { Fifo } from './fifo';
 import { text } from './messages';
 
@@ -33,10 +35,24 @@ export type PublishCallback = (err: PublishError | null, result: ConfirmResult |
 
 export type PublishErrorKind = 'overloaded' | 'not-connected' | 'channel-closed' | 'connection-lost' | 'timeout' | 'closing' | 'invalid';
 
-export class PublishError extends Error {
+/** The code a flow branches on: only bad input is the message's fault; the rest is worth another try later. */
+export function publishErrorCode(kind: PublishErrorKind): ErrorCode {
+  switch (kind) {
+    case 'overloaded':
+      return ERROR_CODES.overloaded;
+    case 'closing':
+      return ERROR_CODES.closing;
+    case 'invalid':
+      return ERROR_CODES.badInput;
+    default:
+      return ERROR_CODES.brokerUnavailable;
+  }
+}
+
+export class PublishError extends KumoError {
   override name = 'PublishError';
   constructor(readonly kind: PublishErrorKind, message: string) {
-    super(message);
+    super(publishErrorCode(kind), message);
   }
 }
 
@@ -55,7 +71,8 @@ export interface PublisherSettings {
 }
 
 interface Entry {
-  request: PublishRequest;
+  /** Null once settled: a settled message's body must not outlive it (amqplib may keep the entry until its channel closes). */
+  request: PublishRequest | null;
   deadline: number;
   settled: boolean;
   written: boolean;
@@ -73,6 +90,29 @@ interface Entry {
 // full reject-publish queue Nacks every message, and must not churn channels.
 const REPLACE_AFTER_NACK_MS = 250;
 
+// A channel the broker keeps closing (a missing exchange closes it at the first
+// publish) is reopened after a delay that doubles up to the cap, until a publish succeeds.
+const REOPEN_INITIAL_MS = 50;
+const REOPEN_MAX_MS = 5000;
+
+// Closing a channel or connection waits for the broker's CloseOk; a stalled
+// socket never sends one, and a redeploy must not wait for it.
+const CLOSE_HANDSHAKE_MS = 1000;
+
+/** Waits for `promise`, at most `ms`; its failure is not ours to report (we are letting go of it). */
+export function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export declare interface ConfirmPublisher {
   on(event: 'change', listener: () => void): this;
   on(event: 'warning', listener: (message: string) => void): this;
@@ -82,7 +122,9 @@ export class ConfirmPublisher extends EventEmitter {
   private channel: amqp.Channel | null = null;
   private opening = false;
   private channelError: string | null = null;
+  /** Channels that failed since the last publish that succeeded: the reopen delay grows with it. */
   private channelFailures = 0;
+  private channelOpenedAt = 0;
   /** A declaration the broker refused (e.g. the queue exists with other arguments) is not retried. */
   private declareRefused = false;
   private writable = true;
@@ -98,16 +140,24 @@ export class ConfirmPublisher extends EventEmitter {
   private idleWaiters: (() => void)[] = [];
   /** Not yet written to the channel, oldest first. */
   private readonly pending = new Fifo<Entry>();
-  /** Every entry in publish order: the oldest unsettled one expires first. */
-  private readonly timeline = new Fifo<Entry>();
+  /**
+   * Every unsettled entry in publish order (a Set iterates in insertion order):
+   * the oldest expires first, and a settled one leaves at once, so one message
+   * waiting for its confirm does not hold every later one.
+   */
+  private readonly timeline = new Set<Entry>();
+  /** The connection each channel belongs to, to tell a lost connection from a closed channel. */
+  private readonly modelOf = new WeakMap<amqp.Channel, amqp.ChannelModel>();
   /** Mandatory messages awaiting their confirm, to match a basic.return against. */
   private readonly mandatoryInFlight: Entry[] = [];
 
   private readonly onConnected = () => this.openChannel();
   private readonly onStatus = () => {
     const status = this.connection.status;
-    if (status.state !== 'connected' && status.misconfigured) this.failUnwritten();
+    if (status.state !== 'connected' && status.misconfigured) this.failUnwritten(new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected')));
     else if (!status.blocked) this.flush();
+    // A close waiting for confirms stops waiting once the connection is gone: none can come.
+    if (status.state !== 'connected' && this.closing) this.wakeIdleWaiters();
     this.emit('change');
   };
 
@@ -172,16 +222,21 @@ export class ConfirmPublisher extends EventEmitter {
       channel: null,
     };
     this.outstandingCount++;
-    this.timeline.push(entry);
+    this.timeline.add(entry);
     if (!this.deadlineTimer) this.armDeadline(entry.deadline);
     if (this.pending.length === 0 && this.canWrite()) this.write(entry);
     else this.pending.push(entry);
   }
 
-  /** Waits up to graceMs for outstanding messages, then fails the rest and lets go of the connection. */
+  /**
+   * Fails at once what was never written (it can only be written after the
+   * close), waits up to graceMs for the confirms of what was written on a live
+   * connection, fails the rest and lets go of the connection.
+   */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    if (this.outstandingCount > 0) {
+    this.failUnwritten(new PublishError('closing', text('confirm-publisher.closing')));
+    if (this.outstandingCount > 0 && this.connection.connected) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         this.idleWaiters.push(() => {
@@ -190,10 +245,9 @@ export class ConfirmPublisher extends EventEmitter {
         });
       });
     }
-    for (const entry of this.timeline.drain()) {
+    for (const entry of this.timeline) {
       this.settle(entry, new PublishError('closing', text('confirm-publisher.closed-unconfirmed')), null);
     }
-    this.pending.drain();
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.reopenTimer = this.deadlineTimer = null;
@@ -204,19 +258,21 @@ export class ConfirmPublisher extends EventEmitter {
     for (const retired of this.retiring) void retired.close().catch(() => undefined);
     this.retiring.clear();
     this.unconfirmed.clear();
-    if (channel) await channel.close().catch(() => undefined);
+    if (channel) await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
     await this.connection.deregister(this);
   }
 
-  // Messages that arrived before the broker refused our settings (credentials,
-  // vhost, TLS) would otherwise wait out the confirm timeout for nothing: new
-  // ones fail at once in publish(), so these do too.
-  private failUnwritten(): void {
-    if (this.pending.length === 0) return;
-    const reason = this.problem ?? text('confirm-publisher.not-connected');
+  // Messages not yet written when the broker refused our settings (credentials,
+  // vhost, TLS), or when the node closes, would otherwise wait out the confirm
+  // timeout for nothing: new ones fail at once in publish(), so these do too.
+  private failUnwritten(error: PublishError): void {
     for (const entry of this.pending.drain()) {
-      if (!entry.settled) this.settle(entry, new PublishError('not-connected', reason), null);
+      if (!entry.settled) this.settle(entry, error, null);
     }
+  }
+
+  private wakeIdleWaiters(): void {
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private canWrite(): boolean {
@@ -232,7 +288,7 @@ export class ConfirmPublisher extends EventEmitter {
 
   private write(entry: Entry): void {
     const channel = this.channel as amqp.Channel;
-    const { exchange, routingKey, content, options, mandatory } = entry.request;
+    const { exchange, routingKey, content, options, mandatory } = entry.request as PublishRequest;
     const publishOptions = mandatory ? { ...options, mandatory: true } : options;
     let accepted: boolean;
     try {
@@ -273,11 +329,23 @@ export class ConfirmPublisher extends EventEmitter {
     }
     if (entry.settled) return;
     if (err === null) {
+      this.channelFailures = 0; // the channel works: a later failure starts the backoff afresh
       this.settle(entry, null, this.result(entry, 'Ack'));
     } else if (err.message === 'message nacked') { // amqplib's wording for a Nack
       this.settle(entry, null, this.result(entry, 'Nack'));
       if (entry.channel) this.replaceAfterNack(entry.channel);
-    } else if (this.connection.status.state !== 'connected') {
+    } else {
+      // amqplib closes a lost connection's channels (failing their confirms
+      // with a bare "channel closed") just before the connection emits 'close',
+      // in the same turn: a microtask later the connection tells which it was.
+      queueMicrotask(() => this.onConfirmLost(entry, channel, err));
+    }
+  }
+
+  private onConfirmLost(entry: Entry, channel: amqp.Channel | null, err: Error): void {
+    if (entry.settled) return;
+    const model = channel ? this.modelOf.get(channel) : undefined;
+    if (!this.connection.connected || (model !== undefined && model !== this.connection.channelModel)) {
       const error = this.connection.status.error ?? text('confirm-publisher.closed');
       this.settle(entry, new PublishError('connection-lost', text('confirm-publisher.connection-lost', { error })), null);
     } else {
@@ -286,12 +354,13 @@ export class ConfirmPublisher extends EventEmitter {
   }
 
   private result(entry: Entry, status: ConfirmStatus): ConfirmResult {
+    const request = entry.request as PublishRequest;
     return {
       status,
       reply_code: entry.returned ? entry.returned.code : null,
       reply_text: entry.returned ? entry.returned.text : null,
-      exchange: entry.request.exchange,
-      routing_key: entry.request.routingKey,
+      exchange: request.exchange,
+      routing_key: request.routingKey,
     };
   }
 
@@ -299,17 +368,16 @@ export class ConfirmPublisher extends EventEmitter {
     if (entry.settled) return;
     entry.settled = true;
     this.outstandingCount--;
-    if (entry.request.mandatory) {
+    this.timeline.delete(entry);
+    if (entry.request?.mandatory) {
       const index = this.mandatoryInFlight.indexOf(entry);
       if (index >= 0) this.mandatoryInFlight.splice(index, 1);
     }
-    // Drop settled entries from the head now, not at the next deadline, so
-    // confirmed messages (and their bodies) are not held for confirmTimeout.
-    for (let head = this.timeline.peek(); head && head.settled; head = this.timeline.peek()) this.timeline.shift();
+    entry.request = null;
+    // Unwritten entries expire oldest first, so the settled ones in pending are at its head.
+    for (let head = this.pending.peek(); head && head.settled; head = this.pending.peek()) this.pending.shift();
     entry.callback(err, result, entry.returned !== null);
-    if (this.outstandingCount === 0 && this.idleWaiters.length > 0) {
-      for (const wake of this.idleWaiters.splice(0)) wake();
-    }
+    if (this.outstandingCount === 0) this.wakeIdleWaiters();
   }
 
   // basic.return carries no delivery tag, so the returned message is matched to
@@ -317,7 +385,10 @@ export class ConfirmPublisher extends EventEmitter {
   // (identical messages route identically, so which one of them it is does not matter).
   private onReturn(message: amqp.Message): void {
     const { exchange, routingKey, replyCode, replyText } = message.fields as amqp.Message['fields'] & { replyCode: number; replyText: string };
-    const entry = this.mandatoryInFlight.find((e) => !e.returned && e.request.exchange === exchange && e.request.routingKey === routingKey && e.request.content.equals(message.content));
+    const entry = this.mandatoryInFlight.find((e) => {
+      const request = e.request as PublishRequest;
+      return !e.returned && request.exchange === exchange && request.routingKey === routingKey && request.content.equals(message.content);
+    });
     if (entry) entry.returned = { code: replyCode, text: replyText };
     else this.emit('warning', text('confirm-publisher.returned-settled', { code: replyCode, text: replyText }));
   }
@@ -362,9 +433,10 @@ export class ConfirmPublisher extends EventEmitter {
         }
         const previous = this.channel;
         this.channel = channel;
+        this.modelOf.set(channel, model);
         this.channelError = null;
         this.writable = true;
-        this.channelFailures = 0;
+        this.channelOpenedAt = Date.now();
         if (previous) this.retire(previous);
         channel.on('drain', () => {
           if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
@@ -401,6 +473,9 @@ export class ConfirmPublisher extends EventEmitter {
     this.retiring.delete(channel);
     if (this.channel !== channel) return;
     this.channel = null;
+    // Without confirms no publish ever reports success: a channel that lived
+    // through the longest delay counts as a working one.
+    if (!this.settings.confirm && Date.now() - this.channelOpenedAt >= REOPEN_MAX_MS) this.channelFailures = 0;
     this.mandatoryInFlight.length = 0;
     this.emit('change');
     this.scheduleReopen();
@@ -408,8 +483,7 @@ export class ConfirmPublisher extends EventEmitter {
 
   private scheduleReopen(): void {
     if (this.closing || this.reopenTimer || !this.connection.channelModel) return;
-    // A channel the broker keeps closing (e.g. a missing exchange) is reopened with backoff.
-    const delay = Math.min(5000, 50 * 2 ** Math.min(this.channelFailures++, 7));
+    const delay = Math.min(REOPEN_MAX_MS, REOPEN_INITIAL_MS * 2 ** Math.min(this.channelFailures++, 7));
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = null;
       this.openChannel();
@@ -423,18 +497,16 @@ export class ConfirmPublisher extends EventEmitter {
   private expire(): void {
     this.deadlineTimer = null;
     const now = Date.now();
-    for (let entry = this.timeline.peek(); entry; entry = this.timeline.peek()) {
-      if (!entry.settled) {
-        if (entry.deadline > now) break;
-        const seconds = this.settings.confirmTimeoutMs / 1000;
-        const why = entry.written
-          ? text('confirm-publisher.confirm-timeout', { seconds })
-          : text('confirm-publisher.publish-timeout', { seconds, reason: this.problem ?? text('confirm-publisher.not-accepting') });
-        this.settle(entry, new PublishError('timeout', why), null);
+    for (const entry of this.timeline) {
+      if (entry.deadline > now) {
+        this.armDeadline(entry.deadline);
+        return;
       }
-      this.timeline.shift();
+      const seconds = this.settings.confirmTimeoutMs / 1000;
+      const why = entry.written
+        ? text('confirm-publisher.confirm-timeout', { seconds })
+        : text('confirm-publisher.publish-timeout', { seconds, reason: this.problem ?? text('confirm-publisher.not-accepting') });
+      this.settle(entry, new PublishError('timeout', why), null); // leaves the timeline
     }
-    const next = this.timeline.peek();
-    if (next) this.armDeadline(next.deadline);
   }
 }

@@ -1,0 +1,197 @@
+'use strict';
+// BrokerConnection driven at its edges, against the real broker through a TCP
+// proxy that can hold a dial, stall a socket or drop it.
+
+const assert = require('node:assert/strict');
+const { BrokerConnection } = require('../../../nodes/core/broker-connection');
+const { parseBrokerUrls } = require('../../../nodes/core/broker-url');
+const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
+const { TcpProxy } = require('../../helpers/tcp-proxy');
+
+const HEARTBEAT_S = 5;
+const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
+
+function brokerTarget() {
+  const url = new URL(BROKER_URL);
+  return { host: url.hostname, port: Number(url.port || 5672) };
+}
+
+function connectionTo(url) {
+  return new BrokerConnection({
+    endpoints: parseBrokerUrls(url, HEARTBEAT_S),
+    credentials: CREDENTIALS,
+    secrets: [CREDENTIALS.password],
+    connectionName: 'state-machines broker-connection',
+    connectTimeoutMs: 5000,
+    backoff: FAST_BACKOFF,
+  });
+}
+
+/** Resolves with the first event `name` whose arguments satisfy `predicate`. */
+function next(emitter, name, predicate = () => true) {
+  return new Promise((resolve) => {
+    const listener = (...args) => {
+      if (!predicate(...args)) return;
+      emitter.removeListener(name, listener);
+      resolve(args[0]);
+    };
+    emitter.on(name, listener);
+  });
+}
+
+/** Resolves once the connection is connected with a usable connection (now or later). */
+function connected(connection) {
+  if (connection.connected && connection.channelModel) return Promise.resolve(connection.channelModel);
+  return next(connection, 'connected');
+}
+
+/** Proves the connection works: a channel opens and closes on it. */
+async function usable(model) {
+  const channel = await model.createChannel();
+  await channel.close();
+}
+
+describe('state machines: BrokerConnection at its edges', function () {
+  this.timeout(30000);
+  let proxy;
+  let connection;
+
+  before(function () {
+    requireBroker();
+  });
+  beforeEach(async function () {
+    proxy = await TcpProxy.start(brokerTarget());
+  });
+  afterEach(async function () {
+    if (connection) await connection.close();
+    connection = null;
+    await proxy.close();
+  });
+
+  describe('a close during a dial', function () {
+    it('a user who registers while the close waits gets a connection of its own that works, and the first dial\'s connection is closed', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      proxy.hold();
+      const first = {};
+      const dialing = next(proxy, 'accepted');
+      connection.register(first);
+      await dialing;
+      // The last user leaves while the dial hangs, and a new one arrives before it ends.
+      const closing = connection.deregister(first);
+      const second = {};
+      connection.register(second);
+      assert.equal(connection.status.state, 'connecting');
+      proxy.release();
+      await closing;
+      const model = await connected(connection);
+      assert.equal(connection.status.state, 'connected');
+      assert.equal(connection.channelModel, model, 'the connection the second user was told about is the one it has');
+      await usable(model);
+      // The first dial's connection was discarded: only the second user's is open.
+      assert.equal(proxy.accepted, 2, 'the second user got a dial of its own');
+      while (proxy.connections > 1) await next(proxy, 'closed');
+      assert.equal(proxy.connections, 1);
+      // And it stays usable: nothing closes it behind the user's back.
+      await usable(connection.channelModel);
+      assert.equal(connection.status.state, 'connected');
+    });
+
+    it('with nobody left, the close returns without waiting for the dial, and the dial\'s connection is closed when it completes', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      proxy.hold();
+      const user = {};
+      const dialing = next(proxy, 'accepted');
+      connection.register(user);
+      await dialing;
+      let announced = false;
+      connection.on('connected', () => {
+        announced = true;
+      });
+      const started = Date.now();
+      await connection.deregister(user);
+      assert.ok(Date.now() - started < 1000, `the close waited ${Date.now() - started} ms for a dial nobody needs`);
+      assert.equal(connection.status.state, 'closed');
+      const forwarding = next(proxy, 'forwarding');
+      proxy.release();
+      await forwarding;
+      await proxy.idle(); // the dial completed, saw it was too late, and closed its connection
+      assert.equal(announced, false, 'a closed connection announced a connection');
+      assert.equal(connection.status.state, 'closed');
+      assert.equal(connection.channelModel, null);
+    });
+  });
+
+  describe('a dropped socket', function () {
+    it('says disconnected with the socket\'s error, reconnects by itself, and the new connection works', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      connection.register({});
+      const before = await connected(connection);
+      const lost = next(connection, 'disconnected');
+      proxy.drop();
+      const reason = await lost;
+      assert.ok(reason.length > 0);
+      assert.notEqual(connection.status.state, 'connected');
+      const after = await next(connection, 'connected');
+      assert.notEqual(after, before);
+      await usable(after);
+    });
+  });
+
+  describe('a stalled socket', function () {
+    it('does not hold up a close: the handshake that never ends is abandoned within a second or so', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      connection.register({});
+      await connected(connection);
+      proxy.stall();
+      const started = Date.now();
+      await connection.close();
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 3000, `close took ${elapsed} ms on a stalled socket`);
+      await proxy.idle(); // its socket was destroyed, not left to the heartbeat
+    });
+  });
+
+  describe('closeWhenIdle (the broker node closing on a redeploy)', function () {
+    it('with the broker unreachable, closes at once: no confirm can come', async function () {
+      const gone = await TcpProxy.start(brokerTarget());
+      const url = gone.url(BROKER_URL);
+      await gone.close(); // a port nothing listens on
+      connection = connectionTo(url);
+      connection.register({});
+      await next(connection, 'status', (status) => status.state === 'disconnected');
+      const started = Date.now();
+      await connection.closeWhenIdle(12000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 1000, `closeWhenIdle waited ${elapsed} ms with the broker down`);
+      assert.equal(connection.status.state, 'closed');
+    });
+
+    it('with the broker there, waits for its users to leave, then closes', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      const user = {};
+      connection.register(user);
+      await connected(connection);
+      let closed = false;
+      const closing = connection.closeWhenIdle(10000).then(() => {
+        closed = true;
+      });
+      await new Promise(setImmediate);
+      assert.equal(closed, false, 'closed with a user still registered');
+      await connection.deregister(user);
+      await closing;
+      assert.equal(connection.status.state, 'closed');
+    });
+
+    it('stops waiting when the connection is lost while its users are still there', async function () {
+      connection = connectionTo(proxy.url(BROKER_URL));
+      connection.register({});
+      await connected(connection);
+      const started = Date.now();
+      const closing = connection.closeWhenIdle(12000);
+      proxy.drop();
+      await closing;
+      assert.ok(Date.now() - started < 1000, `closeWhenIdle waited ${Date.now() - started} ms after the connection was lost`);
+      assert.equal(connection.status.state, 'closed');
+    });
+  });
+});
