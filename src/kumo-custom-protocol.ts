@@ -11,7 +11,8 @@ import { queueNameFrom, QueueName } from './core/queue-name';
 import { NO_ENVELOPE } from './core/log-record';
 import type { Envelope, LogRecord } from './core/log-record';
 import { typeName } from './core/messages';
-import { RetryStore, StoredDelivery, storeFileName, storePayload, restorePayload, storableProps } from './core/retry-store';
+import { RetryStore, storeFileName, restorePayload } from './core/retry-store';
+import { DurableRetries } from './core/durable-retries';
 import * as path from 'node:path';
 import { ERROR_CODES, KumoError, withCode } from './core/errors';
 import { translator, useNodeRedLanguage, Translate } from './node-text';
@@ -33,8 +34,6 @@ interface DeliveryMessage extends NodeMessageInFlow {
 }
 
 const STATUS_INTERVAL_MS = 500;
-// Coalesces store writes while many deliveries change state at once.
-const STORE_DEBOUNCE_MS = 200;
 // In-flight attempts get most of Node-RED's 15 s close timeout.
 const CLOSE_GRACE_MS = 10000;
 
@@ -108,28 +107,8 @@ export = function register(RED: NodeAPI): void {
       if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
     };
 
-    // Durable retries (see core/retry-store.ts): under Node-RED's user directory.
-    let store: RetryStore | null = null;
-    let saveTimer: NodeJS.Timeout | null = null;
-    const stored = (d: Delivery<DeliveryMessage>): StoredDelivery => ({
-      id: d.id,
-      payload: storePayload(d.msg.payload),
-      queue: d.queue,
-      queueConfig: d.config,
-      createdMs: d.createdMs,
-      attempts: d.attempts,
-      dueMs: d.state === 'waiting' ? d.dueMs : 0,
-      props: storableProps(d.msg),
-    });
-    const saveNow = (list: Delivery<DeliveryMessage>[]) =>
-      store ? store.save(list.map(stored)).catch((err: Error) => node.error(t('errors.save-failed', { error: err.message }))) : Promise.resolve();
-    function scheduleSave(): void {
-      if (!store || saveTimer) return;
-      saveTimer = setTimeout(() => {
-        saveTimer = null;
-        if (deliveries) void saveNow(deliveries.retryingDeliveries);
-      }, STORE_DEBOUNCE_MS);
-    }
+    // Durable retries (see core/durable-retries.ts): under Node-RED's user directory.
+    let durable: DurableRetries<DeliveryMessage> | null = null;
 
     try {
       eventName = validateEventName(def.eventName);
@@ -151,7 +130,7 @@ export = function register(RED: NodeAPI): void {
           },
           measure: (delivery: Delivery<DeliveryMessage>) => payloadSize(delivery.msg.payload),
           changed: refreshStatus,
-          retrying: () => scheduleSave(),
+          retrying: (delivery, change) => durable?.changed(delivery, change),
         },
       );
       const queue = deliveries;
@@ -163,11 +142,14 @@ export = function register(RED: NodeAPI): void {
       const userDir = (RED.settings as { userDir?: string }).userDir;
       if (userDir) {
         try {
-          store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName);
+          const store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName, {
+            onError: (err) => node.error(t('errors.save-failed', { error: err.message })),
+          });
           restoreDeliveries(queue, store);
+          durable = new DurableRetries(store);
         } catch (err) {
           // The node still delivers; only what a previous run left could not be taken back.
-          store = null;
+          durable = null;
           node.error(t('errors.restore-failed', { error: (err as Error).message }));
         }
       } else {
@@ -239,19 +221,17 @@ export = function register(RED: NodeAPI): void {
       if (handler) unbindProtocol(eventName, handler);
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
-      if (saveTimer) clearTimeout(saveTimer);
-      saveTimer = null;
       if (!deliveries) return done();
       deliveries
         .close(CLOSE_GRACE_MS)
         .then(async (unfinished) => {
           // Everything not finished is kept, not only what waits to retry: nothing is lost on redeploy.
-          await saveNow(unfinished);
+          if (durable) await durable.keep(unfinished).catch((err: Error) => node.error(t('errors.save-failed', { error: err.message })));
           if (unfinished.length > 0) {
             const counts = { inFlight: 0, queued: 0, waiting: 0 };
             for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
             const vars = { count: unfinished.length, name: eventName, ...counts };
-            node.warn(store ? t('warnings.undelivered-kept', { ...vars, file: store.file }) : t('warnings.undelivered-dropped', vars));
+            node.warn(durable ? t('warnings.undelivered-kept', { ...vars, file: durable.store.file }) : t('warnings.undelivered-dropped', vars));
           }
         })
         .then(() => done(), done);

@@ -143,12 +143,7 @@ export class DeliveryQueue<M> {
 
   /** Deliveries this queue references (ready, in flight, waiting, retrying): for tests of what is held. */
   get held(): number {
-    const all = new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying]);
-    for (const d of this.ready.drain()) {
-      all.add(d);
-      this.ready.push(d);
-    }
-    return all.size;
+    return new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying, ...this.ready.toArray()]).size;
   }
 
   get counts(): DeliveryCounts {
