@@ -128,6 +128,19 @@ async function crashBroker(instance) {
   await waitForPort(instance.port, false);
 }
 
+/**
+ * Puts the broker's definitions declared so far (queues, exchanges, bindings)
+ * on disk now. RabbitMQ 3.10 keeps them in Mnesia, whose transaction log is
+ * written through Erlang's disk_log: a commit waits in that process's write
+ * cache for up to 2 s (or 16 KiB) before it reaches the file, so a crash in
+ * those 2 s forgets a queue the broker had declared durable. mnesia:sync_log()
+ * writes the cache out and fsyncs the log.
+ */
+async function syncDefinitions(instance) {
+  const { stdout } = await ctl(instance, ['eval', 'mnesia:sync_log().']);
+  if (stdout.trim() !== 'ok') throw new Error(`mnesia:sync_log() on ${instance.name} answered ${stdout.trim()}`);
+}
+
 function amqpUrl(instance, { user = 'guest', password = 'guest', tls = false } = {}) {
   const port = tls ? instance.tlsPort : instance.port;
   return `${tls ? 'amqps' : 'amqp'}://${user}:${password}@127.0.0.1:${port}`;
@@ -260,6 +273,7 @@ module.exports = {
   stopInstance,
   restartBroker,
   crashBroker,
+  syncDefinitions,
   setMemoryAlarm,
   logTail,
   makeCertificates,

@@ -1,14 +1,17 @@
 'use strict';
-// Issue 5 item 2: the broker closes the pack's connection, closes its channel
-// with a 404, and blocks publishers with a memory alarm, each in the middle of
-// a stream through queue config ⇒ custom protocol → amqp publish. The publish
-// node says so in its status, holds or fails messages within its bound,
-// resumes by itself, and every message is delivered in the end.
+// The broker closes the pack's connection, closes its channel with a 404, and
+// blocks publishers with a memory alarm, each in the middle of a stream through
+// queue config ⇒ custom protocol → amqp publish. The publish node says so in
+// its status, holds or fails messages within its bound, resumes by itself, and
+// every message is delivered in the end. And a redeploy while the broker is
+// down does not wait for messages that can never be written.
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, routingFlow, stream, Side, Ledger, audit, statusWatch, connectionsNamed, range, brokers, helper } = require('./support/faults');
+const { startFaultBroker, loadFlow, routingFlow, publishFlow, brokerNode, stream, Side, Ledger, audit, statusWatch, connectionsNamed, range, brokers, helper } = require('./support/faults');
 
 const TOTAL = 3000;
+// What a message written but unconfirmed when the connection went fails with: the broker may have stored it.
+const CONNECTION_LOST = /connection to the broker lost before it confirmed the message \(.*CONNECTION.FORCED.*\); it may or may not have been delivered/;
 const CREDENTIALS = { broker: { username: 'guest', password: 'guest' } };
 
 describe('faults: connection closed, channel closed, memory alarm', function () {
@@ -34,9 +37,16 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
     ledger.watchRecords(helper.getNode('records'));
     const statuses = statusWatch(helper.getNode('statuses'));
     const errors = [];
-    helper.getNode('errors').on('input', (msg) => errors.push(msg.error.message));
+    let errorArrived;
+    const firstError = new Promise((resolve) => {
+      errorArrived = resolve;
+    });
+    helper.getNode('errors').on('input', (msg) => {
+      errors.push(msg.error.message);
+      errorArrived();
+    });
     await statuses.until((s) => s.fill === 'green');
-    return { ledger, statuses, errors, qc: helper.getNode('qc') };
+    return { ledger, statuses, errors, firstError, qc: helper.getNode('qc') };
   }
 
   async function expectNothingLost(queue, ledger) {
@@ -75,6 +85,13 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       assert.ok(deliveredAtClose < TOTAL, 'the close came after the stream had finished: the test proved nothing');
       const [again] = await connectionsNamed(fb.instance, 'kumo-faults broker');
       assert.ok(again && again !== pid, 'a new connection replaced the closed one');
+      // Messages written but unconfirmed at the close are told the connection was lost (with the
+      // broker's reason) and that they may have been delivered, not a bare "channel closed".
+      const inFlight = n.ledger.transient.filter((t) => !/not published within/.test(t.content));
+      const misreported = inFlight.filter((t) => !CONNECTION_LOST.test(t.content));
+      assert.deepEqual(misreported.slice(0, 3), [], `${misreported.length} of the ${inFlight.length} messages in flight at the close do not say the connection was lost`);
+      assert.deepEqual(n.errors.filter((e) => /channel closed/.test(e)).slice(0, 3), [], 'a connection loss was reported as a closed channel');
+      assert.equal(n.errors.filter((e) => CONNECTION_LOST.test(e)).length, inFlight.length, 'each message in flight at the close reached Catch with the connection-lost error');
       console.log(`      [figures] close_connection: ${TOTAL} messages, ${deliveredAtClose} confirmed before the close, ${result.unconfirmed} unconfirmed at the close, ${result.retried} retried, lost 0, ` +
         `duplicates ${result.duplicates}, reconnected ${((up.at - down.at) / 1000).toFixed(1)} s after the close was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     });
@@ -96,6 +113,7 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       const down = await n.statuses.until((s) => s.at >= deletedAt && s.fill === 'red');
       assert.match(down.text, /channel closed by the broker: .*404/);
       await n.ledger.until(() => n.ledger.transient.length > 0);
+      await n.firstError; // Catch hears of a failed attempt on a path of its own, not in step with the log record
       assert.ok(n.errors.some((e) => /404/.test(e) && e.includes(`no exchange '${exchange}'`)), `no error names the 404: ${n.errors.slice(0, 3).join(' | ')}`);
       await side.channel.assertExchange(exchange, 'direct', { durable: false });
       await side.channel.bindQueue(queue, exchange, 'k');
@@ -105,6 +123,38 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       await side.channel.deleteExchange(exchange);
       console.log(`      [figures] channel 404: ${TOTAL} messages, ${n.errors.length} attempts failed with an error, ${result.retried} retried, lost 0, duplicates ${result.duplicates}, ` +
         `channel reopened ${((up.at - down.at) / 1000).toFixed(1)} s after the error was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    });
+  });
+
+  describe('a redeploy while the broker is down', function () {
+    it('closes the publish node at once, failing every waiting message as closing instead of waiting for a broker that is not there', async () => {
+      const [port] = await brokers.freePorts(1); // nothing listens there: the broker is down
+      await loadFlow(publishFlow(brokerNode('broker', `amqp://127.0.0.1:${port}`), { routingKey: 'faults-down', confirmTimeout: 30 }), CREDENTIALS);
+      const statuses = statusWatch(helper.getNode('statuses'));
+      await statuses.until((s) => s.fill === 'red' && /^disconnected: /.test(s.text));
+      const pub = helper.getNode('pub');
+      const failed = new Map(); // seq -> errors
+      pub.on('call:error', (call) => {
+        const [err, msg] = call.args;
+        failed.set(msg.seq, [...(failed.get(msg.seq) || []), err]);
+      });
+      const WAITING = 50;
+      const allFailed = new Promise((resolve) => pub.on('call:error', () => {
+        if (failed.size === WAITING) resolve();
+      }));
+      for (let seq = 0; seq < WAITING; seq++) pub.receive({ payload: { seq }, seq });
+      const started = Date.now();
+      // Stops the flow as a redeploy does (unload would first remove the error spy); done once every message has its error.
+      await Promise.all([helper.clearFlows(), allFailed]);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 2000, `the redeploy took ${elapsed} ms with the broker down`);
+      assert.equal(failed.size, WAITING, `${WAITING - failed.size} messages ended without an error`);
+      for (const [seq, errors] of failed) {
+        assert.equal(errors.length, 1, `message ${seq} failed ${errors.length} times`);
+        assert.equal(errors[0].code, 'KUMO_CLOSING', `message ${seq}: ${errors[0].message}`);
+        assert.match(errors[0].message, /closing; message not published/);
+      }
+      console.log(`      [figures] redeploy with the broker down: ${WAITING} messages waiting, closed in ${elapsed} ms, each failed once with KUMO_CLOSING`);
     });
   });
 

@@ -178,6 +178,11 @@ class Ledger {
     const list = this.outcomes.get(seq) || [];
     list.push(outcome);
     this.outcomes.set(seq, list);
+    this.wake();
+  }
+
+  /** Resolves the waiters whose predicate now holds (after any record: final or transient). */
+  wake() {
     for (const w of this.waiters.slice()) {
       if (w.predicate()) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -190,8 +195,12 @@ class Ledger {
   watchRecords(node) {
     node.on('input', (msg) => {
       const type = msg.payload.type;
-      if (type === 'TransientFailure') this.transient.push({ seq: msg.seq, content: msg.payload.response.content });
-      else this.settle(msg.seq, type);
+      if (type === 'TransientFailure') {
+        this.transient.push({ seq: msg.seq, content: msg.payload.response.content });
+        this.wake();
+      } else {
+        this.settle(msg.seq, type);
+      }
     });
   }
 
