@@ -83,6 +83,7 @@ describe('state machines: BrokerConnection at its edges', function () {
       assert.equal(connection.status.state, 'connecting');
       proxy.release();
       await closing;
+      if (connection.status.state === 'connected') assert.ok(connection.channelModel, 'the state says connected, but there is no connection');
       const model = await connected(connection);
       assert.equal(connection.status.state, 'connected');
       assert.equal(connection.channelModel, model, 'the connection the second user was told about is the one it has');
