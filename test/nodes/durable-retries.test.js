@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
-const { startNodeRed } = require('../helpers/node-red-process');
+const { startNodeRed, freePort } = require('../helpers/node-red-process');
 const { RetryStore, readRetryStore } = require('../../nodes/core/retry-store');
 
 /** Polls a condition in another process (a file, a broker queue): there is no event to await across processes. */
@@ -23,10 +23,10 @@ async function eventually(what, check, timeoutMs = 30000) {
   }
 }
 
-function flow(queue, sendTo) {
+function flow(queue, sendTo, url = AMQP_URL) {
   return [
     { id: 'tab', type: 'tab', label: 'durable' },
-    { id: 'b1', type: 'amqp-broker', url: AMQP_URL, heartbeat: '10' },
+    { id: 'b1', type: 'amqp-broker', url, heartbeat: '10' },
     { id: 'in', type: 'http in', z: 'tab', url: '/send', method: 'post', upload: false, skipBodyParsing: false, swaggerDoc: '', wires: [['qc', 'ok']] },
     { id: 'ok', type: 'http response', z: 'tab', statusCode: '202', headers: {}, wires: [] },
     {
@@ -51,6 +51,29 @@ describe('durable retries', function () {
     if (nodeRed) await nodeRed.stop();
     nodeRed = null;
     await side.close();
+  });
+
+  it('a redeploy while the broker is down takes well under a second and keeps every delivery in the store', async () => {
+    // Nothing listens on this port: every attempt waits at the publish node for a broker that is not there.
+    const down = `amqp://127.0.0.1:${await freePort()}`;
+    const flows = flow('never-published', 'pub', down);
+    nodeRed = await startNodeRed(flows);
+    const ids = Array.from({ length: 20 }, (_, i) => `message-${i}`);
+    for (const id of ids) {
+      const res = await fetch(`${nodeRed.url}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+      assert.equal(res.status, 202);
+    }
+    const started = Date.now();
+    // A full deploy stops every node (close handlers included) before it answers.
+    const res = await fetch(`${nodeRed.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows) });
+    const elapsed = Date.now() - started;
+    assert.ok(res.ok, `deploy answered ${res.status}: ${await res.text()}`);
+    assert.ok(elapsed < 1000, `the redeploy took ${elapsed} ms with the broker down`);
+    await nodeRed.waitForLog(/20 message\(s\) of "make\.durable" were not delivered before the flow stopped/);
+    const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
+    const kept = readRetryStore(store).deliveries.map((d) => d.payload.value.id).sort();
+    assert.deepEqual(kept, ids.slice().sort());
+    console.log(`      [figures] redeploy with the broker down: 20 deliveries unfinished, the deploy answered in ${elapsed} ms, all 20 kept`);
   });
 
   it('messages waiting to retry survive a Node-RED restart and are delivered after it', async () => {
