@@ -14,8 +14,26 @@ const MAX_IN_FLIGHT = Number(process.env.BENCH_MAX_IN_FLIGHT) || 128;
 
 function harness(tab, firstHop) {
   return [
-    { id: 'bench-start', type: 'http in', z: tab, url: '/bench/start', method: 'post', upload: false, swaggerDoc: '', wires: [['bench-fn']] },
-    { id: 'bench-status', type: 'http in', z: tab, url: '/bench/status', method: 'get', upload: false, swaggerDoc: '', wires: [['bench-fn']] },
+    {
+      id: 'bench-start',
+      type: 'http in',
+      z: tab,
+      url: '/bench/start',
+      method: 'post',
+      upload: false,
+      swaggerDoc: '',
+      wires: [['bench-fn']],
+    },
+    {
+      id: 'bench-status',
+      type: 'http in',
+      z: tab,
+      url: '/bench/status',
+      method: 'get',
+      upload: false,
+      swaggerDoc: '',
+      wires: [['bench-fn']],
+    },
     { id: 'bench-fn', type: 'kumo-bench-driver', z: tab, name: 'bench', wires: [[firstHop], ['bench-reply']] },
     { id: 'bench-reply', type: 'http response', z: tab, name: '', statusCode: '', headers: {}, wires: [] },
     // Publish errors (done(err)) count as failed messages instead of stalling the run.
@@ -24,14 +42,35 @@ function harness(tab, firstHop) {
 }
 
 function broker(url) {
-  return { id: 'bench-broker', type: 'amqp-broker', name: 'bench broker', url, tls: '', heartbeat: '60', connectionName: 'kumo-bench' };
+  return {
+    id: 'bench-broker',
+    type: 'amqp-broker',
+    name: 'bench broker',
+    url,
+    tls: '',
+    heartbeat: '60',
+    connectionName: 'kumo-bench',
+  };
 }
 
 function publishNode(tab) {
   return {
-    id: 'bench-publish', type: 'amqp-publish', z: tab, name: '', broker: 'bench-broker', exchange: '', routingKey: QUEUE,
-    routingKeyType: 'str', persistent: true, mandatory: false, returnedAs: 'transient', waitForConfirm: true,
-    confirmTimeout: '30', maxWaiting: '10000', declareQueue: '', wires: [['bench-fn'], ['bench-fn']],
+    id: 'bench-publish',
+    type: 'amqp-publish',
+    z: tab,
+    name: '',
+    broker: 'bench-broker',
+    exchange: '',
+    routingKey: QUEUE,
+    routingKeyType: 'str',
+    persistent: true,
+    mandatory: false,
+    returnedAs: 'transient',
+    waitForConfirm: true,
+    confirmTimeout: '30',
+    maxWaiting: '10000',
+    declareQueue: '',
+    wires: [['bench-fn'], ['bench-fn']],
   };
 }
 
@@ -48,14 +87,40 @@ function fullRouting(url, maxInFlight = MAX_IN_FLIGHT) {
     { id: tab, type: 'tab', label: 'bench e' },
     ...harness(tab, 'bench-queue-config'),
     {
-      id: 'bench-queue-config', type: 'kumo-queue-config', z: tab, name: '', queue: 'queue', queueType: 'msg',
-      rules: [{
-        match: { domain: { op: 'eq', value: 'amqp' }, tenant: { op: 'any', value: '' }, campaign: { op: 'any', value: '' }, routing_domain: { op: 'any', value: '' } },
-        protocol: 'custom_lua', constructor: 'make.amqp', maildir_path: '', retry_interval: '20 minutes', max_retry_interval: '', max_age: '7 days',
-      }],
+      id: 'bench-queue-config',
+      type: 'kumo-queue-config',
+      z: tab,
+      name: '',
+      queue: 'queue',
+      queueType: 'msg',
+      rules: [
+        {
+          match: {
+            domain: { op: 'eq', value: 'amqp' },
+            tenant: { op: 'any', value: '' },
+            campaign: { op: 'any', value: '' },
+            routing_domain: { op: 'any', value: '' },
+          },
+          protocol: 'custom_lua',
+          constructor: 'make.amqp',
+          maildir_path: '',
+          retry_interval: '20 minutes',
+          max_retry_interval: '',
+          max_age: '7 days',
+        },
+      ],
       wires: [[]],
     },
-    { id: 'bench-protocol', type: 'kumo-custom-protocol', z: tab, name: '', eventName: 'make.amqp', timeout: '60', maxInFlight: String(maxInFlight), wires: [['bench-publish'], []] },
+    {
+      id: 'bench-protocol',
+      type: 'kumo-custom-protocol',
+      z: tab,
+      name: '',
+      eventName: 'make.amqp',
+      timeout: '60',
+      maxInFlight: String(maxInFlight),
+      wires: [['bench-publish'], []],
+    },
     publishNode(tab),
     broker(url),
   ];
@@ -65,14 +130,27 @@ function fullRouting(url, maxInFlight = MAX_IN_FLIGHT) {
 function webhookExample(url) {
   const example = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples/kumomta-webhook-to-amqp.json'), 'utf8'));
   const tab = 'bench-tab';
-  return [{ id: tab, type: 'tab', label: 'bench f' }, ...example.map((n) => {
-    if (n.type === 'amqp-broker') return { ...n, url };
-    if (n.type === 'amqp-publish') return { ...n, z: tab, routingKey: QUEUE, declareQueue: QUEUE };
-    return { ...n, z: tab };
-  }),
-  // The HTTP ceiling: the same requests answered at once, no AMQP.
-  { id: 'bench-echo', type: 'http in', z: tab, url: '/bench/echo', method: 'post', upload: false, skipBodyParsing: true, swaggerDoc: '', wires: [['bench-echo-reply']] },
-  { id: 'bench-echo-reply', type: 'http response', z: tab, name: '', statusCode: '', headers: {}, wires: [] }];
+  return [
+    { id: tab, type: 'tab', label: 'bench f' },
+    ...example.map((n) => {
+      if (n.type === 'amqp-broker') return { ...n, url };
+      if (n.type === 'amqp-publish') return { ...n, z: tab, routingKey: QUEUE, declareQueue: QUEUE };
+      return { ...n, z: tab };
+    }),
+    // The HTTP ceiling: the same requests answered at once, no AMQP.
+    {
+      id: 'bench-echo',
+      type: 'http in',
+      z: tab,
+      url: '/bench/echo',
+      method: 'post',
+      upload: false,
+      skipBodyParsing: true,
+      swaggerDoc: '',
+      wires: [['bench-echo-reply']],
+    },
+    { id: 'bench-echo-reply', type: 'http response', z: tab, name: '', statusCode: '', headers: {}, wires: [] },
+  ];
 }
 
 /** (g) bench → node-red-contrib-amqp's "amqp out" to the bench queue (no confirms: it has none). */
@@ -83,13 +161,36 @@ function peerOut(url) {
   const flows = [
     { id: tab, type: 'tab', label: 'bench g' },
     ...harness(tab, 'peer-out'),
-    { id: 'peer-out', type: 'amqp out', z: tab, name: '', routingkey: '', iotype: '4', ioname: QUEUE, server: 'peer-server', wires: [] },
     {
-      id: 'peer-server', type: 'amqp-server', host: u.hostname, port: u.port || '5672', vhost, keepalive: '30',
-      usetls: u.protocol === 'amqps:', verifyservercert: true, usetopology: false, topology: '{}',
+      id: 'peer-out',
+      type: 'amqp out',
+      z: tab,
+      name: '',
+      routingkey: '',
+      iotype: '4',
+      ioname: QUEUE,
+      server: 'peer-server',
+      wires: [],
+    },
+    {
+      id: 'peer-server',
+      type: 'amqp-server',
+      host: u.hostname,
+      port: u.port || '5672',
+      vhost,
+      keepalive: '30',
+      usetls: u.protocol === 'amqps:',
+      verifyservercert: true,
+      usetopology: false,
+      topology: '{}',
     },
   ];
-  const credentials = { 'peer-server': { user: decodeURIComponent(u.username || 'guest'), password: decodeURIComponent(u.password || 'guest') } };
+  const credentials = {
+    'peer-server': {
+      user: decodeURIComponent(u.username || 'guest'),
+      password: decodeURIComponent(u.password || 'guest'),
+    },
+  };
   return { flows, credentials };
 }
 

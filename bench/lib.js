@@ -40,7 +40,7 @@ async function openSide(url) {
   const conn = await amqp.connect(url);
   const ch = await conn.createChannel();
   await ch.assertQueue(QUEUE, { durable: true });
-  const version = conn.connection.serverProperties && conn.connection.serverProperties.version;
+  const version = conn.connection.serverProperties?.version;
   return {
     version: version ? String(version) : 'unknown',
     purge: () => ch.purgeQueue(QUEUE),
@@ -100,16 +100,21 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
   return {
     url,
     pid: nodeRed.pid,
-    get log() { return nodeRed.log; },
+    get log() {
+      return nodeRed.log;
+    },
     memory: () => memoryOf(nodeRed.pid),
     cpuUs: () => cpuUsOf(nodeRed.pid),
     async post(pathname, body, timeoutMs) {
       const response = await fetch(url + pathname, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await response.text();
-      if (response.status !== 200) throw new Error(`POST ${pathname} answered ${response.status}: ${text.slice(0, 300)}`);
+      if (response.status !== 200)
+        throw new Error(`POST ${pathname} answered ${response.status}: ${text.slice(0, 300)}`);
       return JSON.parse(text);
     },
     async get(pathname) {
@@ -142,6 +147,18 @@ function sleep(ms) {
 }
 
 module.exports = {
-  ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, acquireBroker, openSide, startNodeRed, memoryOf, cpuUsOf,
-  percentile, latencyStats, median, sleep,
+  ROOT,
+  PEER_DIR,
+  QUEUE,
+  BODY_SIZE,
+  log,
+  acquireBroker,
+  openSide,
+  startNodeRed,
+  memoryOf,
+  cpuUsOf,
+  percentile,
+  latencyStats,
+  median,
+  sleep,
 };

@@ -20,9 +20,10 @@ const { benchRun, httpLoad, checkBuilt, PACK } = require('./run');
 const TOP = Number(process.env.PROFILE_TOP) || 15;
 
 function category(url, functionName) {
-  if (!url) return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
+  if (!url)
+    return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
   const file = url.replace(/^file:\/\//, '');
-  if (file.startsWith(path.join(lib.ROOT, 'nodes') + path.sep)) return 'ours (nodes/)';
+  if (file.startsWith(path.join(lib.ROOT, 'dist') + path.sep)) return 'ours (dist/)';
   if (/node_modules\/amqplib\//.test(file)) return 'amqplib';
   if (/node_modules\/(@node-red\/|node-red\/)/.test(file)) return 'Node-RED';
   if (file.startsWith(path.join(__dirname, 'harness') + path.sep)) return 'bench driver (harness/)';
@@ -55,10 +56,17 @@ function summarise(profile, fromUs = -Infinity, toUs = Infinity) {
     self.set(key, (self.get(key) || 0) + dt);
     total += dt;
   }
-  const rows = [...self].map(([key, us]) => {
-    const [url, line, name] = key.split('\u0000');
-    return { name: name || '(anonymous)', where: url ? `${shortUrl(url)}:${Number(line) + 1}` : '', category: category(url, name), us };
-  }).sort((a, b) => b.us - a.us);
+  const rows = [...self]
+    .map(([key, us]) => {
+      const [url, line, name] = key.split('\u0000');
+      return {
+        name: name || '(anonymous)',
+        where: url ? `${shortUrl(url)}:${Number(line) + 1}` : '',
+        category: category(url, name),
+        us,
+      };
+    })
+    .sort((a, b) => b.us - a.us);
   const categories = new Map();
   for (const r of rows) categories.set(r.category, (categories.get(r.category) || 0) + r.us);
   return { total, rows, categories: [...categories].sort((a, b) => b[1] - a[1]) };
@@ -68,13 +76,14 @@ function print({ total, rows, categories }, title) {
   const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
   const out = [`${title}: ${(total / 1000).toFixed(0)} ms of samples`, '', 'Self time by origin:'];
   for (const [name, us] of categories) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  for (const cat of ['ours (nodes/)', 'Node-RED', 'amqplib']) {
+  for (const cat of ['ours (dist/)', 'Node-RED', 'amqplib']) {
     out.push('', `Top ${TOP} self time, ${cat}:`);
-    for (const r of rows.filter((x) => x.category === cat).slice(0, TOP)) out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}`);
+    for (const r of rows.filter((x) => x.category === cat).slice(0, TOP))
+      out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}`);
   }
   out.push('', `Top ${TOP} self time, everything:`);
   for (const r of rows.slice(0, TOP)) out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}  [${r.category}]`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 async function profileRow() {
@@ -90,7 +99,11 @@ async function profileRow() {
   let side = null;
   try {
     side = await lib.openSide(broker.url);
-    const nr = await lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    const nr = await lib.startNodeRed({
+      flows: make(broker.url),
+      modules: [PACK],
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+    });
     let run;
     try {
       await drive(nr, Math.min(1000, n));
@@ -105,8 +118,13 @@ async function profileRow() {
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
     const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-    process.stdout.write(`Row (${row}), N=${n}: ${((n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`);
-    print(summarise(profile, run.clockUs[0], run.clockUs[1]), `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`);
+    process.stdout.write(
+      `Row (${row}), N=${n}: ${((n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`,
+    );
+    print(
+      summarise(profile, run.clockUs[0], run.clockUs[1]),
+      `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`,
+    );
   } finally {
     if (side) await side.close(!!process.env.AMQP_URL);
     broker.release();

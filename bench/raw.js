@@ -52,7 +52,9 @@ async function oneByOne(ch, n, body) {
   const start = performance.now();
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    await new Promise((resolve, reject) => ch.publish('', QUEUE, body, OPTIONS, (err) => (err ? reject(err) : resolve())));
+    await new Promise((resolve, reject) =>
+      ch.publish('', QUEUE, body, OPTIONS, (err) => (err ? reject(err) : resolve())),
+    );
     latencies[i] = performance.now() - t0;
   }
   return { ms: performance.now() - start, latencies };
@@ -70,7 +72,9 @@ async function clientPerMessage(url, n, body) {
     const t0 = performance.now();
     const conn = await amqp.connect(url);
     const ch = await conn.createConfirmChannel();
-    await new Promise((resolve, reject) => ch.publish('', QUEUE, body, OPTIONS, (err) => (err ? reject(err) : resolve())));
+    await new Promise((resolve, reject) =>
+      ch.publish('', QUEUE, body, OPTIONS, (err) => (err ? reject(err) : resolve())),
+    );
     latencies[i] = performance.now() - t0;
     await conn.close();
   }
@@ -100,7 +104,7 @@ async function main() {
   }
   await side.purgeQueue(QUEUE);
   await conn.close();
-  process.stdout.write(JSON.stringify({ runs, peakMB: memoryOf('self').peak }) + '\n');
+  process.stdout.write(`${JSON.stringify({ runs, peakMB: memoryOf('self').peak })}\n`);
 }
 
 main().catch((err) => {

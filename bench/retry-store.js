@@ -9,13 +9,13 @@
 //
 // "whole set" is the store that rewrites every payload kept on each 200 ms
 // flush in which something changed; its bytes are counted, not written (it
-// would write gigabytes). "journal" is nodes/core/retry-store.js, writing to
+// would write gigabytes). "journal" is dist/core/retry-store.js, writing to
 // a temporary directory for real, fsyncs included.
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { RetryStore, storePayload } = require('../nodes/core/retry-store');
+const { RetryStore, storePayload } = require('../dist/core/retry-store');
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES || 10000);
 const PAYLOAD_BYTES = 1024;
@@ -24,7 +24,12 @@ const OUTAGE_MS = 60000;
 const FLUSH_MS = 200;
 
 const queue = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const queueConfig = { protocol: { custom_lua: { constructor: 'make.amqp' } }, retry_interval: '5s', max_retry_interval: null, max_age: '7 days' };
+const queueConfig = {
+  protocol: { custom_lua: { constructor: 'make.amqp' } },
+  retry_interval: '5s',
+  max_retry_interval: null,
+  max_age: '7 days',
+};
 const T0 = Date.UTC(2026, 10, 1);
 
 /**
@@ -39,7 +44,16 @@ function operations() {
   for (let i = 0; i < DELIVERIES; i++) {
     const first = Math.floor((i * RETRY_MS) / DELIVERIES);
     const id = `0A1B2C3D4E5F${String(i).padStart(8, '0')}`;
-    const d = { id, payload, queue, queueConfig, createdMs: T0, attempts: 1, dueMs: T0 + first + RETRY_MS, props: { topic: 'kumomta' } };
+    const d = {
+      id,
+      payload,
+      queue,
+      queueConfig,
+      createdMs: T0,
+      attempts: 1,
+      dueMs: T0 + first + RETRY_MS,
+      props: { topic: 'kumomta' },
+    };
     ops.push({ at: first, kind: 'put', d });
     for (let k = 1; k <= retries; k++) {
       const at = first + k * RETRY_MS;
@@ -97,7 +111,9 @@ async function wholeSet(ops) {
       if (live.size === 0) return; // that store removed the file instead
       const size = envelope + sum + live.size - 1; // the commas between records
       if (!checked) {
-        const real = Buffer.byteLength(JSON.stringify({ version: 1, eventName: 'make.amqp', deliveries: [...live.values()].map((e) => e.d) }));
+        const real = Buffer.byteLength(
+          JSON.stringify({ version: 1, eventName: 'make.amqp', deliveries: [...live.values()].map((e) => e.d) }),
+        );
         if (real !== size) throw new Error(`the whole-set size is miscounted: ${size} instead of ${real}`);
         checked = true;
       }
@@ -142,17 +158,32 @@ function mib(bytes) {
 async function main() {
   const ops = operations();
   const record = Buffer.byteLength(JSON.stringify(ops[0].d));
-  process.stderr.write(`[bench] ${DELIVERIES} deliveries, ${ops.length} operations, a stored record is ${record} bytes\n`);
+  process.stderr.write(
+    `[bench] ${DELIVERIES} deliveries, ${ops.length} operations, a stored record is ${record} bytes\n`,
+  );
   const before = await wholeSet(ops);
   const after = await journal(ops);
   if (after.leftOver) throw new Error('the journal was not removed when the last delivery was');
   const rows = [
     ['store', 'writes (fsync)', 'bytes written', 'per retried delivery', 'largest file'],
-    ['whole set on each flush', String(before.flushes), mib(before.bytes), `${(before.bytes / DELIVERIES / 1024).toFixed(1)} KiB`, mib(before.largest)],
-    ['journal', String(after.flushes), mib(after.bytes), `${(after.bytes / DELIVERIES / 1024).toFixed(1)} KiB`, mib(after.largest)],
+    [
+      'whole set on each flush',
+      String(before.flushes),
+      mib(before.bytes),
+      `${(before.bytes / DELIVERIES / 1024).toFixed(1)} KiB`,
+      mib(before.largest),
+    ],
+    [
+      'journal',
+      String(after.flushes),
+      mib(after.bytes),
+      `${(after.bytes / DELIVERIES / 1024).toFixed(1)} KiB`,
+      mib(after.largest),
+    ],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r) => `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  const line = (r) =>
+    `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
   process.stdout.write(
     [
       `Retry store during a ${OUTAGE_MS / 1000} s outage: ${DELIVERIES} deliveries of ${PAYLOAD_BYTES} B, retried every ${RETRY_MS / 1000} s, writes batched per ${FLUSH_MS} ms`,

@@ -10,7 +10,7 @@
 //   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
 // a128 and e1000 compare at equal windows: raw amqplib with the custom protocol's
 // default 128 in flight, and the routing with max in flight raised to (a)'s 1000.
-// Needs `npm run build` first (Node-RED loads the compiled nodes/).
+// Needs `npm run build` first (Node-RED loads the built dist/).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,7 +23,7 @@ const lib = require('./lib');
 const CAPPED_HEAP_MB = 64;
 const flows = require('./flows');
 
-const { ROOT, PEER_DIR, QUEUE, BODY_SIZE, log, median, latencyStats, sleep } = lib;
+const { ROOT, PEER_DIR, BODY_SIZE, log, median, latencyStats } = lib;
 const N = Math.max(100, Number(process.env.BENCH_N) || 20000);
 const RUNS = 3;
 const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // messages in flight in (a), (d), (e); BENCH_WINDOW only for experiments
@@ -32,16 +32,21 @@ const ROWS = (process.env.BENCH_ROWS || 'a,a128,b,c,d,e,e1000,f,g').split(',').m
 const PACK = { name: '@kumo-flows/node-red-kumo-amqp', dir: ROOT };
 
 function checkBuilt() {
-  const missing = ['amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'amqp-broker'].filter((n) => !fs.existsSync(path.join(ROOT, 'nodes', `${n}.js`)));
-  if (missing.length) throw new Error(`nodes/${missing[0]}.js is missing: run \`npm run build\` first`);
+  const missing = ['amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'amqp-broker'].filter(
+    (n) => !fs.existsSync(path.join(ROOT, 'dist', 'nodes', n, `${n}.js`)),
+  );
+  if (missing.length)
+    throw new Error(`dist/nodes/${missing[0]}/${missing[0]}.js is missing: run \`npm run build\` first`);
   const newest = (dir, ext) => {
     let t = 0;
     for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-      if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+      if (e.isFile() && e.name.endsWith(ext))
+        t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
     }
     return t;
   };
-  if (newest(path.join(ROOT, 'src'), '.ts') > newest(path.join(ROOT, 'nodes'), '.js')) log('warning: src/ is newer than nodes/; run `npm run build` to bench the current code');
+  if (newest(path.join(ROOT, 'src'), '.ts') > newest(path.join(ROOT, 'dist'), '.js'))
+    log('warning: src/ is newer than dist/; run `npm run build` to bench the current code');
 }
 
 function machine() {
@@ -53,10 +58,16 @@ function machine() {
 
 function rawRow(row, n, warmup, url, runs, window) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })], { maxBuffer: 1 << 24, timeout: 600000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`raw.js ${row} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop()));
-    });
+    execFile(
+      process.execPath,
+      [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })],
+      { maxBuffer: 1 << 24, timeout: 600000 },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(new Error(`raw.js ${row} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
+        else resolve(JSON.parse(stdout.trim().split('\n').pop()));
+      },
+    );
   });
 }
 
@@ -103,7 +114,8 @@ function nodeRedSubject(side, start, runOnce, { n = N, warmup = Math.min(1000, n
   let nr = null;
   let runs = 0;
   const extras = { peakMB: NaN, firstPeakMB: NaN, idleMB: NaN, countMismatch: null };
-  const withLog = (err) => new Error(`${err.message}${nr ? `\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}` : ''}`);
+  const withLog = (err) =>
+    new Error(`${err.message}${nr ? `\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}` : ''}`);
   return {
     async open() {
       nr = await start();
@@ -128,7 +140,8 @@ function nodeRedSubject(side, start, runOnce, { n = N, warmup = Math.min(1000, n
       if (runs === 1) extras.firstPeakMB = nr.memory().peak;
       // Every message confirmed once: the queue holds exactly n (more = a duplicate published, e.g. by a retry).
       const count = await side.count();
-      if (count !== n && !extras.countMismatch) extras.countMismatch = `run ${runs}: the queue held ${count} messages for ${n} confirmed`;
+      if (count !== n && !extras.countMismatch)
+        extras.countMismatch = `run ${runs}: the queue held ${count} messages for ${n} confirmed`;
       await side.purge();
       return result;
     },
@@ -198,30 +211,41 @@ async function httpLoad(nr, pathname, n) {
   const latencies = new Float64Array(n);
   let next = 0;
   let failure = null;
-  const post = (body) => new Promise((resolve, reject) => {
-    const req = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`answered ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`))));
+  const post = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        target,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve()
+              : reject(new Error(`answered ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`)),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.setTimeout(70000, () => req.destroy(new Error('no answer within 70 s')));
+      req.end(body);
     });
-    req.on('error', reject);
-    req.setTimeout(70000, () => req.destroy(new Error('no answer within 70 s')));
-    req.end(body);
-  });
   const start = performance.now();
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    while (next < n && !failure) {
-      const i = next++;
-      const t0 = performance.now();
-      try {
-        await post(logRecord(i));
-      } catch (err) {
-        failure = failure || err;
-        return;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < n && !failure) {
+        const i = next++;
+        const t0 = performance.now();
+        try {
+          await post(logRecord(i));
+        } catch (err) {
+          failure = failure || err;
+          return;
+        }
+        latencies[i] = performance.now() - t0;
       }
-      latencies[i] = performance.now() - t0;
-    }
-  }));
+    }),
+  );
   const ms = performance.now() - start;
   agent.destroy();
   if (failure) throw failure;
@@ -245,12 +269,26 @@ async function httpCeiling(nr, result) {
 /** A KumoMTA Delivery log record (reference/log_record.md), padded to exactly 1 KiB of JSON. */
 function logRecord(i) {
   const record = {
-    type: 'Delivery', id: `${String(i).padStart(8, '0')}d98076abbbc11ed940250ebf67f9`, sender: 'noreply@example.com',
-    recipient: `user${i}@example.com`, queue: 'campaign_x:tenant_y@example.com', site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
-    size: 1047, response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
-    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' }, timestamp: 1678069691, created: 1678069690,
-    num_attempts: 0, bounce_classification: 'Uncategorized', egress_pool: 'pool0', egress_source: 'source2', feedback_report: null,
-    meta: { tenant: 'tenant_y', padding: '' }, headers: { Subject: 'Hello' }, delivery_protocol: 'ESMTP', reception_protocol: 'ESMTP',
+    type: 'Delivery',
+    id: `${String(i).padStart(8, '0')}d98076abbbc11ed940250ebf67f9`,
+    sender: 'noreply@example.com',
+    recipient: `user${i}@example.com`,
+    queue: 'campaign_x:tenant_y@example.com',
+    site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+    size: 1047,
+    response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
+    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
+    timestamp: 1678069691,
+    created: 1678069690,
+    num_attempts: 0,
+    bounce_classification: 'Uncategorized',
+    egress_pool: 'pool0',
+    egress_source: 'source2',
+    feedback_report: null,
+    meta: { tenant: 'tenant_y', padding: '' },
+    headers: { Subject: 'Hello' },
+    delivery_protocol: 'ESMTP',
+    reception_protocol: 'ESMTP',
     nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
   };
   record.meta.padding = 'x'.repeat(Math.max(0, BODY_SIZE - Buffer.byteLength(JSON.stringify(record))));
@@ -295,8 +333,13 @@ function ensurePeer() {
   if (!fs.existsSync(main)) {
     log('installing node-red-contrib-amqp into bench/.peer (for row g only)');
     fs.mkdirSync(PEER_DIR, { recursive: true });
-    if (!fs.existsSync(path.join(PEER_DIR, 'package.json'))) fs.writeFileSync(path.join(PEER_DIR, 'package.json'), '{"name":"kumo-bench-peer","private":true}\n');
-    execFileSync('npm', ['install', '--prefix', PEER_DIR, '--no-audit', '--no-fund', '--no-save', 'node-red-contrib-amqp'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 });
+    if (!fs.existsSync(path.join(PEER_DIR, 'package.json')))
+      fs.writeFileSync(path.join(PEER_DIR, 'package.json'), '{"name":"kumo-bench-peer","private":true}\n');
+    execFileSync(
+      'npm',
+      ['install', '--prefix', PEER_DIR, '--no-audit', '--no-fund', '--no-save', 'node-red-contrib-amqp'],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 },
+    );
   }
   const pkg = JSON.parse(fs.readFileSync(main, 'utf8'));
   require(path.join(PEER_DIR, 'node_modules', 'amqp-ts')); // fails here, not in Node-RED, if it cannot load
@@ -307,7 +350,13 @@ function ensurePeer() {
 
 function summarise(runs) {
   const rate = median(runs.map((r) => (r.n / r.ms) * 1000));
-  return { rate, p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), cpu: median(runs.map((r) => r.cpuUsPerMsg)), n: runs[0].n };
+  return {
+    rate,
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    cpu: median(runs.map((r) => r.cpuUsPerMsg)),
+    n: runs[0].n,
+  };
 }
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -325,40 +374,86 @@ async function main() {
     await side.purge();
     const { cpu, cores } = machine();
     log(`N=${N}, broker RabbitMQ ${side.version}`);
-    const nodeRed = (make, nodeArgs = []) => () => lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs });
+    const nodeRed =
+      (make, nodeArgs = []) =>
+      () =>
+        lib.startNodeRed({ flows: make(broker.url), modules: [PACK], nodeArgs });
     const plan = [
-      { row: 'a', label: `a. raw amqplib, pipelined confirms (≤${WINDOW} in flight)`, make: () => rawSubject('a', N, 500, broker.url) },
       {
-        row: 'a128', label: `a′. raw amqplib, ≤${flows.MAX_IN_FLIGHT} in flight (the window of e)`,
+        row: 'a',
+        label: `a. raw amqplib, pipelined confirms (≤${WINDOW} in flight)`,
+        make: () => rawSubject('a', N, 500, broker.url),
+      },
+      {
+        row: 'a128',
+        label: `a′. raw amqplib, ≤${flows.MAX_IN_FLIGHT} in flight (the window of e)`,
         make: () => rawSubject('a', N, 500, broker.url, flows.MAX_IN_FLIGHT),
       },
-      { row: 'b', label: 'b. raw amqplib, wait for each confirm', note: 'N/10', make: () => rawSubject('b', Math.max(10, Math.round(N / 10)), 50, broker.url) },
-      { row: 'c', label: "c. seed's way: new connection per message", note: 'N/50', make: () => rawSubject('c', Math.max(5, Math.round(N / 50)), 5, broker.url) },
-      { row: 'd', label: 'd. amqp publish node alone (Node-RED)', make: () => nodeRedSubject(side, nodeRed(flows.publishAlone), benchRun) },
-      { row: 'e', label: `e. queue config ⇒ custom protocol → amqp publish (max in flight ${flows.MAX_IN_FLIGHT})`, make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun) },
       {
-        row: 'e1000', label: `e′. the same, max in flight ${WINDOW} (the window of a)`,
-        make: () => nodeRedSubject(side, nodeRed((url) => flows.fullRouting(url, WINDOW)), benchRun),
+        row: 'b',
+        label: 'b. raw amqplib, wait for each confirm',
+        note: 'N/10',
+        make: () => rawSubject('b', Math.max(10, Math.round(N / 10)), 50, broker.url),
       },
       {
-        row: 'f', label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`, alone: true,
-        make: () => nodeRedSubject(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500, after: httpCeiling }),
+        row: 'c',
+        label: "c. seed's way: new connection per message",
+        note: 'N/50',
+        make: () => rawSubject('c', Math.max(5, Math.round(N / 50)), 5, broker.url),
       },
       {
-        row: 'g', label: 'g. node-red-contrib-amqp "amqp out" (no confirms)',
+        row: 'd',
+        label: 'd. amqp publish node alone (Node-RED)',
+        make: () => nodeRedSubject(side, nodeRed(flows.publishAlone), benchRun),
+      },
+      {
+        row: 'e',
+        label: `e. queue config ⇒ custom protocol → amqp publish (max in flight ${flows.MAX_IN_FLIGHT})`,
+        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun),
+      },
+      {
+        row: 'e1000',
+        label: `e′. the same, max in flight ${WINDOW} (the window of a)`,
+        make: () =>
+          nodeRedSubject(
+            side,
+            nodeRed((url) => flows.fullRouting(url, WINDOW)),
+            benchRun,
+          ),
+      },
+      {
+        row: 'f',
+        label: `f. webhook example over HTTP, ${CLIENTS} keep-alive clients`,
+        alone: true,
+        make: () =>
+          nodeRedSubject(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500, after: httpCeiling }),
+      },
+      {
+        row: 'g',
+        label: 'g. node-red-contrib-amqp "amqp out" (no confirms)',
         make: () => {
           const version = ensurePeer();
-          notes.push(`(g) node-red-contrib-amqp ${version} (amqp-ts, amqplib 0.4) has no publisher confirms: msg/s is timed until the queue holds all N (routed, not necessarily on disk); no latency.`);
+          notes.push(
+            `(g) node-red-contrib-amqp ${version} (amqp-ts, amqplib 0.4) has no publisher confirms: msg/s is timed until the queue holds all N (routed, not necessarily on disk); no latency.`,
+          );
           const { flows: peerFlows, credentials } = flows.peerOut(broker.url);
           const dir = path.join(PEER_DIR, 'node_modules', 'node-red-contrib-amqp');
-          return nodeRedSubject(side, async () => {
-            const nr = await lib.startNodeRed({ flows: peerFlows, credentials, modules: [{ name: 'node-red-contrib-amqp', dir }] });
-            await peerReady(side, nr).catch(async (err) => {
-              await nr.stop();
-              throw err;
-            });
-            return nr;
-          }, (nr, n) => peerRun(side, nr, n));
+          return nodeRedSubject(
+            side,
+            async () => {
+              const nr = await lib.startNodeRed({
+                flows: peerFlows,
+                credentials,
+                modules: [{ name: 'node-red-contrib-amqp', dir }],
+              });
+              await peerReady(side, nr).catch(async (err) => {
+                await nr.stop();
+                throw err;
+              });
+              return nr;
+            },
+            (nr, n) => peerRun(side, nr, n),
+          );
         },
       },
     ];
@@ -366,7 +461,10 @@ async function main() {
     // Rows interleaved run by run; (f) on its own after them, so its 64 HTTP clients
     // (and any retries its flow schedules) do not overlap another row's runs.
     const t0 = performance.now();
-    await runRounds(chosen.filter((s) => !s.alone), RUNS);
+    await runRounds(
+      chosen.filter((s) => !s.alone),
+      RUNS,
+    );
     for (const step of chosen.filter((s) => s.alone)) await runRounds([step], RUNS);
     log(`rows took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     for (const step of chosen) {
@@ -380,21 +478,40 @@ async function main() {
     }
     if (ROWS.includes('e')) {
       log(`row e at 5N = ${5 * N}, one run, fresh Node-RED`);
-      const big = { row: 'e', label: 'e at 5N', make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun, { n: 5 * N }) };
+      const big = {
+        row: 'e',
+        label: 'e at 5N',
+        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun, { n: 5 * N }),
+      };
       await runRounds([big], 1);
       const e = rows.find((r) => r.row === 'e');
       if (big.error || big.runs.length === 0) {
         memory = { error: big.error || 'no run completed' };
       } else {
         if (big.extras.countMismatch) notes.push(`(e) at 5N not exactly once: ${big.extras.countMismatch}.`);
-        memory = { atN: e && e.raw ? e.raw.firstPeakMB : NaN, at5N: big.extras.peakMB, idle: big.extras.idleMB, rate5N: (big.runs[0].n / big.runs[0].ms) * 1000 };
+        memory = {
+          atN: e?.raw ? e.raw.firstPeakMB : NaN,
+          at5N: big.extras.peakMB,
+          idle: big.extras.idleMB,
+          rate5N: (big.runs[0].n / big.runs[0].ms) * 1000,
+        };
       }
       // Without a cap V8 lets garbage pile up before collecting, so peak RSS follows the run's
       // length; with the heap capped, what stays is what is really held.
       memory.capped = {};
-      for (const [key, n] of [['atN', N], ['at5N', 5 * N]]) {
+      for (const [key, n] of [
+        ['atN', N],
+        ['at5N', 5 * N],
+      ]) {
         log(`row e at ${n} with the heap capped at ${CAPPED_HEAP_MB} MB, one run, fresh Node-RED`);
-        const step = { row: 'e', label: `e capped at ${n}`, make: () => nodeRedSubject(side, nodeRed(flows.fullRouting, [`--max-old-space-size=${CAPPED_HEAP_MB}`]), benchRun, { n }) };
+        const step = {
+          row: 'e',
+          label: `e capped at ${n}`,
+          make: () =>
+            nodeRedSubject(side, nodeRed(flows.fullRouting, [`--max-old-space-size=${CAPPED_HEAP_MB}`]), benchRun, {
+              n,
+            }),
+        };
         await runRounds([step], 1);
         memory.capped[key] = step.error || step.runs.length === 0 ? NaN : step.extras.peakMB;
       }
@@ -402,8 +519,12 @@ async function main() {
 
     const a = rows.find((r) => r.row === 'a' && !r.error);
     const lines = [];
-    lines.push(`Date: ${started.toISOString()}  ·  Node ${process.version}  ·  CPU: ${cpu} × ${cores} cores  ·  RabbitMQ ${side.version} on loopback`);
-    lines.push(`N = ${N}, 1 KiB persistent messages to a durable queue (purged between runs), median of ${RUNS} runs after a warm-up, rows (a)-(e), (g) interleaved run by run, then (f); CPU µs/msg = user + system CPU time of the publishing process (the Node-RED process for d-g; for f without the HTTP clients) per message; peak RSS = its VmHWM.`);
+    lines.push(
+      `Date: ${started.toISOString()}  ·  Node ${process.version}  ·  CPU: ${cpu} × ${cores} cores  ·  RabbitMQ ${side.version} on loopback`,
+    );
+    lines.push(
+      `N = ${N}, 1 KiB persistent messages to a durable queue (purged between runs), median of ${RUNS} runs after a warm-up, rows (a)-(e), (g) interleaved run by run, then (f); CPU µs/msg = user + system CPU time of the publishing process (the Node-RED process for d-g; for f without the HTTP clients) per message; peak RSS = its VmHWM.`,
+    );
     lines.push('');
     lines.push('| row | messages | msg/s (median of 3) | p50 ms | p99 ms | CPU µs/msg | peak RSS MB | ratio to (a) |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -414,28 +535,42 @@ async function main() {
       }
       const x = a ? r.rate / a.rate : NaN;
       const ratio = Number.isFinite(x) ? (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)) : 'n/a';
-      lines.push(`| ${r.label} | ${r.n}${r.note ? ` (${r.note})` : ''} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpu, 0)} | ${fmt(r.peakMB, 0)} | ${ratio} |`);
+      lines.push(
+        `| ${r.label} | ${r.n}${r.note ? ` (${r.note})` : ''} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpu, 0)} | ${fmt(r.peakMB, 0)} | ${ratio} |`,
+      );
     }
     lines.push('');
-    if (memory && memory.error) lines.push(`Memory flat in N (row e): n/a (${memory.error})`);
+    if (memory?.error) lines.push(`Memory flat in N (row e): n/a (${memory.error})`);
     else if (memory) {
-      lines.push(`Memory flat in N (row e, fresh Node-RED, one run each): peak RSS ${fmt(memory.atN, 0)} MB at N=${N}, ${fmt(memory.at5N, 0)} MB at 5N=${5 * N} (idle after start ${fmt(memory.idle, 0)} MB; ${fmt(memory.rate5N, 0)} msg/s at 5N).`);
-      lines.push(`With the heap capped (--max-old-space-size=${CAPPED_HEAP_MB}): peak RSS ${fmt(memory.capped.atN, 0)} MB at N, ${fmt(memory.capped.at5N, 0)} MB at 5N.`);
+      lines.push(
+        `Memory flat in N (row e, fresh Node-RED, one run each): peak RSS ${fmt(memory.atN, 0)} MB at N=${N}, ${fmt(memory.at5N, 0)} MB at 5N=${5 * N} (idle after start ${fmt(memory.idle, 0)} MB; ${fmt(memory.rate5N, 0)} msg/s at 5N).`,
+      );
+      lines.push(
+        `With the heap capped (--max-old-space-size=${CAPPED_HEAP_MB}): peak RSS ${fmt(memory.capped.atN, 0)} MB at N, ${fmt(memory.capped.at5N, 0)} MB at 5N.`,
+      );
     }
     const c = rows.find((r) => r.row === 'c' && !r.error);
     const e = rows.find((r) => r.row === 'e' && !r.error);
     const f = rows.find((r) => r.row === 'f' && !r.error);
-    if (f && f.raw.echo) lines.push(`HTTP ceiling for (f): the same ${CLIENTS} clients against a bare http in → http response in the same Node-RED: ${fmt(f.raw.echo, 0)} req/s (median of ${RUNS}), ${fmt(f.raw.echoCpu, 0)} µs of Node-RED CPU per request.`);
-    if (a && e) lines.push(`Targets: (e)/(a) = ${(e.rate / a.rate).toFixed(2)} (≥ 0.8)${f ? `; (f)/(a) = ${(f.rate / a.rate).toFixed(2)} (≥ 0.5)` : ''}${c ? `; (e)/(c) = ${(e.rate / c.rate).toFixed(1)} (≥ 20)` : ''}.`);
+    if (f?.raw.echo)
+      lines.push(
+        `HTTP ceiling for (f): the same ${CLIENTS} clients against a bare http in → http response in the same Node-RED: ${fmt(f.raw.echo, 0)} req/s (median of ${RUNS}), ${fmt(f.raw.echoCpu, 0)} µs of Node-RED CPU per request.`,
+      );
+    if (a && e)
+      lines.push(
+        `Targets: (e)/(a) = ${(e.rate / a.rate).toFixed(2)} (≥ 0.8)${f ? `; (f)/(a) = ${(f.rate / a.rate).toFixed(2)} (≥ 0.5)` : ''}${c ? `; (e)/(c) = ${(e.rate / c.rate).toFixed(1)} (≥ 20)` : ''}.`,
+      );
     // The same windows on both sides: what the pack costs, apart from how many messages it lets wait for a confirm.
     const a128 = rows.find((r) => r.row === 'a128' && !r.error);
     const e1000 = rows.find((r) => r.row === 'e1000' && !r.error);
     const equal = [];
     if (e && a128) equal.push(`(e)/(a′) = ${(e.rate / a128.rate).toFixed(2)} at ${flows.MAX_IN_FLIGHT} in flight each`);
     if (e1000 && a) equal.push(`(e′)/(a) = ${(e1000.rate / a.rate).toFixed(2)} at ${WINDOW} in flight each`);
-    if (f && f.raw.echo) equal.push(`(f)/(bare http in → http response) = ${(f.rate / f.raw.echo).toFixed(2)}`);
+    if (f?.raw.echo) equal.push(`(f)/(bare http in → http response) = ${(f.rate / f.raw.echo).toFixed(2)}`);
     if (equal.length) lines.push(`Equal windows: ${equal.join('; ')}.`);
-    lines.push(`Latency: (a), (b) publish call → confirm callback; (c) connect + channel + publish → confirm; (d), (e) generator send → confirmed msg leaving publish output 1 (${WINDOW} in flight, so (e) includes the wait in the custom protocol's ready queue, maxInFlight ${flows.MAX_IN_FLIGHT}); (f) the HTTP round trip.`);
+    lines.push(
+      `Latency: (a), (b) publish call → confirm callback; (c) connect + channel + publish → confirm; (d), (e) generator send → confirmed msg leaving publish output 1 (${WINDOW} in flight, so (e) includes the wait in the custom protocol's ready queue, maxInFlight ${flows.MAX_IN_FLIGHT}); (f) the HTTP round trip.`,
+    );
     for (const note of notes) lines.push(note);
     process.stdout.write(`\n${lines.join('\n')}\n`);
   } finally {

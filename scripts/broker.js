@@ -91,11 +91,14 @@ function prepareDirectories(instance) {
   const p = instancePaths(instance);
   for (const dir of [p.base, p.mnesia, p.logs]) fs.mkdirSync(dir, { recursive: true });
   const extraConfig = instance.config || '';
-  fs.writeFileSync(`${p.config}.conf`, [
-    `listeners.tcp.default = 127.0.0.1:${instance.port}`, // loopback only
-    'loopback_users.guest = true',
-    extraConfig,
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    `${p.config}.conf`,
+    `${[
+      `listeners.tcp.default = 127.0.0.1:${instance.port}`, // loopback only
+      'loopback_users.guest = true',
+      extraConfig,
+    ].join('\n')}\n`,
+  );
   fs.writeFileSync(p.plugins, '[].\n');
   fs.writeFileSync(p.envFile, '');
   if (isRoot()) execFileSync('chown', ['-R', 'rabbitmq:rabbitmq', p.base]);
@@ -104,7 +107,10 @@ function prepareDirectories(instance) {
 function portOpen(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -131,7 +137,9 @@ async function startBroker(instance = DEFAULT_INSTANCE, options = {}) {
   const child = spawn(command, args, { env, stdio: ['ignore', logFile, logFile], detached: !!options.detached });
   fs.closeSync(logFile);
   let exited = null;
-  child.once('exit', (code) => { exited = code; });
+  child.once('exit', (code) => {
+    exited = code;
+  });
   if (options.detached) child.unref();
   log(`starting RabbitMQ ${nodeName(instance)} on 127.0.0.1:${instance.port}`);
   const deadline = Date.now() + 120000;
@@ -140,7 +148,7 @@ async function startBroker(instance = DEFAULT_INSTANCE, options = {}) {
       throw new Error(`rabbitmq-server exited with code ${exited}; see ${instancePaths(instance).base}/server.out`);
     }
     const ping = rabbitmqctl(instance, ['await_startup', '--timeout', '10'], { allowFailure: true, timeout: 20000 });
-    if (ping.status === 0 && await portOpen(instance.port)) break;
+    if (ping.status === 0 && (await portOpen(instance.port))) break;
     if (Date.now() > deadline) throw new Error('RabbitMQ did not start within 120 s');
     await new Promise((resolve) => setTimeout(resolve, 500)); // polling a process with no event to await
   }
@@ -152,19 +160,31 @@ function stopBroker(instance = DEFAULT_INSTANCE) {
   rabbitmqctl(instance, ['stop'], { allowFailure: true, timeout: 60000 });
 }
 
-module.exports = { startBroker, stopBroker, rabbitmqctl, brokerUrl, DEFAULT_INSTANCE, nodeName, rabbitCommand, instancePaths };
+module.exports = {
+  startBroker,
+  stopBroker,
+  rabbitmqctl,
+  brokerUrl,
+  DEFAULT_INSTANCE,
+  nodeName,
+  rabbitCommand,
+  instancePaths,
+};
 
 if (require.main === module) {
   const verb = process.argv[2] || 'start';
   if (verb === 'stop') {
     stopBroker();
   } else {
-    startBroker(DEFAULT_INSTANCE, { detached: true }).then((b) => {
-      process.stdout.write(`${b.url}\n`);
-      process.exit(0);
-    }, (err) => {
-      log(err.message);
-      process.exit(1);
-    });
+    startBroker(DEFAULT_INSTANCE, { detached: true }).then(
+      (b) => {
+        process.stdout.write(`${b.url}\n`);
+        process.exit(0);
+      },
+      (err) => {
+        log(err.message);
+        process.exit(1);
+      },
+    );
   }
 }

@@ -30,8 +30,12 @@ function ctl(instance, args, options = {}) {
     const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => { stdout += chunk; });
-    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeout || 60000);
     child.once('error', reject);
     child.once('close', (status) => {
@@ -48,7 +52,10 @@ function ctl(instance, args, options = {}) {
 function portOpen(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -59,11 +66,17 @@ function portOpen(port) {
  * other run's broker when it starts its own).
  */
 async function freePorts(n) {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
   const ports = servers.map((server) => server.address().port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
@@ -72,7 +85,8 @@ async function freePorts(n) {
 async function waitForPort(port, open, timeoutMs = 60000) {
   const deadline = Date.now() + timeoutMs;
   while ((await portOpen(port)) !== open) {
-    if (Date.now() > deadline) throw new Error(`port ${port} is still ${open ? 'closed' : 'open'} after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`port ${port} is still ${open ? 'closed' : 'open'} after ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 100)); // another process's socket: nothing to await
   }
 }
@@ -82,12 +96,17 @@ async function waitForPort(port, open, timeoutMs = 60000) {
  * (detached, so the broker outlives it) and resolves once it accepts AMQP.
  */
 function startInChild(instance) {
-  const script = `require(${JSON.stringify(BROKER_JS)}).startBroker(JSON.parse(process.argv[1]), { detached: true })` +
+  const script =
+    `require(${JSON.stringify(BROKER_JS)}).startBroker(JSON.parse(process.argv[1]), { detached: true })` +
     '.then(() => process.exit(0), (err) => { process.stderr.write(err.message + "\\n"); process.exit(1); })';
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, JSON.stringify(instance)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script, JSON.stringify(instance)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
     child.once('error', reject);
     child.once('close', (status) => {
       if (status === 0) resolve();
@@ -150,11 +169,20 @@ function amqpUrl(instance, { user = 'guest', password = 'guest', tls = false } =
 function logTail(instance, lines = 60) {
   const { base, logs } = instancePaths(instance);
   const files = [path.join(base, 'server.out')];
-  if (fs.existsSync(logs)) files.push(...fs.readdirSync(logs).filter((f) => f.endsWith('.log')).map((f) => path.join(logs, f)));
-  return files.filter((f) => fs.existsSync(f)).map((f) => {
-    const text = fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    return `== ${path.relative(base, f)}\n${text}`;
-  }).join('\n');
+  if (fs.existsSync(logs))
+    files.push(
+      ...fs
+        .readdirSync(logs)
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => path.join(logs, f)),
+    );
+  return files
+    .filter((f) => fs.existsSync(f))
+    .map((f) => {
+      const text = fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return `== ${path.relative(base, f)}\n${text}`;
+    })
+    .join('\n');
 }
 
 /** The memory alarm: a tiny watermark makes the broker block publishers (connection.blocked). */
@@ -175,16 +203,45 @@ function openssl(dir, args) {
  */
 function makeCertificates(dir) {
   fs.mkdirSync(dir, { recursive: true });
-  const key = (name) => openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
+  const key = (name) =>
+    openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
   const ca = (name, cn) => {
     key(name);
-    openssl(dir, ['req', '-x509', '-new', '-key', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`]);
+    openssl(dir, [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+    ]);
   };
   const leaf = (name, cn, extensions) => {
     key(name);
     openssl(dir, ['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
     fs.writeFileSync(path.join(dir, `${name}.ext`), extensions);
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    ]);
   };
   ca('ca', 'kumo-amqp test CA');
   ca('other-ca', 'some other CA');
@@ -244,7 +301,10 @@ async function startTlsBroker(instance) {
  */
 async function startCluster({ name, port, distPort, ports, distPorts, size = 3, config = '' }) {
   const members = Array.from({ length: size }, (_, i) => ({
-    name: `${name}-${i + 1}`, port: ports ? ports[i] : port + i, distPort: distPorts ? distPorts[i] : distPort + i, config,
+    name: `${name}-${i + 1}`,
+    port: ports ? ports[i] : port + i,
+    distPort: distPorts ? distPorts[i] : distPort + i,
+    config,
   }));
   await Promise.all(members.map((m) => startFresh(m)));
   const first = nodeName(members[0]);

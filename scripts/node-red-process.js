@@ -41,7 +41,15 @@ function redJs(home = process.env.NODE_RED_HOME) {
  *   ready         the log line that means "started" (default: flows started)
  */
 async function startNodeRed(options = {}) {
-  const { flows, credentials, modules = [], env = {}, nodeArgs = [], ready = /Started flows/, timeoutMs = 60000 } = options;
+  const {
+    flows,
+    credentials,
+    modules = [],
+    env = {},
+    nodeArgs = [],
+    ready = /Started flows/,
+    timeoutMs = 60000,
+  } = options;
   const userDir = options.userDir || fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-node-red-'));
   const dependencies = {};
   for (const { name, dir } of modules) {
@@ -50,7 +58,10 @@ async function startNodeRed(options = {}) {
     if (!fs.existsSync(link)) fs.symlinkSync(dir, link, 'dir');
     dependencies[name] = `file:${dir}`;
   }
-  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies }, null, 2));
+  fs.writeFileSync(
+    path.join(userDir, 'package.json'),
+    JSON.stringify({ name: 'node-red-project', private: true, dependencies }, null, 2),
+  );
   if (flows) fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   if (credentials) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(credentials));
   const port = await freePort();
@@ -67,11 +78,15 @@ async function startNodeRed(options = {}) {
   const settingsFile = path.join(userDir, 'settings.js');
   fs.writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
 
-  const child = spawn(process.execPath, [...nodeArgs, redJs(), '--userDir', userDir, '--port', String(port), '--settings', settingsFile], {
-    cwd: userDir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, redJs(), '--userDir', userDir, '--port', String(port), '--settings', settingsFile],
+    {
+      cwd: userDir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   const waiters = new Set();
   const onData = (chunk) => {
@@ -93,7 +108,13 @@ async function startNodeRed(options = {}) {
   const waitForLog = (pattern, ms = timeoutMs) => {
     if (pattern.test(log)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const waiter = { pattern, resolve: () => { clearTimeout(timer); resolve(); } };
+      const waiter = {
+        pattern,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         reject(new Error(`Node-RED did not log ${pattern} within ${ms} ms. Its log:\n${logTail()}`));

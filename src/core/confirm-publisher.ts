@@ -6,8 +6,8 @@
 
 import { EventEmitter } from 'node:events';
 import type * as amqp from 'amqplib';
-import { BrokerConnection } from './broker-connection';
-import { ERROR_CODES, ErrorCode, KumoError } from './errors';
+import type { BrokerConnection } from './broker-connection';
+import { ERROR_CODES, type ErrorCode, KumoError } from './errors';
 import { Fifo } from './fifo';
 import { text } from './messages';
 
@@ -33,7 +33,14 @@ export interface PublishRequest {
 /** `returned` is true when a mandatory message came back unroutable (basic.return). */
 export type PublishCallback = (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => void;
 
-export type PublishErrorKind = 'overloaded' | 'not-connected' | 'channel-closed' | 'connection-lost' | 'timeout' | 'closing' | 'invalid';
+export type PublishErrorKind =
+  | 'overloaded'
+  | 'not-connected'
+  | 'channel-closed'
+  | 'connection-lost'
+  | 'timeout'
+  | 'closing'
+  | 'invalid';
 
 /** The code a flow branches on: only bad input is the message's fault; the rest is worth another try later. */
 export function publishErrorCode(kind: PublishErrorKind): ErrorCode {
@@ -51,7 +58,10 @@ export function publishErrorCode(kind: PublishErrorKind): ErrorCode {
 
 export class PublishError extends KumoError {
   override name = 'PublishError';
-  constructor(readonly kind: PublishErrorKind, message: string) {
+  constructor(
+    readonly kind: PublishErrorKind,
+    message: string,
+  ) {
     super(publishErrorCode(kind), message);
   }
 }
@@ -103,13 +113,15 @@ const CLOSE_HANDSHAKE_MS = 1000;
 export function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    promise.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
+    promise
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
   });
 }
 
@@ -118,6 +130,7 @@ export declare interface ConfirmPublisher {
   on(event: 'warning', listener: (message: string) => void): this;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
 export class ConfirmPublisher extends EventEmitter {
   private channel: amqp.Channel | null = null;
   private opening = false;
@@ -154,14 +167,18 @@ export class ConfirmPublisher extends EventEmitter {
   private readonly onConnected = () => this.openChannel();
   private readonly onStatus = () => {
     const status = this.connection.status;
-    if (status.state !== 'connected' && status.misconfigured) this.failUnwritten(new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected')));
+    if (status.state !== 'connected' && status.misconfigured)
+      this.failUnwritten(new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected')));
     else if (!status.blocked) this.flush();
     // A close waiting for confirms stops waiting once the connection is gone: none can come.
     if (status.state !== 'connected' && this.closing) this.wakeIdleWaiters();
     this.emit('change');
   };
 
-  constructor(private readonly connection: BrokerConnection, private readonly settings: PublisherSettings) {
+  constructor(
+    private readonly connection: BrokerConnection,
+    private readonly settings: PublisherSettings,
+  ) {
     super();
     connection.on('connected', this.onConnected);
     connection.on('status', this.onStatus);
@@ -182,11 +199,15 @@ export class ConfirmPublisher extends EventEmitter {
     if (this.channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
     if (status.state !== 'connected') {
-      return status.error ? text('confirm-publisher.not-connected-because', { error: status.error }) : text('confirm-publisher.not-connected');
+      return status.error
+        ? text('confirm-publisher.not-connected-because', { error: status.error })
+        : text('confirm-publisher.not-connected');
     }
     if (status.blocked) return text('confirm-publisher.blocking', { reason: status.blocked });
     if (!this.channel) {
-      return this.channelError ? text('confirm-publisher.channel-closed', { error: this.channelError }) : text('confirm-publisher.opening-channel');
+      return this.channelError
+        ? text('confirm-publisher.channel-closed', { error: this.channelError })
+        : text('confirm-publisher.opening-channel');
     }
     return null;
   }
@@ -199,10 +220,14 @@ export class ConfirmPublisher extends EventEmitter {
   refusal(): PublishError | null {
     if (this.closing) return new PublishError('closing', text('confirm-publisher.closing'));
     if (this.outstandingCount >= this.settings.maxWaiting) {
-      return new PublishError('overloaded', text('confirm-publisher.overloaded', { count: this.outstandingCount, limit: this.settings.maxWaiting }));
+      return new PublishError(
+        'overloaded',
+        text('confirm-publisher.overloaded', { count: this.outstandingCount, limit: this.settings.maxWaiting }),
+      );
     }
     // Waiting cannot help when the broker refused our settings.
-    if (this.connection.refusedSettings) return new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected'));
+    if (this.connection.refusedSettings)
+      return new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected'));
     return null;
   }
 
@@ -293,7 +318,9 @@ export class ConfirmPublisher extends EventEmitter {
     let accepted: boolean;
     try {
       if (this.settings.confirm) {
-        accepted = (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, publishOptions, (err) => this.onConfirm(entry, err));
+        accepted = (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, publishOptions, (err) =>
+          this.onConfirm(entry, err),
+        );
       } else {
         accepted = channel.publish(exchange, routingKey, content, publishOptions);
       }
@@ -331,7 +358,8 @@ export class ConfirmPublisher extends EventEmitter {
     if (err === null) {
       this.channelFailures = 0; // the channel works: a later failure starts the backoff afresh
       this.settle(entry, null, this.result(entry, 'Ack'));
-    } else if (err.message === 'message nacked') { // amqplib's wording for a Nack
+    } else if (err.message === 'message nacked') {
+      // amqplib's wording for a Nack
       this.settle(entry, null, this.result(entry, 'Nack'));
       if (entry.channel) this.replaceAfterNack(entry.channel);
     } else {
@@ -347,9 +375,20 @@ export class ConfirmPublisher extends EventEmitter {
     const model = channel ? this.modelOf.get(channel) : undefined;
     if (!this.connection.connected || (model !== undefined && model !== this.connection.channelModel)) {
       const error = this.connection.status.error ?? text('confirm-publisher.closed');
-      this.settle(entry, new PublishError('connection-lost', text('confirm-publisher.connection-lost', { error })), null);
+      this.settle(
+        entry,
+        new PublishError('connection-lost', text('confirm-publisher.connection-lost', { error })),
+        null,
+      );
     } else {
-      this.settle(entry, new PublishError('channel-closed', text('confirm-publisher.channel-closed', { error: this.channelError ?? err.message })), null);
+      this.settle(
+        entry,
+        new PublishError(
+          'channel-closed',
+          text('confirm-publisher.channel-closed', { error: this.channelError ?? err.message }),
+        ),
+        null,
+      );
     }
   }
 
@@ -375,7 +414,7 @@ export class ConfirmPublisher extends EventEmitter {
     }
     entry.request = null;
     // Unwritten entries expire oldest first, so the settled ones in pending are at its head.
-    for (let head = this.pending.peek(); head && head.settled; head = this.pending.peek()) this.pending.shift();
+    for (let head = this.pending.peek(); head?.settled; head = this.pending.peek()) this.pending.shift();
     entry.callback(err, result, entry.returned !== null);
     if (this.outstandingCount === 0) this.wakeIdleWaiters();
   }
@@ -384,10 +423,18 @@ export class ConfirmPublisher extends EventEmitter {
   // the oldest unconfirmed mandatory one with the same exchange, key and body
   // (identical messages route identically, so which one of them it is does not matter).
   private onReturn(message: amqp.Message): void {
-    const { exchange, routingKey, replyCode, replyText } = message.fields as amqp.Message['fields'] & { replyCode: number; replyText: string };
+    const { exchange, routingKey, replyCode, replyText } = message.fields as amqp.Message['fields'] & {
+      replyCode: number;
+      replyText: string;
+    };
     const entry = this.mandatoryInFlight.find((e) => {
       const request = e.request as PublishRequest;
-      return !e.returned && request.exchange === exchange && request.routingKey === routingKey && request.content.equals(message.content);
+      return (
+        !e.returned &&
+        request.exchange === exchange &&
+        request.routingKey === routingKey &&
+        request.content.equals(message.content)
+      );
     });
     if (entry) entry.returned = { code: replyCode, text: replyText };
     else this.emit('warning', text('confirm-publisher.returned-settled', { code: replyCode, text: replyText }));
@@ -396,7 +443,8 @@ export class ConfirmPublisher extends EventEmitter {
   /** Opens a fresh channel for new messages; the Nacking one finishes its confirms, then closes. */
   private replaceAfterNack(nacking: amqp.Channel): void {
     const now = Date.now();
-    if (this.channel !== nacking || this.opening || this.closing || now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS) return;
+    if (this.channel !== nacking || this.opening || this.closing || now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS)
+      return;
     this.lastReplacedMs = now;
     this.openChannel(true);
   }
@@ -419,7 +467,10 @@ export class ConfirmPublisher extends EventEmitter {
             // Publishing must not depend on a convenience: warn once, then go on without it.
             this.declareRefused = true;
             const error = this.connection.redact((err as Error).message);
-            this.emit('warning', text('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }));
+            this.emit(
+              'warning',
+              text('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }),
+            );
             throw err;
           }
         }
@@ -465,7 +516,8 @@ export class ConfirmPublisher extends EventEmitter {
 
   private async declare(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
     await channel.assertQueue(declaration.queue, { durable: true });
-    if (declaration.bindExchange) await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
+    if (declaration.bindExchange)
+      await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
   }
 
   private onChannelClosed(channel: amqp.Channel): void {
@@ -505,7 +557,10 @@ export class ConfirmPublisher extends EventEmitter {
       const seconds = this.settings.confirmTimeoutMs / 1000;
       const why = entry.written
         ? text('confirm-publisher.confirm-timeout', { seconds })
-        : text('confirm-publisher.publish-timeout', { seconds, reason: this.problem ?? text('confirm-publisher.not-accepting') });
+        : text('confirm-publisher.publish-timeout', {
+            seconds,
+            reason: this.problem ?? text('confirm-publisher.not-accepting'),
+          });
       this.settle(entry, new PublishError('timeout', why), null); // leaves the timeline
     }
   }

@@ -6,14 +6,24 @@
 
 import { randomBytes } from 'node:crypto';
 import { Fifo } from './fifo';
-import { buildLogRecord, expirationResponse, internalErrorResponse, Envelope, LogRecord, NO_ENVELOPE, RecordType, ResponseInput } from './log-record';
+import {
+  buildLogRecord,
+  expirationResponse,
+  internalErrorResponse,
+  type Envelope,
+  type LogRecord,
+  NO_ENVELOPE,
+  type RecordType,
+  type ResponseInput,
+} from './log-record';
 import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
-import { expectOutcome, forgetOutcome, ReportedOutcome } from './delivery-outcomes';
+import { expectOutcome, forgetOutcome, type ReportedOutcome } from './delivery-outcomes';
 import { text } from './messages';
-import { Clock, systemClock, TimerHandle } from './clock';
+import { type Clock, systemClock, type TimerHandle } from './clock';
 import { ERROR_CODES, KumoError } from './errors';
+import { isTransientCode } from './reject-code';
 
 export interface DeliverySettings {
   constructorName: string;
@@ -133,7 +143,10 @@ export class DeliveryQueue<M> {
   private closed = false;
   private readonly clock: Clock;
 
-  constructor(private readonly settings: DeliverySettings, private readonly io: DeliveryIo<M>) {
+  constructor(
+    private readonly settings: DeliverySettings,
+    private readonly io: DeliveryIo<M>,
+  ) {
     this.clock = io.clock ?? (io.now ? { now: io.now, setTimer: systemClock.setTimer } : systemClock);
   }
 
@@ -150,12 +163,22 @@ export class DeliveryQueue<M> {
     return { queued: this.ready.length, inFlight: this.inFlight.size, waiting: this.waiting.size };
   }
 
-  submit(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
+  submit(
+    msg: M,
+    queue: QueueName,
+    config: QueueConfig,
+    timings: ResolvedTimings,
+    size: number | null,
+    envelope: Envelope = NO_ENVELOPE,
+  ): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new KumoError(ERROR_CODES.closing, text('delivery-queue.closing', { name }));
     const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
-      throw new KumoError(ERROR_CODES.overloaded, text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }));
+      throw new KumoError(
+        ERROR_CODES.overloaded,
+        text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }),
+      );
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);
     this.ready.push(delivery);
@@ -165,8 +188,26 @@ export class DeliveryQueue<M> {
   }
 
   /** Takes back a delivery a previous run left unfinished; its next attempt keeps its due time. */
-  restore(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, saved: RestoredDelivery, envelope: Envelope = NO_ENVELOPE): Delivery<M> {
-    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, saved.id, saved.createdMs, saved.attempts);
+  restore(
+    msg: M,
+    queue: QueueName,
+    config: QueueConfig,
+    timings: ResolvedTimings,
+    size: number | null,
+    saved: RestoredDelivery,
+    envelope: Envelope = NO_ENVELOPE,
+  ): Delivery<M> {
+    const delivery = this.newDelivery(
+      msg,
+      queue,
+      config,
+      timings,
+      size,
+      envelope,
+      saved.id,
+      saved.createdMs,
+      saved.attempts,
+    );
     this.retrying.add(delivery);
     this.wait(delivery, Math.max(0, saved.dueMs - this.now()));
     this.io.changed();
@@ -178,8 +219,32 @@ export class DeliveryQueue<M> {
     return [...this.retrying];
   }
 
-  private newDelivery(msg: M, queue: QueueName, config: QueueConfig, timings: ResolvedTimings, size: number | null, envelope: Envelope, id: string, createdMs: number, attempts: number): Delivery<M> {
-    return { id, msg, queue, config, timings, createdMs, size, envelope, attempts, state: 'queued', deadline: 0, dueMs: 0, retryTimer: null };
+  private newDelivery(
+    msg: M,
+    queue: QueueName,
+    config: QueueConfig,
+    timings: ResolvedTimings,
+    size: number | null,
+    envelope: Envelope,
+    id: string,
+    createdMs: number,
+    attempts: number,
+  ): Delivery<M> {
+    return {
+      id,
+      msg,
+      queue,
+      config,
+      timings,
+      createdMs,
+      size,
+      envelope,
+      attempts,
+      state: 'queued',
+      deadline: 0,
+      dueMs: 0,
+      retryTimer: null,
+    };
   }
 
   /**
@@ -238,7 +303,7 @@ export class DeliveryQueue<M> {
         break;
       case 'rejected':
         // kumo.reject: 4xx is transient, any other code is permanent.
-        if (outcome.code >= 400 && outcome.code <= 499) this.transient(delivery, { code: outcome.code, content: outcome.message });
+        if (isTransientCode(outcome.code)) this.transient(delivery, { code: outcome.code, content: outcome.message });
         else this.finish(delivery, 'Bounce', { code: outcome.code, content: outcome.message });
         break;
       case 'failed':
@@ -351,13 +416,19 @@ export class DeliveryQueue<M> {
       response,
       sender: delivery.envelope.sender,
       recipient: delivery.envelope.recipient,
-      size: delivery.size ?? (delivery.size = this.io.measure ? this.io.measure(delivery) : 0),
+      size: this.sizeOf(delivery),
       createdMs: delivery.createdMs,
       nowMs: this.now(),
       // KumoMTA counts the attempts made before the one being logged.
       numAttempts: Math.max(0, delivery.attempts - 1),
       nodeId: this.settings.nodeId,
     });
+  }
+
+  /** Measured once, when the first log record needs it. */
+  private sizeOf(delivery: Delivery<M>): number {
+    if (delivery.size === null) delivery.size = this.io.measure ? this.io.measure(delivery) : 0;
+    return delivery.size;
   }
 
   private kumoInfo(delivery: Delivery<M>): KumoDeliveryInfo {

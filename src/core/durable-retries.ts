@@ -4,7 +4,7 @@
 // unfinished is kept, so a redeploy or restart loses nothing.
 
 import type { Delivery, RetryingChange } from './delivery-queue';
-import { RetryStore, StoredDelivery, storableProps, storePayload } from './retry-store';
+import { type RetryStore, type StoredDelivery, storableProps, storePayload } from './retry-store';
 
 export interface StorableMessage {
   payload?: unknown;
@@ -30,7 +30,8 @@ export class DurableRetries<M extends StorableMessage> {
   /** DeliveryIo.retrying: one journal operation per change. */
   changed(delivery: Delivery<M>, change: RetryingChange): void {
     if (change === 'finished') this.store.remove(delivery.id);
-    else if (change === 'rescheduled' && this.store.has(delivery.id)) this.store.reschedule(delivery.id, delivery.attempts, delivery.dueMs);
+    else if (change === 'rescheduled' && this.store.has(delivery.id))
+      this.store.reschedule(delivery.id, delivery.attempts, delivery.dueMs);
     else this.store.put(storedDelivery(delivery));
   }
 

@@ -51,9 +51,19 @@ function describeBadSpan(what: string, value: string, offset: number): string {
   const bare = /^(\d+)\s*$/.exec(rest);
   if (bare) return text('duration.no-unit', { what, value: quoted, number: bare[1], hint: unitHint() });
   if (/^[A-Za-zµ]/.test(rest)) {
-    return text('duration.no-number', { what, value: quoted, word: JSON.stringify(rest.split(/[\s\d]/)[0]), hint: unitHint() });
+    return text('duration.no-number', {
+      what,
+      value: quoted,
+      word: JSON.stringify(rest.split(/[\s\d]/)[0]),
+      hint: unitHint(),
+    });
   }
-  return text('duration.unexpected-character', { what, value: quoted, character: JSON.stringify(rest[0]), hint: unitHint() });
+  return text('duration.unexpected-character', {
+    what,
+    value: quoted,
+    character: JSON.stringify(rest[0]),
+    hint: unitHint(),
+  });
 }
 
 /**
@@ -86,13 +96,19 @@ export function parseDuration(value: unknown, what = text('duration.default-name
     const unit = UNIT_SECONDS.get(span[2]);
     if (unit === undefined) {
       throw new DurationError(
-        text('duration.unknown-unit', { what, value: JSON.stringify(value), unit: JSON.stringify(span[2]), hint: unitHint() }),
+        text('duration.unknown-unit', {
+          what,
+          value: JSON.stringify(value),
+          unit: JSON.stringify(span[2]),
+          hint: unitHint(),
+        }),
       );
     }
     seconds += Number(span[1]) * unit;
     offset = SPAN.lastIndex;
   }
-  if (!Number.isFinite(seconds)) throw new DurationError(text('duration.too-large', { what, value: JSON.stringify(value) }));
+  if (!Number.isFinite(seconds))
+    throw new DurationError(text('duration.too-large', { what, value: JSON.stringify(value) }));
   return seconds;
 }
 

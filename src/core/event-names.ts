@@ -74,6 +74,7 @@ export function validateEventName(name: unknown): string {
   }
   // The name is shown in node labels, site names and log records; a space or
   // control character there is almost always a paste accident.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
     throw new EventNameError(text('event-names.invisible', { name: JSON.stringify(trimmed) }));
   }

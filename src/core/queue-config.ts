@@ -101,7 +101,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 // `constructor` is a key the editor and KumoMTA both use, and also the name of
 // every object's inherited Object.prototype.constructor: only an own property counts.
 function own(record: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function freezeConfig(config: QueueConfig): Readonly<QueueConfig> {
@@ -272,7 +272,9 @@ function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher 
       re = new RegExp(value);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      throw new QueueConfigError(where(text('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })));
+      throw new QueueConfigError(
+        where(text('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })),
+      );
     }
     return (component) => re.test(component);
   }
@@ -322,7 +324,9 @@ function compileRule(def: unknown, number: number): CompiledRule {
         protocol = { smtp: {} };
         break;
       default:
-        throw new QueueConfigError(where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })));
+        throw new QueueConfigError(
+          where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })),
+        );
     }
     const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
     const config: QueueConfig = {

@@ -44,6 +44,7 @@ export class QueueNameError extends Error {
 
 // Whitespace or a C0/C1 control character: such a name cannot have come from
 // an envelope address, and would be invisible in logs and the editor.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const INVISIBLE = /[\s\u0000-\u001f\u007f-\u009f]/u;
 
 function quote(text: string): string {

@@ -72,7 +72,19 @@ type Operation =
   | { op: 'remove'; id: string };
 
 // Properties that belong to one process or one attempt, never to the message.
-const TRANSIENT_PROPS = new Set(['_msgid', 'req', 'res', 'payload', 'queue', 'queueConfig', 'kumo', 'amqp', 'reject', 'error', '_event']);
+const TRANSIENT_PROPS = new Set([
+  '_msgid',
+  'req',
+  'res',
+  'payload',
+  'queue',
+  'queueConfig',
+  'kumo',
+  'amqp',
+  'reject',
+  'error',
+  '_event',
+]);
 
 const DEFAULT_FLUSH_DELAY_MS = 200;
 const DEFAULT_COMPACT_FLOOR_BYTES = 1024 * 1024;
@@ -184,7 +196,7 @@ function parse(content: string): Parsed {
   }
   const lines = content.split('\n');
   const header = decode(lines[0]);
-  if (!header || header.op !== 'header' || header.version !== JOURNAL_VERSION) throw new Error(text('retry-store.not-a-store'));
+  if (header?.op !== 'header' || header.version !== JOURNAL_VERSION) throw new Error(text('retry-store.not-a-store'));
   const deliveries = new Map<string, StoredDelivery>();
   let unreadable = 0;
   let damaged = 0;
@@ -267,7 +279,11 @@ export class RetryStore {
   private readonly onError: (err: Error) => void;
   private readonly syncDirectory: (dir: string) => Promise<void>;
 
-  constructor(readonly file: string, private readonly eventName: string, options: RetryStoreOptions = {}) {
+  constructor(
+    readonly file: string,
+    private readonly eventName: string,
+    options: RetryStoreOptions = {},
+  ) {
     this.flushDelayMs = options.flushDelayMs ?? DEFAULT_FLUSH_DELAY_MS;
     this.compactFloorBytes = options.compactFloorBytes ?? DEFAULT_COMPACT_FLOOR_BYTES;
     this.onError = options.onError ?? (() => undefined);
@@ -303,7 +319,10 @@ export class RetryStore {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
         // Left in place: the first write will replace it, as it would any file of that name.
-        return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
+        return {
+          deliveries: [],
+          problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }),
+        };
       }
       let parsed: Parsed;
       try {
@@ -314,13 +333,17 @@ export class RetryStore {
       for (const d of parsed.deliveries.values()) this.keep(d, Buffer.byteLength(encode({ op: 'put', d })));
       this.journalBytes = Buffer.byteLength(content);
       this.appendable = parsed.appendable;
-      const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
+      const problem =
+        parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
       // Copies: what the caller does with them must not change what a compaction writes.
       return { deliveries: [...parsed.deliveries.values()].map((d) => ({ ...d })), problem };
     } catch (err) {
       this.live.clear();
       this.liveBytes = 0;
-      return { deliveries: [], problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }) };
+      return {
+        deliveries: [],
+        problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }),
+      };
     }
   }
 

@@ -29,7 +29,19 @@ const FLOW_NODES = [
   {
     type: 'amqp-publish',
     label: 'amqp publish',
-    fields: ['name', 'broker', 'exchange', 'routingKey', 'declareQueue', 'persistent', 'mandatory', 'waitForConfirm', 'nackedAs', 'confirmTimeout', 'maxWaiting'],
+    fields: [
+      'name',
+      'broker',
+      'exchange',
+      'routingKey',
+      'declareQueue',
+      'persistent',
+      'mandatory',
+      'waitForConfirm',
+      'nackedAs',
+      'confirmTimeout',
+      'maxWaiting',
+    ],
     outputs: ['delivered', 'rejected'],
     nodeLabel: /logging/,
   },
@@ -60,10 +72,14 @@ const BROKER_NODE = {
   sections: ['Details', 'References'],
 };
 // An untranslated message shows its key, e.g. "amqp-publish.label.broker".
-const RAW_I18N_KEY = /\b(?:amqp-broker|amqp-publish|kumo-queue-config|kumo-custom-protocol|kumo-reject|common)\.[\w-]+\.[\w-]+/;
+const RAW_I18N_KEY =
+  /\b(?:amqp-broker|amqp-publish|kumo-queue-config|kumo-custom-protocol|kumo-reject|common)\.[\w-]+\.[\w-]+/;
 
 // Every example the pack ships, as found now: each one must import, deploy and connect.
-const EXAMPLES = fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.json')).sort();
+const EXAMPLES = fs
+  .readdirSync(path.join(ROOT, 'examples'))
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('the editor in headless Chromium: installing and using the pack as a user does', function () {
   this.timeout(90000);
@@ -81,7 +97,13 @@ describe('the editor in headless Chromium: installing and using the pack as a us
     requireBroker();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-browser-pack-'));
     // The tarball a user would upload: whatever `npm pack` puts in it, and nothing else.
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    const packed = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     tarball = path.join(tmp, packed[0].filename);
     nodeRed = await startNodeRed();
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -121,7 +143,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
 
   it('installs from Menu > Manage palette > Install > upload of the npm pack tarball', async function () {
     const note = await editor.installTarball(tarball).catch(failWithRuntimeLog);
-    assert.equal(note.kind, 'success', `uploading ${path.basename(tarball)} showed "${note.text}" instead of "Nodes added to palette"`);
+    assert.equal(
+      note.kind,
+      'success',
+      `uploading ${path.basename(tarball)} showed "${note.text}" instead of "Nodes added to palette"`,
+    );
     assert.match(note.text, /Nodes? added to palette/);
     for (const { type } of [BROKER_NODE, ...FLOW_NODES]) {
       assert.ok(note.text.includes(type), `"Nodes added to palette" does not list ${type}; it says:\n${note.text}`);
@@ -135,28 +161,51 @@ describe('the editor in headless Chromium: installing and using the pack as a us
     await category.waitFor({ state: 'visible' }).catch(() => {
       throw new Error('the palette has no "kumomta" category');
     });
-    assert.equal((await page.locator('#red-ui-palette-header-kumomta').innerText()).trim(), 'kumomta');
-    const shown = await category.locator('.red-ui-palette-node').evaluateAll((els) => els.map((el) => ({
-      type: el.getAttribute('data-palette-type'),
-      label: el.getAttribute('data-palette-label'),
-      icon: (el.querySelector('.red-ui-palette-icon-container') || { getAttribute: () => '' }).getAttribute('data-palette-icon'),
-    })));
+    assert.equal((await page.locator('#red-ui-palette-header-kumomta').textContent()).trim(), 'kumomta');
+    const shown = await category.locator('.red-ui-palette-node').evaluateAll((els) =>
+      els.map((el) => ({
+        type: el.getAttribute('data-palette-type'),
+        label: el.getAttribute('data-palette-label'),
+        icon: (el.querySelector('.red-ui-palette-icon-container') || { getAttribute: () => '' }).getAttribute(
+          'data-palette-icon',
+        ),
+      })),
+    );
     const missing = FLOW_NODES.filter((n) => !shown.some((s) => s.type === n.type && s.label === n.label));
-    assert.deepEqual(missing.map((n) => n.label), [], `the kumomta category shows ${shown.map((s) => `"${s.label}"`).join(', ') || 'nothing'}; missing:`);
+    assert.deepEqual(
+      missing.map((n) => n.label),
+      [],
+      `the kumomta category shows ${shown.map((s) => `"${s.label}"`).join(', ') || 'nothing'}; missing:`,
+    );
 
     // Each icon must be the pack's own SVG, served (no 404) and drawable; no two alike.
     const icons = shown.filter((s) => FLOW_NODES.some((n) => n.type === s.type)).map((s) => s.icon);
     icons.push(`icons/${PACK}/amqp-broker.svg`);
-    const loaded = await page.evaluate(async (urls) => Promise.all(urls.map(async (url) => {
-      const res = await fetch(url);
-      const img = new Image();
-      img.src = url;
-      const drawn = await img.decode().then(() => img.naturalWidth > 0, () => false);
-      return { url, status: res.status, type: res.headers.get('content-type') || '', drawn };
-    })), icons);
+    const loaded = await page.evaluate(
+      async (urls) =>
+        Promise.all(
+          urls.map(async (url) => {
+            const res = await fetch(url);
+            const img = new Image();
+            img.src = url;
+            const drawn = await img.decode().then(
+              () => img.naturalWidth > 0,
+              () => false,
+            );
+            return { url, status: res.status, type: res.headers.get('content-type') || '', drawn };
+          }),
+        ),
+      icons,
+    );
     for (const icon of loaded) {
-      assert.ok(icon.url.startsWith(`icons/${PACK}/`), `a kumomta palette node uses ${icon.url}, not an icon of the pack`);
-      assert.ok(icon.status === 200 && /svg/.test(icon.type) && icon.drawn, `icon ${icon.url}: HTTP ${icon.status} ${icon.type}, ${icon.drawn ? 'drawn' : 'not drawable'}`);
+      assert.ok(
+        icon.url.startsWith(`icons/${PACK}/`),
+        `a kumomta palette node uses ${icon.url}, not an icon of the pack`,
+      );
+      assert.ok(
+        icon.status === 200 && /svg/.test(icon.type) && icon.drawn,
+        `icon ${icon.url}: HTTP ${icon.status} ${icon.type}, ${icon.drawn ? 'drawn' : 'not drawable'}`,
+      );
     }
     assert.equal(new Set(icons).size, icons.length, `two kumomta nodes share an icon: ${icons.join(', ')}`);
     expectNoBrowserErrors('while showing the palette');
@@ -169,7 +218,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         placed[spec.type] = id;
 
         const label = await editor.nodeElement(id).locator('.red-ui-flow-node-label').textContent();
-        assert.doesNotMatch(label, RAW_I18N_KEY, `the ${spec.label} node on the workspace is labelled with a message key: "${label}"`);
+        assert.doesNotMatch(
+          label,
+          RAW_I18N_KEY,
+          `the ${spec.label} node on the workspace is labelled with a message key: "${label}"`,
+        );
         if (spec.nodeLabel) assert.match(label, spec.nodeLabel, `a new ${spec.label} node is labelled "${label}"`);
 
         await editor.openNode(id);
@@ -181,7 +234,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await editor.nodeElement(id).locator('.red-ui-flow-port-output').nth(port).hover();
           const tip = page.locator('.red-ui-flow-port-tooltip');
           await tip.waitFor({ state: 'visible' });
-          assert.equal((await tip.textContent()).trim(), expected, `hovering output ${port + 1} of ${spec.label} shows "${await tip.textContent()}"`);
+          assert.equal(
+            (await tip.textContent()).trim(),
+            expected,
+            `hovering output ${port + 1} of ${spec.label} shows "${await tip.textContent()}"`,
+          );
           await page.mouse.move(5, 500);
           await tip.waitFor({ state: 'detached' });
         }
@@ -195,7 +252,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
       await editor.trayOpened();
       await expectFields('node-config-input', BROKER_NODE);
-      assert.equal(await page.inputValue('#node-config-input-url'), 'amqp://localhost', 'a new amqp broker does not default to amqp://localhost');
+      assert.equal(
+        await page.inputValue('#node-config-input-url'),
+        'amqp://localhost',
+        'a new amqp broker does not default to amqp://localhost',
+      );
       await expectHelp(BROKER_NODE.label, BROKER_NODE.sections);
       await editor.closeTray('node-config-dialog-cancel');
       await editor.closeTray('node-dialog-cancel');
@@ -215,7 +276,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       // and back: with a key again, the field is no longer marked
       await editor.openNode(id);
       await editor.fill('node-input-routingKey', 'logging');
-      assert.equal(await editor.fieldInvalid('node-input-routingKey'), false, 'Routing key "logging" is still marked invalid');
+      assert.equal(
+        await editor.fieldInvalid('node-input-routingKey'),
+        false,
+        'Routing key "logging" is still marked invalid',
+      );
       await editor.closeTray('node-dialog-ok');
       expectNoBrowserErrors('while validating amqp publish');
     });
@@ -241,12 +306,23 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await regex.fill('(');
       const duration = row.locator(".kumo-qc-duration[data-prop='retry_interval']");
       await duration.fill('soon');
-      for (const [what, input] of [['the regular expression "("', regex], ['the duration "soon"', duration]]) {
-        const marked = await page.waitForFunction((el) => el.classList.contains('input-error'), await input.elementHandle(), { timeout: 5000 }).then(() => true, () => false);
+      for (const [what, input] of [
+        ['the regular expression "("', regex],
+        ['the duration "soon"', duration],
+      ]) {
+        const marked = await page
+          .waitForFunction((el) => el.classList.contains('input-error'), await input.elementHandle(), { timeout: 5000 })
+          .then(
+            () => true,
+            () => false,
+          );
         assert.ok(marked, `${what} is not marked as an error in the rule row`);
       }
-      const rowErrors = await row.locator('.kumo-qc-errors').innerText();
-      assert.ok(rowErrors.trim() !== '', 'the rule row shows no message for a bad regular expression and a bad duration');
+      const rowErrors = await row.locator('.kumo-qc-errors').textContent();
+      assert.ok(
+        rowErrors.trim() !== '',
+        'the rule row shows no message for a bad regular expression and a bad duration',
+      );
       assert.doesNotMatch(rowErrors, RAW_I18N_KEY, `the rule row's message is a message key: ${rowErrors}`);
       await editor.closeTray('node-dialog-ok');
       await expectNodeInvalid(id, [/"soon"/, /regular expression/], 'queue config with a bad rule');
@@ -266,7 +342,10 @@ describe('the editor in headless Chromium: installing and using the pack as a us
   describe('every example, from Import > Examples', function () {
     it('the pack ships the examples the spec names', function () {
       for (const name of ['amqp-log-events.json', 'kumomta-webhook-to-amqp.json']) {
-        assert.ok(EXAMPLES.includes(name), `examples/${name} is missing (examples/ has ${EXAMPLES.join(', ') || 'nothing'})`);
+        assert.ok(
+          EXAMPLES.includes(name),
+          `examples/${name} is missing (examples/ has ${EXAMPLES.join(', ') || 'nothing'})`,
+        );
       }
     });
 
@@ -278,7 +357,13 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         fs.rmSync(path.join(SCREENSHOTS, `${name}-FAILED.png`), { force: true });
         try {
           flow = await editor.importExample(PACK, name);
-          const publishers = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'amqp-publish' }).map((n) => ({ id: n.id, broker: n.broker, label: RED.utils.getNodeLabel(n, n.type) })), flow);
+          const publishers = await page.evaluate(
+            (z) =>
+              RED.nodes
+                .filterNodes({ z, type: 'amqp-publish' })
+                .map((n) => ({ id: n.id, broker: n.broker, label: RED.utils.getNodeLabel(n, n.type) })),
+            flow,
+          );
           assert.ok(publishers.length > 0, `example ${name} has no amqp publish node`);
 
           // The examples say amqp://localhost; the test broker listens elsewhere. Fix each broker as a user
@@ -302,18 +387,34 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await expectConnected(publishers, `after deploying example ${name}`);
 
           // The user tries it: each inject button once, then reads the Debug sidebar, where no error may show.
-          const injects = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'inject' }).map((n) => n.id), flow);
+          const injects = await page.evaluate(
+            (z) => RED.nodes.filterNodes({ z, type: 'inject' }).map((n) => n.id),
+            flow,
+          );
           if (injects.length) {
             await page.click('#red-ui-tab-debug-link-button');
             await page.click('#red-ui-sidebar-debug-clear');
             for (const id of injects) await editor.nodeElement(id).locator('.red-ui-flow-node-button').click();
-            const seen = await page.waitForFunction((n) => document.querySelectorAll('.red-ui-debug-content-list .red-ui-debug-msg').length >= n, injects.length, { timeout: 15000 })
-              .then(() => true, () => false);
-            const debug = await page.locator('.red-ui-debug-content-list .red-ui-debug-msg').evaluateAll((els) => els.map((el) => ({
-              error: el.classList.contains('red-ui-debug-msg-level-20'),
-              text: el.innerText.replace(/\s+/g, ' ').slice(0, 300),
-            })));
-            assert.ok(seen, `after clicking the ${injects.length} inject buttons of example ${name}, the Debug sidebar shows only ${debug.length} messages`);
+            const seen = await page
+              .waitForFunction(
+                (n) => document.querySelectorAll('.red-ui-debug-content-list .red-ui-debug-msg').length >= n,
+                injects.length,
+                { timeout: 15000 },
+              )
+              .then(
+                () => true,
+                () => false,
+              );
+            const debug = await page.locator('.red-ui-debug-content-list .red-ui-debug-msg').evaluateAll((els) =>
+              els.map((el) => ({
+                error: el.classList.contains('red-ui-debug-msg-level-20'),
+                text: el.textContent.replace(/\s+/g, ' ').slice(0, 300),
+              })),
+            );
+            assert.ok(
+              seen,
+              `after clicking the ${injects.length} inject buttons of example ${name}, the Debug sidebar shows only ${debug.length} messages`,
+            );
             const errors = debug.filter((m) => m.error).map((m) => m.text);
             assert.deepEqual(errors, [], `example ${name} put errors in the Debug sidebar:`);
             await expectConnected(publishers, `after the inject buttons of example ${name}`);
@@ -326,9 +427,16 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await editor.fill('node-input-name', renamed);
           await editor.closeTray('node-dialog-ok');
           const shownLabel = await editor.nodeElement(first.id).locator('.red-ui-flow-node-label').textContent();
-          assert.equal(shownLabel.replace(/\s+/g, ' ').trim(), renamed, 'the renamed amqp publish node does not show its new name');
+          assert.equal(
+            shownLabel.replace(/\s+/g, ' ').trim(),
+            renamed,
+            'the renamed amqp publish node does not show its new name',
+          );
           await editor.deploy();
-          await expectConnected(publishers, `after changing the name of "${first.label}" and deploying again in example ${name}`);
+          await expectConnected(
+            publishers,
+            `after changing the name of "${first.label}" and deploying again in example ${name}`,
+          );
 
           // The screenshot shows the flow with its statuses and, in the Debug sidebar, what it has sent so far.
           await page.click('#red-ui-tab-debug-link-button');
@@ -368,48 +476,84 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         if (!el) return 'missing';
         // A typedInput or an editableList hides the element it wraps: the user sees the widget.
         const next = el.nextElementSibling;
-        const typed = next && next.classList.contains('red-ui-typedInput-container') ? next : null;
+        const typed = next?.classList.contains('red-ui-typedInput-container') ? next : null;
         const shown = typed || el.closest('.red-ui-editableList') || el;
-        return shown.getClientRects().length > 0 && getComputedStyle(shown).visibility !== 'hidden' ? 'visible' : 'hidden';
+        return shown.getClientRects().length > 0 && getComputedStyle(shown).visibility !== 'hidden'
+          ? 'visible'
+          : 'hidden';
       }, id);
       assert.equal(visible, 'visible', `the ${spec.label} dialog has no visible field #${id}`);
     }
-    const texts = await page.locator('.red-ui-tray:last-of-type .red-ui-tray-body').evaluate((body) => [
-      body.innerText,
-      ...[...body.querySelectorAll('[placeholder], [title]')].map((el) => `${el.getAttribute('placeholder') || ''} ${el.getAttribute('title') || ''}`),
-    ].join('\n'));
+    const texts = await page
+      .locator('.red-ui-tray:last-of-type .red-ui-tray-body')
+      .evaluate((body) =>
+        [
+          body.textContent,
+          ...[...body.querySelectorAll('[placeholder], [title]')].map(
+            (el) => `${el.getAttribute('placeholder') || ''} ${el.getAttribute('title') || ''}`,
+          ),
+        ].join('\n'),
+      );
     assert.doesNotMatch(texts, RAW_I18N_KEY, `the ${spec.label} dialog shows an untranslated message key`);
-    const emptyLabels = await page.locator('.red-ui-tray:last-of-type .red-ui-tray-body label[for]').evaluateAll((els) => els
-      .filter((l) => l.getClientRects().length && l.innerText.trim() === '').map((l) => l.getAttribute('for')));
+    const emptyLabels = await page
+      .locator('.red-ui-tray:last-of-type .red-ui-tray-body label[for]')
+      .evaluateAll((els) =>
+        els.filter((l) => l.getClientRects().length && l.textContent.trim() === '').map((l) => l.getAttribute('for')),
+      );
     assert.deepEqual(emptyLabels, [], `the ${spec.label} dialog has fields whose label is empty:`);
   }
 
   async function expectHelp(label, sections) {
     await page.click('#red-ui-tab-help-link-button');
     const title = page.locator('.red-ui-sidebar-help-stack .red-ui-help-title');
-    await page.waitForFunction((want) => {
-      const t = document.querySelector('.red-ui-sidebar-help-stack .red-ui-help-title');
-      return t && t.textContent.trim() === want;
-    }, label).catch(async () => {
-      throw new Error(`the Help sidebar shows "${await title.textContent().catch(() => '(nothing)')}" instead of the ${label} help`);
-    });
+    await page
+      .waitForFunction((want) => {
+        const t = document.querySelector('.red-ui-sidebar-help-stack .red-ui-help-title');
+        return t && t.textContent.trim() === want;
+      }, label)
+      .catch(async () => {
+        throw new Error(
+          `the Help sidebar shows "${await title.textContent().catch(() => '(nothing)')}" instead of the ${label} help`,
+        );
+      });
     const headings = await page.locator('.red-ui-sidebar-help-stack .red-ui-help h3').allInnerTexts();
     const missing = sections.filter((s) => !headings.some((h) => h.trim() === s));
-    assert.deepEqual(missing, [], `the ${label} help has the sections ${headings.map((h) => h.trim()).join(', ')}; missing:`);
-    const text = await page.locator('.red-ui-sidebar-help-stack .red-ui-help').first().innerText();
+    assert.deepEqual(
+      missing,
+      [],
+      `the ${label} help has the sections ${headings.map((h) => h.trim()).join(', ')}; missing:`,
+    );
+    const text = await page.locator('.red-ui-sidebar-help-stack .red-ui-help').first().textContent();
     assert.doesNotMatch(text, RAW_I18N_KEY, `the ${label} help shows a message key`);
   }
 
   async function expectFieldInvalid(id, what) {
-    const marked = await page.waitForFunction((fieldId) => {
-      const el = document.getElementById(fieldId);
-      const typed = el && el.nextElementSibling && el.nextElementSibling.classList.contains('red-ui-typedInput-container') ? el.nextElementSibling : null;
-      return !!el && (el.classList.contains('input-error') || !!(typed && typed.classList.contains('input-error')));
-    }, id, { timeout: 5000 }).then(() => true, () => false);
+    const marked = await page
+      .waitForFunction(
+        (fieldId) => {
+          const el = document.getElementById(fieldId);
+          const typed = el?.nextElementSibling?.classList.contains('red-ui-typedInput-container')
+            ? el.nextElementSibling
+            : null;
+          return !!el && (el.classList.contains('input-error') || !!typed?.classList.contains('input-error'));
+        },
+        id,
+        { timeout: 5000 },
+      )
+      .then(
+        () => true,
+        () => false,
+      );
     if (!marked) {
       // Say what the dialog held, so a failure here can be told from a race in the test.
-      const state = await page.evaluate((fieldId) => [...document.querySelectorAll('#dialog-form input[id^="node-"]')]
-        .filter((el) => el.type !== 'checkbox').map((el) => `${el.id}=${JSON.stringify(el.value)}`).join(' '), id);
+      const state = await page.evaluate(
+        (_fieldId) =>
+          [...document.querySelectorAll('#dialog-form input[id^="node-"]')]
+            .filter((el) => el.type !== 'checkbox')
+            .map((el) => `${el.id}=${JSON.stringify(el.value)}`)
+            .join(' '),
+        id,
+      );
       assert.fail(`${what} is not marked invalid in the edit dialog (fields: ${state})`);
     }
   }
@@ -418,7 +562,10 @@ describe('the editor in headless Chromium: installing and using the pack as a us
     const validity = await editor.nodeValidity(id);
     assert.ok(validity.triangle, `${what}: the node shows no red triangle`);
     for (const problem of [].concat(problems)) {
-      assert.ok(validity.errors.some((e) => problem.test(e)), `${what}: the node's problems do not mention ${problem}: ${JSON.stringify(validity.errors)}`);
+      assert.ok(
+        validity.errors.some((e) => problem.test(e)),
+        `${what}: the node's problems do not mention ${problem}: ${JSON.stringify(validity.errors)}`,
+      );
     }
     assert.doesNotMatch(validity.errors.join('\n'), RAW_I18N_KEY, `${what}: a problem is shown as a message key`);
   }
@@ -428,7 +575,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       const ok = await editor.waitForStatus(p.id, /\bconnected\b/, 'green', CONNECT_TIMEOUT_MS);
       if (!ok) {
         const s = await editor.status(p.id);
-        await failWithRuntimeLog(new Error(`${when}, amqp publish "${p.label}" shows "${s.text}" (${s.fill || 'no'} ${s.shape || 'status'}) instead of a green "connected" within ${CONNECT_TIMEOUT_MS / 1000} s (broker ${BROKER_URL})`));
+        await failWithRuntimeLog(
+          new Error(
+            `${when}, amqp publish "${p.label}" shows "${s.text}" (${s.fill || 'no'} ${s.shape || 'status'}) instead of a green "connected" within ${CONNECT_TIMEOUT_MS / 1000} s (broker ${BROKER_URL})`,
+          ),
+        );
       }
     }
   }
@@ -436,7 +587,10 @@ describe('the editor in headless Chromium: installing and using the pack as a us
   /** Deletes the example's brokers (from the amqp publish dialog) and its flow (Menu > Flows > Delete), so the next example imports cleanly. */
   async function removeExample(flow) {
     await page.keyboard.press('Escape').catch(() => {});
-    const publishers = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'amqp-publish' }).map((n) => ({ id: n.id, broker: n.broker })), flow);
+    const publishers = await page.evaluate(
+      (z) => RED.nodes.filterNodes({ z, type: 'amqp-publish' }).map((n) => ({ id: n.id, broker: n.broker })),
+      flow,
+    );
     const done = new Set();
     for (const p of publishers) {
       if (!p.broker || done.has(p.broker)) continue;
@@ -448,7 +602,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await editor.closeTray('node-config-dialog-ok', 'Delete');
       await editor.closeTray('node-dialog-cancel');
     }
-    await page.locator(`#red-ui-workspace-tabs li.red-ui-tab[id="red-ui-tab-${flow}"] a`).first().click().catch(() => {});
+    await page
+      .locator(`#red-ui-workspace-tabs li.red-ui-tab[id="red-ui-tab-${flow}"] a`)
+      .first()
+      .click()
+      .catch(() => {});
     await editor.menu('menu-item-workspace', 'menu-item-workspace-delete');
     await page.waitForFunction((z) => !RED.nodes.workspace(z), flow);
   }

@@ -15,7 +15,10 @@ function requireBroker() {
 const parsed = new URL(AMQP_URL);
 /** The broker URL without userinfo, and the credentials the broker node stores apart. */
 const BROKER_URL = `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-const CREDENTIALS = { username: decodeURIComponent(parsed.username || 'guest'), password: decodeURIComponent(parsed.password || 'guest') };
+const CREDENTIALS = {
+  username: decodeURIComponent(parsed.username || 'guest'),
+  password: decodeURIComponent(parsed.password || 'guest'),
+};
 
 function uniqueName(prefix) {
   return `${prefix}-${crypto.randomBytes(4).toString('hex')}`;

@@ -7,13 +7,17 @@ const path = require('node:path');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('./amqp');
 
 // NODE_RED_HOME runs the same suites under another Node-RED (scripts/test.js uses it for Node-RED 5).
-const NODE_RED = process.env.NODE_RED_HOME ? path.resolve(process.env.NODE_RED_HOME) : path.dirname(require.resolve('node-red/package.json'));
+const NODE_RED = process.env.NODE_RED_HOME
+  ? path.resolve(process.env.NODE_RED_HOME)
+  : path.dirname(require.resolve('node-red/package.json'));
 helper.init(require.resolve(NODE_RED));
 
-const NODES = path.resolve(__dirname, '../../nodes');
+const NODES = path.resolve(__dirname, '../../dist/nodes');
 const CORE = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED] }));
 
-const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map((type) => require(path.join(NODES, `${type}.js`)));
+const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map(
+  (type) => require(path.join(NODES, type, `${type}.js`)),
+);
 const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),
   status: require(path.join(CORE, 'core/common/25-status.js')),
@@ -25,15 +29,28 @@ const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
 
 function brokerConfig(id = 'broker', overrides = {}) {
   requireBroker();
-  return { id, type: 'amqp-broker', name: 'test broker', url: BROKER_URL, heartbeat: 10, connectionName: 'mocha', ...overrides };
+  return {
+    id,
+    type: 'amqp-broker',
+    name: 'test broker',
+    url: BROKER_URL,
+    heartbeat: 10,
+    connectionName: 'mocha',
+    ...overrides,
+  };
 }
 
 /** Loads a flow; the broker node gets the test broker's credentials unless given others. */
 function load(flow, credentials) {
-  const creds = credentials || Object.fromEntries(flow.filter((n) => n.type === 'amqp-broker').map((n) => [n.id, CREDENTIALS]));
+  const creds =
+    credentials || Object.fromEntries(flow.filter((n) => n.type === 'amqp-broker').map((n) => [n.id, CREDENTIALS]));
   // Flow nodes need a tab (z) for Catch and Status scopes; config nodes have none.
   const nodes = flow.map((n) => (n.z || CONFIG_TYPES.has(n.type) ? n : { z: 'flow', ...n }));
-  return helper.load([...packNodes, ...Object.values(coreNodes)], [{ id: 'flow', type: 'tab', label: 'test' }, ...nodes], creds);
+  return helper.load(
+    [...packNodes, ...Object.values(coreNodes)],
+    [{ id: 'flow', type: 'tab', label: 'test' }, ...nodes],
+    creds,
+  );
 }
 
 /** Collects the messages a helper node receives; `next(n)` resolves once n have arrived. */

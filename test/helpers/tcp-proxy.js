@@ -63,7 +63,10 @@ class TcpProxy extends EventEmitter {
   unstall() {
     this.stalled = false;
     for (const pair of this.pairs) {
-      for (const [from, to] of [[pair.client, pair.upstream], [pair.upstream, pair.client]]) {
+      for (const [from, to] of [
+        [pair.client, pair.upstream],
+        [pair.upstream, pair.client],
+      ]) {
         if (!to || to.connecting) continue; // forward() resumes it once connected
         for (const chunk of pair.backlog.get(from).splice(0)) to.write(chunk);
         from.resume();

@@ -10,9 +10,22 @@ function publishFlow(settings = {}, broker = {}) {
   return [
     brokerConfig('broker', broker),
     {
-      id: 'pub', type: 'amqp-publish', name: '', broker: 'broker', exchange: '', routingKey: 'logging', routingKeyType: 'str',
-      persistent: true, mandatory: false, returnedAs: 'transient', waitForConfirm: true, confirmTimeout: 10, maxWaiting: 10000,
-      declareQueue: '', wires: [['delivered'], ['rejected']], ...settings,
+      id: 'pub',
+      type: 'amqp-publish',
+      name: '',
+      broker: 'broker',
+      exchange: '',
+      routingKey: 'logging',
+      routingKeyType: 'str',
+      persistent: true,
+      mandatory: false,
+      returnedAs: 'transient',
+      waitForConfirm: true,
+      confirmTimeout: 10,
+      maxWaiting: 10000,
+      declareQueue: '',
+      wires: [['delivered'], ['rejected']],
+      ...settings,
     },
     { id: 'delivered', type: 'helper' },
     { id: 'rejected', type: 'helper' },
@@ -54,13 +67,28 @@ describe('amqp publish', function () {
       n.pub.receive({
         payload: body,
         properties: {
-          contentType: 'application/octet-stream', contentEncoding: 'binary', headers: { 'x-kumo': 'yes', n: 7 },
-          messageId: 'm-1', correlationId: 'c-1', priority: 3, expiration: '60000', appId: 'kumomta', type: 'log',
-          timestamp: 1700000000, replyTo: 'replies', userId: CREDENTIALS.username,
+          contentType: 'application/octet-stream',
+          contentEncoding: 'binary',
+          headers: { 'x-kumo': 'yes', n: 7 },
+          messageId: 'm-1',
+          correlationId: 'c-1',
+          priority: 3,
+          expiration: '60000',
+          appId: 'kumomta',
+          type: 'log',
+          timestamp: 1700000000,
+          replyTo: 'replies',
+          userId: CREDENTIALS.username,
         },
       });
       const [msg] = await n.delivered.next(1);
-      assert.deepEqual(msg.amqp, { status: 'Ack', reply_code: null, reply_text: null, exchange: '', routing_key: queue });
+      assert.deepEqual(msg.amqp, {
+        status: 'Ack',
+        reply_code: null,
+        reply_text: null,
+        exchange: '',
+        routing_key: queue,
+      });
       const [stored] = await side.drain(queue);
       assert.ok(stored.content.equals(body), 'body differs');
       const p = stored.properties;
@@ -106,21 +134,31 @@ describe('amqp publish', function () {
 
   describe('a Nack rejects the message with code 500 and the JSON result', function () {
     it('sends the second message to a full reject-publish queue to output 2', async () => {
-      const queue = await side.queue(uniqueName('full'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const queue = await side.queue(uniqueName('full'), {
+        arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+      });
       const n = await start({ routingKey: queue });
       n.pub.receive({ payload: 'first' });
       await n.delivered.next(1);
       n.pub.receive({ payload: 'second' });
       const [msg] = await n.rejected.next(1);
       assert.equal(msg.payload, 'second');
-      assert.deepEqual(msg.amqp, { status: 'Nack', reply_code: null, reply_text: null, exchange: '', routing_key: queue });
+      assert.deepEqual(msg.amqp, {
+        status: 'Nack',
+        reply_code: null,
+        reply_text: null,
+        exchange: '',
+        routing_key: queue,
+      });
       assert.deepEqual(msg.reject, { code: 500, message: JSON.stringify(msg.amqp) });
       assert.equal(n.delivered.messages.length, 1);
       assert.equal(await side.count(queue), 1);
     });
 
     it('with "Nack counts as transient" the reject code is 451, so a custom protocol retries it', async () => {
-      const queue = await side.queue(uniqueName('full'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const queue = await side.queue(uniqueName('full'), {
+        arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+      });
       const n = await start({ routingKey: queue, nackedAs: 'transient' });
       n.pub.receive({ payload: 'first' });
       await n.delivered.next(1);
@@ -157,7 +195,7 @@ describe('amqp publish', function () {
   });
 
   describe('an exchange that does not exist closes the channel with a clear error', function () {
-    it('fails with the broker\'s 404, then publishes once the exchange exists', async () => {
+    it("fails with the broker's 404, then publishes once the exchange exists", async () => {
       const exchange = uniqueName('missing');
       const queue = await side.queue(uniqueName('after404'));
       const n = await start({ exchange, routingKey: 'k' });
@@ -172,7 +210,10 @@ describe('amqp publish', function () {
       n.pub.receive({ payload: 'two' });
       const [ok] = await n.delivered.next(1);
       assert.equal(ok.amqp.status, 'Ack');
-      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['two']);
+      assert.deepEqual(
+        (await side.drain(queue)).map((m) => m.content.toString()),
+        ['two'],
+      );
     });
   });
 
@@ -180,7 +221,11 @@ describe('amqp publish', function () {
     const secret = 'S3cret-Pa55word';
 
     it('a wrong password fails the message with ACCESS_REFUSED', async () => {
-      const n = await start({ confirmTimeout: 5 }, {}, { broker: { username: CREDENTIALS.username, password: secret } });
+      const n = await start(
+        { confirmTimeout: 5 },
+        {},
+        { broker: { username: CREDENTIALS.username, password: secret } },
+      );
       const status = await until(n.statuses, (m) => m.status.fill === 'red');
       n.pub.receive({ payload: 'x' });
       const [err] = await n.errors.next(1);
@@ -206,7 +251,10 @@ describe('amqp publish', function () {
       const n = await start({ confirmTimeout: 1 }, { url: 'amqp://127.0.0.1:1' });
       n.pub.receive({ payload: 'x' });
       const [err] = await n.errors.next(1);
-      assert.match(err.error.message, /not published within 1 s: not connected to the broker: amqp:\/\/127\.0\.0\.1:1.*ECONNREFUSED/);
+      assert.match(
+        err.error.message,
+        /not published within 1 s: not connected to the broker: amqp:\/\/127\.0\.0\.1:1.*ECONNREFUSED/,
+      );
       assert.equal(n.delivered.messages.length + n.rejected.messages.length, 0);
     });
 
@@ -279,7 +327,7 @@ describe('amqp publish', function () {
       assert.equal(await side.count(queue), 0);
     });
 
-    it('headers over the 64 KiB frame table limit fail with the encoder\'s error, and the node goes on', async () => {
+    it("headers over the 64 KiB frame table limit fail with the encoder's error, and the node goes on", async () => {
       const queue = await side.queue(uniqueName('bigheaders'));
       const n = await start({ routingKey: queue });
       n.pub.receive({ payload: 'x', properties: { headers: { big: 'h'.repeat(200000) } } });
@@ -298,9 +346,30 @@ describe('amqp publish', function () {
       process.env.KUMO_TEST_ROUTING_KEY = await side.queue(uniqueName('rk-env'));
       await load([
         brokerConfig(),
-        { id: 'a', type: 'amqp-publish', broker: 'broker', routingKey: 'topic.key', routingKeyType: 'msg', wires: [['ok'], []] },
-        { id: 'b', type: 'amqp-publish', broker: 'broker', routingKey: '"rk-" & payload.q', routingKeyType: 'jsonata', wires: [['ok'], []] },
-        { id: 'c', type: 'amqp-publish', broker: 'broker', routingKey: 'KUMO_TEST_ROUTING_KEY', routingKeyType: 'env', wires: [['ok'], []] },
+        {
+          id: 'a',
+          type: 'amqp-publish',
+          broker: 'broker',
+          routingKey: 'topic.key',
+          routingKeyType: 'msg',
+          wires: [['ok'], []],
+        },
+        {
+          id: 'b',
+          type: 'amqp-publish',
+          broker: 'broker',
+          routingKey: '"rk-" & payload.q',
+          routingKeyType: 'jsonata',
+          wires: [['ok'], []],
+        },
+        {
+          id: 'c',
+          type: 'amqp-publish',
+          broker: 'broker',
+          routingKey: 'KUMO_TEST_ROUTING_KEY',
+          routingKeyType: 'env',
+          wires: [['ok'], []],
+        },
         { id: 'ok', type: 'helper' },
       ]);
       const ok = collector(helper.getNode('ok'));
@@ -335,7 +404,11 @@ describe('amqp publish', function () {
       const n = await start({ routingKey: queue, maxWaiting: 10 });
       for (let i = 0; i < 50; i++) n.pub.receive({ payload: `m${i}` });
       const settled = () => n.delivered.messages.length + n.errors.messages.length;
-      while (settled() < 50) await Promise.race([n.delivered.next(n.delivered.messages.length + 1), n.errors.next(n.errors.messages.length + 1)]);
+      while (settled() < 50)
+        await Promise.race([
+          n.delivered.next(n.delivered.messages.length + 1),
+          n.errors.next(n.errors.messages.length + 1),
+        ]);
       assert.ok(n.errors.messages.length >= 1, 'expected some messages to be refused');
       assert.ok(n.errors.messages.every((m) => /broker is not keeping up/.test(m.error.message)));
       assert.equal(await side.count(queue), n.delivered.messages.length);
@@ -353,12 +426,22 @@ describe('amqp publish', function () {
       const sent = [];
       const failed = [];
       const send = n.pub.send.bind(n.pub);
-      n.pub.send = (msgs) => { sent.push(msgs); send(msgs); };
+      n.pub.send = (msgs) => {
+        sent.push(msgs);
+        send(msgs);
+      };
       const error = n.pub.error.bind(n.pub);
-      n.pub.error = (err, msg) => { failed.push(msg); error(err, msg); };
+      n.pub.error = (err, msg) => {
+        failed.push(msg);
+        error(err, msg);
+      };
       for (let i = 0; i < total; i++) n.pub.receive({ payload: `m${i}` });
       await helper.unload(); // the close handler waits for outstanding confirms
-      assert.equal(sent.length + failed.length, total, `${total - sent.length - failed.length} messages were neither confirmed nor failed`);
+      assert.equal(
+        sent.length + failed.length,
+        total,
+        `${total - sent.length - failed.length} messages were neither confirmed nor failed`,
+      );
       const confirmed = sent.filter((pair) => pair[0]).length;
       const stored = await side.drain(queue);
       assert.ok(stored.length >= confirmed, 'a confirmed message is missing from the queue');

@@ -37,9 +37,27 @@ describe('attempts: each attempt travels as its own msg', function () {
     const queue = await side.queue(uniqueName('late-report'));
     await load([
       brokerConfig(),
-      { id: 'cp', type: 'kumo-custom-protocol', eventName: 'make.late', timeout: 0.3, maxInFlight: 8, wires: [['slow'], ['records']] },
+      {
+        id: 'cp',
+        type: 'kumo-custom-protocol',
+        eventName: 'make.late',
+        timeout: 0.3,
+        maxInFlight: 8,
+        wires: [['slow'], ['records']],
+      },
       { id: 'slow', type: 'function', func: SLOW_FIRST_ATTEMPT, outputs: 1, wires: [['pub', 'published']] },
-      { id: 'pub', type: 'amqp-publish', broker: 'broker', exchange: '', routingKey: queue, routingKeyType: 'str', persistent: true, waitForConfirm: true, confirmTimeout: 10, wires: [['confirmed', 'release'], []] },
+      {
+        id: 'pub',
+        type: 'amqp-publish',
+        broker: 'broker',
+        exchange: '',
+        routingKey: queue,
+        routingKeyType: 'str',
+        persistent: true,
+        waitForConfirm: true,
+        confirmTimeout: 10,
+        wires: [['confirmed', 'release'], []],
+      },
       { id: 'release', type: 'function', func: RELEASE_SECOND, outputs: 1, wires: [['slow']] },
       { id: 'published', type: 'helper' },
       { id: 'confirmed', type: 'helper' },
@@ -52,13 +70,25 @@ describe('attempts: each attempt travels as its own msg', function () {
     helper.getNode('confirmed').on('input', (msg) => events.push(`confirmed attempt ${msg.kumo.attempt}`));
     helper.getNode('records').on('input', (msg) => events.push(`${msg.payload.type} of attempt ${msg.kumo.attempt}`));
     // A retry 0.1 s after the timeout; the queue name is the constructor's own.
-    helper.getNode('cp').receive({ payload: 'late', queueConfig: { protocol: { custom_lua: { constructor: 'make.late' } }, retry_interval: 0.1, max_age: 60 } });
+    helper.getNode('cp').receive({
+      payload: 'late',
+      queueConfig: { protocol: { custom_lua: { constructor: 'make.late' } }, retry_interval: 0.1, max_age: 60 },
+    });
     await confirmed.next(2);
     await records.next(2);
-    assert.deepEqual(published.messages.map((m) => m.kumo.attempt), [1, 2], 'each attempt keeps its own msg.kumo');
+    assert.deepEqual(
+      published.messages.map((m) => m.kumo.attempt),
+      [1, 2],
+      'each attempt keeps its own msg.kumo',
+    );
     assert.notEqual(published.messages[0], published.messages[1], 'two attempts, two msgs');
     // The publish node reports the outcome before it sends the msg on.
-    assert.deepEqual(events, ['TransientFailure of attempt 1', 'confirmed attempt 1', 'Delivery of attempt 2', 'confirmed attempt 2']);
+    assert.deepEqual(events, [
+      'TransientFailure of attempt 1',
+      'confirmed attempt 1',
+      'Delivery of attempt 2',
+      'confirmed attempt 2',
+    ]);
     assert.equal(records.messages[1].payload.num_attempts, 1);
     // At least once: the late attempt was published too; the outcome is the current attempt's.
     assert.equal(await side.count(queue), 2);

@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
-const { RetryStore, readRetryStore } = require('../../nodes/core/retry-store');
+const { RetryStore, readRetryStore } = require('../../dist/core/retry-store');
 
 /** Polls a condition in another process (a file, a broker queue): there is no event to await across processes. */
 async function eventually(what, check, timeoutMs = 30000) {
@@ -27,15 +27,66 @@ function flow(queue, sendTo, url = AMQP_URL) {
   return [
     { id: 'tab', type: 'tab', label: 'durable' },
     { id: 'b1', type: 'amqp-broker', url, heartbeat: '10' },
-    { id: 'in', type: 'http in', z: 'tab', url: '/send', method: 'post', upload: false, skipBodyParsing: false, swaggerDoc: '', wires: [['qc', 'ok']] },
+    {
+      id: 'in',
+      type: 'http in',
+      z: 'tab',
+      url: '/send',
+      method: 'post',
+      upload: false,
+      skipBodyParsing: false,
+      swaggerDoc: '',
+      wires: [['qc', 'ok']],
+    },
     { id: 'ok', type: 'http response', z: 'tab', statusCode: '202', headers: {}, wires: [] },
     {
-      id: 'qc', type: 'kumo-queue-config', z: 'tab', queue: 'amqp', queueType: 'str', wires: [[]],
-      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: 'make.durable', retry_interval: '2s', max_retry_interval: '', max_age: '1h' }],
+      id: 'qc',
+      type: 'kumo-queue-config',
+      z: 'tab',
+      queue: 'amqp',
+      queueType: 'str',
+      wires: [[]],
+      rules: [
+        {
+          match: { domain: { op: 'eq', value: 'amqp' } },
+          protocol: 'custom_lua',
+          constructor: 'make.durable',
+          retry_interval: '2s',
+          max_retry_interval: '',
+          max_age: '1h',
+        },
+      ],
     },
-    { id: 'cp', type: 'kumo-custom-protocol', z: 'tab', eventName: 'make.durable', timeout: '10', maxInFlight: '16', wires: [[sendTo], []] },
-    { id: 'pub', type: 'amqp-publish', z: 'tab', broker: 'b1', routingKey: queue, routingKeyType: 'str', waitForConfirm: true, confirmTimeout: '10', wires: [[], []] },
-    { id: 'rej', type: 'kumo-reject', z: 'tab', code: '451', codeType: 'num', message: 'not yet', messageType: 'str', wires: [[]] },
+    {
+      id: 'cp',
+      type: 'kumo-custom-protocol',
+      z: 'tab',
+      eventName: 'make.durable',
+      timeout: '10',
+      maxInFlight: '16',
+      wires: [[sendTo], []],
+    },
+    {
+      id: 'pub',
+      type: 'amqp-publish',
+      z: 'tab',
+      broker: 'b1',
+      routingKey: queue,
+      routingKeyType: 'str',
+      waitForConfirm: true,
+      confirmTimeout: '10',
+      wires: [[], []],
+    },
+    {
+      id: 'rej',
+      type: 'kumo-reject',
+      z: 'tab',
+      code: '451',
+      codeType: 'num',
+      message: 'not yet',
+      messageType: 'str',
+      wires: [[]],
+    },
   ];
 }
 
@@ -60,20 +111,32 @@ describe('durable retries', function () {
     nodeRed = await startNodeRed(flows);
     const ids = Array.from({ length: 20 }, (_, i) => `message-${i}`);
     for (const id of ids) {
-      const res = await fetch(`${nodeRed.url}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+      const res = await fetch(`${nodeRed.url}/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id }),
+      });
       assert.equal(res.status, 202);
     }
     const started = Date.now();
     // A full deploy stops every node (close handlers included) before it answers.
-    const res = await fetch(`${nodeRed.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows) });
+    const res = await fetch(`${nodeRed.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flows),
+    });
     const elapsed = Date.now() - started;
     assert.ok(res.ok, `deploy answered ${res.status}: ${await res.text()}`);
     assert.ok(elapsed < 1000, `the redeploy took ${elapsed} ms with the broker down`);
     await nodeRed.waitForLog(/20 message\(s\) of "make\.durable" were not delivered before the flow stopped/);
     const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
-    const kept = readRetryStore(store).deliveries.map((d) => d.payload.value.id).sort();
+    const kept = readRetryStore(store)
+      .deliveries.map((d) => d.payload.value.id)
+      .sort();
     assert.deepEqual(kept, ids.slice().sort());
-    console.log(`      [figures] redeploy with the broker down: 20 deliveries unfinished, the deploy answered in ${elapsed} ms, all 20 kept`);
+    console.log(
+      `      [figures] redeploy with the broker down: 20 deliveries unfinished, the deploy answered in ${elapsed} ms, all 20 kept`,
+    );
   });
 
   it('messages waiting to retry survive a Node-RED restart and are delivered after it', async () => {
@@ -82,7 +145,11 @@ describe('durable retries', function () {
     nodeRed = await startNodeRed(flow(queue, 'rej'));
     const ids = Array.from({ length: 20 }, (_, i) => `message-${i}`);
     for (const id of ids) {
-      const res = await fetch(`${nodeRed.url}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+      const res = await fetch(`${nodeRed.url}/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id }),
+      });
       assert.equal(res.status, 202);
     }
     // The store file appears once the transient failures are recorded.
@@ -110,7 +177,7 @@ describe('durable retries', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-'));
     const file = path.join(dir, 'retries-make.crash.json');
     const writer = `
-      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/core/retry-store'))});
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/core/retry-store'))});
       const store = new RetryStore(${JSON.stringify(file)}, 'make.crash');
       let n = 0;
       const big = 'x'.repeat(4096);
@@ -126,8 +193,15 @@ describe('durable retries', function () {
       assert.equal(problem, null, `round ${round}: ${problem}`);
       assert.ok(deliveries.length >= 200, `round ${round}: ${deliveries.length} deliveries`);
       const batch = deliveries[0].id.split('-')[0];
-      assert.ok(deliveries.every((d) => d.id.startsWith(`${batch}-`)), `round ${round}: entries from two writes are mixed`);
-      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `round ${round}: an interrupted write's temporary file was left`);
+      assert.ok(
+        deliveries.every((d) => d.id.startsWith(`${batch}-`)),
+        `round ${round}: entries from two writes are mixed`,
+      );
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+        [],
+        `round ${round}: an interrupted write's temporary file was left`,
+      );
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -138,7 +212,7 @@ describe('durable retries', function () {
     // Round n: keep ten new deliveries, reschedule the previous round's, remove those of round n - 3, flush.
     // A small compaction floor makes some flushes snapshots, so kills land in both kinds of write.
     const writer = `
-      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/core/retry-store'))});
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/core/retry-store'))});
       const store = new RetryStore(${JSON.stringify(file)}, 'make.journal', { flushDelayMs: 1000000, compactFloorBytes: 64 * 1024 });
       store.load();
       const big = 'x'.repeat(2048);
@@ -157,7 +231,11 @@ describe('durable retries', function () {
     /** The operations of the loop above, in order, applied one at a time: every state a prefix of them leaves. */
     function* states() {
       const live = new Map();
-      const key = () => [...live.entries()].map(([id, s]) => `${id}:${s}`).sort().join(',');
+      const key = () =>
+        [...live.entries()]
+          .map(([id, s]) => `${id}:${s}`)
+          .sort()
+          .join(',');
       let ops = 0;
       for (let n = 1; ; n++) {
         for (let i = 0; i < 10; i++) {
@@ -189,8 +267,14 @@ describe('durable retries', function () {
 
       const { deliveries, problem } = new RetryStore(file, 'make.journal').load();
       assert.equal(problem, null, `round ${round}: ${problem}`);
-      assert.ok(deliveries.every((d) => d.payload.value.length === 2048), `round ${round}: a delivery was torn`);
-      const loaded = deliveries.map((d) => `${d.id}:${d.attempts}/${d.dueMs}`).sort().join(',');
+      assert.ok(
+        deliveries.every((d) => d.payload.value.length === 2048),
+        `round ${round}: a delivery was torn`,
+      );
+      const loaded = deliveries
+        .map((d) => `${d.id}:${d.attempts}/${d.dueMs}`)
+        .sort()
+        .join(',');
       // The file holds the state after some prefix of the operations, one that includes every flush the child reported.
       let match = null;
       for (const state of states()) {
@@ -200,8 +284,15 @@ describe('durable retries', function () {
           break;
         }
       }
-      assert.ok(match, `round ${round}: after ${flushed} completed flushes the store holds ${deliveries.length} deliveries that no sequence of the operations leaves: ${loaded.slice(0, 300)}`);
-      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `round ${round}: an interrupted snapshot's temporary file was left`);
+      assert.ok(
+        match,
+        `round ${round}: after ${flushed} completed flushes the store holds ${deliveries.length} deliveries that no sequence of the operations leaves: ${loaded.slice(0, 300)}`,
+      );
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+        [],
+        `round ${round}: an interrupted snapshot's temporary file was left`,
+      );
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -8,20 +8,57 @@ const { SideChannel, uniqueName } = require('../helpers/amqp');
 
 const AMQP_RULE = {
   match: { domain: { op: 'eq', value: 'amqp' } },
-  protocol: 'custom_lua', constructor: 'make.amqp', retry_interval: '20 minutes', max_retry_interval: '', max_age: '7 days',
+  protocol: 'custom_lua',
+  constructor: 'make.amqp',
+  retry_interval: '20 minutes',
+  max_retry_interval: '',
+  max_age: '7 days',
 };
 
 function routingFlow({ queue, rules = [AMQP_RULE], protocol = {}, publish = {} } = {}) {
   return [
     brokerConfig(),
     { id: 'qc', type: 'kumo-queue-config', queue: 'queue', queueType: 'msg', rules, wires: [['other']] },
-    { id: 'cp', type: 'kumo-custom-protocol', eventName: 'make.amqp', timeout: 60, maxInFlight: 128, wires: [['attempts', 'pub'], ['records']], ...protocol },
     {
-      id: 'pub', type: 'amqp-publish', broker: 'broker', exchange: '', routingKey: queue || 'logging', routingKeyType: 'str',
-      persistent: true, waitForConfirm: true, confirmTimeout: 10, wires: [['delivered'], ['rejected']], ...publish,
+      id: 'cp',
+      type: 'kumo-custom-protocol',
+      eventName: 'make.amqp',
+      timeout: 60,
+      maxInFlight: 128,
+      wires: [['attempts', 'pub'], ['records']],
+      ...protocol,
     },
-    { id: 'rej451', type: 'kumo-reject', code: '451', codeType: 'num', message: 'try later', messageType: 'str', wires: [[]] },
-    { id: 'rej550', type: 'kumo-reject', code: '550', codeType: 'num', message: 'no such user', messageType: 'str', wires: [[]] },
+    {
+      id: 'pub',
+      type: 'amqp-publish',
+      broker: 'broker',
+      exchange: '',
+      routingKey: queue || 'logging',
+      routingKeyType: 'str',
+      persistent: true,
+      waitForConfirm: true,
+      confirmTimeout: 10,
+      wires: [['delivered'], ['rejected']],
+      ...publish,
+    },
+    {
+      id: 'rej451',
+      type: 'kumo-reject',
+      code: '451',
+      codeType: 'num',
+      message: 'try later',
+      messageType: 'str',
+      wires: [[]],
+    },
+    {
+      id: 'rej550',
+      type: 'kumo-reject',
+      code: '550',
+      codeType: 'num',
+      message: 'no such user',
+      messageType: 'str',
+      wires: [[]],
+    },
     { id: 'other', type: 'helper' },
     { id: 'attempts', type: 'helper' },
     { id: 'records', type: 'helper' },
@@ -35,19 +72,40 @@ function routingFlow({ queue, rules = [AMQP_RULE], protocol = {}, publish = {} }
 async function start(options) {
   await load(routingFlow(options));
   const n = { qc: helper.getNode('qc'), cp: helper.getNode('cp'), pub: helper.getNode('pub') };
-  for (const id of ['other', 'attempts', 'records', 'delivered', 'rejected', 'errors']) n[id] = collector(helper.getNode(id));
+  for (const id of ['other', 'attempts', 'records', 'delivered', 'rejected', 'errors'])
+    n[id] = collector(helper.getNode(id));
   return n;
 }
 
 // A KumoMTA log record as log_hooks:new_json posts it (reference/log_record.md).
 function kumoLogRecord(overrides = {}) {
   return {
-    type: 'Delivery', id: '1d98076abbbc11ed940250ebf67f93bd', sender: 'noreply@example.com', recipient: 'user@example.com',
-    queue: 'campaign_x:tenant_y@example.com', site: 'source2->(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com@smtp_client',
-    size: 1047, response: { code: 250, enhanced_code: { class: 2, subject: 0, detail: 0 }, content: 'OK ids=8a5475ccbbbc11edb7d3ebf6e2d3fe22', command: '.\r\n' },
-    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' }, timestamp: 1678069691, created: 1678069691,
-    num_attempts: 0, bounce_classification: 'Uncategorized', egress_pool: 'pool0', egress_source: 'source2', feedback_report: null,
-    meta: {}, headers: {}, delivery_protocol: 'ESMTP', reception_protocol: 'ESMTP', nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+    type: 'Delivery',
+    id: '1d98076abbbc11ed940250ebf67f93bd',
+    sender: 'noreply@example.com',
+    recipient: 'user@example.com',
+    queue: 'campaign_x:tenant_y@example.com',
+    site: 'source2->(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com@smtp_client',
+    size: 1047,
+    response: {
+      code: 250,
+      enhanced_code: { class: 2, subject: 0, detail: 0 },
+      content: 'OK ids=8a5475ccbbbc11edb7d3ebf6e2d3fe22',
+      command: '.\r\n',
+    },
+    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
+    timestamp: 1678069691,
+    created: 1678069691,
+    num_attempts: 0,
+    bounce_classification: 'Uncategorized',
+    egress_pool: 'pool0',
+    egress_source: 'source2',
+    feedback_report: null,
+    meta: {},
+    headers: {},
+    delivery_protocol: 'ESMTP',
+    reception_protocol: 'ESMTP',
+    nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
     ...overrides,
   };
 }
@@ -69,10 +127,33 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       const record = kumoLogRecord();
       n.qc.receive({ payload: record, queue: 'amqp', topic: 'keep me' });
       const [attempt] = await n.attempts.next(1);
-      assert.deepEqual(attempt.queue, { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null });
-      assert.deepEqual(attempt.queueConfig, { protocol: { custom_lua: { constructor: 'make.amqp' } }, retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' });
+      assert.deepEqual(attempt.queue, {
+        name: 'amqp',
+        domain: 'amqp',
+        tenant: null,
+        campaign: null,
+        routing_domain: null,
+      });
+      assert.deepEqual(attempt.queueConfig, {
+        protocol: { custom_lua: { constructor: 'make.amqp' } },
+        retry_interval: '20 minutes',
+        max_retry_interval: null,
+        max_age: '7 days',
+      });
       assert.match(attempt.kumo.id, /^[0-9a-f]{32}$/);
-      assert.deepEqual({ ...attempt.kumo, id: 'x' }, { id: 'x', queue: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null, constructor: 'make.amqp', attempt: 1 });
+      assert.deepEqual(
+        { ...attempt.kumo, id: 'x' },
+        {
+          id: 'x',
+          queue: 'amqp',
+          domain: 'amqp',
+          tenant: null,
+          campaign: null,
+          routing_domain: null,
+          constructor: 'make.amqp',
+          attempt: 1,
+        },
+      );
       assert.equal(n.other.messages.length, 0);
       const [log] = await n.records.next(1);
       assert.equal(log.topic, 'keep me', 'the rest of the original msg is kept');
@@ -81,11 +162,17 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.deepEqual(JSON.parse(stored.content.toString()), record, 'the log record arrives byte for byte as JSON');
     });
 
-    it('sends queues that match no rule out of its output with KumoMTA\'s default smtp config', async () => {
+    it("sends queues that match no rule out of its output with KumoMTA's default smtp config", async () => {
       const n = await start({});
       n.qc.receive({ payload: 'x', queue: 'campaign:tenant@example.com!relay.example.net' });
       const [msg] = await n.other.next(1);
-      assert.deepEqual(msg.queue, { name: 'campaign:tenant@example.com!relay.example.net', domain: 'example.com', tenant: 'tenant', campaign: 'campaign', routing_domain: 'relay.example.net' });
+      assert.deepEqual(msg.queue, {
+        name: 'campaign:tenant@example.com!relay.example.net',
+        domain: 'example.com',
+        tenant: 'tenant',
+        campaign: 'campaign',
+        routing_domain: 'relay.example.net',
+      });
       assert.deepEqual(msg.queueConfig.protocol, { smtp: {} });
       assert.equal(msg.queueConfig.retry_interval, '20 minutes');
       assert.equal(n.attempts.messages.length, 0);
@@ -146,13 +233,22 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(typeof r.event_time, 'string');
     });
 
-    it('msg.sender and msg.recipient become the record\'s sender and recipient; anything but a string is a clear error', async () => {
+    it("msg.sender and msg.recipient become the record's sender and recipient; anything but a string is a clear error", async () => {
       const queue = await side.queue(uniqueName('envelope'));
       const n = await start({ queue });
-      n.qc.receive({ payload: { to: 'someone' }, queue: 'amqp', sender: 'bounce@example.com', recipient: 'user@example.net' });
+      n.qc.receive({
+        payload: { to: 'someone' },
+        queue: 'amqp',
+        sender: 'bounce@example.com',
+        recipient: 'user@example.net',
+      });
       const [log] = await n.records.next(1);
       assert.equal(log.payload.type, 'Delivery');
-      assert.equal(log.payload.size, Buffer.byteLength('{"to":"someone"}'), 'an object payload is measured as the JSON published');
+      assert.equal(
+        log.payload.size,
+        Buffer.byteLength('{"to":"someone"}'),
+        'an object payload is measured as the JSON published',
+      );
       assert.equal(log.payload.sender, 'bounce@example.com');
       assert.equal(log.payload.recipient, 'user@example.net');
       n.qc.receive({ payload: 'x', queue: 'amqp', recipient: ['user@example.net'] });
@@ -169,13 +265,18 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       await n.records.next(1);
       // Several attempt timeouts and retry intervals later, nothing more happened.
       await new Promise((resolve) => setTimeout(resolve, 800));
-      assert.deepEqual(n.records.messages.map((m) => m.payload.type), ['Delivery']);
+      assert.deepEqual(
+        n.records.messages.map((m) => m.payload.type),
+        ['Delivery'],
+      );
       assert.equal(n.attempts.messages.length, 1);
       assert.equal(await side.count(queue), 1);
     });
 
     it('a Nack is a Bounce with code 500 and the JSON result', async () => {
-      const queue = await side.queue(uniqueName('full'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const queue = await side.queue(uniqueName('full'), {
+        arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+      });
       const n = await start({ queue });
       n.qc.receive({ payload: 'first', queue: 'amqp' });
       await n.records.next(1);
@@ -184,12 +285,20 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       const bounce = logs[1].payload;
       assert.equal(bounce.type, 'Bounce');
       assert.equal(bounce.response.code, 500);
-      assert.deepEqual(JSON.parse(bounce.response.content), { status: 'Nack', reply_code: null, reply_text: null, exchange: '', routing_key: queue });
+      assert.deepEqual(JSON.parse(bounce.response.content), {
+        status: 'Nack',
+        reply_code: null,
+        reply_text: null,
+        exchange: '',
+        routing_key: queue,
+      });
       assert.equal(logs.length, 2);
     });
 
     it('with "Nack counts as transient", a Nack is a TransientFailure 451, retried until the broker takes it', async () => {
-      const queue = await side.queue(uniqueName('full-retry'), { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const queue = await side.queue(uniqueName('full-retry'), {
+        arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+      });
       const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_age: 30 }];
       const n = await start({ queue, rules, publish: { nackedAs: 'transient' } });
       n.qc.receive({ payload: 'first', queue: 'amqp' });
@@ -200,17 +309,30 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(failure.payload.response.code, 451);
       assert.equal(JSON.parse(failure.payload.response.content).status, 'Nack');
       // Room in the queue: the retry goes through.
-      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['first']);
+      assert.deepEqual(
+        (await side.drain(queue)).map((m) => m.content.toString()),
+        ['first'],
+      );
       await until(n.records, (m) => m.payload.type === 'Delivery' && m.payload.id === failure.payload.id);
-      assert.ok(n.records.messages.every((m) => m.payload.type !== 'Bounce'), 'a Nack counted as transient bounced');
-      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['second']);
+      assert.ok(
+        n.records.messages.every((m) => m.payload.type !== 'Bounce'),
+        'a Nack counted as transient bounced',
+      );
+      assert.deepEqual(
+        (await side.drain(queue)).map((m) => m.content.toString()),
+        ['second'],
+      );
     });
 
     it('reject 451 is a TransientFailure, retried, then a Delivery', async () => {
       const queue = await side.queue(uniqueName('retry'));
       const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_age: 30 }];
       // The attempts go to the helper only; the test decides each attempt's fate.
-      await load(routingFlow({ queue, rules }).map((node) => (node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node)));
+      await load(
+        routingFlow({ queue, rules }).map((node) =>
+          node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node,
+        ),
+      );
       const n = { qc: helper.getNode('qc'), pub: helper.getNode('pub'), rej451: helper.getNode('rej451') };
       const attempts = collector(helper.getNode('attempts'));
       const records = collector(helper.getNode('records'));
@@ -220,12 +342,15 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       n.rej451.receive(first);
       const [transient] = await records.next(1);
       assert.equal(transient.payload.type, 'TransientFailure');
-      assert.deepEqual({ code: transient.payload.response.code, content: transient.payload.response.content }, { code: 451, content: 'try later' });
+      assert.deepEqual(
+        { code: transient.payload.response.code, content: transient.payload.response.content },
+        { code: 451, content: 'try later' },
+      );
       const second = (await attempts.next(2))[1];
       assert.equal(second.kumo.attempt, 2);
       assert.equal(second.kumo.id, first.kumo.id);
       assert.equal(second.payload, 'soon');
-      assert.equal(second.reject, undefined, 'the previous attempt\'s reject is cleared');
+      assert.equal(second.reject, undefined, "the previous attempt's reject is cleared");
       n.pub.receive(second);
       const logs = await records.next(2);
       assert.equal(logs[1].payload.type, 'Delivery');
@@ -234,7 +359,9 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
     });
 
     it('reject 550 is a Bounce, not retried', async () => {
-      await load(routingFlow({}).map((node) => (node.id === 'cp' ? { ...node, wires: [['rej550'], ['records']] } : node)));
+      await load(
+        routingFlow({}).map((node) => (node.id === 'cp' ? { ...node, wires: [['rej550'], ['records']] } : node)),
+      );
       const records = collector(helper.getNode('records'));
       const attempts = [];
       helper.getNode('rej550').on('input', (m) => attempts.push(m.kumo.attempt));
@@ -248,18 +375,27 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
 
     it('no outcome within the timeout is a TransientFailure', async () => {
       const rules = [{ ...AMQP_RULE, retry_interval: 60 }];
-      await load(routingFlow({ rules, protocol: { timeout: 0.3 } }).map((node) => (node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node)));
+      await load(
+        routingFlow({ rules, protocol: { timeout: 0.3 } }).map((node) =>
+          node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node,
+        ),
+      );
       const records = collector(helper.getNode('records'));
       helper.getNode('qc').receive({ payload: 'x', queue: 'amqp' });
       const [log] = await records.next(1);
       assert.equal(log.payload.type, 'TransientFailure');
       assert.equal(log.payload.response.code, 400);
-      assert.match(log.payload.response.content, /^KumoMTA internal: error in deliver_message: no outcome reported within 0\.3 s/);
+      assert.match(
+        log.payload.response.content,
+        /^KumoMTA internal: error in deliver_message: no outcome reported within 0\.3 s/,
+      );
     });
 
     it('a retry that would pass max_age is an Expiration', async () => {
       const rules = [{ ...AMQP_RULE, retry_interval: 0.1, max_age: 0.25 }];
-      await load(routingFlow({ rules }).map((node) => (node.id === 'cp' ? { ...node, wires: [['rej451'], ['records']] } : node)));
+      await load(
+        routingFlow({ rules }).map((node) => (node.id === 'cp' ? { ...node, wires: [['rej451'], ['records']] } : node)),
+      );
       const records = collector(helper.getNode('records'));
       helper.getNode('qc').receive({ payload: 'x', queue: 'amqp' });
       await until(records, (m) => m.payload.type === 'Expiration');
@@ -275,7 +411,11 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       this.timeout(20000);
       // 0.2 s doubling, capped at 0.5 s: delays 0.2, 0.4, 0.5, 0.5 (jitter ±0.005 s).
       const rules = [{ ...AMQP_RULE, retry_interval: 0.2, max_retry_interval: 0.5, max_age: 60 }];
-      await load(routingFlow({ rules }).map((node) => (node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node)));
+      await load(
+        routingFlow({ rules }).map((node) =>
+          node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node,
+        ),
+      );
       const attempts = collector(helper.getNode('attempts'));
       const rej = helper.getNode('rej451');
       const times = [];
@@ -290,9 +430,15 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       const expected = [200, 400, 500, 500];
       gaps.forEach((gap, i) => {
         // The earliest jitter (-5 ms), less 1 ms of timer granularity (libuv rounds to whole ms).
-        assert.ok(gap >= expected[i] - 6, `retry ${i + 1} came after ${gap} ms, before its schedule (${expected[i]} ms)`);
+        assert.ok(
+          gap >= expected[i] - 6,
+          `retry ${i + 1} came after ${gap} ms, before its schedule (${expected[i]} ms)`,
+        );
         // Room for a late timer on a busy machine, yet short of the next step (an uncapped 800 ms).
-        assert.ok(gap < expected[i] + 250, `retry ${i + 1} came after ${gap} ms, long after its schedule (${expected[i]} ms)`);
+        assert.ok(
+          gap < expected[i] + 250,
+          `retry ${i + 1} came after ${gap} ms, long after its schedule (${expected[i]} ms)`,
+        );
       });
     });
   });
@@ -300,13 +446,24 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
   describe('backpressure: a bounded number of unfinished messages', function () {
     it('past max queued a message fails at once with "not keeping up", and the others stay', async () => {
       // Attempts go nowhere (no publish node), so every message stays unfinished.
-      await load(routingFlow({ protocol: { maxInFlight: 2, maxQueued: 5 } }).map((node) => (node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node)));
+      await load(
+        routingFlow({ protocol: { maxInFlight: 2, maxQueued: 5 } }).map((node) =>
+          node.id === 'cp' ? { ...node, wires: [['attempts'], ['records']] } : node,
+        ),
+      );
       const attempts = collector(helper.getNode('attempts'));
       const errors = collector(helper.getNode('errors'));
       for (let i = 0; i < 7; i++) helper.getNode('qc').receive({ payload: `m${i}`, queue: 'amqp' });
       const refused = await errors.next(2);
-      assert.ok(refused.every((m) => /custom protocol "make\.amqp" is not keeping up: 5 messages unfinished \(limit 5\)/.test(m.error.message)));
-      assert.deepEqual(refused.map((m) => m.payload), ['m5', 'm6']);
+      assert.ok(
+        refused.every((m) =>
+          /custom protocol "make\.amqp" is not keeping up: 5 messages unfinished \(limit 5\)/.test(m.error.message),
+        ),
+      );
+      assert.deepEqual(
+        refused.map((m) => m.payload),
+        ['m5', 'm6'],
+      );
       await attempts.next(2);
       assert.equal(attempts.messages.length, 2, 'max in flight 2: only two attempts started');
     });

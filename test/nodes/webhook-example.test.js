@@ -9,7 +9,9 @@ const fs = require('node:fs');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
 
-const EXAMPLE = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/kumomta-webhook-to-amqp.json'), 'utf8'));
+const EXAMPLE = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../examples/kumomta-webhook-to-amqp.json'), 'utf8'),
+);
 
 /**
  * The example as shipped, in a tab, pointed at the test broker and a queue of the test's own.
@@ -18,23 +20,47 @@ const EXAMPLE = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/
  */
 function exampleFlow(queue, { declare = true, url = AMQP_URL, change = (n) => n } = {}) {
   const tab = { id: 'tab', type: 'tab', label: 'webhook' };
-  return [tab, ...EXAMPLE.map((n) => {
-    if (n.type === 'amqp-broker') return { ...n, url }; // userinfo in the URL: accepted when the credentials are empty
-    if (n.type === 'amqp-publish') return { ...n, z: tab.id, routingKey: queue, declareQueue: declare ? queue : '' };
-    return { ...n, z: tab.id };
-  }).map(change).filter(Boolean)];
+  return [
+    tab,
+    ...EXAMPLE.map((n) => {
+      if (n.type === 'amqp-broker') return { ...n, url }; // userinfo in the URL: accepted when the credentials are empty
+      if (n.type === 'amqp-publish') return { ...n, z: tab.id, routingKey: queue, declareQueue: declare ? queue : '' };
+      return { ...n, z: tab.id };
+    })
+      .map(change)
+      .filter(Boolean),
+  ];
 }
 
 // Real-shaped KumoMTA log records (reference/log_record.md) of several types.
 function record(type, i, padTo) {
   const base = {
-    type, id: `${String(i).padStart(4, '0')}d98076abbbc11ed940250ebf67f93bd`.slice(0, 32), sender: 'noreply@example.com',
-    recipient: `user${i}@example.com`, queue: 'campaign_x:tenant_y@example.com', site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
-    size: 1047, response: { code: type === 'Bounce' ? 550 : 250, enhanced_code: null, content: type === 'Bounce' ? '5.1.1 user unknown — ünïcödé ✉' : 'OK', command: '.\r\n' },
-    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' }, timestamp: 1678069691 + i, created: 1678069690,
-    num_attempts: 0, bounce_classification: 'Uncategorized', egress_pool: 'pool0', egress_source: 'source2', feedback_report: null,
-    meta: { subject: 'Grüße aus Köln 🎉', tenant: 'tenant_y' }, headers: { Subject: 'Grüße aus Köln 🎉' }, delivery_protocol: 'ESMTP',
-    reception_protocol: 'ESMTP', nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+    type,
+    id: `${String(i).padStart(4, '0')}d98076abbbc11ed940250ebf67f93bd`.slice(0, 32),
+    sender: 'noreply@example.com',
+    recipient: `user${i}@example.com`,
+    queue: 'campaign_x:tenant_y@example.com',
+    site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+    size: 1047,
+    response: {
+      code: type === 'Bounce' ? 550 : 250,
+      enhanced_code: null,
+      content: type === 'Bounce' ? '5.1.1 user unknown — ünïcödé ✉' : 'OK',
+      command: '.\r\n',
+    },
+    peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
+    timestamp: 1678069691 + i,
+    created: 1678069690,
+    num_attempts: 0,
+    bounce_classification: 'Uncategorized',
+    egress_pool: 'pool0',
+    egress_source: 'source2',
+    feedback_report: null,
+    meta: { subject: 'Grüße aus Köln 🎉', tenant: 'tenant_y' },
+    headers: { Subject: 'Grüße aus Köln 🎉' },
+    delivery_protocol: 'ESMTP',
+    reception_protocol: 'ESMTP',
+    nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
   };
   let text = JSON.stringify(base);
   if (padTo > text.length) {
@@ -51,7 +77,11 @@ async function load(flows) {
 }
 
 async function post(body) {
-  const response = await fetch(`${nodeRed.url}/kumomta/log`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(`${nodeRed.url}/kumomta/log`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   return { status: response.status, retryAfter: response.headers.get('retry-after'), text: await response.text() };
 }
 
@@ -79,10 +109,21 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     const queue = uniqueName('webhook');
     side.queues.push(queue);
     await load(exampleFlow(queue));
-    const types = ['Reception', 'Delivery', 'TransientFailure', 'Bounce', 'Expiration', 'AdminBounce', 'OOB', 'Feedback'];
+    const types = [
+      'Reception',
+      'Delivery',
+      'TransientFailure',
+      'Bounce',
+      'Expiration',
+      'AdminBounce',
+      'OOB',
+      'Feedback',
+    ];
     const sizes = [1024, 4096, 16384, 65536];
     const bodies = [];
-    types.forEach((type, i) => sizes.forEach((size, j) => bodies.push(record(type, i * 10 + j, size))));
+    for (const [i, type] of types.entries()) {
+      for (const [j, size] of sizes.entries()) bodies.push(record(type, i * 10 + j, size));
+    }
     for (const body of bodies) {
       const answer = await post(body);
       assert.equal(answer.status, 200, `answered ${answer.status}: ${answer.text}`);
@@ -103,7 +144,10 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     await load(exampleFlow(queue));
     const bodies = Array.from({ length: 64 }, (_, i) => record('Delivery', i, 1024));
     const answers = await Promise.all(bodies.map(post));
-    assert.deepEqual(answers.map((a) => a.status), bodies.map(() => 200));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      bodies.map(() => 200),
+    );
     const received = (await side.drain(queue)).map((m) => m.content.toString());
     assert.deepEqual(received.sort(), bodies.slice().sort());
   });
@@ -130,7 +174,9 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
   });
 
   it('answers 500 when the broker refuses the record (Nack → Bounce), so KumoMTA retries it', async function () {
-    const queue = await side.queue(uniqueName('webhook-full'), { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    const queue = await side.queue(uniqueName('webhook-full'), {
+      arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' },
+    });
     await load(exampleFlow(queue, { declare: false }));
     const answer = await post(record('Delivery', 1, 1024));
     assert.equal(answer.status, 500);
@@ -142,16 +188,22 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     // Nothing listens on this port: the broker is down for the whole test.
     const downUrl = `amqp://127.0.0.1:${await freePort()}`;
     const queue = uniqueName('webhook-overload');
-    await load(exampleFlow(queue, {
-      url: downUrl,
-      change: (n) => {
-        if (n.type === 'kumo-custom-protocol') return { ...n, maxQueued: 20 };
-        if (n.type === 'amqp-publish') return { ...n, confirmTimeout: '2' };
-        // Short retries, so the 20 accepted records expire within seconds.
-        if (n.type === 'kumo-queue-config') return { ...n, rules: n.rules.map((r) => ({ ...r, retry_interval: '1s', max_retry_interval: '1s', max_age: '3s' })) };
-        return n;
-      },
-    }));
+    await load(
+      exampleFlow(queue, {
+        url: downUrl,
+        change: (n) => {
+          if (n.type === 'kumo-custom-protocol') return { ...n, maxQueued: 20 };
+          if (n.type === 'amqp-publish') return { ...n, confirmTimeout: '2' };
+          // Short retries, so the 20 accepted records expire within seconds.
+          if (n.type === 'kumo-queue-config')
+            return {
+              ...n,
+              rules: n.rules.map((r) => ({ ...r, retry_interval: '1s', max_retry_interval: '1s', max_age: '3s' })),
+            };
+          return n;
+        },
+      }),
+    );
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(record('Delivery', i, 512))));
     const counts = tally(answers);
     assert.deepEqual(counts, { 500: 20, 503: 180 }, `answers: ${JSON.stringify(counts)}`);
@@ -160,7 +212,10 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
       assert.match(a.text, /not keeping up/);
     }
     // The accepted ones expired (the broker never came): a 5xx too, which the policy retries.
-    assert.ok(answers.filter((x) => x.status === 500).every((a) => /exceeds max_age/.test(a.text)), JSON.stringify(answers.find((x) => x.status === 500)));
+    assert.ok(
+      answers.filter((x) => x.status === 500).every((a) => /exceeds max_age/.test(a.text)),
+      JSON.stringify(answers.find((x) => x.status === 500)),
+    );
   });
 
   it('answers 503 while no custom protocol is bound to the constructor (a redeploy in progress)', async function () {

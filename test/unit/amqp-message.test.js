@@ -1,11 +1,11 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { encodeBody, publishOptions, PROPERTY_NAMES, MessageError } = require('../../nodes/core/amqp-message');
+const { encodeBody, publishOptions, PROPERTY_NAMES, MessageError } = require('../../dist/core/amqp-message');
 
 function throwsMessageError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof MessageError, `expected MessageError, got ${err && err.name}`);
+    assert.ok(err instanceof MessageError, `expected MessageError, got ${err?.name}`);
     assert.match(err.message, pattern);
     return true;
   });
@@ -83,7 +83,10 @@ describe('publish options: without msg.properties', function () {
 
   it('adds content type application/json for a JSON body', function () {
     assert.deepEqual(publishOptions(undefined, true, JSON_BODY), { persistent: true, contentType: 'application/json' });
-    assert.deepEqual(publishOptions(undefined, false, JSON_BODY), { persistent: false, contentType: 'application/json' });
+    assert.deepEqual(publishOptions(undefined, false, JSON_BODY), {
+      persistent: false,
+      contentType: 'application/json',
+    });
   });
 });
 
@@ -108,18 +111,33 @@ describe('publish options: msg.properties sets AMQP basic properties', function 
 
   it('lists exactly the properties SPEC §3 allows', function () {
     assert.deepEqual([...PROPERTY_NAMES].sort(), [
-      'appId', 'contentEncoding', 'contentType', 'correlationId', 'expiration', 'headers',
-      'messageId', 'priority', 'replyTo', 'timestamp', 'type', 'userId',
+      'appId',
+      'contentEncoding',
+      'contentType',
+      'correlationId',
+      'expiration',
+      'headers',
+      'messageId',
+      'priority',
+      'replyTo',
+      'timestamp',
+      'type',
+      'userId',
     ]);
   });
 
   it('lets the user override the JSON content type', function () {
-    assert.equal(publishOptions({ contentType: 'application/vnd.kumo+json' }, true, JSON_BODY).contentType, 'application/vnd.kumo+json');
+    assert.equal(
+      publishOptions({ contentType: 'application/vnd.kumo+json' }, true, JSON_BODY).contentType,
+      'application/vnd.kumo+json',
+    );
   });
 
   it('keeps the JSON content type when the user sets other properties', function () {
     assert.deepEqual(publishOptions({ messageId: 'm-1' }, false, JSON_BODY), {
-      persistent: false, contentType: 'application/json', messageId: 'm-1',
+      persistent: false,
+      contentType: 'application/json',
+      messageId: 'm-1',
     });
   });
 
@@ -170,20 +188,29 @@ describe('publish options: a wrong property names the property and what it must 
     ['timestamp', new Date('not a date'), 'seconds since the epoch (integer) or a Date'],
   ];
   for (const [name, value, what] of cases) {
-    it(`refuses ${name} = ${Buffer.isBuffer(value) ? 'a Buffer' : JSON.stringify(value) ?? String(value)}`, function () {
-      assert.throws(() => publishOptions({ [name]: value }, true, RAW), (err) => {
-        assert.ok(err instanceof MessageError);
-        assert.equal(err.message, `msg.properties.${name} must be ${what}`);
-        return true;
-      });
+    it(`refuses ${name} = ${Buffer.isBuffer(value) ? 'a Buffer' : (JSON.stringify(value) ?? String(value))}`, function () {
+      assert.throws(
+        () => publishOptions({ [name]: value }, true, RAW),
+        (err) => {
+          assert.ok(err instanceof MessageError);
+          assert.equal(err.message, `msg.properties.${name} must be ${what}`);
+          return true;
+        },
+      );
     });
   }
 
   it('refuses a short string property longer than 255 bytes (AMQP shortstr)', function () {
     assert.equal(publishOptions({ messageId: 'a'.repeat(255) }, true, RAW).messageId.length, 255);
-    throwsMessageError(() => publishOptions({ messageId: 'a'.repeat(256) }, true, RAW), /^msg\.properties\.messageId must be at most 255 bytes$/);
+    throwsMessageError(
+      () => publishOptions({ messageId: 'a'.repeat(256) }, true, RAW),
+      /^msg\.properties\.messageId must be at most 255 bytes$/,
+    );
     // counted in UTF-8 bytes, not characters: 128 × 'é' is 256 bytes
-    throwsMessageError(() => publishOptions({ correlationId: 'é'.repeat(128) }, true, RAW), /^msg\.properties\.correlationId must be at most 255 bytes$/);
+    throwsMessageError(
+      () => publishOptions({ correlationId: 'é'.repeat(128) }, true, RAW),
+      /^msg\.properties\.correlationId must be at most 255 bytes$/,
+    );
   });
 });
 
@@ -195,9 +222,17 @@ describe('publish options: msg.properties itself must be an object of basic prop
     );
   });
 
-  for (const [label, value] of [['a string', 'persistent'], ['a number', 1], ['an array', [{ messageId: 'a' }]], ['a Buffer', Buffer.from('{}')]]) {
+  for (const [label, value] of [
+    ['a string', 'persistent'],
+    ['a number', 1],
+    ['an array', [{ messageId: 'a' }]],
+    ['a Buffer', Buffer.from('{}')],
+  ]) {
     it(`refuses ${label}`, function () {
-      throwsMessageError(() => publishOptions(value, true, RAW), /^msg\.properties must be an object of AMQP basic properties$/);
+      throwsMessageError(
+        () => publishOptions(value, true, RAW),
+        /^msg\.properties must be an object of AMQP basic properties$/,
+      );
     });
   }
 });

@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { reconnectDelayMs, isConfigurationFailure, DEFAULT_BACKOFF } = require('../../nodes/core/broker-connection');
+const { reconnectDelayMs, isConfigurationFailure, DEFAULT_BACKOFF } = require('../../dist/core/broker-connection');
 
 const BACKOFF = { initialDelayMs: 100, maxDelayMs: 10000, jitter: 0.2 };
 const MIDDLE = () => 0.5; // jitter of exactly zero
@@ -75,7 +75,7 @@ describe('reconnect: jitter spreads the delay by ±jitter', function () {
 describe('broker failures that need a setting changed, not another attempt', function () {
   const configuration = [
     'Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"',
-    'ACCESS_REFUSED - access to vhost \'kumo\' refused for user \'guest\'',
+    "ACCESS_REFUSED - access to vhost 'kumo' refused for user 'guest'",
     'Connection closed: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - vhost kumo not found"',
     'the broker refused to open virtual host "kumo" (530 NOT_ALLOWED: it does not exist, or the user may not use it)',
     'Expected amqp: or amqps: as the protocol; got http:',

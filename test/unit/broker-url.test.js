@@ -1,24 +1,23 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const {
-  parseBrokerUrls,
-  stripUserinfo,
-  secretsOf,
-  redact,
-  BrokerUrlError,
-} = require('../../nodes/core/broker-url');
+const { parseBrokerUrls, stripUserinfo, secretsOf, redact, BrokerUrlError } = require('../../dist/core/broker-url');
 
 function throwsBrokerUrlError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof BrokerUrlError, `expected BrokerUrlError, got ${err && err.name}`);
+    assert.ok(err instanceof BrokerUrlError, `expected BrokerUrlError, got ${err?.name}`);
     assert.match(err.message, pattern);
     return true;
   });
 }
 
 describe('broker url: the default is amqp://localhost', function () {
-  for (const [label, setting] of [['undefined', undefined], ['null', null], ['an empty string', ''], ['blanks', '   ']]) {
+  for (const [label, setting] of [
+    ['undefined', undefined],
+    ['null', null],
+    ['an empty string', ''],
+    ['blanks', '   '],
+  ]) {
     it(`connects to amqp://localhost when the setting is ${label}`, function () {
       assert.deepEqual(parseBrokerUrls(setting), [{ url: 'amqp://localhost', display: 'amqp://localhost' }]);
     });
@@ -33,16 +32,25 @@ describe('broker url: the default is amqp://localhost', function () {
 describe('broker url: a comma-separated list is a cluster, tried in turn', function () {
   it('keeps the order of the list and trims blanks around entries', function () {
     const endpoints = parseBrokerUrls(' amqp://rabbit-1 , amqp://rabbit-2:5673 ,amqps://rabbit-3 ');
-    assert.deepEqual(endpoints.map((e) => e.url), ['amqp://rabbit-1', 'amqp://rabbit-2:5673', 'amqps://rabbit-3']);
+    assert.deepEqual(
+      endpoints.map((e) => e.url),
+      ['amqp://rabbit-1', 'amqp://rabbit-2:5673', 'amqps://rabbit-3'],
+    );
   });
 
   it('refuses an empty entry', function () {
-    throwsBrokerUrlError(() => parseBrokerUrls('amqp://a,,amqp://b'), /broker url list has an empty entry; separate URLs with single commas/);
+    throwsBrokerUrlError(
+      () => parseBrokerUrls('amqp://a,,amqp://b'),
+      /broker url list has an empty entry; separate URLs with single commas/,
+    );
     throwsBrokerUrlError(() => parseBrokerUrls('amqp://a,'), /empty entry/);
   });
 
   it('names the position of a bad entry in a list', function () {
-    throwsBrokerUrlError(() => parseBrokerUrls('amqp://a,http://b'), /^broker url 2 must start with amqp:\/\/ or amqps:\/\/, not http:\/\/$/);
+    throwsBrokerUrlError(
+      () => parseBrokerUrls('amqp://a,http://b'),
+      /^broker url 2 must start with amqp:\/\/ or amqps:\/\/, not http:\/\/$/,
+    );
   });
 });
 
@@ -60,7 +68,10 @@ describe('broker url: TLS, vhost and port', function () {
   });
 
   it('refuses a vhost with a bad %-escape, which would fail on every dial', function () {
-    throwsBrokerUrlError(() => parseBrokerUrls('amqp://rabbit/%zz'), /broker url has an invalid %-escape in its vhost "%zz" \(write \/ in a vhost name as %2F\)/);
+    throwsBrokerUrlError(
+      () => parseBrokerUrls('amqp://rabbit/%zz'),
+      /broker url has an invalid %-escape in its vhost "%zz" \(write \/ in a vhost name as %2F\)/,
+    );
   });
 
   it('refuses port 0 and a port out of range', function () {
@@ -99,22 +110,34 @@ describe('broker url: userinfo never reaches the display form', function () {
   });
 
   it('strips userinfo from the URL quoted in an invalid-URL error', function () {
-    assert.throws(() => parseBrokerUrls('amqp://kumo:hunter2@bad host'), (err) => {
-      assert.ok(err instanceof BrokerUrlError);
-      assert.equal(err.message, 'broker url "amqp://bad host" is not a valid URL (expected amqp://host[:port][/vhost])');
-      assert.doesNotMatch(err.message, /hunter2|kumo/);
-      return true;
-    });
+    assert.throws(
+      () => parseBrokerUrls('amqp://kumo:hunter2@bad host'),
+      (err) => {
+        assert.ok(err instanceof BrokerUrlError);
+        assert.equal(
+          err.message,
+          'broker url "amqp://bad host" is not a valid URL (expected amqp://host[:port][/vhost])',
+        );
+        assert.doesNotMatch(err.message, /hunter2|kumo/);
+        return true;
+      },
+    );
   });
 });
 
 describe('broker url: what is not a broker URL', function () {
   it('refuses another scheme, naming it', function () {
-    throwsBrokerUrlError(() => parseBrokerUrls('http://rabbit'), /^broker url must start with amqp:\/\/ or amqps:\/\/, not http:\/\/$/);
+    throwsBrokerUrlError(
+      () => parseBrokerUrls('http://rabbit'),
+      /^broker url must start with amqp:\/\/ or amqps:\/\/, not http:\/\/$/,
+    );
   });
 
   it('refuses text that is not a URL', function () {
-    throwsBrokerUrlError(() => parseBrokerUrls('rabbit'), /^broker url "rabbit" is not a valid URL \(expected amqp:\/\/host\[:port\]\[\/vhost\]\)$/);
+    throwsBrokerUrlError(
+      () => parseBrokerUrls('rabbit'),
+      /^broker url "rabbit" is not a valid URL \(expected amqp:\/\/host\[:port\]\[\/vhost\]\)$/,
+    );
   });
 
   it('refuses a URL with no host', function () {
@@ -146,7 +169,13 @@ describe('broker url: secretsOf lists what a message must never show', function 
   });
 
   it('finds the password of every URL in a cluster list', function () {
-    assert.deepEqual(secretsOf('amqp://a:one@h1,amqp://b:two@h2', { password: 'cred' }), ['cred', 'one', 'one', 'two', 'two']);
+    assert.deepEqual(secretsOf('amqp://a:one@h1,amqp://b:two@h2', { password: 'cred' }), [
+      'cred',
+      'one',
+      'one',
+      'two',
+      'two',
+    ]);
   });
 
   it('keeps a password with a bad %-escape in its raw form', function () {
@@ -172,6 +201,9 @@ describe('broker url: redact', function () {
   });
 
   it('leaves a text without secrets as it is', function () {
-    assert.equal(redact('connection closed: 320 CONNECTION_FORCED', ['hunter2']), 'connection closed: 320 CONNECTION_FORCED');
+    assert.equal(
+      redact('connection closed: 320 CONNECTION_FORCED', ['hunter2']),
+      'connection closed: 320 CONNECTION_FORCED',
+    );
   });
 });

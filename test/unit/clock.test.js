@@ -3,7 +3,7 @@
 // delay a KumoMTA max_age of weeks reaches; the system clock chains such delays.
 
 const assert = require('node:assert/strict');
-const { systemClock, MAX_TIMER_MS } = require('../../nodes/core/clock');
+const { systemClock, MAX_TIMER_MS } = require('../../dist/core/clock');
 
 describe('clock: timers never overflow', function () {
   it('does not fire a delay of 50 days at once (plain setTimeout would)', async function () {
@@ -11,7 +11,12 @@ describe('clock: timers never overflow', function () {
     const warnings = [];
     const onWarning = (w) => warnings.push(w.name);
     process.on('warning', onWarning);
-    const timer = systemClock.setTimer(() => { fired = true; }, 50 * 24 * 3600 * 1000);
+    const timer = systemClock.setTimer(
+      () => {
+        fired = true;
+      },
+      50 * 24 * 3600 * 1000,
+    );
     // Two turns of the timer phase: a overflowed setTimeout (fires after 1 ms) would have fired by then.
     await new Promise((resolve) => setTimeout(resolve, 20));
     process.removeListener('warning', onWarning);
@@ -22,8 +27,15 @@ describe('clock: timers never overflow', function () {
 
   it('fires a short delay, and not after cancel', async function () {
     let fired = 0;
-    await new Promise((resolve) => systemClock.setTimer(() => { fired++; resolve(); }, 5));
-    const cancelled = systemClock.setTimer(() => { fired++; }, 1);
+    await new Promise((resolve) =>
+      systemClock.setTimer(() => {
+        fired++;
+        resolve();
+      }, 5),
+    );
+    const cancelled = systemClock.setTimer(() => {
+      fired++;
+    }, 1);
     cancelled.cancel();
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(fired, 1);

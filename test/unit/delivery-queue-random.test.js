@@ -7,11 +7,16 @@
 // holds nothing of a message after its final outcome.
 
 const assert = require('node:assert/strict');
-const { DeliveryQueue } = require('../../nodes/core/delivery-queue');
-const { reportOutcome, awaitedOutcomes } = require('../../nodes/core/delivery-outcomes');
+const { DeliveryQueue } = require('../../dist/core/delivery-queue');
+const { reportOutcome, awaitedOutcomes } = require('../../dist/core/delivery-outcomes');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const CONFIG = { protocol: { custom_lua: { constructor: 'make.random' } }, retry_interval: 1, max_retry_interval: 4, max_age: 20 };
+const CONFIG = {
+  protocol: { custom_lua: { constructor: 'make.random' } },
+  retry_interval: 1,
+  max_retry_interval: 4,
+  max_age: 20,
+};
 const TIMINGS = { retryIntervalSec: 1, maxRetryIntervalSec: 4, maxAgeSec: 20 };
 const FINAL = new Set(['Delivery', 'Bounce', 'Expiration']);
 const SEEDS = Number(process.env.SOAK ? 2000 : 150);
@@ -44,7 +49,11 @@ class ManualClock {
   setTimer(fn, delayMs) {
     const timer = { due: this.time + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
     this.timers.push(timer);
-    return { cancel: () => { timer.cancelled = true; } };
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
   }
 
   advance(ms) {
@@ -67,20 +76,28 @@ function run(seed) {
   const random = prng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
   const clock = new ManualClock();
-  const settings = { constructorName: 'make.random', attemptTimeoutMs: 5000, maxInFlight: 1 + Math.floor(random() * 6), maxQueued: 2 + Math.floor(random() * 20) };
+  const settings = {
+    constructorName: 'make.random',
+    attemptTimeoutMs: 5000,
+    maxInFlight: 1 + Math.floor(random() * 6),
+    maxQueued: 2 + Math.floor(random() * 20),
+  };
   const sent = []; // every attempt's msg.kumo, in order
   const finals = new Map(); // id -> final record type
   const submitted = new Set();
   const open = new Map(); // id -> the attempt sent last and not yet logged
   let records = 0;
   const io = {
-    send(delivery, kumo) {
+    send(_delivery, kumo) {
       assert.ok(!finals.has(kumo.id), `seed ${seed}: ${kumo.id} sent after its final outcome`);
       sent.push({ ...kumo });
       open.set(kumo.id, kumo.attempt);
     },
-    log(delivery, record) {
-      assert.ok(!finals.has(record.id), `seed ${seed}: ${record.id} logged ${record.type} after its final ${finals.get(record.id)}`);
+    log(_delivery, record) {
+      assert.ok(
+        !finals.has(record.id),
+        `seed ${seed}: ${record.id} logged ${record.type} after its final ${finals.get(record.id)}`,
+      );
       open.delete(record.id);
       records++;
       if (FINAL.has(record.type)) finals.set(record.id, record.type);
@@ -92,11 +109,25 @@ function run(seed) {
   const queue = new DeliveryQueue(settings, io);
   const check = (when) => {
     const { queued, inFlight, waiting } = queue.counts;
-    assert.ok(inFlight <= settings.maxInFlight, `seed ${seed} ${when}: ${inFlight} in flight > ${settings.maxInFlight}`);
-    assert.ok(queued + inFlight + waiting <= settings.maxQueued, `seed ${seed} ${when}: ${queued + inFlight + waiting} unfinished > ${settings.maxQueued}`);
+    assert.ok(
+      inFlight <= settings.maxInFlight,
+      `seed ${seed} ${when}: ${inFlight} in flight > ${settings.maxInFlight}`,
+    );
+    assert.ok(
+      queued + inFlight + waiting <= settings.maxQueued,
+      `seed ${seed} ${when}: ${queued + inFlight + waiting} unfinished > ${settings.maxQueued}`,
+    );
     const unfinished = submitted.size - finals.size;
-    assert.equal(queue.held, unfinished, `seed ${seed} ${when}: the queue holds ${queue.held} deliveries, ${unfinished} are unfinished`);
-    assert.equal(awaitedOutcomes(), inFlight, `seed ${seed} ${when}: reports awaited for ${awaitedOutcomes()} attempts, ${inFlight} in flight`);
+    assert.equal(
+      queue.held,
+      unfinished,
+      `seed ${seed} ${when}: the queue holds ${queue.held} deliveries, ${unfinished} are unfinished`,
+    );
+    assert.equal(
+      awaitedOutcomes(),
+      inFlight,
+      `seed ${seed} ${when}: reports awaited for ${awaitedOutcomes()} attempts, ${inFlight} in flight`,
+    );
   };
   const outcomes = [
     () => ({ kind: 'delivered', disposition: '250 ok' }),
@@ -105,7 +136,7 @@ function run(seed) {
     () => ({ kind: 'failed', error: 'broker down' }),
   ];
   let refused = 0;
-  let closeAt = random() < 0.3 ? Math.floor(random() * STEPS) : STEPS;
+  const closeAt = random() < 0.3 ? Math.floor(random() * STEPS) : STEPS;
   for (let step = 0; step < closeAt; step++) {
     const r = random();
     if (r < 0.3) {
@@ -117,12 +148,22 @@ function run(seed) {
       }
     } else if (r < 0.7 && sent.length > 0) {
       // Mostly recent attempts, sometimes an old one (late, or a duplicate).
-      const kumo = random() < 0.7 ? sent[sent.length - 1 - Math.floor(random() * Math.min(sent.length, 8))] : pick(sent);
+      const kumo =
+        random() < 0.7 ? sent[sent.length - 1 - Math.floor(random() * Math.min(sent.length, 8))] : pick(sent);
       const current = open.get(kumo.id) === kumo.attempt;
       const before = records;
       reportOutcome(kumo, pick(outcomes)());
-      if (!current) assert.equal(records, before, `seed ${seed}: a report for attempt ${kumo.attempt} of ${kumo.id}, which is over, changed its delivery`);
-      else assert.ok(records > before, `seed ${seed}: the report for the current attempt ${kumo.attempt} of ${kumo.id} was not taken`);
+      if (!current)
+        assert.equal(
+          records,
+          before,
+          `seed ${seed}: a report for attempt ${kumo.attempt} of ${kumo.id}, which is over, changed its delivery`,
+        );
+      else
+        assert.ok(
+          records > before,
+          `seed ${seed}: the report for the current attempt ${kumo.attempt} of ${kumo.id} was not taken`,
+        );
     } else {
       clock.advance(Math.floor(random() * 7000));
     }
@@ -135,7 +176,10 @@ function run(seed) {
     const back = new Set(handedBack.map((d) => d.id));
     assert.equal(back.size, handedBack.length, `seed ${seed}: a delivery handed back twice`);
     for (const id of submitted) {
-      assert.ok(finals.has(id) !== back.has(id), `seed ${seed}: ${id} has ${finals.has(id) ? `final ${finals.get(id)}` : 'no final outcome'} and was ${back.has(id) ? '' : 'not '}handed back`);
+      assert.ok(
+        finals.has(id) !== back.has(id),
+        `seed ${seed}: ${id} has ${finals.has(id) ? `final ${finals.get(id)}` : 'no final outcome'} and was ${back.has(id) ? '' : 'not '}handed back`,
+      );
     }
     assert.equal(queue.held, 0, `seed ${seed}: the closed queue still holds ${queue.held}`);
     assert.equal(awaitedOutcomes(), 0, `seed ${seed}: reports still awaited after close`);

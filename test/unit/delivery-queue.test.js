@@ -1,15 +1,20 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { DeliveryQueue } = require('../../nodes/core/delivery-queue');
-const { reportOutcome } = require('../../nodes/core/delivery-outcomes');
+const { DeliveryQueue } = require('../../dist/core/delivery-queue');
+const { reportOutcome } = require('../../dist/core/delivery-outcomes');
 
 // The lifecycle of a custom protocol delivery, without Node-RED or a broker:
 // io.send stands for output 1, io.log for output 2, and the tests report
 // outcomes the way the amqp publish and reject nodes do.
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const CONFIG = { protocol: { custom_lua: { constructor: 'make.amqp' } }, retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' };
+const CONFIG = {
+  protocol: { custom_lua: { constructor: 'make.amqp' } },
+  retry_interval: '20 minutes',
+  max_retry_interval: null,
+  max_age: '7 days',
+};
 const TIMINGS = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 604800 };
 // A retry after 10 ms, so a test can see the second attempt happen.
 const FAST_RETRY = { retryIntervalSec: 0.01, maxRetryIntervalSec: null, maxAgeSec: 604800 };
@@ -30,7 +35,13 @@ function harness(settings = {}, ioExtra = {}) {
   }
   function until(check) {
     return new Promise((resolve) => {
-      const w = { check: () => (check() ? (resolve(), true) : false) };
+      const w = {
+        check: () => {
+          if (!check()) return false;
+          resolve();
+          return true;
+        },
+      };
       if (!w.check()) waiters.push(w);
     });
   }
@@ -49,7 +60,10 @@ function harness(settings = {}, ioExtra = {}) {
     random: NO_JITTER,
     ...ioExtra,
   };
-  const queue = new DeliveryQueue({ constructorName: 'make.amqp', attemptTimeoutMs: 60000, maxInFlight: 128, ...settings }, io);
+  const queue = new DeliveryQueue(
+    { constructorName: 'make.amqp', attemptTimeoutMs: 60000, maxInFlight: 128, ...settings },
+    io,
+  );
   queues.push(queue);
   return {
     queue,
@@ -84,8 +98,14 @@ describe('delivery: a submitted message goes out of output 1 with msg.kumo', fun
     assert.equal(sentDelivery.msg, msg);
     assert.match(kumo.id, /^[0-9a-f]{32}$/);
     assert.deepEqual(kumo, {
-      id: delivery.id, queue: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null,
-      constructor: 'make.amqp', attempt: 1,
+      id: delivery.id,
+      queue: 'amqp',
+      domain: 'amqp',
+      tenant: null,
+      campaign: null,
+      routing_domain: null,
+      constructor: 'make.amqp',
+      attempt: 1,
     });
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 1, waiting: 0 });
     assert.ok(h.changes > 0, 'status was not told about the new delivery');
@@ -99,11 +119,19 @@ describe('delivery: a submitted message goes out of output 1 with msg.kumo', fun
 
   it('carries the queue parts of a tenant/campaign/routing queue', function () {
     const h = harness();
-    const queue = { name: 'spring:acme@example.com!relay.example.net', domain: 'example.com', tenant: 'acme', campaign: 'spring', routing_domain: 'relay.example.net' };
+    const queue = {
+      name: 'spring:acme@example.com!relay.example.net',
+      domain: 'example.com',
+      tenant: 'acme',
+      campaign: 'spring',
+      routing_domain: 'relay.example.net',
+    };
     h.queue.submit({}, queue, CONFIG, TIMINGS, 5);
     const { kumo } = h.sent[0];
-    assert.deepEqual([kumo.queue, kumo.domain, kumo.tenant, kumo.campaign, kumo.routing_domain],
-      [queue.name, 'example.com', 'acme', 'spring', 'relay.example.net']);
+    assert.deepEqual(
+      [kumo.queue, kumo.domain, kumo.tenant, kumo.campaign, kumo.routing_domain],
+      [queue.name, 'example.com', 'acme', 'spring', 'relay.example.net'],
+    );
   });
 });
 
@@ -166,7 +194,10 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
     reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: '451 4.4.1 broker busy' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.deepEqual(h.logged[0].record.response, {
-      code: 451, enhanced_code: { class: 4, subject: 4, detail: 1 }, content: '451 4.4.1 broker busy', command: null,
+      code: 451,
+      enhanced_code: { class: 4, subject: 4, detail: 1 },
+      content: '451 4.4.1 broker busy',
+      command: null,
     });
     assert.equal(h.logged[0].record.num_attempts, 0);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
@@ -323,8 +354,10 @@ describe('delivery: an attempt with no outcome times out', function () {
     await h.nextLog(1);
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.equal(h.logged[0].record.response.code, 400);
-    assert.equal(h.logged[0].record.response.content,
-      'KumoMTA internal: error in deliver_message: no outcome reported within 0.02 s (timeout)');
+    assert.equal(
+      h.logged[0].record.response.content,
+      'KumoMTA internal: error in deliver_message: no outcome reported within 0.02 s (timeout)',
+    );
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
     // the timed-out attempt's own report comes too late to count
     assert.equal(reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250 late' }), false);
@@ -380,7 +413,10 @@ describe('delivery: close hands back what is unfinished', function () {
     const closing = h.queue.close(60000);
     reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     const unfinished = await closing;
-    assert.deepEqual(unfinished.map((x) => x.id), [queued.id]);
+    assert.deepEqual(
+      unfinished.map((x) => x.id),
+      [queued.id],
+    );
     assert.equal(h.sent.length, 1);
     assert.deepEqual(types(h.logged), ['Delivery']);
   });
@@ -432,7 +468,12 @@ describe('delivery: restore takes back a delivery a previous run left unfinished
 
   it('sends a delivery whose due time has passed straight away', async function () {
     const h = harness();
-    h.queue.restore({}, QUEUE, CONFIG, TIMINGS, 5, { id: 'fedcba9876543210fedcba9876543210', createdMs: Date.now(), attempts: 1, dueMs: 0 });
+    h.queue.restore({}, QUEUE, CONFIG, TIMINGS, 5, {
+      id: 'fedcba9876543210fedcba9876543210',
+      createdMs: Date.now(),
+      attempts: 1,
+      dueMs: 0,
+    });
     await h.nextSend(1);
     assert.equal(h.sent[0].kumo.attempt, 2);
   });

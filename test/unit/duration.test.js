@@ -1,11 +1,11 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { parseDuration, formatDuration, DurationError } = require('../../nodes/core/duration');
+const { parseDuration, formatDuration, DurationError } = require('../../dist/core/duration');
 
 function throwsDurationError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof DurationError, `expected DurationError, got ${err && err.name}`);
+    assert.ok(err instanceof DurationError, `expected DurationError, got ${err?.name}`);
     assert.match(err.message, pattern);
     return true;
   });
@@ -78,7 +78,10 @@ describe('durations: bad values are refused with a message naming the setting', 
   });
 
   it('refuses an unknown unit, and units in the wrong case as KumoMTA does', function () {
-    throwsDurationError(() => parseDuration('20 parsecs', 'retry_interval'), /retry_interval "20 parsecs" has an unknown unit "parsecs"; use ms, s, m, h, d or w/);
+    throwsDurationError(
+      () => parseDuration('20 parsecs', 'retry_interval'),
+      /retry_interval "20 parsecs" has an unknown unit "parsecs"; use ms, s, m, h, d or w/,
+    );
     throwsDurationError(() => parseDuration('5 Minutes', 'max_age'), /unknown unit "Minutes"/);
   });
 
@@ -95,7 +98,10 @@ describe('durations: bad values are refused with a message naming the setting', 
   });
 
   it('refuses wrong types, saying which', function () {
-    throwsDurationError(() => parseDuration(null, 'max_age'), /max_age must be a number of seconds or a duration string such as '20 minutes', got null/);
+    throwsDurationError(
+      () => parseDuration(null, 'max_age'),
+      /max_age must be a number of seconds or a duration string such as '20 minutes', got null/,
+    );
     throwsDurationError(() => parseDuration(true, 'max_age'), /got boolean/);
     throwsDurationError(() => parseDuration({}, 'max_age'), /got object/);
     throwsDurationError(() => parseDuration([1], 'max_age'), /got an array/);

@@ -1,18 +1,18 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { PREDEFINED_EVENTS, validateEventName, EventNameError } = require('../../nodes/core/event-names');
+const { PREDEFINED_EVENTS, validateEventName, EventNameError } = require('../../dist/core/event-names');
 
 function throwsEventNameError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof EventNameError, `expected EventNameError, got ${err && err.name}`);
+    assert.ok(err instanceof EventNameError, `expected EventNameError, got ${err?.name}`);
     assert.match(err.message, pattern);
     return true;
   });
 }
 
 describe('custom protocol event names: free names are accepted', function () {
-  it('accepts the seed document\'s make.amqp', function () {
+  it("accepts the seed document's make.amqp", function () {
     assert.equal(validateEventName('make.amqp'), 'make.amqp');
   });
 
@@ -32,11 +32,26 @@ describe('custom protocol event names: free names are accepted', function () {
 describe('custom protocol event names: a predefined KumoMTA event is refused', function () {
   it('lists the events of the reference, older names included', function () {
     for (const name of [
-      'get_queue_config', 'init', 'pre_init', 'smtp_server_message_received', 'smtp_server_ehlo',
-      'smtp_server_mail_from', 'smtp_server_rcpt_to', 'smtp_server_mail_rcpt_to', 'smtp_server_data',
-      'smtp_server_auth_plain', 'should_enqueue_log_record', 'get_egress_pool', 'get_egress_source',
-      'get_egress_path_config', 'http_message_generated', 'get_listener_domain', 'requeue_message',
-      'message_requeued', 'throttle_insert_ready_queue', 'smtp_client_rewrite_delivery_status',
+      'get_queue_config',
+      'init',
+      'pre_init',
+      'smtp_server_message_received',
+      'smtp_server_ehlo',
+      'smtp_server_mail_from',
+      'smtp_server_rcpt_to',
+      'smtp_server_mail_rcpt_to',
+      'smtp_server_data',
+      'smtp_server_auth_plain',
+      'should_enqueue_log_record',
+      'get_egress_pool',
+      'get_egress_source',
+      'get_egress_path_config',
+      'http_message_generated',
+      'get_listener_domain',
+      'requeue_message',
+      'message_requeued',
+      'throttle_insert_ready_queue',
+      'smtp_client_rewrite_delivery_status',
     ]) {
       assert.ok(PREDEFINED_EVENTS.includes(name), `${name} should be predefined`);
     }
@@ -75,7 +90,10 @@ describe('custom protocol event names: malformed names are refused', function ()
   });
 
   it('refuses whitespace or control characters inside the name', function () {
-    throwsEventNameError(() => validateEventName('make amqp'), /"make amqp" contains whitespace or a control character/);
+    throwsEventNameError(
+      () => validateEventName('make amqp'),
+      /"make amqp" contains whitespace or a control character/,
+    );
     throwsEventNameError(() => validateEventName('make.\u0007amqp'), /contains whitespace or a control character/);
   });
 });

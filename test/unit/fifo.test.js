@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { Fifo } = require('../../nodes/core/fifo');
+const { Fifo } = require('../../dist/core/fifo');
 
 describe('fifo: first in, first out', function () {
   it('gives items back in the order they were pushed', function () {
@@ -84,12 +84,16 @@ describe('fifo: thousands of messages through a slow broker', function () {
       if (cycle % 7 !== 0) fifo.push(pushed++);
       assert.equal(fifo.shift(), shifted++);
       if (cycle % 3 === 0) assert.equal(fifo.shift(), shifted++);
-      if (fifo.length !== pushed - shifted) assert.fail(`length ${fifo.length} after cycle ${cycle}, expected ${pushed - shifted}`);
+      if (fifo.length !== pushed - shifted)
+        assert.fail(`length ${fifo.length} after cycle ${cycle}, expected ${pushed - shifted}`);
     }
     assert.equal(fifo.peek(), shifted);
     const rest = fifo.drain();
     assert.equal(rest.length, pushed - shifted);
-    assert.ok(rest.every((item, i) => item === shifted + i), 'drained items out of order');
+    assert.ok(
+      rest.every((item, i) => item === shifted + i),
+      'drained items out of order',
+    );
   });
 
   it('can be emptied completely many times over and refilled', function () {

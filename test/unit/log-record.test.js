@@ -7,8 +7,8 @@ const {
   internalErrorResponse,
   parseEnhancedCode,
   siteName,
-} = require('../../nodes/core/log-record');
-const { parseQueueName } = require('../../nodes/core/queue-name');
+} = require('../../dist/core/log-record');
+const { parseQueueName } = require('../../dist/core/queue-name');
 
 // The Delivery record of reference/log_record.md (comments removed).
 const KUMOMTA_DELIVERY = Object.freeze({
@@ -76,7 +76,7 @@ function typeOf(value) {
   return typeof value;
 }
 
-describe('log records: shaped like KumoMTA\'s', function () {
+describe("log records: shaped like KumoMTA's", function () {
   it('has every field of the documented Delivery record', function () {
     const record = delivery();
     for (const key of Object.keys(KUMOMTA_DELIVERY)) {
@@ -103,7 +103,7 @@ describe('log records: shaped like KumoMTA\'s', function () {
 });
 
 describe('log records: a Delivery through custom protocol make.amqp', function () {
-  it('records what KumoMTA\'s Lua dispatcher records', function () {
+  it("records what KumoMTA's Lua dispatcher records", function () {
     const record = delivery();
     assert.equal(record.type, 'Delivery');
     assert.equal(record.id, '1d98076abbbc11ed940250ebf67f93bd');
@@ -159,7 +159,10 @@ describe('log records: site is the ready queue name', function () {
   });
 
   it('leaves tenant and campaign out, and uses the domain otherwise', function () {
-    assert.equal(siteName(parseQueueName('spring:acme@example.com'), 'make.amqp'), 'unspecified->example.com@lua:make.amqp');
+    assert.equal(
+      siteName(parseQueueName('spring:acme@example.com'), 'make.amqp'),
+      'unspecified->example.com@lua:make.amqp',
+    );
   });
 
   it('names the egress source when one is set', function () {
@@ -192,16 +195,24 @@ describe('log records: enhanced status codes', function () {
 
   it('puts it on a Bounce record, keeping the content as given', function () {
     const record = delivery({ type: 'Bounce', response: { code: 550, content: '5.1.1 no such user' } });
-    assert.deepEqual(record.response, { code: 550, enhanced_code: { class: 5, subject: 1, detail: 1 }, content: '5.1.1 no such user', command: null });
+    assert.deepEqual(record.response, {
+      code: 550,
+      enhanced_code: { class: 5, subject: 1, detail: 1 },
+      content: '5.1.1 no such user',
+      command: null,
+    });
     assert.equal(record.site, 'unspecified->amqp@lua:make.amqp');
     assert.equal(record.delivery_protocol, 'Lua');
   });
 });
 
 describe('log records: a TransientFailure from an error that is not a reject', function () {
-  it('uses KumoMTA\'s internal error response, code 400', function () {
+  it("uses KumoMTA's internal error response, code 400", function () {
     const response = internalErrorResponse('connect ECONNREFUSED 127.0.0.1:5672');
-    assert.deepEqual(response, { code: 400, content: 'KumoMTA internal: error in deliver_message: connect ECONNREFUSED 127.0.0.1:5672' });
+    assert.deepEqual(response, {
+      code: 400,
+      content: 'KumoMTA internal: error in deliver_message: connect ECONNREFUSED 127.0.0.1:5672',
+    });
     const record = delivery({ type: 'TransientFailure', response, numAttempts: 2 });
     assert.equal(record.type, 'TransientFailure');
     assert.equal(record.response.code, 400);
@@ -212,7 +223,7 @@ describe('log records: a TransientFailure from an error that is not a reject', f
 });
 
 describe('log records: an Expiration, as KumoMTA words it', function () {
-  it('has code 551, enhanced code 5.4.7 and the ages in humantime\'s format', function () {
+  it("has code 551, enhanced code 5.4.7 and the ages in humantime's format", function () {
     assert.deepEqual(expirationResponse(7 * 86400 + 2400, 7 * 86400), {
       code: 551,
       enhanced_code: { class: 5, subject: 4, detail: 7 },

@@ -1,21 +1,23 @@
 'use strict';
 
-// Runtime messages live in nodes/locales/<lang>/kumo-messages.json (the core)
-// and in each node's catalogue (the glue). These tests read the TypeScript
+// Runtime messages live in src/core/messages.en-US.json (the core) and in
+// each node's catalogue, src/nodes/<type>/locale.json (the glue). These tests read the TypeScript
 // sources to check that every key used exists, every placeholder is filled,
 // and no user-facing sentence is written straight into the code.
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { text, setMessageLanguage, typeName } = require('../../nodes/core/messages');
+const { text, typeName } = require('../../dist/core/messages');
+const { translator } = require('../../dist/common/node-text');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const LOCALES = path.join(ROOT, 'nodes', 'locales');
-const CATALOGUE_FILE = path.join(LOCALES, 'en-US', 'kumo-messages.json');
+const CATALOGUE_FILE = path.join(ROOT, 'src', 'core', 'messages.en-US.json');
+const nodeCatalogueFile = (type) => path.join(ROOT, 'src', 'nodes', type, 'locale.json');
+const nodeGlueFile = (type) => `src/nodes/${type}/${type}.ts`;
 const PLACEHOLDER = /__(\w+?)__/g;
 
-// The node types whose glue (src/<type>.ts) reads its words with translator(RED, '<type>').
+// The node types whose glue (src/nodes/<type>/<type>.ts) reads its words with translator(RED, '<type>', english).
 const NODE_TYPES = ['amqp-broker', 'amqp-publish', 'kumo-custom-protocol', 'kumo-queue-config', 'kumo-reject'];
 
 function flatten(value, prefix = '', into = new Map()) {
@@ -32,9 +34,11 @@ function placeholders(template) {
 
 function sourceFiles() {
   const files = [];
-  for (const dir of ['src', 'src/core']) {
+  const dirs = ['src/core', 'src/common', ...NODE_TYPES.map((type) => `src/nodes/${type}`)];
+  for (const dir of dirs) {
     for (const name of fs.readdirSync(path.join(ROOT, dir))) {
-      if (name.endsWith('.ts')) files.push(path.join(dir, name));
+      // The editor's scripts run in the browser and speak through RED._ (checked with the editor).
+      if (name.endsWith('.ts') && name !== 'editor.ts') files.push(path.join(dir, name));
     }
   }
   return files;
@@ -112,7 +116,12 @@ function scan(source) {
       hide(i + 1, j);
       i = j + 1;
       last = '`';
-    } else if (c === '/' && (last === '' || '(,=:[!&|?{};+-*%<>~^'.includes(last) || /\b(?:return|typeof|case)\s*$/.test(source.slice(Math.max(0, i - 10), i)))) {
+    } else if (
+      c === '/' &&
+      (last === '' ||
+        '(,=:[!&|?{};+-*%<>~^'.includes(last) ||
+        /\b(?:return|typeof|case)\s*$/.test(source.slice(Math.max(0, i - 10), i)))
+    ) {
       let j = i + 1;
       let inClass = false;
       while (inClass || source[j] !== '/') {
@@ -212,7 +221,10 @@ describe('runtime messages: text() fills a template from the catalogue', functio
   });
 
   it('inserts a value as it is, once: placeholders or $ patterns inside it are not expanded', function () {
-    assert.equal(text('queue-name.not-string', { type: '__type__ $& $1' }), 'queue name must be a string, got __type__ $& $1');
+    assert.equal(
+      text('queue-name.not-string', { type: '__type__ $& $1' }),
+      'queue name must be a string, got __type__ $& $1',
+    );
   });
 
   it('returns a template without placeholders unchanged', function () {
@@ -235,33 +247,22 @@ describe('runtime messages: text() fills a template from the catalogue', functio
   });
 });
 
-describe('runtime messages: the language follows Node-RED settings.lang', function () {
-  const lang = `zz-T${process.pid}`;
-  const dir = path.join(LOCALES, lang);
+describe("runtime messages: a node speaks Node-RED's language through RED._", function () {
+  const english = { 'kumo-reject': { errors: { code: 'code: __error__' } } };
 
-  before(function () {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'kumo-messages.json'), JSON.stringify({ 'queue-name': { empty: 'ZZ: __none__ leer' } }));
+  it('uses the translation RED._ finds in the loaded catalogue', function () {
+    const RED = { _: (key, vars) => (key === 'kumo-reject.errors.code' ? `Code: ${vars.error} (zz)` : key) };
+    assert.equal(translator(RED, 'kumo-reject', english)('errors.code', { error: 'x' }), 'Code: x (zz)');
   });
 
-  after(function () {
-    setMessageLanguage('en-US');
-    fs.rmSync(dir, { recursive: true, force: true });
+  it('falls back to the English catalogue the glue imports when RED._ has none (the test helper stubs it)', function () {
+    const RED = { _: (key) => key };
+    assert.equal(translator(RED, 'kumo-reject', english)('errors.code', { error: 'x' }), 'code: x');
   });
 
-  it('uses a shipped catalogue of that language, and en-US for the keys it lacks', function () {
-    setMessageLanguage(lang);
-    assert.equal(text('queue-name.empty'), 'ZZ: __none__ leer');
-    assert.equal(text('queue-name.not-string', { type: 'number' }), 'queue name must be a string, got number');
-    setMessageLanguage('en-US');
-    assert.equal(text('queue-name.empty'), 'queue name is empty');
-  });
-
-  it('stays with en-US for a language it does not ship, or a setting that is not a language tag', function () {
-    for (const setting of ['xx', 'xx-YY', '../en-US', 'en-US/../../..', '', null, undefined]) {
-      setMessageLanguage(setting);
-      assert.equal(text('queue-name.empty'), 'queue name is empty', String(setting));
-    }
+  it('returns the key for a key neither has, so reporting an error never throws', function () {
+    const RED = { _: () => '' };
+    assert.equal(translator(RED, 'kumo-reject', english)('errors.missing'), 'errors.missing');
   });
 });
 
@@ -278,13 +279,18 @@ describe('runtime messages: the en-US catalogue and the sources agree', function
   });
 
   it('has every key that src/ uses', function () {
-    const missing = textCalls.filter((c) => c.key !== null && !CATALOGUE.has(c.key)).map((c) => `${c.file}:${c.line} ${c.key}`);
+    const missing = textCalls
+      .filter((c) => c.key !== null && !CATALOGUE.has(c.key))
+      .map((c) => `${c.file}:${c.line} ${c.key}`);
     assert.deepEqual(missing, []);
   });
 
   it('uses every key it has', function () {
     const used = new Set(textCalls.map((c) => c.key));
-    assert.deepEqual([...CATALOGUE.keys()].filter((key) => !used.has(key)), []);
+    assert.deepEqual(
+      [...CATALOGUE.keys()].filter((key) => !used.has(key)),
+      [],
+    );
   });
 
   it('gets exactly the variables its template uses at every call', function () {
@@ -307,9 +313,9 @@ describe('runtime messages: the en-US catalogue and the sources agree', function
 
 describe('runtime messages: the glue reads its words from its node catalogue', function () {
   for (const type of NODE_TYPES) {
-    it(`${type}: every key src/${type}.ts uses exists, with the variables its template uses`, function () {
-      const file = `src/${type}.ts`;
-      const catalogue = flatten(JSON.parse(fs.readFileSync(path.join(LOCALES, 'en-US', `${type}.json`), 'utf8'))[type]);
+    it(`${type}: every key src/nodes/${type}/${type}.ts uses exists, with the variables its template uses`, function () {
+      const file = nodeGlueFile(type);
+      const catalogue = flatten(JSON.parse(fs.readFileSync(nodeCatalogueFile(type), 'utf8'))[type]);
       const problems = [];
       for (const call of calls('t').filter((c) => c.file === file)) {
         if (call.key === null) continue; // a key chosen by the caller: its literals are checked below
@@ -335,9 +341,9 @@ describe('runtime messages: the glue reads its words from its node catalogue', f
 });
 
 describe('runtime messages: placeholders are well formed', function () {
-  const files = [CATALOGUE_FILE, ...NODE_TYPES.map((type) => path.join(LOCALES, 'en-US', `${type}.json`))];
+  const files = [CATALOGUE_FILE, ...NODE_TYPES.map(nodeCatalogueFile)];
   for (const file of files) {
-    it(`${path.basename(file)}: every __ belongs to a __name__ placeholder`, function () {
+    it(`${path.relative(ROOT, file)}: every __ belongs to a __name__ placeholder`, function () {
       const bad = [];
       for (const [key, template] of flatten(JSON.parse(fs.readFileSync(file, 'utf8')))) {
         if (template.replace(/__[A-Za-z][A-Za-z0-9]*__/g, '').includes('__')) bad.push(`${key}: ${template}`);
@@ -358,9 +364,21 @@ describe('runtime messages: no user-facing sentence is written into the code', f
   // Literals that read like sentences but are KumoMTA's own wording, which
   // consumers of its log records parse: they must stay exactly as KumoMTA writes them.
   const KUMOMTA_WORDING = [
-    { file: 'src/core/log-record.ts', text: 'Next delivery time would be ', reason: "an Expiration's response content (queue.rs)" },
-    { file: 'src/core/log-record.ts', text: 'after creation, which exceeds max_age=', reason: "an Expiration's response content (queue.rs)" },
-    { file: 'src/core/log-record.ts', text: 'KumoMTA internal: error in deliver_message: ', reason: "a failed Lua send's response content (lua_deliver.rs)" },
+    {
+      file: 'src/core/log-record.ts',
+      text: 'Next delivery time would be ',
+      reason: "an Expiration's response content (queue.rs)",
+    },
+    {
+      file: 'src/core/log-record.ts',
+      text: 'after creation, which exceeds max_age=',
+      reason: "an Expiration's response content (queue.rs)",
+    },
+    {
+      file: 'src/core/log-record.ts',
+      text: 'KumoMTA internal: error in deliver_message: ',
+      reason: "a failed Lua send's response content (lua_deliver.rs)",
+    },
   ];
 
   it('passes every message of an Error, warn, error, log or warning event through the catalogue', function () {
@@ -373,7 +391,10 @@ describe('runtime messages: no user-facing sentence is written into the code', f
         if (m[2] === 'this' && file.startsWith('src/core/')) continue;
         const callee = m[1] || (m[2] ? `${m[2]}.${m[3]}` : "emit('warning'");
         const open = m.index + m[0].length - 1;
-        const { args } = masked[open] === '(' ? callArguments(masked, open) : callArguments(masked, masked.lastIndexOf('(', m.index + m[0].length));
+        const { args } =
+          masked[open] === '('
+            ? callArguments(masked, open)
+            : callArguments(masked, masked.lastIndexOf('(', m.index + m[0].length));
         args.forEach((arg, position) => {
           if (ALLOWED_ARGUMENTS.some((a) => a.callee === callee && a.position === position)) return;
           // A literal at the argument's own level (not inside a nested call such as text(...)).
@@ -404,7 +425,8 @@ describe('runtime messages: no user-facing sentence is written into the code', f
         for (const part of literal.parts) {
           // Three words in a row: prose, not a key, a code, a type name or a URL.
           if (!/[A-Za-z]{2,}[,:]?\s+[A-Za-z]+[,:]?\s+[A-Za-z]+/.test(part)) continue;
-          if (/^(?:import|export)\b/m.test(source.slice(source.lastIndexOf('\n', literal.start) + 1, literal.start))) continue;
+          if (/^(?:import|export)\b/m.test(source.slice(source.lastIndexOf('\n', literal.start) + 1, literal.start)))
+            continue;
           const allowed = KUMOMTA_WORDING.find((a) => a.file === file && a.text === part);
           if (allowed) allowedSeen.add(allowed);
           else sentences.push(`${file}:${lineOf(source, literal.start)} ${JSON.stringify(part)}`);
@@ -412,6 +434,10 @@ describe('runtime messages: no user-facing sentence is written into the code', f
       }
     }
     assert.deepEqual(sentences, []);
-    assert.deepEqual(KUMOMTA_WORDING.filter((a) => !allowedSeen.has(a)).map((a) => a.text), [], 'an allowed literal no longer exists: drop it from the list');
+    assert.deepEqual(
+      KUMOMTA_WORDING.filter((a) => !allowedSeen.has(a)).map((a) => a.text),
+      [],
+      'an allowed literal no longer exists: drop it from the list',
+    );
   });
 });

@@ -7,7 +7,7 @@ const {
   protocolFor,
   boundEventNames,
   BindingError,
-} = require('../../nodes/core/protocol-bindings');
+} = require('../../dist/core/protocol-bindings');
 
 function handler(ownerId) {
   return { ownerId, accept() {} };
@@ -40,11 +40,17 @@ describe('protocol bindings: a custom protocol node binds its event name', funct
   it('refuses a second node for the same name, naming the node that owns it', function () {
     const first = handler('node-1');
     bind('make.amqp', first);
-    assert.throws(() => bindProtocol('make.amqp', handler('node-2')), (err) => {
-      assert.ok(err instanceof BindingError, `expected BindingError, got ${err && err.name}`);
-      assert.equal(err.message, 'event name "make.amqp" is already bound to custom protocol node node-1; each constructor name may be bound once');
-      return true;
-    });
+    assert.throws(
+      () => bindProtocol('make.amqp', handler('node-2')),
+      (err) => {
+        assert.ok(err instanceof BindingError, `expected BindingError, got ${err?.name}`);
+        assert.equal(
+          err.message,
+          'event name "make.amqp" is already bound to custom protocol node node-1; each constructor name may be bound once',
+        );
+        return true;
+      },
+    );
     assert.equal(protocolFor('make.amqp'), first);
   });
 
@@ -98,7 +104,11 @@ describe('protocol bindings: only the owner unbinds a name', function () {
 
 describe('protocol bindings: boundEventNames', function () {
   it('lists the bound names sorted', function () {
-    const handlers = [['make.webhook', handler('w')], ['make.amqp', handler('a')], ['make.kafka', handler('k')]];
+    const handlers = [
+      ['make.webhook', handler('w')],
+      ['make.amqp', handler('a')],
+      ['make.kafka', handler('k')],
+    ];
     for (const [name, h] of handlers) bindProtocol(name, h);
     try {
       assert.deepEqual(boundEventNames(), ['make.amqp', 'make.kafka', 'make.webhook']);

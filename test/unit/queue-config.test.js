@@ -9,14 +9,14 @@ const {
   constructorOf,
   timingsOf,
   makeQueueConfig,
-} = require('../../nodes/core/queue-config');
-const { parseQueueName } = require('../../nodes/core/queue-name');
+} = require('../../dist/core/queue-config');
+const { parseQueueName } = require('../../dist/core/queue-name');
 
 const q = (name) => parseQueueName(name);
 
 function throwsQueueConfigError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof QueueConfigError, `expected QueueConfigError, got ${err && err.name}: ${err && err.message}`);
+    assert.ok(err instanceof QueueConfigError, `expected QueueConfigError, got ${err?.name}: ${err?.message}`);
     assert.match(err.message, pattern);
     return true;
   });
@@ -26,8 +26,11 @@ function throwsQueueConfigError(fn, pattern) {
 const SEED_RULE = { match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: 'make.amqp' };
 
 describe('queue config: KumoMTA defaults', function () {
-  it('writes down KumoMTA\'s defaults once', function () {
-    assert.deepEqual({ ...QUEUE_CONFIG_DEFAULTS }, { retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' });
+  it("writes down KumoMTA's defaults once", function () {
+    assert.deepEqual(
+      { ...QUEUE_CONFIG_DEFAULTS },
+      { retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' },
+    );
     assert.ok(Object.isFrozen(QUEUE_CONFIG_DEFAULTS));
   });
 
@@ -40,9 +43,15 @@ describe('queue config: KumoMTA defaults', function () {
     });
   });
 
-  it('works out each rule\'s timings once, in seconds', function () {
-    const rules = compileRules([{ ...SEED_RULE, retry_interval: '1h 30m', max_retry_interval: 7200, max_age: '2 days' }]);
-    assert.deepEqual(selectQueueConfig(rules, q('amqp')).timings, { retryIntervalSec: 5400, maxRetryIntervalSec: 7200, maxAgeSec: 172800 });
+  it("works out each rule's timings once, in seconds", function () {
+    const rules = compileRules([
+      { ...SEED_RULE, retry_interval: '1h 30m', max_retry_interval: 7200, max_age: '2 days' },
+    ]);
+    assert.deepEqual(selectQueueConfig(rules, q('amqp')).timings, {
+      retryIntervalSec: 5400,
+      maxRetryIntervalSec: 7200,
+      maxAgeSec: 172800,
+    });
   });
 
   it('gives the default when there are no rules at all', function () {
@@ -51,7 +60,7 @@ describe('queue config: KumoMTA defaults', function () {
   });
 });
 
-describe('queue config: the seed document\'s routing', function () {
+describe("queue config: the seed document's routing", function () {
   it('sends queue amqp to custom_lua make.amqp with the default timings', function () {
     const { config, rule } = selectQueueConfig(compileRules([SEED_RULE]), q('amqp'));
     assert.equal(rule, 1);
@@ -67,7 +76,12 @@ describe('queue config: the seed document\'s routing', function () {
 
 describe('queue config: rules are ordered and the first match wins', function () {
   const rules = compileRules([
-    { match: { tenant: { op: 'eq', value: 'acme' } }, protocol: 'custom_lua', constructor: 'make.acme', retry_interval: '1m' },
+    {
+      match: { tenant: { op: 'eq', value: 'acme' } },
+      protocol: 'custom_lua',
+      constructor: 'make.acme',
+      retry_interval: '1m',
+    },
     { match: { domain: { op: 'regex', value: 'example' } }, protocol: 'maildir', maildir_path: '/var/mail/example' },
     { match: {}, protocol: 'custom_lua', constructor: 'make.catchall' },
     { match: { domain: { op: 'eq', value: 'never.invalid' } }, protocol: 'smtp' },
@@ -107,7 +121,9 @@ describe('queue config: matching each component with any, eq and regex', functio
   });
 
   it('matches the routing domain', function () {
-    const rules = compileRules([{ match: { routing_domain: { op: 'eq', value: 'relay.example.net' } }, protocol: 'smtp' }]);
+    const rules = compileRules([
+      { match: { routing_domain: { op: 'eq', value: 'relay.example.net' } }, protocol: 'smtp' },
+    ]);
     assert.equal(selectQueueConfig(rules, q('example.com!relay.example.net')).rule, 1);
     assert.equal(selectQueueConfig(rules, q('relay.example.net')).rule, null);
   });
@@ -187,9 +203,16 @@ describe('queue config: each message gets its own config object', function () {
 });
 
 describe('queue config: timings as the user wrote them', function () {
-  it('keeps duration strings as written and writes numbers in KumoMTA\'s format', function () {
+  it("keeps duration strings as written and writes numbers in KumoMTA's format", function () {
     const rules = compileRules([
-      { match: {}, protocol: 'custom_lua', constructor: 'make.amqp', retry_interval: ' 5 seconds ', max_retry_interval: 60, max_age: 45 },
+      {
+        match: {},
+        protocol: 'custom_lua',
+        constructor: 'make.amqp',
+        retry_interval: ' 5 seconds ',
+        max_retry_interval: 60,
+        max_age: 45,
+      },
     ]);
     const { config } = selectQueueConfig(rules, q('amqp'));
     assert.equal(config.retry_interval, '5 seconds');
@@ -203,16 +226,25 @@ describe('queue config: timings as the user wrote them', function () {
       { match: {}, protocol: 'smtp', retry_interval: '', max_retry_interval: null, max_age: '' },
     ]);
     assert.deepEqual(timingsOf(selectQueueConfig(rules, q('x.com')).config), {
-      retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 604800,
+      retryIntervalSec: 1200,
+      maxRetryIntervalSec: null,
+      maxAgeSec: 604800,
     });
   });
 
-  it('resolves a config missing its timings with KumoMTA\'s defaults', function () {
-    assert.deepEqual(timingsOf({ protocol: { smtp: {} } }), { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 604800 });
+  it("resolves a config missing its timings with KumoMTA's defaults", function () {
+    assert.deepEqual(timingsOf({ protocol: { smtp: {} } }), {
+      retryIntervalSec: 1200,
+      maxRetryIntervalSec: null,
+      maxAgeSec: 604800,
+    });
   });
 
   it('reports a bad duration in a hand-made config', function () {
-    throwsQueueConfigError(() => timingsOf({ protocol: { smtp: {} }, retry_interval: 'often', max_age: '7 days' }), /queue config: retry_interval "often"/);
+    throwsQueueConfigError(
+      () => timingsOf({ protocol: { smtp: {} }, retry_interval: 'often', max_age: '7 days' }),
+      /queue config: retry_interval "often"/,
+    );
   });
 });
 
@@ -234,27 +266,51 @@ describe('queue config: rules are checked when deployed, naming the rule and fie
   });
 
   it('refuses an empty regular expression', function () {
-    throwsQueueConfigError(() => compileRules([{ match: { tenant: { op: 'regex', value: '' } }, protocol: 'smtp' }]), /^rule 1: tenant regular expression is empty/);
+    throwsQueueConfigError(
+      () => compileRules([{ match: { tenant: { op: 'regex', value: '' } }, protocol: 'smtp' }]),
+      /^rule 1: tenant regular expression is empty/,
+    );
   });
 
   it('refuses eq without a string value', function () {
-    throwsQueueConfigError(() => compileRules([{ match: { campaign: { op: 'eq' } }, protocol: 'smtp' }]), /^rule 1: campaign "equals" needs a string value, got undefined/);
+    throwsQueueConfigError(
+      () => compileRules([{ match: { campaign: { op: 'eq' } }, protocol: 'smtp' }]),
+      /^rule 1: campaign "equals" needs a string value, got undefined/,
+    );
   });
 
   it('refuses an unknown operator and an unknown match field', function () {
-    throwsQueueConfigError(() => compileRules([{ match: { domain: { op: 'startsWith', value: 'a' } }, protocol: 'smtp' }]), /^rule 1: domain has an unknown match operator "startsWith"/);
-    throwsQueueConfigError(() => compileRules([{ match: { domian: { op: 'eq', value: 'a' } }, protocol: 'smtp' }]), /^rule 1: cannot match on "domian"/);
-    throwsQueueConfigError(() => compileRules([{ match: { domain: 'amqp' }, protocol: 'smtp' }]), /^rule 1: domain match must be an object/);
+    throwsQueueConfigError(
+      () => compileRules([{ match: { domain: { op: 'startsWith', value: 'a' } }, protocol: 'smtp' }]),
+      /^rule 1: domain has an unknown match operator "startsWith"/,
+    );
+    throwsQueueConfigError(
+      () => compileRules([{ match: { domian: { op: 'eq', value: 'a' } }, protocol: 'smtp' }]),
+      /^rule 1: cannot match on "domian"/,
+    );
+    throwsQueueConfigError(
+      () => compileRules([{ match: { domain: 'amqp' }, protocol: 'smtp' }]),
+      /^rule 1: domain match must be an object/,
+    );
   });
 
   it('refuses an unknown protocol', function () {
-    throwsQueueConfigError(() => compileRules([SEED_RULE, SEED_RULE, { match: {}, protocol: 'http' }]), /^rule 3: unknown protocol "http" \(expected custom_lua, smtp or maildir\)/);
+    throwsQueueConfigError(
+      () => compileRules([SEED_RULE, SEED_RULE, { match: {}, protocol: 'http' }]),
+      /^rule 3: unknown protocol "http" \(expected custom_lua, smtp or maildir\)/,
+    );
     throwsQueueConfigError(() => compileRules([{ match: {} }]), /^rule 1: unknown protocol undefined/);
   });
 
   it('refuses custom_lua without a constructor', function () {
-    throwsQueueConfigError(() => compileRules([{ match: {}, protocol: 'custom_lua' }]), /^rule 1: custom_lua needs a constructor/);
-    throwsQueueConfigError(() => compileRules([{ match: {}, protocol: 'custom_lua', constructor: '  ' }]), /^rule 1: custom_lua needs a constructor/);
+    throwsQueueConfigError(
+      () => compileRules([{ match: {}, protocol: 'custom_lua' }]),
+      /^rule 1: custom_lua needs a constructor/,
+    );
+    throwsQueueConfigError(
+      () => compileRules([{ match: {}, protocol: 'custom_lua', constructor: '  ' }]),
+      /^rule 1: custom_lua needs a constructor/,
+    );
   });
 
   it('refuses a constructor named after a predefined KumoMTA event', function () {
@@ -265,30 +321,54 @@ describe('queue config: rules are checked when deployed, naming the rule and fie
   });
 
   it('refuses maildir without a path', function () {
-    throwsQueueConfigError(() => compileRules([{ match: {}, protocol: 'maildir' }]), /^rule 1: maildir needs a non-empty maildir_path/);
-    throwsQueueConfigError(() => compileRules([{ match: {}, protocol: 'maildir', maildir_path: ' ' }]), /^rule 1: maildir needs a non-empty maildir_path/);
+    throwsQueueConfigError(
+      () => compileRules([{ match: {}, protocol: 'maildir' }]),
+      /^rule 1: maildir needs a non-empty maildir_path/,
+    );
+    throwsQueueConfigError(
+      () => compileRules([{ match: {}, protocol: 'maildir', maildir_path: ' ' }]),
+      /^rule 1: maildir needs a non-empty maildir_path/,
+    );
   });
 
   it('refuses bad durations, naming the setting', function () {
-    throwsQueueConfigError(() => compileRules([SEED_RULE, { ...SEED_RULE, retry_interval: '20 parsecs' }]), /^rule 2: retry_interval "20 parsecs" has an unknown unit/);
-    throwsQueueConfigError(() => compileRules([{ ...SEED_RULE, max_retry_interval: -5 }]), /^rule 1: max_retry_interval must not be negative/);
+    throwsQueueConfigError(
+      () => compileRules([SEED_RULE, { ...SEED_RULE, retry_interval: '20 parsecs' }]),
+      /^rule 2: retry_interval "20 parsecs" has an unknown unit/,
+    );
+    throwsQueueConfigError(
+      () => compileRules([{ ...SEED_RULE, max_retry_interval: -5 }]),
+      /^rule 1: max_retry_interval must not be negative/,
+    );
     throwsQueueConfigError(() => compileRules([{ ...SEED_RULE, max_age: 'forever' }]), /^rule 1: max_age "forever"/);
   });
 
   it('refuses a retry_interval of 0, which would retry in a tight loop', function () {
-    throwsQueueConfigError(() => compileRules([{ ...SEED_RULE, retry_interval: 0 }]), /^rule 1: retry_interval must be more than 0/);
+    throwsQueueConfigError(
+      () => compileRules([{ ...SEED_RULE, retry_interval: 0 }]),
+      /^rule 1: retry_interval must be more than 0/,
+    );
   });
 });
 
 describe('queue config: kumo.make_queue_config {} for configs a flow builds itself', function () {
   it('fills in the defaults', function () {
-    assert.deepEqual(makeQueueConfig({}), { protocol: { smtp: {} }, retry_interval: '20 minutes', max_retry_interval: null, max_age: '7 days' });
+    assert.deepEqual(makeQueueConfig({}), {
+      protocol: { smtp: {} },
+      retry_interval: '20 minutes',
+      max_retry_interval: null,
+      max_age: '7 days',
+    });
     assert.deepEqual(makeQueueConfig(), makeQueueConfig({}));
   });
 
-  it('accepts KumoMTA\'s protocol shapes', function () {
-    assert.deepEqual(makeQueueConfig({ protocol: { custom_lua: { constructor: 'make.amqp' } } }).protocol, { custom_lua: { constructor: 'make.amqp' } });
-    assert.deepEqual(makeQueueConfig({ protocol: { maildir_path: '/tmp/mail' } }).protocol, { maildir_path: '/tmp/mail' });
+  it("accepts KumoMTA's protocol shapes", function () {
+    assert.deepEqual(makeQueueConfig({ protocol: { custom_lua: { constructor: 'make.amqp' } } }).protocol, {
+      custom_lua: { constructor: 'make.amqp' },
+    });
+    assert.deepEqual(makeQueueConfig({ protocol: { maildir_path: '/tmp/mail' } }).protocol, {
+      maildir_path: '/tmp/mail',
+    });
     assert.deepEqual(makeQueueConfig({ protocol: { smtp: { mx_list: [] } } }).protocol, { smtp: {} });
   });
 
@@ -302,9 +382,18 @@ describe('queue config: kumo.make_queue_config {} for configs a flow builds itse
   it('refuses malformed configs', function () {
     throwsQueueConfigError(() => makeQueueConfig('amqp'), /queue config must be an object, got string/);
     throwsQueueConfigError(() => makeQueueConfig({ protocol: 'custom_lua' }), /protocol must be an object/);
-    throwsQueueConfigError(() => makeQueueConfig({ protocol: { custom_lua: {} } }), /queue config: event name must be a string such as make\.amqp, got undefined/);
-    throwsQueueConfigError(() => makeQueueConfig({ protocol: { maildir_path: '' } }), /maildir_path must be a non-empty path/);
-    throwsQueueConfigError(() => makeQueueConfig({ protocol: { http: {} } }), /protocol must have one of custom_lua, smtp or maildir_path/);
+    throwsQueueConfigError(
+      () => makeQueueConfig({ protocol: { custom_lua: {} } }),
+      /queue config: event name must be a string such as make\.amqp, got undefined/,
+    );
+    throwsQueueConfigError(
+      () => makeQueueConfig({ protocol: { maildir_path: '' } }),
+      /maildir_path must be a non-empty path/,
+    );
+    throwsQueueConfigError(
+      () => makeQueueConfig({ protocol: { http: {} } }),
+      /protocol must have one of custom_lua, smtp or maildir_path/,
+    );
     throwsQueueConfigError(() => makeQueueConfig({ max_age: 'later' }), /queue config: max_age "later"/);
   });
 });

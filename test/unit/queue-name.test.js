@@ -1,12 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const {
-  parseQueueName,
-  formatQueueName,
-  queueNameFrom,
-  QueueNameError,
-} = require('../../nodes/core/queue-name');
+const { parseQueueName, formatQueueName, queueNameFrom, QueueNameError } = require('../../dist/core/queue-name');
 
 // The 8 forms of reference/queues.md, with the components KumoMTA's
 // QueueNameComponents::parse gives them (an empty tenant reads as null here).
@@ -15,15 +10,27 @@ const FORMS = [
   ['acme@example.com', { domain: 'example.com', tenant: 'acme', campaign: null, routing_domain: null }],
   ['spring:@example.com', { domain: 'example.com', tenant: null, campaign: 'spring', routing_domain: null }],
   ['spring:acme@example.com', { domain: 'example.com', tenant: 'acme', campaign: 'spring', routing_domain: null }],
-  ['example.com!relay.example.net', { domain: 'example.com', tenant: null, campaign: null, routing_domain: 'relay.example.net' }],
-  ['acme@example.com!relay.example.net', { domain: 'example.com', tenant: 'acme', campaign: null, routing_domain: 'relay.example.net' }],
-  ['spring:@example.com!relay.example.net', { domain: 'example.com', tenant: null, campaign: 'spring', routing_domain: 'relay.example.net' }],
-  ['spring:acme@example.com!relay.example.net', { domain: 'example.com', tenant: 'acme', campaign: 'spring', routing_domain: 'relay.example.net' }],
+  [
+    'example.com!relay.example.net',
+    { domain: 'example.com', tenant: null, campaign: null, routing_domain: 'relay.example.net' },
+  ],
+  [
+    'acme@example.com!relay.example.net',
+    { domain: 'example.com', tenant: 'acme', campaign: null, routing_domain: 'relay.example.net' },
+  ],
+  [
+    'spring:@example.com!relay.example.net',
+    { domain: 'example.com', tenant: null, campaign: 'spring', routing_domain: 'relay.example.net' },
+  ],
+  [
+    'spring:acme@example.com!relay.example.net',
+    { domain: 'example.com', tenant: 'acme', campaign: 'spring', routing_domain: 'relay.example.net' },
+  ],
 ];
 
 function throwsQueueNameError(fn, pattern) {
   assert.throws(fn, (err) => {
-    assert.ok(err instanceof QueueNameError, `expected QueueNameError, got ${err && err.name}`);
+    assert.ok(err instanceof QueueNameError, `expected QueueNameError, got ${err?.name}`);
     assert.match(err.message, pattern);
     return true;
   });
@@ -45,7 +52,11 @@ describe('queue names: the 8 documented forms', function () {
 describe('queue names: domains KumoMTA accepts', function () {
   it('keeps a port on a domain, because a colon only separates a campaign before an @', function () {
     assert.deepEqual(parseQueueName('foo.com:2025'), {
-      name: 'foo.com:2025', domain: 'foo.com:2025', tenant: null, campaign: null, routing_domain: null,
+      name: 'foo.com:2025',
+      domain: 'foo.com:2025',
+      tenant: null,
+      campaign: null,
+      routing_domain: null,
     });
     assert.equal(parseQueueName('foo.com!routing.com:2025').routing_domain, 'routing.com:2025');
   });
@@ -106,9 +117,18 @@ describe('queue names: formatting refuses parts that would not read back the sam
   it('refuses separators inside a part', function () {
     throwsQueueNameError(() => formatQueueName({ domain: 'a@b.com' }), /domain "a@b.com" must not contain '@'/);
     throwsQueueNameError(() => formatQueueName({ domain: 'a.com!x' }), /domain "a.com!x" must not contain '!'/);
-    throwsQueueNameError(() => formatQueueName({ domain: 'a.com', campaign: 'x:y' }), /campaign "x:y" must not contain ':'/);
-    throwsQueueNameError(() => formatQueueName({ domain: 'a.com', tenant: 'x:y' }), /tenant "x:y" must not contain ':'/);
-    throwsQueueNameError(() => formatQueueName({ domain: 'a.com', routing_domain: 'r!s' }), /routing_domain "r!s" must not contain '!'/);
+    throwsQueueNameError(
+      () => formatQueueName({ domain: 'a.com', campaign: 'x:y' }),
+      /campaign "x:y" must not contain ':'/,
+    );
+    throwsQueueNameError(
+      () => formatQueueName({ domain: 'a.com', tenant: 'x:y' }),
+      /tenant "x:y" must not contain ':'/,
+    );
+    throwsQueueNameError(
+      () => formatQueueName({ domain: 'a.com', routing_domain: 'r!s' }),
+      /routing_domain "r!s" must not contain '!'/,
+    );
   });
 
   it('allows a colon in the tenant when a campaign comes first', function () {
@@ -119,16 +139,28 @@ describe('queue names: formatting refuses parts that would not read back the sam
 describe('the queue of a message: a name or an object', function () {
   it('parses a queue name string', function () {
     assert.deepEqual(queueNameFrom('spring:acme@example.com'), {
-      name: 'spring:acme@example.com', domain: 'example.com', tenant: 'acme', campaign: 'spring', routing_domain: null,
+      name: 'spring:acme@example.com',
+      domain: 'example.com',
+      tenant: 'acme',
+      campaign: 'spring',
+      routing_domain: null,
     });
   });
 
   it('builds the name from an object, normalising undefined and empty parts to null', function () {
     assert.deepEqual(queueNameFrom({ domain: 'example.com', tenant: '', campaign: 'spring' }), {
-      name: 'spring:@example.com', domain: 'example.com', tenant: null, campaign: 'spring', routing_domain: null,
+      name: 'spring:@example.com',
+      domain: 'example.com',
+      tenant: null,
+      campaign: 'spring',
+      routing_domain: null,
     });
     assert.deepEqual(queueNameFrom({ domain: 'amqp', tenant: null, routing_domain: 'relay.example.net' }), {
-      name: 'amqp!relay.example.net', domain: 'amqp', tenant: null, campaign: null, routing_domain: 'relay.example.net',
+      name: 'amqp!relay.example.net',
+      domain: 'amqp',
+      tenant: null,
+      campaign: null,
+      routing_domain: 'relay.example.net',
     });
   });
 
@@ -153,12 +185,24 @@ describe('the queue of a message: a name or an object', function () {
     throwsQueueNameError(() => queueNameFrom(12), /got number/);
     throwsQueueNameError(() => queueNameFrom(['example.com']), /got an array/);
     throwsQueueNameError(() => queueNameFrom({ domain: 5 }), /domain must be a string, got number/);
-    throwsQueueNameError(() => queueNameFrom({ domain: 'a.com', tenant: 7 }), /tenant must be a string or null, got number/);
-    throwsQueueNameError(() => queueNameFrom({ domain: 'a.com', campaign: {} }), /campaign must be a string or null, got object/);
-    throwsQueueNameError(() => queueNameFrom({ domain: 'a.com', routing_domain: true }), /routing_domain must be a string or null, got boolean/);
+    throwsQueueNameError(
+      () => queueNameFrom({ domain: 'a.com', tenant: 7 }),
+      /tenant must be a string or null, got number/,
+    );
+    throwsQueueNameError(
+      () => queueNameFrom({ domain: 'a.com', campaign: {} }),
+      /campaign must be a string or null, got object/,
+    );
+    throwsQueueNameError(
+      () => queueNameFrom({ domain: 'a.com', routing_domain: true }),
+      /routing_domain must be a string or null, got boolean/,
+    );
   });
 
   it('refuses whitespace inside object parts', function () {
-    throwsQueueNameError(() => queueNameFrom({ domain: 'a.com', tenant: 'ac me' }), /tenant "ac me" contains whitespace/);
+    throwsQueueNameError(
+      () => queueNameFrom({ domain: 'a.com', tenant: 'ac me' }),
+      /tenant "ac me" contains whitespace/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { retryDelaySeconds, delayBounds, nextRetry } = require('../../nodes/core/retry-schedule');
+const { retryDelaySeconds, delayBounds, nextRetry } = require('../../dist/core/retry-schedule');
 
 // KumoMTA's defaults: retry_interval 20 minutes, no max_retry_interval, max_age 7 days.
 const DEFAULTS = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 7 * 86400 };
@@ -40,7 +40,10 @@ describe('retry schedule: max_retry_interval caps the delay', function () {
 
   it('with max_retry_interval equal to retry_interval, never backs off', function () {
     const timings = { retryIntervalSec: 10, maxRetryIntervalSec: 10, maxAgeSec: 60 };
-    assert.deepEqual([1, 2, 3].map((n) => retryDelaySeconds(n, timings, MIDDLE)), [10, 10, 10]);
+    assert.deepEqual(
+      [1, 2, 3].map((n) => retryDelaySeconds(n, timings, MIDDLE)),
+      [10, 10, 10],
+    );
   });
 
   it('stays finite for very high attempt counts when capped', function () {
@@ -65,7 +68,10 @@ describe('retry schedule: jitter of up to 1/20 of retry_interval, at most a minu
   });
 
   it('scales the jitter down for short intervals', function () {
-    assert.deepEqual(delayBounds(1, { retryIntervalSec: 5, maxRetryIntervalSec: null, maxAgeSec: 60 }), { min: 4.875, max: 5.125 });
+    assert.deepEqual(delayBounds(1, { retryIntervalSec: 5, maxRetryIntervalSec: null, maxAgeSec: 60 }), {
+      min: 4.875,
+      max: 5.125,
+    });
   });
 
   it('adds jitter after the cap, as KumoMTA does', function () {
@@ -95,23 +101,28 @@ describe('retry schedule: expiry once the next attempt would pass max_age', func
 
   it('schedules the retry at now + delay while within max_age', function () {
     const now = created + 60_000;
-    assert.deepEqual(
-      nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }),
-      { kind: 'retry', atMs: now + 1_200_000, delayMs: 1_200_000 },
-    );
+    assert.deepEqual(nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }), {
+      kind: 'retry',
+      atMs: now + 1_200_000,
+      delayMs: 1_200_000,
+    });
   });
 
   it('expires when age + delay would exceed max_age', function () {
     const now = created + (DEFAULTS.maxAgeSec - 1199) * 1000;
-    assert.deepEqual(
-      nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }),
-      { kind: 'expire', delayedAgeSec: DEFAULTS.maxAgeSec + 1, maxAgeSec: DEFAULTS.maxAgeSec },
-    );
+    assert.deepEqual(nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }), {
+      kind: 'expire',
+      delayedAgeSec: DEFAULTS.maxAgeSec + 1,
+      maxAgeSec: DEFAULTS.maxAgeSec,
+    });
   });
 
   it('still retries when the next attempt lands exactly at max_age', function () {
     const now = created + (DEFAULTS.maxAgeSec - 1200) * 1000;
-    assert.equal(nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }).kind, 'retry');
+    assert.equal(
+      nextRetry({ attempts: 1, createdMs: created, nowMs: now, timings: DEFAULTS, random: MIDDLE }).kind,
+      'retry',
+    );
   });
 
   it('with the defaults, retries a message that always fails 8 times over about 3.5 days, then expires it', function () {
@@ -133,7 +144,10 @@ describe('retry schedule: expiry once the next attempt would pass max_age', func
 
   it('expires at once when max_age is shorter than the first delay', function () {
     const timings = { retryIntervalSec: 10, maxRetryIntervalSec: null, maxAgeSec: 5 };
-    assert.equal(nextRetry({ attempts: 1, createdMs: created, nowMs: created, timings, random: LOWEST }).kind, 'expire');
+    assert.equal(
+      nextRetry({ attempts: 1, createdMs: created, nowMs: created, timings, random: LOWEST }).kind,
+      'expire',
+    );
   });
 
   it('gives whole milliseconds for sub-second schedules', function () {

@@ -6,13 +6,27 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { RetryStore, readRetryStore } = require('../../nodes/core/retry-store');
+const { RetryStore, readRetryStore } = require('../../dist/core/retry-store');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const CONFIG = { protocol: { custom_lua: { constructor: 'make.amqp' } }, retry_interval: '5s', max_retry_interval: null, max_age: '1h' };
+const CONFIG = {
+  protocol: { custom_lua: { constructor: 'make.amqp' } },
+  retry_interval: '5s',
+  max_retry_interval: null,
+  max_age: '1h',
+};
 
 function delivery(id, payloadSize = 100, attempts = 1, dueMs = 0) {
-  return { id, payload: { type: 'string', value: 'x'.repeat(payloadSize) }, queue: QUEUE, queueConfig: CONFIG, createdMs: 1700000000000, attempts, dueMs, props: { topic: id } };
+  return {
+    id,
+    payload: { type: 'string', value: 'x'.repeat(payloadSize) },
+    queue: QUEUE,
+    queueConfig: CONFIG,
+    createdMs: 1700000000000,
+    attempts,
+    dueMs,
+    props: { topic: id },
+  };
 }
 
 function byId(deliveries) {
@@ -83,7 +97,11 @@ describe('retry store', function () {
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(readRetryStore(file).deliveries[0].attempts, 6);
       assert.ok(store.bytesWritten > before);
-      assert.equal(fs.readFileSync(file, 'utf8').trimEnd().split('\n').length, 1 + 1 + 5, 'a header, the put, five reschedules');
+      assert.equal(
+        fs.readFileSync(file, 'utf8').trimEnd().split('\n').length,
+        1 + 1 + 5,
+        'a header, the put, five reschedules',
+      );
     });
 
     it('ignores a reschedule or remove of a delivery it does not keep', async function () {
@@ -109,7 +127,10 @@ describe('retry store', function () {
       await store.flush();
       assert.equal(errors.length, 1);
       assert.match(errors[0].message, /delivery bad cannot be kept across a restart/);
-      assert.deepEqual(open().deliveries.map((d) => d.id), ['good']);
+      assert.deepEqual(
+        open().deliveries.map((d) => d.id),
+        ['good'],
+      );
     });
 
     it('starts a whole journal again when its file was removed behind its back', async function () {
@@ -174,7 +195,10 @@ describe('retry store', function () {
       fs.appendFileSync(file, '\n\0\0\n');
       const { deliveries, problem } = open();
       assert.equal(problem, null);
-      assert.deepEqual(deliveries.map((d) => d.id), ['a']);
+      assert.deepEqual(
+        deliveries.map((d) => d.id),
+        ['a'],
+      );
     });
 
     it('keeps what is readable around a damaged line in the middle, and reports it', async function () {
@@ -268,7 +292,10 @@ describe('retry store', function () {
       // And starts a new journal for the next one.
       store.put(delivery('c'));
       await store.flush();
-      assert.deepEqual(open().deliveries.map((d) => d.id), ['c']);
+      assert.deepEqual(
+        open().deliveries.map((d) => d.id),
+        ['c'],
+      );
       await store.save([]);
       assert.ok(!fs.existsSync(file));
     });
@@ -305,7 +332,10 @@ describe('retry store', function () {
         }
       }
       const wholePerReschedule = (whole.bytesWritten - wholeBefore) / reschedules;
-      assert.ok(wholePerReschedule > 150 * 20, `rewriting the whole set: ${wholePerReschedule.toFixed(0)} bytes per reschedule`);
+      assert.ok(
+        wholePerReschedule > 150 * 20,
+        `rewriting the whole set: ${wholePerReschedule.toFixed(0)} bytes per reschedule`,
+      );
     });
   });
 
@@ -344,7 +374,12 @@ describe('retry store', function () {
       assert.equal(errors[0].code, 'EIO');
       store.put(delivery('b'));
       await store.flush();
-      assert.deepEqual(open().deliveries.map((d) => d.id).sort(), ['a', 'b']);
+      assert.deepEqual(
+        open()
+          .deliveries.map((d) => d.id)
+          .sort(),
+        ['a', 'b'],
+      );
     });
 
     it('rejects the flush() or save() that asked for it, without calling onError', async function () {

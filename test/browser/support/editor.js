@@ -7,7 +7,13 @@
 
 const assert = require('node:assert/strict');
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+];
 const UI_TIMEOUT = 15000;
 
 /** Errors the user would see in the browser's console, plus failed requests. */
@@ -17,14 +23,16 @@ function watchErrors(page) {
   page.on('console', (msg) => {
     if (process.env.KUMO_BROWSER_CONSOLE) process.stderr.write(`[browser ${msg.type()}] ${msg.text()}\n`);
     // The editor reports a throwing label, port label or validate function of a node definition with console.log.
-    if (msg.type() === 'error' || /Definition error|Validation error/.test(msg.text())) errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
+    if (msg.type() === 'error' || /Definition error|Validation error/.test(msg.text()))
+      errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ''}`);
   });
   page.on('response', (res) => {
     if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
   });
   page.on('requestfailed', (req) => {
     // A navigation away (reload) cancels requests: that is not an error the user sees.
-    if (req.failure() && req.failure().errorText !== 'net::ERR_ABORTED') errors.push(`request failed: ${req.url()} (${req.failure().errorText})`);
+    if (req.failure() && req.failure().errorText !== 'net::ERR_ABORTED')
+      errors.push(`request failed: ${req.url()} (${req.failure().errorText})`);
   });
   return errors;
 }
@@ -53,10 +61,15 @@ class Editor {
       for (let i = 0; i < 5 && document.querySelector('.red-ui-tray'); i++) RED.tray.close();
       $('#red-ui-palette-search input').val('').trigger('change');
     });
-    await this.page.waitForFunction(() => !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden'));
+    await this.page.waitForFunction(
+      () => !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden'),
+    );
     // An open menu closes on a click elsewhere: the header's title is a harmless place.
     if (await this.page.locator('#red-ui-header-button-sidemenu-submenu').isVisible()) {
-      await this.page.locator('#red-ui-header .red-ui-header-logo').click().catch(() => {});
+      await this.page
+        .locator('#red-ui-header .red-ui-header-logo')
+        .click()
+        .catch(() => {});
     }
   }
 
@@ -90,7 +103,11 @@ class Editor {
 
   /** Marks the notifications now on screen, so nextNotification() sees only new ones. */
   async markNotifications() {
-    await this.page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach((n) => { n.dataset.seen = '1'; }));
+    await this.page.evaluate(() =>
+      document.querySelectorAll('.red-ui-notification').forEach((n) => {
+        n.dataset.seen = '1';
+      }),
+    );
   }
 
   /** Text and kind (success, warning, error, confirm) of the next notification. */
@@ -99,8 +116,14 @@ class Editor {
     await el.waitFor({ state: 'visible', timeout });
     const info = await el.evaluate((n) => {
       n.dataset.seen = '1';
-      const kind = ['success', 'warning', 'error', 'compact'].find((k) => n.classList.contains(`red-ui-notification-${k}`)) || 'info';
-      return { text: n.innerText.trim(), kind, buttons: [...n.querySelectorAll('button')].map((b) => b.innerText.trim()) };
+      const kind =
+        ['success', 'warning', 'error', 'compact'].find((k) => n.classList.contains(`red-ui-notification-${k}`)) ||
+        'info';
+      return {
+        text: n.textContent.trim(),
+        kind,
+        buttons: [...n.querySelectorAll('button')].map((b) => b.textContent.trim()),
+      };
     });
     return { ...info, locator: el };
   }
@@ -167,7 +190,8 @@ class Editor {
   async closeTray(buttonId, text) {
     // Trays stack: a config node's tray takes its parent's place in the DOM, which comes back when it closes.
     const tray = await this.page.locator(`.red-ui-tray:has(#${buttonId})`).elementHandle();
-    if (text) await this.page.locator(`.red-ui-tray:has(#${buttonId}) .red-ui-tray-toolbar button`, { hasText: text }).click();
+    if (text)
+      await this.page.locator(`.red-ui-tray:has(#${buttonId}) .red-ui-tray-toolbar button`, { hasText: text }).click();
     else await this.page.click(`#${buttonId}`);
     await this.page.waitForFunction((el) => !el.isConnected, tray);
     await tray.dispose();
@@ -194,7 +218,10 @@ class Editor {
       await target.dispatchEvent('change');
       const now = await target.inputValue();
       if (now === value) return;
-      if (attempt === 3) throw new Error(`#${id} holds ${JSON.stringify(now)} after filling it with ${JSON.stringify(value)} three times`);
+      if (attempt === 3)
+        throw new Error(
+          `#${id} holds ${JSON.stringify(now)} after filling it with ${JSON.stringify(value)} three times`,
+        );
     }
   }
 
@@ -203,8 +230,10 @@ class Editor {
     return this.page.evaluate((fieldId) => {
       const el = document.getElementById(fieldId);
       if (!el) return null;
-      const typed = el.nextElementSibling && el.nextElementSibling.classList.contains('red-ui-typedInput-container') ? el.nextElementSibling : null;
-      return el.classList.contains('input-error') || !!(typed && typed.classList.contains('input-error'));
+      const typed = el.nextElementSibling?.classList.contains('red-ui-typedInput-container')
+        ? el.nextElementSibling
+        : null;
+      return el.classList.contains('input-error') || !!typed?.classList.contains('input-error');
     }, id);
   }
 
@@ -212,10 +241,10 @@ class Editor {
   async nodeValidity(id) {
     return this.page.evaluate((nodeId) => {
       const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
-      const badge = g && g.querySelector('.red-ui-flow-node-error');
+      const badge = g?.querySelector('.red-ui-flow-node-error');
       const visible = !!badge && getComputedStyle(badge).display !== 'none' && badge.getBBox().width > 0;
       const node = RED.nodes.node(nodeId);
-      return { triangle: visible, errors: (node && node.validationErrors) || [], valid: node ? node.valid : null };
+      return { triangle: visible, errors: node?.validationErrors || [], valid: node ? node.valid : null };
     }, id);
   }
 
@@ -238,10 +267,14 @@ class Editor {
       await this.page.waitForFunction(
         ({ nodeId, source, flags, colour }) => {
           const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
-          const label = g && g.querySelector('.red-ui-flow-node-status-label');
-          const shape = g && g.querySelector('rect.red-ui-flow-node-status');
-          const cls = (shape && shape.getAttribute('class')) || '';
-          return !!label && new RegExp(source, flags).test(label.textContent) && new RegExp(`-(dot|ring)-${colour}\\b`).test(cls);
+          const label = g?.querySelector('.red-ui-flow-node-status-label');
+          const shape = g?.querySelector('rect.red-ui-flow-node-status');
+          const cls = shape?.getAttribute('class') || '';
+          return (
+            !!label &&
+            new RegExp(source, flags).test(label.textContent) &&
+            new RegExp(`-(dot|ring)-${colour}\\b`).test(cls)
+          );
         },
         { nodeId: id, source: text.source, flags: text.flags, colour: fill },
         { timeout },
@@ -262,14 +295,29 @@ class Editor {
       // "The workspace contains some nodes that are not properly configured…": the user would cancel and fix them.
       const invalid = await this.page.evaluate(() => {
         const out = [];
-        RED.nodes.eachNode((n) => { if (!n.valid && !n.d) out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`); });
-        RED.nodes.eachConfig((n) => { if (!n.valid && !n.d) out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`); });
+        RED.nodes.eachNode((n) => {
+          if (!n.valid && !n.d)
+            out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`);
+        });
+        RED.nodes.eachConfig((n) => {
+          if (!n.valid && !n.d)
+            out.push(`${RED.utils.getNodeLabel(n, n.type)}: ${(n.validationErrors || []).join('; ')}`);
+        });
         return out;
       });
-      await note.locator.locator('button', { hasText: 'Cancel' }).click().catch(() => {});
-      assert.fail(`Deploy asked "${note.text.replace(/\s+/g, ' ')}" instead of deploying; invalid nodes: ${invalid.join(' | ') || '(none listed)'}`);
+      await note.locator
+        .locator('button', { hasText: 'Cancel' })
+        .click()
+        .catch(() => {});
+      assert.fail(
+        `Deploy asked "${note.text.replace(/\s+/g, ' ')}" instead of deploying; invalid nodes: ${invalid.join(' | ') || '(none listed)'}`,
+      );
     }
-    assert.match(note.text, /Successfully deployed/, `Deploy showed "${note.text}" (${note.kind}) instead of "Successfully deployed"`);
+    assert.match(
+      note.text,
+      /Successfully deployed/,
+      `Deploy showed "${note.text}" (${note.kind}) instead of "Successfully deployed"`,
+    );
     return note;
   }
 
@@ -290,7 +338,11 @@ class Editor {
       throw new Error(`Import > Examples lists no "${moduleName}" (the installed pack's examples are missing)`);
     });
     await moduleLabel.click();
-    const example = tree.locator('.red-ui-treeList-label', { has: page.locator('.red-ui-treeList-label-text', { hasText: new RegExp(`^${escapeRegExp(exampleName)}$`) }) }).first();
+    const example = tree
+      .locator('.red-ui-treeList-label', {
+        has: page.locator('.red-ui-treeList-label-text', { hasText: new RegExp(`^${escapeRegExp(exampleName)}$`) }),
+      })
+      .first();
     await example.waitFor({ state: 'visible' }).catch(() => {
       throw new Error(`Import > Examples > ${moduleName} does not list "${exampleName}"`);
     });
@@ -300,12 +352,27 @@ class Editor {
     await this.markNotifications();
     await page.click('#red-ui-clipboard-dialog-ok');
     // Either the new flow opens, or the editor says why not (e.g. "Some of the nodes you are importing already exist").
-    const imported = await page.waitForFunction((n) => RED.nodes.getWorkspaceOrder().length > n
-      || [...document.querySelectorAll('.red-ui-notification:not([data-seen])')].some((el) => el.offsetParent !== null)
-      || $('#red-ui-clipboard-dialog-import-conflict').is(':visible'),
-    tabsBefore, { timeout: UI_TIMEOUT }).then(() => page.evaluate((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore), () => false);
+    const imported = await page
+      .waitForFunction(
+        (n) =>
+          RED.nodes.getWorkspaceOrder().length > n ||
+          [...document.querySelectorAll('.red-ui-notification:not([data-seen])')].some(
+            (el) => el.offsetParent !== null,
+          ) ||
+          $('#red-ui-clipboard-dialog-import-conflict').is(':visible'),
+        tabsBefore,
+        { timeout: UI_TIMEOUT },
+      )
+      .then(
+        () => page.evaluate((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore),
+        () => false,
+      );
     if (!imported) {
-      const said = (await page.locator('.red-ui-notification:not([data-seen]):visible, .ui-dialog:visible').allInnerTexts()).join(' / ').replace(/\s+/g, ' ');
+      const said = (
+        await page.locator('.red-ui-notification:not([data-seen]):visible, .ui-dialog:visible').allInnerTexts()
+      )
+        .join(' / ')
+        .replace(/\s+/g, ' ');
       throw new Error(`importing "${exampleName}" opened no new flow tab${said ? `; the editor says: ${said}` : ''}`);
     }
     // Imported nodes follow the mouse until the user clicks where they go.

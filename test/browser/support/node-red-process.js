@@ -22,7 +22,12 @@ function startNodeRed({ timeoutMs = 60000 } = {}) {
       npm_config_update_notifier: 'false',
       NODE_RED_ENABLE_PROJECTS: 'false',
     },
-  }).then((nodeRed) => ({ ...nodeRed, url: `${nodeRed.url}/`, logTail: nodeRed.logTail, stop: () => nodeRed.stop({ keep: true, graceMs: 10000 }) }));
+  }).then((nodeRed) => ({
+    ...nodeRed,
+    url: `${nodeRed.url}/`,
+    logTail: nodeRed.logTail,
+    stop: () => nodeRed.stop({ keep: true, graceMs: 10000 }),
+  }));
 }
 
 module.exports = { startNodeRed, freePort, ROOT };

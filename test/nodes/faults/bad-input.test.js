@@ -15,9 +15,16 @@ function errorsOf(id = 'errors') {
   const waiters = [];
   helper.getNode(id).on('input', (msg) => {
     list.push(msg);
-    for (const w of waiters.slice()) if (list.length >= w.n) { waiters.splice(waiters.indexOf(w), 1); w.resolve(list); }
+    for (const w of waiters.slice())
+      if (list.length >= w.n) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(list);
+      }
   });
-  return { list, next: (n) => (list.length >= n ? Promise.resolve(list) : new Promise((resolve) => waiters.push({ n, resolve }))) };
+  return {
+    list,
+    next: (n) => (list.length >= n ? Promise.resolve(list) : new Promise((resolve) => waiters.push({ n, resolve }))),
+  };
 }
 
 const circular = {};
@@ -46,29 +53,101 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       ['properties an array', { payload: 'x', properties: [1] }, /msg\.properties must be an object/],
       ['properties a Buffer', { payload: 'x', properties: Buffer.from('x') }, /msg\.properties must be an object/],
       ['properties a number', { payload: 'x', properties: 5 }, /msg\.properties must be an object/],
-      ['unknown property', { payload: 'x', properties: { colour: 'red' } }, /msg\.properties\.colour is not an AMQP basic property/],
-      ['contentType a number', { payload: 'x', properties: { contentType: 5 } }, /msg\.properties\.contentType must be a string/],
-      ['contentEncoding an object', { payload: 'x', properties: { contentEncoding: {} } }, /msg\.properties\.contentEncoding must be a string/],
-      ['headers a string', { payload: 'x', properties: { headers: 'h' } }, /msg\.properties\.headers must be an object/],
-      ['headers an array', { payload: 'x', properties: { headers: ['h'] } }, /msg\.properties\.headers must be an object/],
-      ['messageId over 255 bytes', { payload: 'x', properties: { messageId: 'm'.repeat(256) } }, /msg\.properties\.messageId must be at most 255 bytes/],
-      ['correlationId a number', { payload: 'x', properties: { correlationId: 7 } }, /msg\.properties\.correlationId must be a string/],
-      ['priority a word', { payload: 'x', properties: { priority: 'high' } }, /msg\.properties\.priority must be an integer from 0 to 255/],
-      ['priority 256', { payload: 'x', properties: { priority: 256 } }, /msg\.properties\.priority must be an integer from 0 to 255/],
-      ['priority 1.5', { payload: 'x', properties: { priority: 1.5 } }, /msg\.properties\.priority must be an integer from 0 to 255/],
-      ['expiration negative', { payload: 'x', properties: { expiration: -1 } }, /msg\.properties\.expiration must be a whole number of milliseconds/],
-      ['expiration a word', { payload: 'x', properties: { expiration: 'soon' } }, /msg\.properties\.expiration must be a whole number of milliseconds/],
+      [
+        'unknown property',
+        { payload: 'x', properties: { colour: 'red' } },
+        /msg\.properties\.colour is not an AMQP basic property/,
+      ],
+      [
+        'contentType a number',
+        { payload: 'x', properties: { contentType: 5 } },
+        /msg\.properties\.contentType must be a string/,
+      ],
+      [
+        'contentEncoding an object',
+        { payload: 'x', properties: { contentEncoding: {} } },
+        /msg\.properties\.contentEncoding must be a string/,
+      ],
+      [
+        'headers a string',
+        { payload: 'x', properties: { headers: 'h' } },
+        /msg\.properties\.headers must be an object/,
+      ],
+      [
+        'headers an array',
+        { payload: 'x', properties: { headers: ['h'] } },
+        /msg\.properties\.headers must be an object/,
+      ],
+      [
+        'messageId over 255 bytes',
+        { payload: 'x', properties: { messageId: 'm'.repeat(256) } },
+        /msg\.properties\.messageId must be at most 255 bytes/,
+      ],
+      [
+        'correlationId a number',
+        { payload: 'x', properties: { correlationId: 7 } },
+        /msg\.properties\.correlationId must be a string/,
+      ],
+      [
+        'priority a word',
+        { payload: 'x', properties: { priority: 'high' } },
+        /msg\.properties\.priority must be an integer from 0 to 255/,
+      ],
+      [
+        'priority 256',
+        { payload: 'x', properties: { priority: 256 } },
+        /msg\.properties\.priority must be an integer from 0 to 255/,
+      ],
+      [
+        'priority 1.5',
+        { payload: 'x', properties: { priority: 1.5 } },
+        /msg\.properties\.priority must be an integer from 0 to 255/,
+      ],
+      [
+        'expiration negative',
+        { payload: 'x', properties: { expiration: -1 } },
+        /msg\.properties\.expiration must be a whole number of milliseconds/,
+      ],
+      [
+        'expiration a word',
+        { payload: 'x', properties: { expiration: 'soon' } },
+        /msg\.properties\.expiration must be a whole number of milliseconds/,
+      ],
       ['appId an array', { payload: 'x', properties: { appId: [] } }, /msg\.properties\.appId must be a string/],
       ['type a boolean', { payload: 'x', properties: { type: false } }, /msg\.properties\.type must be a string/],
-      ['timestamp a word', { payload: 'x', properties: { timestamp: 'now' } }, /msg\.properties\.timestamp must be seconds since the epoch/],
-      ['timestamp an invalid Date', { payload: 'x', properties: { timestamp: new Date('never') } }, /msg\.properties\.timestamp must be seconds since the epoch/],
+      [
+        'timestamp a word',
+        { payload: 'x', properties: { timestamp: 'now' } },
+        /msg\.properties\.timestamp must be seconds since the epoch/,
+      ],
+      [
+        'timestamp an invalid Date',
+        { payload: 'x', properties: { timestamp: new Date('never') } },
+        /msg\.properties\.timestamp must be seconds since the epoch/,
+      ],
       ['replyTo an object', { payload: 'x', properties: { replyTo: {} } }, /msg\.properties\.replyTo must be a string/],
       ['userId a number', { payload: 'x', properties: { userId: 42 } }, /msg\.properties\.userId must be a string/],
-      ['headers over the 64 KiB table limit', { payload: 'x', properties: { headers: { big: 'h'.repeat(70000) } } }, /message could not be encoded: RangeError/],
-      ['a header value of no AMQP type', { payload: 'x', properties: { headers: { fn: () => 1 } } }, /message could not be encoded/],
-      ['routing key an object', { payload: 'x', key: { not: 'a string' } }, /msg\.key: routing key must be a string, not object/],
+      [
+        'headers over the 64 KiB table limit',
+        { payload: 'x', properties: { headers: { big: 'h'.repeat(70000) } } },
+        /message could not be encoded: RangeError/,
+      ],
+      [
+        'a header value of no AMQP type',
+        { payload: 'x', properties: { headers: { fn: () => 1 } } },
+        /message could not be encoded/,
+      ],
+      [
+        'routing key an object',
+        { payload: 'x', key: { not: 'a string' } },
+        /msg\.key: routing key must be a string, not object/,
+      ],
       ['routing key null', { payload: 'x', key: null }, /msg\.key: routing key must be a string, not null/],
-      ['routing key missing', { payload: 'x', key: undefined }, /msg\.key: routing key must be a string, not undefined/],
+      [
+        'routing key missing',
+        { payload: 'x', key: undefined },
+        /msg\.key: routing key must be a string, not undefined/,
+      ],
       ['routing key an array', { payload: 'x', key: ['a'] }, /msg\.key: routing key must be a string, not object/],
       ['routing key over 255 bytes', { payload: 'x', key: 'k'.repeat(256) }, /routing key is longer than 255 bytes/],
     ];
@@ -76,18 +155,31 @@ describe('faults: bad input gives a clear error, never a crash', function () {
     it(`fails each of ${cases.length} bad messages with a message naming the field, publishes none of them, and goes on`, async () => {
       const queue = await side.queue(`faults-bad-${process.pid}`);
       await side.channel.purgeQueue(queue);
-      await loadFlow([
-        brokerNode('broker', BROKER_URL),
-        { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: 'key', routingKeyType: 'msg', confirmTimeout: 10, wires: [['delivered'], []] },
-        { id: 'delivered', type: 'helper' },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-      ], TEST_CREDENTIALS);
+      await loadFlow(
+        [
+          brokerNode('broker', BROKER_URL),
+          {
+            id: 'pub',
+            type: 'amqp-publish',
+            broker: 'broker',
+            routingKey: 'key',
+            routingKeyType: 'msg',
+            confirmTimeout: 10,
+            wires: [['delivered'], []],
+          },
+          { id: 'delivered', type: 'helper' },
+          { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+          { id: 'errors', type: 'helper' },
+        ],
+        TEST_CREDENTIALS,
+      );
       const errors = errorsOf();
       const delivered = [];
       helper.getNode('delivered').on('input', (m) => delivered.push(m));
       const pub = helper.getNode('pub');
-      cases.forEach(([what, msg], i) => pub.receive({ key: queue, ...msg, case: i }));
+      cases.forEach(([_what, msg], i) => {
+        pub.receive({ key: queue, ...msg, case: i });
+      });
       await errors.next(cases.length);
       for (const [i, [what, , expected]] of cases.entries()) {
         const hit = errors.list.find((m) => m.case === i);
@@ -97,13 +189,20 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       pub.receive({ key: queue, payload: 'still working' });
       while (delivered.length === 0) await new Promise((resolve) => setImmediate(resolve)); // its output is the event
       assert.equal(delivered[0].amqp.status, 'Ack');
-      assert.deepEqual((await side.drain(queue)).map((m) => m.content.toString()), ['still working'], 'no bad message reached the broker');
+      assert.deepEqual(
+        (await side.drain(queue)).map((m) => m.content.toString()),
+        ['still working'],
+        'no bad message reached the broker',
+      );
       await side.channel.deleteQueue(queue);
     });
 
-    it('a userId that is not the connection\'s user: the broker\'s 406 names it, and the channel reopens', async () => {
+    it("a userId that is not the connection's user: the broker's 406 names it, and the channel reopens", async () => {
       const queue = await side.queue(`faults-userid-${process.pid}`);
-      await loadFlow(publishFlow(brokerNode('broker', BROKER_URL), { routingKey: queue, confirmTimeout: 10 }), TEST_CREDENTIALS);
+      await loadFlow(
+        publishFlow(brokerNode('broker', BROKER_URL), { routingKey: queue, confirmTimeout: 10 }),
+        TEST_CREDENTIALS,
+      );
       const errors = errorsOf();
       const statuses = statusWatch(helper.getNode('statuses'));
       await statuses.until((s) => s.fill === 'green');
@@ -117,12 +216,14 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       await side.channel.deleteQueue(queue);
     });
 
-    it('a payload over the broker\'s max_message_size (1 MiB here) fails with the broker\'s 406, and the node goes on', async () => {
+    it("a payload over the broker's max_message_size (1 MiB here) fails with the broker's 406, and the node goes on", async () => {
       const fb = await startFaultBroker();
       const big = await Side.open(fb.url);
       const queue = await big.queue('faults-oversize');
       await big.channel.purgeQueue(queue);
-      await loadFlow(publishFlow(brokerNode('broker', fb.plainUrl), { routingKey: queue, confirmTimeout: 10 }), { broker: { username: 'guest', password: 'guest' } });
+      await loadFlow(publishFlow(brokerNode('broker', fb.plainUrl), { routingKey: queue, confirmTimeout: 10 }), {
+        broker: { username: 'guest', password: 'guest' },
+      });
       const errors = errorsOf();
       const statuses = statusWatch(helper.getNode('statuses'));
       await statuses.until((s) => s.fill === 'green');
@@ -134,18 +235,38 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       helper.getNode('pub').receive({ payload: Buffer.alloc(1000 * 1024, 2) });
       assert.equal((await delivered).amqp.status, 'Ack');
       const stored = await big.drain(queue);
-      assert.deepEqual(stored.map((m) => m.content.length), [1000 * 1024]);
+      assert.deepEqual(
+        stored.map((m) => m.content.length),
+        [1000 * 1024],
+      );
       await big.close();
     });
 
     it('a JSONata routing key that fails or is not a string is a clear error', async () => {
-      await loadFlow([
-        brokerNode('broker', BROKER_URL),
-        { id: 'a', type: 'amqp-publish', broker: 'broker', routingKey: '$error("no key for you")', routingKeyType: 'jsonata', wires: [[], []] },
-        { id: 'b', type: 'amqp-publish', broker: 'broker', routingKey: 'payload', routingKeyType: 'jsonata', wires: [[], []] },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-      ], TEST_CREDENTIALS);
+      await loadFlow(
+        [
+          brokerNode('broker', BROKER_URL),
+          {
+            id: 'a',
+            type: 'amqp-publish',
+            broker: 'broker',
+            routingKey: '$error("no key for you")',
+            routingKeyType: 'jsonata',
+            wires: [[], []],
+          },
+          {
+            id: 'b',
+            type: 'amqp-publish',
+            broker: 'broker',
+            routingKey: 'payload',
+            routingKeyType: 'jsonata',
+            wires: [[], []],
+          },
+          { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+          { id: 'errors', type: 'helper' },
+        ],
+        TEST_CREDENTIALS,
+      );
       const errors = errorsOf();
       helper.getNode('a').receive({ payload: 'x' });
       helper.getNode('b').receive({ payload: { an: 'object' } });
@@ -161,7 +282,15 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       await loadFlow([
         { id: 'qc', type: 'kumo-queue-config', queue: 'queue', queueType: 'msg', rules: [], wires: [['smtp']] },
         { id: 'cp', type: 'kumo-custom-protocol', eventName: 'make.faults.bad', timeout: 5, wires: [['attempts'], []] },
-        { id: 'rej', type: 'kumo-reject', code: 'code', codeType: 'msg', message: 'no', messageType: 'str', wires: [[]] },
+        {
+          id: 'rej',
+          type: 'kumo-reject',
+          code: 'code',
+          codeType: 'msg',
+          message: 'no',
+          messageType: 'str',
+          wires: [[]],
+        },
         { id: 'smtp', type: 'helper' },
         { id: 'attempts', type: 'helper' },
         { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
@@ -200,16 +329,18 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       const qc = helper.getNode('qc');
       const cp = helper.getNode('cp');
       const rej = helper.getNode('rej');
-      qcCases.forEach(([queue], i) => qc.receive({ payload: 'x', queue, case: `qc${i}` }));
-      cpCases.forEach(([fields], i) => cp.receive({ payload: 'x', ...fields, case: `cp${i}` }));
-      rejectCases.forEach(([fields], i) => rej.receive({ payload: 'x', code: 451, ...fields, case: `rej${i}` }));
+      for (const [i, [queue]] of qcCases.entries()) qc.receive({ payload: 'x', queue, case: `qc${i}` });
+      for (const [i, [fields]] of cpCases.entries()) cp.receive({ payload: 'x', ...fields, case: `cp${i}` });
+      for (const [i, [fields]] of rejectCases.entries())
+        rej.receive({ payload: 'x', code: 451, ...fields, case: `rej${i}` });
       const total = qcCases.length + cpCases.length + rejectCases.length;
       await errors.next(total);
-      const check = (prefix, cases) => cases.forEach(([input, expected], i) => {
-        const hit = errors.list.find((m) => m.case === `${prefix}${i}`);
-        assert.ok(hit, `no error for ${prefix} ${JSON.stringify(input)}`);
-        assert.match(hit.error.message, expected, `${prefix} ${JSON.stringify(input)}`);
-      });
+      const check = (prefix, cases) =>
+        cases.forEach(([input, expected], i) => {
+          const hit = errors.list.find((m) => m.case === `${prefix}${i}`);
+          assert.ok(hit, `no error for ${prefix} ${JSON.stringify(input)}`);
+          assert.match(hit.error.message, expected, `${prefix} ${JSON.stringify(input)}`);
+        });
       check('qc', qcCases);
       check('cp', cpCases);
       check('rej', rejectCases);
@@ -241,7 +372,13 @@ describe('faults: bad input gives a clear error, never a crash', function () {
     it('each invalid URL is refused at deploy with a red status and a clear error for every message', async () => {
       const flow = [];
       urls.forEach(([url], i) => {
-        flow.push(brokerNode(`b${i}`, url), { id: `p${i}`, type: 'amqp-publish', broker: `b${i}`, routingKey: 'k', wires: [[], []] });
+        flow.push(brokerNode(`b${i}`, url), {
+          id: `p${i}`,
+          type: 'amqp-publish',
+          broker: `b${i}`,
+          routingKey: 'k',
+          wires: [[], []],
+        });
       });
       flow.push(
         { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
@@ -265,31 +402,40 @@ describe('faults: bad input gives a clear error, never a crash', function () {
     });
 
     it('an unknown vhost says the broker refused to open it', async () => {
-      await loadFlow([
-        brokerNode('broker', `${BROKER_URL}/nope`),
-        { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: 'k', confirmTimeout: 10, wires: [[], []] },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-        { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
-        { id: 'statuses', type: 'helper' },
-      ], TEST_CREDENTIALS);
+      await loadFlow(
+        [
+          brokerNode('broker', `${BROKER_URL}/nope`),
+          { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: 'k', confirmTimeout: 10, wires: [[], []] },
+          { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+          { id: 'errors', type: 'helper' },
+          { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
+          { id: 'statuses', type: 'helper' },
+        ],
+        TEST_CREDENTIALS,
+      );
       const statuses = statusWatch(helper.getNode('statuses'));
       const errors = errorsOf();
       const red = await statuses.until((s) => s.fill === 'red');
       assert.match(red.text, /virtual host/);
       helper.getNode('pub').receive({ payload: 'x' });
       const [err] = await errors.next(1);
-      assert.match(err.error.message, /refused to open virtual host "nope" \(530 NOT_ALLOWED: it does not exist, or the user may not use it\)/);
+      assert.match(
+        err.error.message,
+        /refused to open virtual host "nope" \(530 NOT_ALLOWED: it does not exist, or the user may not use it\)/,
+      );
     });
 
     it('wrong credentials say ACCESS_REFUSED at once, without the password', async () => {
       const secret = `wrong-${process.pid}-secret`;
-      await loadFlow([
-        brokerNode('broker', BROKER_URL),
-        { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: 'k', confirmTimeout: 30, wires: [[], []] },
-        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
-        { id: 'errors', type: 'helper' },
-      ], { broker: { username: CREDENTIALS.username, password: secret } });
+      await loadFlow(
+        [
+          brokerNode('broker', BROKER_URL),
+          { id: 'pub', type: 'amqp-publish', broker: 'broker', routingKey: 'k', confirmTimeout: 30, wires: [[], []] },
+          { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+          { id: 'errors', type: 'helper' },
+        ],
+        { broker: { username: CREDENTIALS.username, password: secret } },
+      );
       const errors = errorsOf();
       const t0 = Date.now();
       helper.getNode('pub').receive({ payload: 'x' });
@@ -302,8 +448,16 @@ describe('faults: bad input gives a clear error, never a crash', function () {
 
   describe('custom protocol: event-name collisions', function () {
     it('a predefined KumoMTA event, an empty or spaced name, a non-string and a duplicate each give a red status and an error per message', async () => {
-      const names = [['get_queue_config', /predefined KumoMTA event/], ['init', /predefined KumoMTA event/], ['smtp_server_message_received', /predefined KumoMTA event/],
-        ['', /event name is empty/], ['make amqp', /whitespace/], [42, /event name must be a string/], ['make.faults.twice', null], ['make.faults.twice', /already bound|already used/]];
+      const names = [
+        ['get_queue_config', /predefined KumoMTA event/],
+        ['init', /predefined KumoMTA event/],
+        ['smtp_server_message_received', /predefined KumoMTA event/],
+        ['', /event name is empty/],
+        ['make amqp', /whitespace/],
+        [42, /event name must be a string/],
+        ['make.faults.twice', null],
+        ['make.faults.twice', /already bound|already used/],
+      ];
       await loadFlow([
         ...names.map(([eventName], i) => ({ id: `cp${i}`, type: 'kumo-custom-protocol', eventName, wires: [[], []] })),
         { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },

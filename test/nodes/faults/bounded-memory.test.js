@@ -38,18 +38,21 @@ batch();
 msg.payload = { started: n };
 return [msg, null];`;
 
-const tally = (outcome, code) => `
+const tally = (_outcome, code) => `
 const state = global.get('state');
 const counts = global.get('counts');
 if (state[msg.seq] !== 0) counts.twice++;
 ${code}
 return null;`;
 
-const COUNT_DELIVERED = tally('delivered', "state[msg.seq] = 1; counts.delivered++;");
-const COUNT_REJECTED = tally('rejected', "state[msg.seq] = 4; counts.rejected++;");
-const COUNT_ERROR = tally('error', `
+const COUNT_DELIVERED = tally('delivered', 'state[msg.seq] = 1; counts.delivered++;');
+const COUNT_REJECTED = tally('rejected', 'state[msg.seq] = 4; counts.rejected++;');
+const COUNT_ERROR = tally(
+  'error',
+  `
 if (/broker is not keeping up/.test(msg.error.message)) { state[msg.seq] = 2; counts.notKeepingUp++; }
-else { state[msg.seq] = 3; counts.otherError++; if (counts.errors.length < 5) counts.errors.push(msg.error.message); }`);
+else { state[msg.seq] = 3; counts.otherError++; if (counts.errors.length < 5) counts.errors.push(msg.error.message); }`,
+);
 const REPORT = `
 const counts = global.get('counts') || {};
 const state = global.get('state');
@@ -64,20 +67,43 @@ function memoryFlow(queue, url) {
     { id: z, type: 'tab', label: 'bounded memory' },
     // Userinfo in the URL: accepted when the broker node's credentials are empty.
     // Node ids must not equal any property value (Node-RED would see a config node dependency loop).
-    { id: 'broker', type: 'amqp-broker', name: 'faults broker', url, heartbeat: 10, connectionName: 'kumo-faults memory' },
+    {
+      id: 'broker',
+      type: 'amqp-broker',
+      name: 'faults broker',
+      url,
+      heartbeat: 10,
+      connectionName: 'kumo-faults memory',
+    },
     { id: 'fill-in', type: 'http in', z, url: '/fill', method: 'post', wires: [['generate']] },
     { id: 'generate', type: 'function', z, func: GENERATE, outputs: 2, wires: [['fill-done'], ['pub']] },
     { id: 'fill-done', type: 'http response', z, statusCode: '', wires: [] },
     {
-      id: 'pub', type: 'amqp-publish', z, broker: 'broker', routingKey: queue, routingKeyType: 'str', persistent: true, waitForConfirm: true,
-      confirmTimeout: 600, maxWaiting: MAX_WAITING, wires: [['count-delivered'], ['count-rejected']],
+      id: 'pub',
+      type: 'amqp-publish',
+      z,
+      broker: 'broker',
+      routingKey: queue,
+      routingKeyType: 'str',
+      persistent: true,
+      waitForConfirm: true,
+      confirmTimeout: 600,
+      maxWaiting: MAX_WAITING,
+      wires: [['count-delivered'], ['count-rejected']],
     },
     { id: 'count-delivered', type: 'function', z, func: COUNT_DELIVERED, outputs: 1, wires: [[]] },
     { id: 'count-rejected', type: 'function', z, func: COUNT_REJECTED, outputs: 1, wires: [[]] },
     { id: 'errors-of-pub', type: 'catch', z, scope: ['pub'], uncaught: false, wires: [['count-error']] },
     { id: 'count-error', type: 'function', z, func: COUNT_ERROR, outputs: 1, wires: [[]] },
     { id: 'status-of-pub', type: 'status', z, scope: ['pub'], wires: [['keep-status']] },
-    { id: 'keep-status', type: 'function', z, func: "global.set('status', msg.status); return null;", outputs: 1, wires: [[]] },
+    {
+      id: 'keep-status',
+      type: 'function',
+      z,
+      func: "global.set('status', msg.status); return null;",
+      outputs: 1,
+      wires: [[]],
+    },
     { id: 'counts-in', type: 'http in', z, url: '/counts', method: 'get', wires: [['report']] },
     { id: 'report', type: 'function', z, func: REPORT, outputs: 1, wires: [['counts-done']] },
     { id: 'counts-done', type: 'http response', z, statusCode: '', wires: [] },
@@ -89,7 +115,12 @@ function pidOf(userDir) {
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const ppid = Number(fs.readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+      const ppid = Number(
+        fs
+          .readFileSync(`/proc/${entry}/stat`, 'utf8')
+          .replace(/^.*\) /s, '')
+          .split(' ')[1],
+      );
       if (ppid === process.pid && fs.readlinkSync(`/proc/${entry}/cwd`) === userDir) return Number(entry);
     } catch {
       // the process ended while we looked
@@ -131,7 +162,8 @@ describe('faults: bounded memory while the broker blocks publishers', function (
     for (;;) {
       const c = await counts();
       if (predicate(c)) return c;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...c, deliveredSeqs: undefined })}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify({ ...c, deliveredSeqs: undefined })}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -158,16 +190,30 @@ describe('faults: bounded memory while the broker blocks publishers', function (
 
     await brokers.setMemoryAlarm(fb.instance, true);
     const t0 = Date.now();
-    const response = await fetch(`${nodeRed.url}/fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: TOTAL, size: SIZE }) });
+    const response = await fetch(`${nodeRed.url}/fill`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ n: TOTAL, size: SIZE }),
+    });
     assert.equal(response.status, 200);
     const settled = (c) => c.delivered + c.notKeepingUp + c.otherError + c.rejected;
-    const blocked = await poll((c) => c.generated === TOTAL && settled(c) >= TOTAL - MAX_WAITING, 'every message beyond the bound to fail');
+    const blocked = await poll(
+      (c) => c.generated === TOTAL && settled(c) >= TOTAL - MAX_WAITING,
+      'every message beyond the bound to fail',
+    );
     const injectedSec = (Date.now() - t0) / 1000;
     assert.equal(TOTAL - settled(blocked), MAX_WAITING, 'exactly "max waiting" messages are held');
-    assert.equal(blocked.otherError + blocked.rejected, 0, `errors other than "not keeping up": ${JSON.stringify(blocked.errors)}`);
+    assert.equal(
+      blocked.otherError + blocked.rejected,
+      0,
+      `errors other than "not keeping up": ${JSON.stringify(blocked.errors)}`,
+    );
     // The few written before the broker said "blocked" may be confirmed; nothing else is.
     assert.ok(blocked.delivered < 1000, `${blocked.delivered} delivered while the broker was blocking publishers`);
-    const shown = await poll((c) => c.status && /blocked/.test(c.status.text) && c.status.text.includes(`(${MAX_WAITING} waiting)`), 'the status to show the held messages');
+    const shown = await poll(
+      (c) => c.status && /blocked/.test(c.status.text) && c.status.text.includes(`(${MAX_WAITING} waiting)`),
+      'the status to show the held messages',
+    );
     assert.equal(shown.status.fill, 'yellow');
     const whileBlocked = memoryOf(pid);
 
@@ -176,8 +222,16 @@ describe('faults: bounded memory while the broker blocks publishers', function (
     const done = await poll((c) => settled(c) >= TOTAL, 'the held messages to be delivered');
     const drainSec = (Date.now() - unblockedAt) / 1000;
     const after = memoryOf(pid);
-    assert.equal(done.delivered - blocked.delivered, MAX_WAITING, 'every held message is delivered after the alarm clears');
-    assert.equal(done.delivered + done.notKeepingUp, TOTAL, 'every message is delivered or failed with "broker is not keeping up"');
+    assert.equal(
+      done.delivered - blocked.delivered,
+      MAX_WAITING,
+      'every held message is delivered after the alarm clears',
+    );
+    assert.equal(
+      done.delivered + done.notKeepingUp,
+      TOTAL,
+      'every message is delivered or failed with "broker is not keeping up"',
+    );
     assert.equal(done.otherError + done.rejected, 0, JSON.stringify(done.errors));
     assert.equal(done.twice, 0, 'a message had two outcomes');
     assert.ok(after.peak < RSS_LIMIT_MB, `peak RSS ${after.peak.toFixed(0)} MB`);
@@ -185,9 +239,14 @@ describe('faults: bounded memory while the broker blocks publishers', function (
     const { deliveredSeqs } = await counts('?delivered=1');
     const stored = (await side.drain(queue)).map((m) => JSON.parse(m.content.toString()).seq);
     assert.equal(stored.length, done.delivered, 'the queue holds exactly the delivered messages');
-    assert.deepEqual([...new Set(stored)].sort((a, b) => a - b), deliveredSeqs);
-    console.log(`      [figures] bounded memory: ${TOTAL} x ${SIZE} B injected in ${injectedSec.toFixed(1)} s while blocked: ${MAX_WAITING} held ` +
-      `(+${blocked.delivered} confirmed before the block), ${done.notKeepingUp} failed "broker is not keeping up", 0 lost, 0 twice; all held delivered ${drainSec.toFixed(1)} s after the unblock; ` +
-      `RSS idle ${idle.rss.toFixed(0)} MB, blocked ${whileBlocked.rss.toFixed(0)} MB, peak ${after.peak.toFixed(0)} MB (limit ${RSS_LIMIT_MB}; heap cap ${HEAP_MB} MB)`);
+    assert.deepEqual(
+      [...new Set(stored)].sort((a, b) => a - b),
+      deliveredSeqs,
+    );
+    console.log(
+      `      [figures] bounded memory: ${TOTAL} x ${SIZE} B injected in ${injectedSec.toFixed(1)} s while blocked: ${MAX_WAITING} held ` +
+        `(+${blocked.delivered} confirmed before the block), ${done.notKeepingUp} failed "broker is not keeping up", 0 lost, 0 twice; all held delivered ${drainSec.toFixed(1)} s after the unblock; ` +
+        `RSS idle ${idle.rss.toFixed(0)} MB, blocked ${whileBlocked.rss.toFixed(0)} MB, peak ${after.peak.toFixed(0)} MB (limit ${RSS_LIMIT_MB}; heap cap ${HEAP_MB} MB)`,
+    );
   });
 });

@@ -7,11 +7,27 @@
 // down does not wait for messages that can never be written.
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, routingFlow, publishFlow, brokerNode, stream, Side, Ledger, audit, statusWatch, connectionsNamed, range, brokers, helper } = require('./support/faults');
+const {
+  startFaultBroker,
+  loadFlow,
+  routingFlow,
+  publishFlow,
+  brokerNode,
+  stream,
+  Side,
+  Ledger,
+  audit,
+  statusWatch,
+  connectionsNamed,
+  range,
+  brokers,
+  helper,
+} = require('./support/faults');
 
 const TOTAL = 3000;
 // What a message written but unconfirmed when the connection went fails with: the broker may have stored it.
-const CONNECTION_LOST = /connection to the broker lost before it confirmed the message \(.*CONNECTION.FORCED.*\); it may or may not have been delivered/;
+const CONNECTION_LOST =
+  /connection to the broker lost before it confirmed the message \(.*CONNECTION.FORCED.*\); it may or may not have been delivered/;
 const CREDENTIALS = { broker: { username: 'guest', password: 'guest' } };
 
 describe('faults: connection closed, channel closed, memory alarm', function () {
@@ -56,18 +72,21 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
     const unconfirmed = ledger.transient.filter((t) => !/not published within/.test(t.content)).length;
     const result = audit(await side.drain(queue), range(TOTAL));
     assert.deepEqual(result.lost, [], `${result.lost.length} messages lost`);
-    assert.ok(result.duplicates <= unconfirmed, `${result.duplicates} duplicates but only ${unconfirmed} were unconfirmed when the fault hit`);
+    assert.ok(
+      result.duplicates <= unconfirmed,
+      `${result.duplicates} duplicates but only ${unconfirmed} were unconfirmed when the fault hit`,
+    );
     return { ...result, unconfirmed, retried: new Set(ledger.transient.map((t) => t.seq)).size };
   }
 
-  describe('rabbitmqctl close_connection of the pack\'s connection', function () {
-    it('shows disconnected with the broker\'s reason, reconnects by itself and delivers every message', async () => {
+  describe("rabbitmqctl close_connection of the pack's connection", function () {
+    it("shows disconnected with the broker's reason, reconnects by itself and delivers every message", async () => {
       const queue = await side.queue('faults-close-connection');
       await side.channel.purgeQueue(queue);
       const n = await start({ event: 'make.faults.close', queue });
       // The broker node names its connection (client property connection_name) after itself.
       const [pid] = await connectionsNamed(fb.instance, 'kumo-faults broker');
-      assert.ok(pid, 'the pack\'s connection is listed by its name');
+      assert.ok(pid, "the pack's connection is listed by its name");
       const t0 = Date.now();
       // ~1000 messages a second for 3 s: rabbitmqctl takes about a second to act, the stream must still be flowing then.
       const fed = stream(n.qc, TOTAL, { perTick: 50 });
@@ -89,16 +108,30 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       // broker's reason) and that they may have been delivered, not a bare "channel closed".
       const inFlight = n.ledger.transient.filter((t) => !/not published within/.test(t.content));
       const misreported = inFlight.filter((t) => !CONNECTION_LOST.test(t.content));
-      assert.deepEqual(misreported.slice(0, 3), [], `${misreported.length} of the ${inFlight.length} messages in flight at the close do not say the connection was lost`);
-      assert.deepEqual(n.errors.filter((e) => /channel closed/.test(e)).slice(0, 3), [], 'a connection loss was reported as a closed channel');
-      assert.equal(n.errors.filter((e) => CONNECTION_LOST.test(e)).length, inFlight.length, 'each message in flight at the close reached Catch with the connection-lost error');
-      console.log(`      [figures] close_connection: ${TOTAL} messages, ${deliveredAtClose} confirmed before the close, ${result.unconfirmed} unconfirmed at the close, ${result.retried} retried, lost 0, ` +
-        `duplicates ${result.duplicates}, reconnected ${((up.at - down.at) / 1000).toFixed(1)} s after the close was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert.deepEqual(
+        misreported.slice(0, 3),
+        [],
+        `${misreported.length} of the ${inFlight.length} messages in flight at the close do not say the connection was lost`,
+      );
+      assert.deepEqual(
+        n.errors.filter((e) => /channel closed/.test(e)).slice(0, 3),
+        [],
+        'a connection loss was reported as a closed channel',
+      );
+      assert.equal(
+        n.errors.filter((e) => CONNECTION_LOST.test(e)).length,
+        inFlight.length,
+        'each message in flight at the close reached Catch with the connection-lost error',
+      );
+      console.log(
+        `      [figures] close_connection: ${TOTAL} messages, ${deliveredAtClose} confirmed before the close, ${result.unconfirmed} unconfirmed at the close, ${result.retried} retried, lost 0, ` +
+          `duplicates ${result.duplicates}, reconnected ${((up.at - down.at) / 1000).toFixed(1)} s after the close was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     });
   });
 
   describe('a channel closed by a 404 (the exchange was deleted mid-stream)', function () {
-    it('fails the attempts with the broker\'s 404, reopens its channel once the exchange is back, and delivers every message', async () => {
+    it("fails the attempts with the broker's 404, reopens its channel once the exchange is back, and delivers every message", async () => {
       const exchange = 'faults-404';
       await side.channel.assertExchange(exchange, 'direct', { durable: false });
       const queue = await side.queue('faults-404-queue');
@@ -114,22 +147,33 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       assert.match(down.text, /channel closed by the broker: .*404/);
       await n.ledger.until(() => n.ledger.transient.length > 0);
       await n.firstError; // Catch hears of a failed attempt on a path of its own, not in step with the log record
-      assert.ok(n.errors.some((e) => /404/.test(e) && e.includes(`no exchange '${exchange}'`)), `no error names the 404: ${n.errors.slice(0, 3).join(' | ')}`);
+      assert.ok(
+        n.errors.some((e) => /404/.test(e) && e.includes(`no exchange '${exchange}'`)),
+        `no error names the 404: ${n.errors.slice(0, 3).join(' | ')}`,
+      );
       await side.channel.assertExchange(exchange, 'direct', { durable: false });
       await side.channel.bindQueue(queue, exchange, 'k');
       const up = await n.statuses.next((s) => s.fill === 'green');
       await fed;
       const result = await expectNothingLost(queue, n.ledger);
       await side.channel.deleteExchange(exchange);
-      console.log(`      [figures] channel 404: ${TOTAL} messages, ${n.errors.length} attempts failed with an error, ${result.retried} retried, lost 0, duplicates ${result.duplicates}, ` +
-        `channel reopened ${((up.at - down.at) / 1000).toFixed(1)} s after the error was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `      [figures] channel 404: ${TOTAL} messages, ${n.errors.length} attempts failed with an error, ${result.retried} retried, lost 0, duplicates ${result.duplicates}, ` +
+          `channel reopened ${((up.at - down.at) / 1000).toFixed(1)} s after the error was seen, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     });
   });
 
   describe('a redeploy while the broker is down', function () {
     it('closes the publish node at once, failing every waiting message as closing instead of waiting for a broker that is not there', async () => {
       const [port] = await brokers.freePorts(1); // nothing listens there: the broker is down
-      await loadFlow(publishFlow(brokerNode('broker', `amqp://127.0.0.1:${port}`), { routingKey: 'faults-down', confirmTimeout: 30 }), CREDENTIALS);
+      await loadFlow(
+        publishFlow(brokerNode('broker', `amqp://127.0.0.1:${port}`), {
+          routingKey: 'faults-down',
+          confirmTimeout: 30,
+        }),
+        CREDENTIALS,
+      );
       const statuses = statusWatch(helper.getNode('statuses'));
       await statuses.until((s) => s.fill === 'red' && /^disconnected: /.test(s.text));
       const pub = helper.getNode('pub');
@@ -139,9 +183,11 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
         failed.set(msg.seq, [...(failed.get(msg.seq) || []), err]);
       });
       const WAITING = 50;
-      const allFailed = new Promise((resolve) => pub.on('call:error', () => {
-        if (failed.size === WAITING) resolve();
-      }));
+      const allFailed = new Promise((resolve) =>
+        pub.on('call:error', () => {
+          if (failed.size === WAITING) resolve();
+        }),
+      );
       for (let seq = 0; seq < WAITING; seq++) pub.receive({ payload: { seq }, seq });
       const started = Date.now();
       // Stops the flow as a redeploy does (unload would first remove the error spy); done once every message has its error.
@@ -154,7 +200,9 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
         assert.equal(errors[0].code, 'KUMO_CLOSING', `message ${seq}: ${errors[0].message}`);
         assert.match(errors[0].message, /closing; message not published/);
       }
-      console.log(`      [figures] redeploy with the broker down: ${WAITING} messages waiting, closed in ${elapsed} ms, each failed once with KUMO_CLOSING`);
+      console.log(
+        `      [figures] redeploy with the broker down: ${WAITING} messages waiting, closed in ${elapsed} ms, each failed once with KUMO_CLOSING`,
+      );
     });
   });
 
@@ -183,8 +231,10 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       const result = await expectNothingLost(queue, n.ledger);
       assert.equal(n.ledger.transient.length, 0, 'a blocked message was failed instead of held');
       assert.ok(deliveredWhileBlocked < TOTAL);
-      console.log(`      [figures] memory alarm: ${TOTAL} messages, ${Math.max(...seen)} held by the publish node while blocked (bound 128), ` +
-        `blocked ${((up.at - held.at) / 1000).toFixed(1)} s, 0 failed, lost 0, duplicates ${result.duplicates}, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `      [figures] memory alarm: ${TOTAL} messages, ${Math.max(...seen)} held by the publish node while blocked (bound 128), ` +
+          `blocked ${((up.at - held.at) / 1000).toFixed(1)} s, 0 failed, lost 0, duplicates ${result.duplicates}, all delivered in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     });
   });
 });

@@ -48,16 +48,53 @@ describe('faults: credentials never leak', function () {
   function flows(queue) {
     const z = 'creds-tab';
     const port = new URL(fb.plainUrl).port;
-    const publish = (id, broker, extra = {}) => ({ id, type: 'amqp-publish', z, broker, routingKey: queue, routingKeyType: 'str', confirmTimeout: 5, wires: [['record'], ['record']], ...extra });
+    const publish = (id, broker, extra = {}) => ({
+      id,
+      type: 'amqp-publish',
+      z,
+      broker,
+      routingKey: queue,
+      routingKeyType: 'str',
+      confirmTimeout: 5,
+      wires: [['record'], ['record']],
+      ...extra,
+    });
     return [
       { id: z, type: 'tab', label: 'credentials' },
       // As the editor deploys them: credentials ride along on the node, Node-RED moves them to its credential store.
-      { id: 'broker-right', type: 'amqp-broker', name: 'right password', url: fb.plainUrl, heartbeat: 10, connectionName: 'kumo-faults right', credentials: { username: user, password: secret } },
-      { id: 'broker-wrong', type: 'amqp-broker', name: 'wrong password', url: fb.plainUrl, heartbeat: 10, connectionName: 'kumo-faults wrong', credentials: { username: user, password: wrong } },
-      { id: 'broker-url', type: 'amqp-broker', name: 'password in url', url: `amqp://${user}:${wrongInUrl}@127.0.0.1:${port}`, heartbeat: 10, credentials: { username: '', password: '' } },
+      {
+        id: 'broker-right',
+        type: 'amqp-broker',
+        name: 'right password',
+        url: fb.plainUrl,
+        heartbeat: 10,
+        connectionName: 'kumo-faults right',
+        credentials: { username: user, password: secret },
+      },
+      {
+        id: 'broker-wrong',
+        type: 'amqp-broker',
+        name: 'wrong password',
+        url: fb.plainUrl,
+        heartbeat: 10,
+        connectionName: 'kumo-faults wrong',
+        credentials: { username: user, password: wrong },
+      },
+      {
+        id: 'broker-url',
+        type: 'amqp-broker',
+        name: 'password in url',
+        url: `amqp://${user}:${wrongInUrl}@127.0.0.1:${port}`,
+        heartbeat: 10,
+        credentials: { username: '', password: '' },
+      },
       { id: 'go-in', type: 'http in', z, url: '/go', method: 'post', wires: [['fan-out']] },
       {
-        id: 'fan-out', type: 'function', z, outputs: 5, wires: [['go-done'], ['pub-right'], ['pub-wrong'], ['pub-url'], ['pub-404']],
+        id: 'fan-out',
+        type: 'function',
+        z,
+        outputs: 5,
+        wires: [['go-done'], ['pub-right'], ['pub-wrong'], ['pub-url'], ['pub-404']],
         func: "return [msg, { payload: 'right', which: 'right' }, { payload: 'wrong', which: 'wrong' }, { payload: 'url', which: 'url' }, { payload: '404', which: '404' }];",
       },
       { id: 'go-done', type: 'http response', z, wires: [] },
@@ -71,7 +108,14 @@ describe('faults: credentials never leak', function () {
       { id: 'log-error', type: 'debug', z, active: true, tosidebar: true, console: true, complete: 'true', wires: [] },
       { id: 'record', type: 'function', z, func: RECORD, outputs: 1, wires: [[]] },
       { id: 'seen-in', type: 'http in', z, url: '/seen', method: 'get', wires: [['seen-fn']] },
-      { id: 'seen-fn', type: 'function', z, func: "msg.payload = global.get('seen') || { statuses: [], errors: [], outcomes: [] }; return msg;", outputs: 1, wires: [['seen-done']] },
+      {
+        id: 'seen-fn',
+        type: 'function',
+        z,
+        func: "msg.payload = global.get('seen') || { statuses: [], errors: [], outcomes: [] }; return msg;",
+        outputs: 1,
+        wires: [['seen-done']],
+      },
       { id: 'seen-done', type: 'http response', z, wires: [] },
     ];
   }
@@ -82,8 +126,16 @@ describe('faults: credentials never leak', function () {
     const queue = await side.queue('faults-credentials');
     await side.channel.purgeQueue(queue);
     nodeRed = await startNodeRed([]);
-    const api = (p, init = {}) => fetch(`${nodeRed.url}${p}`, { ...init, headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', ...(init.headers || {}) } });
-    const deployed = await api('/flows', { method: 'POST', headers: { 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ flows: flows(queue) }) });
+    const api = (p, init = {}) =>
+      fetch(`${nodeRed.url}${p}`, {
+        ...init,
+        headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', ...(init.headers || {}) },
+      });
+    const deployed = await api('/flows', {
+      method: 'POST',
+      headers: { 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows: flows(queue) }),
+    });
     assert.equal(deployed.status, 200, await deployed.text());
 
     const empty = { statuses: [], errors: [], outcomes: [] };
@@ -94,18 +146,27 @@ describe('faults: credentials never leak', function () {
     };
     // Another process's state: polled over HTTP.
     const poll = async (predicate, what) => {
-      for (const deadline = Date.now() + 30000; ;) {
+      for (const deadline = Date.now() + 30000; ; ) {
         const s = await seen();
         if (predicate(s)) return s;
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
-    await poll((s) => s.statuses.some((x) => x.id === 'pub-right' && x.fill === 'green') && s.statuses.some((x) => x.id === 'pub-wrong' && x.fill === 'red'), 'statuses');
+    await poll(
+      (s) =>
+        s.statuses.some((x) => x.id === 'pub-right' && x.fill === 'green') &&
+        s.statuses.some((x) => x.id === 'pub-wrong' && x.fill === 'red'),
+      'statuses',
+    );
     assert.equal((await api('/go', { method: 'POST', body: '{}' })).status, 200);
     let s = await poll((x) => x.outcomes.length + x.errors.length >= 4, 'four outcomes');
-    assert.deepEqual(s.outcomes.map((o) => [o.which, o.amqp.status]), [['right', 'Ack']], 'the right password works (so it was really used)');
-    const errorOf = (id) => (s.errors.find((e) => e.id === id) || {}).message || '';
+    assert.deepEqual(
+      s.outcomes.map((o) => [o.which, o.amqp.status]),
+      [['right', 'Ack']],
+      'the right password works (so it was really used)',
+    );
+    const errorOf = (id) => s.errors.find((e) => e.id === id)?.message || '';
     assert.match(errorOf('pub-wrong'), /ACCESS.REFUSED/);
     assert.match(errorOf('pub-url'), /ACCESS.REFUSED/);
     assert.match(errorOf('pub-404'), /404/);
@@ -113,7 +174,10 @@ describe('faults: credentials never leak', function () {
     // The broker drops the good connection: its reason travels through status and log too.
     const [pid] = await connectionsNamed(fb.instance, 'kumo-faults right');
     await brokers.ctl(fb.instance, ['close_connection', pid, `closed for ${user}`]);
-    s = await poll((x) => x.statuses.some((st) => st.id === 'pub-right' && /CONNECTION.FORCED/.test(st.text)), 'the disconnected status');
+    s = await poll(
+      (x) => x.statuses.some((st) => st.id === 'pub-right' && /CONNECTION.FORCED/.test(st.text)),
+      'the disconnected status',
+    );
 
     // The export, as the editor's Export dialog gets it.
     const exported = await (await api('/flows')).text();
@@ -123,15 +187,31 @@ describe('faults: credentials never leak', function () {
     // A password written into the URL is part of the url setting, so it is exported like any
     // setting (the help says to use the credential fields); it must still not reach status, logs or errors.
     assert.ok(exported.includes(wrongInUrl), 'the url setting is exported as the user wrote it');
-    assert.deepEqual(credentials, { username: user, has_password: true }, 'the editor learns only that a password is set');
+    assert.deepEqual(
+      credentials,
+      { username: user, has_password: true },
+      'the editor learns only that a password is set',
+    );
     const statuses = s.statuses.map((x) => x.text);
     const errors = s.errors.map((x) => x.message);
     const stored = [exported, JSON.stringify(credentials), flowFile].join('\n').split(wrongInUrl).join('<url setting>');
-    const places = { 'export, credentials API, flows.json': stored, statuses: statuses.join('\n'), errors: errors.join('\n'), log: nodeRed.log };
-    const hits = Object.entries(places).flatMap(([where, text]) => leaks(text).map((secretHit) => `${where}: ${secretHit.slice(0, 8)}…`));
+    const places = {
+      'export, credentials API, flows.json': stored,
+      statuses: statuses.join('\n'),
+      errors: errors.join('\n'),
+      log: nodeRed.log,
+    };
+    const hits = Object.entries(places).flatMap(([where, text]) =>
+      leaks(text).map((secretHit) => `${where}: ${secretHit.slice(0, 8)}…`),
+    );
     assert.deepEqual(hits, []);
-    assert.ok(nodeRed.log.includes('ACCESS_REFUSED') || nodeRed.log.includes('ACCESS-REFUSED'), 'the log has the errors (the scan looked at them)');
-    console.log(`      [figures] credentials: 3 passwords scanned in the flow export (${exported.length} B), flows.json, ${statuses.length} statuses, ` +
-      `${errors.length} error messages and ${nodeRed.log.split('\n').length} log lines: 0 hits`);
+    assert.ok(
+      nodeRed.log.includes('ACCESS_REFUSED') || nodeRed.log.includes('ACCESS-REFUSED'),
+      'the log has the errors (the scan looked at them)',
+    );
+    console.log(
+      `      [figures] credentials: 3 passwords scanned in the flow export (${exported.length} B), flows.json, ${statuses.length} statuses, ` +
+        `${errors.length} error messages and ${nodeRed.log.split('\n').length} log lines: 0 hits`,
+    );
   });
 });

@@ -47,17 +47,60 @@ function flow(queue) {
   const z = 'tab';
   return [
     { id: z, type: 'tab', label: 'dropped attempt' },
-    { id: 'broker', type: 'amqp-broker', name: 'test broker', url: AMQP_URL, heartbeat: 10, connectionName: 'dropped-attempt' },
+    {
+      id: 'broker',
+      type: 'amqp-broker',
+      name: 'test broker',
+      url: AMQP_URL,
+      heartbeat: 10,
+      connectionName: 'dropped-attempt',
+    },
     { id: 'in', type: 'http in', z, url: '/feed', method: 'post', wires: [['feed']] },
     { id: 'feed', type: 'function', z, func: FEED, outputs: 2, wires: [['answer'], ['qc']] },
     { id: 'answer', type: 'http response', z, wires: [] },
     {
-      id: 'qc', type: 'kumo-queue-config', z, queue: 'queue', queueType: 'msg', wires: [[]],
-      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: 'make.dropped', retry_interval: '20 minutes', max_retry_interval: '', max_age: '7 days' }],
+      id: 'qc',
+      type: 'kumo-queue-config',
+      z,
+      queue: 'queue',
+      queueType: 'msg',
+      wires: [[]],
+      rules: [
+        {
+          match: { domain: { op: 'eq', value: 'amqp' } },
+          protocol: 'custom_lua',
+          constructor: 'make.dropped',
+          retry_interval: '20 minutes',
+          max_retry_interval: '',
+          max_age: '7 days',
+        },
+      ],
     },
-    { id: 'cp', type: 'kumo-custom-protocol', z, eventName: 'make.dropped', timeout: 60, maxInFlight: 128, maxQueued: 10000, wires: [['drop'], ['next']] },
+    {
+      id: 'cp',
+      type: 'kumo-custom-protocol',
+      z,
+      eventName: 'make.dropped',
+      timeout: 60,
+      maxInFlight: 128,
+      maxQueued: 10000,
+      wires: [['drop'], ['next']],
+    },
     { id: 'drop', type: 'function', z, func: DROP_FIRST, outputs: 1, wires: [['pub']] },
-    { id: 'pub', type: 'amqp-publish', z, broker: 'broker', exchange: '', routingKey: queue, routingKeyType: 'str', persistent: true, waitForConfirm: true, confirmTimeout: 30, declareQueue: queue, wires: [[], []] },
+    {
+      id: 'pub',
+      type: 'amqp-publish',
+      z,
+      broker: 'broker',
+      exchange: '',
+      routingKey: queue,
+      routingKeyType: 'str',
+      persistent: true,
+      waitForConfirm: true,
+      confirmTimeout: 30,
+      declareQueue: queue,
+      wires: [[], []],
+    },
     { id: 'next', type: 'function', z, func: ON_RECORD, outputs: 1, wires: [['qc']] },
   ];
 }
@@ -78,7 +121,11 @@ describe('faults: a flow that drops an attempt', function () {
     const queue = uniqueName('dropped-attempt');
     side.queues.push(queue);
     nodeRed = await startNodeRed(flow(queue), { nodeArgs: [`--max-old-space-size=${HEAP_MB}`] });
-    const started = await fetch(`${nodeRed.url}/feed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: TOTAL }) });
+    const started = await fetch(`${nodeRed.url}/feed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ n: TOTAL }),
+    });
     assert.equal(started.status, 200);
     // A process that runs out of heap exits, and the wait fails with its log.
     await nodeRed.waitForLog(new RegExp(`delivered ${TOTAL - 1} of ${TOTAL}, other records 0`), 150000);

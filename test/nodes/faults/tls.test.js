@@ -6,7 +6,16 @@
 // error that says what to fix.
 
 const assert = require('node:assert/strict');
-const { startFaultBroker, loadFlow, brokerNode, publishFlow, Side, statusWatch, brokers, helper } = require('./support/faults');
+const {
+  startFaultBroker,
+  loadFlow,
+  brokerNode,
+  publishFlow,
+  Side,
+  statusWatch,
+  brokers,
+  helper,
+} = require('./support/faults');
 
 describe('faults: TLS with a tls-config node', function () {
   this.timeout(60000);
@@ -23,10 +32,24 @@ describe('faults: TLS with a tls-config node', function () {
   afterEach(() => helper.unload());
 
   async function start(tls, queue = 'faults-tls') {
-    await loadFlow([
-      { id: 'tls', type: 'tls-config', name: 'test CA', cert: tls.cert || '', key: tls.key || '', ca: tls.ca || '', verifyservercert: true },
-      ...publishFlow(brokerNode('broker', fb.tlsUrl, { tls: 'tls', connectionName: 'kumo-faults tls' }), { routingKey: queue, confirmTimeout: 5 }),
-    ], { broker: { username: 'guest', password: 'guest' } });
+    await loadFlow(
+      [
+        {
+          id: 'tls',
+          type: 'tls-config',
+          name: 'test CA',
+          cert: tls.cert || '',
+          key: tls.key || '',
+          ca: tls.ca || '',
+          verifyservercert: true,
+        },
+        ...publishFlow(brokerNode('broker', fb.tlsUrl, { tls: 'tls', connectionName: 'kumo-faults tls' }), {
+          routingKey: queue,
+          confirmTimeout: 5,
+        }),
+      ],
+      { broker: { username: 'guest', password: 'guest' } },
+    );
     const errors = [];
     const delivered = [];
     helper.getNode('errors').on('input', (m) => errors.push(m.error.message));
@@ -34,10 +57,11 @@ describe('faults: TLS with a tls-config node', function () {
     return { pub: helper.getNode('pub'), statuses: statusWatch(helper.getNode('statuses')), errors, delivered };
   }
 
-  const firstError = (n) => new Promise((resolve) => {
-    const check = () => (n.errors.length ? resolve(n.errors[0]) : setImmediate(check));
-    check();
-  });
+  const firstError = (n) =>
+    new Promise((resolve) => {
+      const check = () => (n.errors.length ? resolve(n.errors[0]) : setImmediate(check));
+      check();
+    });
 
   it('publishes over amqps:// with the CA and a client certificate, and the broker sees that certificate', async () => {
     const queue = await side.queue('faults-tls');
@@ -50,7 +74,14 @@ describe('faults: TLS with a tls-config node', function () {
     assert.equal(n.delivered[0].amqp.status, 'Ack');
     const [stored] = await side.drain(queue);
     assert.equal(stored.content.toString(), 'over TLS');
-    const { stdout } = await brokers.ctl(fb.instance, ['list_connections', 'client_properties', 'ssl', 'ssl_protocol', 'peer_cert_subject', '--silent']);
+    const { stdout } = await brokers.ctl(fb.instance, [
+      'list_connections',
+      'client_properties',
+      'ssl',
+      'ssl_protocol',
+      'peer_cert_subject',
+      '--silent',
+    ]);
     const line = stdout.split('\n').find((l) => l.includes('"kumo-faults tls"'));
     assert.ok(line, 'the TLS connection is listed');
     assert.match(line, /\ttrue\t/, 'the connection is TLS');

@@ -3,8 +3,8 @@
 // proxy that can hold a dial, stall a socket or drop it.
 
 const assert = require('node:assert/strict');
-const { BrokerConnection } = require('../../../nodes/core/broker-connection');
-const { parseBrokerUrls } = require('../../../nodes/core/broker-url');
+const { BrokerConnection } = require('../../../dist/core/broker-connection');
+const { parseBrokerUrls } = require('../../../dist/core/broker-url');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
 
@@ -69,7 +69,7 @@ describe('state machines: BrokerConnection at its edges', function () {
   });
 
   describe('a close during a dial', function () {
-    it('a user who registers while the close waits gets a connection of its own that works, and the first dial\'s connection is closed', async function () {
+    it("a user who registers while the close waits gets a connection of its own that works, and the first dial's connection is closed", async function () {
       connection = connectionTo(proxy.url(BROKER_URL));
       proxy.hold();
       const first = {};
@@ -83,7 +83,8 @@ describe('state machines: BrokerConnection at its edges', function () {
       assert.equal(connection.status.state, 'connecting');
       proxy.release();
       await closing;
-      if (connection.status.state === 'connected') assert.ok(connection.channelModel, 'the state says connected, but there is no connection');
+      if (connection.status.state === 'connected')
+        assert.ok(connection.channelModel, 'the state says connected, but there is no connection');
       const model = await connected(connection);
       assert.equal(connection.status.state, 'connected');
       assert.equal(connection.channelModel, model, 'the connection the second user was told about is the one it has');
@@ -97,7 +98,7 @@ describe('state machines: BrokerConnection at its edges', function () {
       assert.equal(connection.status.state, 'connected');
     });
 
-    it('with nobody left, the close returns without waiting for the dial, and the dial\'s connection is closed when it completes', async function () {
+    it("with nobody left, the close returns without waiting for the dial, and the dial's connection is closed when it completes", async function () {
       connection = connectionTo(proxy.url(BROKER_URL));
       proxy.hold();
       const user = {};
@@ -123,7 +124,7 @@ describe('state machines: BrokerConnection at its edges', function () {
   });
 
   describe('a dropped socket', function () {
-    it('says disconnected with the socket\'s error, reconnects by itself, and the new connection works', async function () {
+    it("says disconnected with the socket's error, reconnects by itself, and the new connection works", async function () {
       connection = connectionTo(proxy.url(BROKER_URL));
       connection.register({});
       const before = await connected(connection);
@@ -191,7 +192,10 @@ describe('state machines: BrokerConnection at its edges', function () {
       const closing = connection.closeWhenIdle(12000);
       proxy.drop();
       await closing;
-      assert.ok(Date.now() - started < 1000, `closeWhenIdle waited ${Date.now() - started} ms after the connection was lost`);
+      assert.ok(
+        Date.now() - started < 1000,
+        `closeWhenIdle waited ${Date.now() - started} ms after the connection was lost`,
+      );
       assert.equal(connection.status.state, 'closed');
     });
   });

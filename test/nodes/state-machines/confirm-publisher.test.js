@@ -6,10 +6,10 @@
 const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../nodes/core/confirm-publisher');
-const { BrokerConnection } = require('../../../nodes/core/broker-connection');
-const { parseBrokerUrls } = require('../../../nodes/core/broker-url');
-const { ERROR_CODES, KumoError } = require('../../../nodes/core/errors');
+const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../dist/core/confirm-publisher');
+const { BrokerConnection } = require('../../../dist/core/broker-connection');
+const { parseBrokerUrls } = require('../../../dist/core/broker-url');
+const { ERROR_CODES, KumoError } = require('../../../dist/core/errors');
 const { BROKER_URL, CREDENTIALS, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
 
@@ -67,7 +67,14 @@ function publish(publisher, request) {
 }
 
 function message(routingKey, body = 'hello', extra = {}) {
-  return { exchange: '', routingKey, content: Buffer.from(body), options: { persistent: false }, mandatory: false, ...extra };
+  return {
+    exchange: '',
+    routingKey,
+    content: Buffer.from(body),
+    options: { persistent: false },
+    mandatory: false,
+    ...extra,
+  };
 }
 
 /**
@@ -76,7 +83,16 @@ function message(routingKey, body = 'hello', extra = {}) {
  */
 function publishUnencodable(publisher, i, callback) {
   const content = Buffer.alloc(1024 * 1024, i);
-  publisher.publish({ exchange: '', routingKey: 'unused', content, options: { headers: { big: 'x'.repeat(200000) } }, mandatory: false }, callback);
+  publisher.publish(
+    {
+      exchange: '',
+      routingKey: 'unused',
+      content,
+      options: { headers: { big: 'x'.repeat(200000) } },
+      mandatory: false,
+    },
+    callback,
+  );
   return new WeakRef(content);
 }
 
@@ -109,7 +125,13 @@ describe('state machines: ConfirmPublisher at its edges', function () {
   });
 
   function publisherWith(settings = {}) {
-    publisher = new ConfirmPublisher(connection, { confirm: true, confirmTimeoutMs: 10000, maxWaiting: 1000, declare: null, ...settings });
+    publisher = new ConfirmPublisher(connection, {
+      confirm: true,
+      confirmTimeoutMs: 10000,
+      maxWaiting: 1000,
+      declare: null,
+      ...settings,
+    });
     return publisher;
   }
 
@@ -126,7 +148,10 @@ describe('state machines: ConfirmPublisher at its edges', function () {
       };
       for (const [kind, code] of Object.entries(expected)) {
         const err = new PublishError(kind, 'words');
-        assert.ok(Object.prototype.hasOwnProperty.call(err, 'code'), `${kind}: code is not an own property (Node-RED copies own properties to msg.error)`);
+        assert.ok(
+          Object.hasOwn(err, 'code'),
+          `${kind}: code is not an own property (Node-RED copies own properties to msg.error)`,
+        );
         assert.equal(err.code, code, kind);
         assert.equal(publishErrorCode(kind), code, kind);
         assert.ok(err instanceof KumoError && err instanceof Error);
@@ -152,7 +177,8 @@ describe('state machines: ConfirmPublisher at its edges', function () {
     it('fails a message that cannot be encoded with the bad-input code', async function () {
       const p = publisherWith();
       await ready(p);
-      const { err } = await publish(p, message(queue, 'x', { options: { headers: { big: 'x'.repeat(200000) } } })).settled;
+      const { err } = await publish(p, message(queue, 'x', { options: { headers: { big: 'x'.repeat(200000) } } }))
+        .settled;
       assert.equal(err.kind, 'invalid');
       assert.equal(err.code, ERROR_CODES.badInput);
     });
@@ -176,7 +202,11 @@ describe('state machines: ConfirmPublisher at its edges', function () {
       assert.equal(after.result.status, 'Ack');
       // Confirms come in order on a channel: the late one was handled before this Ack.
       assert.equal(stuck.calls, 1, 'the late confirm settled the message a second time');
-      assert.equal(await side.count(queue), 2, 'the timed-out message was in fact delivered (the error said it may have been)');
+      assert.equal(
+        await side.count(queue),
+        2,
+        'the timed-out message was in fact delivered (the error said it may have been)',
+      );
     });
 
     it('settles a timed-out message once even when its channel then dies with the connection', async function () {
@@ -205,7 +235,10 @@ describe('state machines: ConfirmPublisher at its edges', function () {
         const { err } = await outcome.settled;
         assert.equal(err.kind, 'connection-lost', err.message);
         assert.equal(err.code, ERROR_CODES.brokerUnavailable);
-        assert.match(err.message, /^connection to the broker lost before it confirmed the message \(.+\); it may or may not have been delivered$/);
+        assert.match(
+          err.message,
+          /^connection to the broker lost before it confirmed the message \(.+\); it may or may not have been delivered$/,
+        );
         assert.doesNotMatch(err.message, /channel closed/);
       }
       await ready(p);
@@ -224,7 +257,7 @@ describe('state machines: ConfirmPublisher at its edges', function () {
       // stuck one must not keep them, or their 1 MiB bodies, until its timeout.
       // Only the kinds are kept here: an error's stack would hold the test's own closures.
       const kinds = [];
-      const bodies = Array.from({ length: 20 }, (_, i) => publishUnencodable(p, i, (err) => kinds.push(err && err.kind)));
+      const bodies = Array.from({ length: 20 }, (_, i) => publishUnencodable(p, i, (err) => kinds.push(err?.kind)));
       assert.deepEqual(kinds, Array(20).fill('invalid'));
       assert.equal(p.outstanding, 1);
       await new Promise(setImmediate); // WeakRef targets live until the current job ends
@@ -273,8 +306,13 @@ describe('state machines: ConfirmPublisher at its edges', function () {
       assert.match(again.err.message, /404/);
       await ready(p);
       const reopenedAfter = Date.now() - failedAt;
-      assert.ok(reopenedAfter < 1000, `after a successful publish the channel was reopened ${reopenedAfter} ms after a failure`);
-      console.log(`      [figures] channel backoff: ${opensInWindow} channels opened in ${windowMs} ms against a missing exchange; reopened ${reopenedAfter} ms after the first failure that followed an Ack`);
+      assert.ok(
+        reopenedAfter < 1000,
+        `after a successful publish the channel was reopened ${reopenedAfter} ms after a failure`,
+      );
+      console.log(
+        `      [figures] channel backoff: ${opensInWindow} channels opened in ${windowMs} ms against a missing exchange; reopened ${reopenedAfter} ms after the first failure that followed an Ack`,
+      );
     });
   });
 
@@ -308,10 +346,16 @@ describe('state machines: ConfirmPublisher at its edges', function () {
       const started = Date.now();
       await p.close(300);
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 290 && elapsed < 3000, `close took ${elapsed} ms (grace 300 ms, then a close handshake the stalled socket never answers)`);
+      assert.ok(
+        elapsed >= 290 && elapsed < 3000,
+        `close took ${elapsed} ms (grace 300 ms, then a close handshake the stalled socket never answers)`,
+      );
       const { err } = await written.settled;
       assert.equal(err.kind, 'closing');
-      assert.match(err.message, /closed before the broker confirmed the message; it may or may not have been delivered/);
+      assert.match(
+        err.message,
+        /closed before the broker confirmed the message; it may or may not have been delivered/,
+      );
       publisher = null;
     });
   });

@@ -21,7 +21,13 @@ function startFaultBroker() {
   if (!faultBroker) {
     faultBroker = (async () => {
       const [port, tlsPort, distPort] = await brokers.freePorts(3);
-      const fb = await brokers.startTlsBroker({ name: `kumo-amqp-faults-${process.pid}`, port, tlsPort, distPort, config: 'max_message_size = 1048576' });
+      const fb = await brokers.startTlsBroker({
+        name: `kumo-amqp-faults-${process.pid}`,
+        port,
+        tlsPort,
+        distPort,
+        config: 'max_message_size = 1048576',
+      });
       return { ...fb, plainUrl: `amqp://127.0.0.1:${port}`, tlsUrl: `amqps://127.0.0.1:${tlsPort}` };
     })();
   }
@@ -36,7 +42,9 @@ async function clusterOptions() {
 
 /** The tail of a broker's log, indented under the test, with why it is shown. */
 function printBrokerLog(instance, why) {
-  process.stdout.write(`\n      [broker log] ${why}; the last lines of ${instance.name}'s log:\n${brokers.logTail(instance, 60).replace(/^/gm, '        ')}\n`);
+  process.stdout.write(
+    `\n      [broker log] ${why}; the last lines of ${instance.name}'s log:\n${brokers.logTail(instance, 60).replace(/^/gm, '        ')}\n`,
+  );
 }
 
 if (typeof after === 'function') {
@@ -60,7 +68,15 @@ function loadFlow(flow, credentials = {}) {
 }
 
 function brokerNode(id, url, overrides = {}) {
-  return { id, type: 'amqp-broker', name: `faults ${id}`, url, heartbeat: 5, connectionName: `kumo-faults ${id}`, ...overrides };
+  return {
+    id,
+    type: 'amqp-broker',
+    name: `faults ${id}`,
+    url,
+    heartbeat: 5,
+    connectionName: `kumo-faults ${id}`,
+    ...overrides,
+  };
 }
 
 /**
@@ -69,15 +85,55 @@ function brokerNode(id, url, overrides = {}) {
  * fault is tried again soon after. Log records go to helper `records`, the
  * publish node's statuses to helper `statuses`, errors it raises to `errors`.
  */
-function routingFlow({ event, url, queue, exchange = '', routingKey = queue, maxInFlight = 128, confirmTimeout = 10, broker = {} }) {
+function routingFlow({
+  event,
+  url,
+  queue,
+  exchange = '',
+  routingKey = queue,
+  maxInFlight = 128,
+  confirmTimeout = 10,
+  broker = {},
+}) {
   return [
     brokerNode('broker', url, broker),
     {
-      id: 'qc', type: 'kumo-queue-config', queue: 'queue', queueType: 'msg', wires: [[]],
-      rules: [{ match: { domain: { op: 'eq', value: 'amqp' } }, protocol: 'custom_lua', constructor: event, retry_interval: 0.5, max_retry_interval: 2, max_age: 600 }],
+      id: 'qc',
+      type: 'kumo-queue-config',
+      queue: 'queue',
+      queueType: 'msg',
+      wires: [[]],
+      rules: [
+        {
+          match: { domain: { op: 'eq', value: 'amqp' } },
+          protocol: 'custom_lua',
+          constructor: event,
+          retry_interval: 0.5,
+          max_retry_interval: 2,
+          max_age: 600,
+        },
+      ],
     },
-    { id: 'cp', type: 'kumo-custom-protocol', eventName: event, timeout: 60, maxInFlight, wires: [['pub'], ['records']] },
-    { id: 'pub', type: 'amqp-publish', broker: 'broker', exchange, routingKey, routingKeyType: 'str', persistent: true, waitForConfirm: true, confirmTimeout, wires: [[], []] },
+    {
+      id: 'cp',
+      type: 'kumo-custom-protocol',
+      eventName: event,
+      timeout: 60,
+      maxInFlight,
+      wires: [['pub'], ['records']],
+    },
+    {
+      id: 'pub',
+      type: 'amqp-publish',
+      broker: 'broker',
+      exchange,
+      routingKey,
+      routingKeyType: 'str',
+      persistent: true,
+      waitForConfirm: true,
+      confirmTimeout,
+      wires: [[], []],
+    },
     { id: 'records', type: 'helper' },
     { id: 'watcher', type: 'status', scope: ['pub'], wires: [['statuses']] },
     { id: 'statuses', type: 'helper' },
@@ -93,7 +149,14 @@ function routingFlow({ event, url, queue, exchange = '', routingKey = queue, max
 function publishFlow(broker, publish = {}) {
   return [
     broker,
-    { id: 'pub', type: 'amqp-publish', broker: broker.id, routingKeyType: 'str', wires: [['delivered'], []], ...publish },
+    {
+      id: 'pub',
+      type: 'amqp-publish',
+      broker: broker.id,
+      routingKeyType: 'str',
+      wires: [['delivered'], []],
+      ...publish,
+    },
     { id: 'delivered', type: 'helper' },
     { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
     { id: 'errors', type: 'helper' },
@@ -103,7 +166,11 @@ function publishFlow(broker, publish = {}) {
 }
 
 /** Feeds `total` messages to `node`, `perTick` every `tickMs`: a stream that lasts, so a fault lands in the middle of it. */
-function stream(node, total, { perTick = 100, tickMs = 50, make = (seq) => ({ payload: body(seq), queue: 'amqp', seq }) } = {}) {
+function stream(
+  node,
+  total,
+  { perTick = 100, tickMs = 50, make = (seq) => ({ payload: body(seq), queue: 'amqp', seq }) } = {},
+) {
   let seq = 0;
   return new Promise((resolve) => {
     const tick = () => {
@@ -146,11 +213,13 @@ class Side {
     await channel.prefetch(1000);
     await new Promise((resolve, reject) => {
       channel.on('error', reject);
-      channel.consume(queue, (m) => {
-        messages.push(m);
-        if (messages.length % 500 === 0 || messages.length >= expected) channel.ack(m, true);
-        if (messages.length >= expected) resolve();
-      }).catch(reject);
+      channel
+        .consume(queue, (m) => {
+          messages.push(m);
+          if (messages.length % 500 === 0 || messages.length >= expected) channel.ack(m, true);
+          if (messages.length >= expected) resolve();
+        })
+        .catch(reject);
     });
     await channel.close();
     return messages;
@@ -254,7 +323,13 @@ function statusWatch(node) {
   const list = [];
   const waiters = [];
   node.on('input', (msg) => {
-    const entry = { source: msg.status.source.id, fill: msg.status.fill, shape: msg.status.shape, text: msg.status.text, at: Date.now() };
+    const entry = {
+      source: msg.status.source.id,
+      fill: msg.status.fill,
+      shape: msg.status.shape,
+      text: msg.status.text,
+      at: Date.now(),
+    };
     list.push(entry);
     for (const w of waiters.slice()) {
       if (w.predicate(entry)) {
@@ -280,10 +355,28 @@ async function connectionsNamed(instance, name) {
   // The table format, not --formatter json: close_connection wants the pid as <node.a.b.c>, which json rewrites.
   const { stdout } = await brokers.ctl(instance, ['list_connections', 'pid', 'client_properties', '--silent']);
   const needle = `{"connection_name",${JSON.stringify(name)}}`;
-  return stdout.split('\n').filter((line) => line.includes(needle)).map((line) => line.split('\t')[0]);
+  return stdout
+    .split('\n')
+    .filter((line) => line.includes(needle))
+    .map((line) => line.split('\t')[0]);
 }
 
 module.exports = {
   publishFlow,
-  startFaultBroker, printBrokerLog, clusterOptions, loadFlow, brokerNode, routingFlow, stream, range, Side, Ledger, audit, body, statusWatch, connectionsNamed, brokers, helper,
+  startFaultBroker,
+  printBrokerLog,
+  clusterOptions,
+  loadFlow,
+  brokerNode,
+  routingFlow,
+  stream,
+  range,
+  Side,
+  Ledger,
+  audit,
+  body,
+  statusWatch,
+  connectionsNamed,
+  brokers,
+  helper,
 };

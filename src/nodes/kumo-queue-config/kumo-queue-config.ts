@@ -4,11 +4,12 @@
 // every other protocol leaves by the output.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { compileRules, selectQueueConfig, constructorOf, CompiledRules } from './core/queue-config';
-import { queueNameFrom } from './core/queue-name';
-import { protocolFor } from './core/protocol-bindings';
-import { ERROR_CODES, KumoError, withCode } from './core/errors';
-import { translator, useNodeRedLanguage } from './node-text';
+import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/queue-config';
+import { queueNameFrom } from '../../core/queue-name';
+import { protocolFor } from '../../core/protocol-bindings';
+import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
+import { translator } from '../../common/node-text';
+import english from './locale.json';
 
 type QueueSource = 'msg' | 'str' | 'env';
 
@@ -24,29 +25,39 @@ interface RoutedMessage extends NodeMessageInFlow {
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = translator(RED, 'kumo-queue-config');
-  useNodeRedLanguage(RED);
+  const t = translator(RED, 'kumo-queue-config', english);
 
   function QueueConfigNode(this: Node, def: QueueConfigDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
     const source: QueueSource = def.queueType || 'msg';
     const property = def.queue || 'queue';
     let rules: CompiledRules | null = null;
-    let fixedQueue: unknown = undefined;
+    let fixedQueue: unknown;
     let configError: string | null = null;
 
     try {
       rules = compileRules(def.rules ?? []);
       if (source === 'str') fixedQueue = property;
-      else if (source === 'env') fixedQueue = RED.util.evaluateNodeProperty(property, 'env', node, {});
+      else if (source === 'env') fixedQueue = RED.util.evaluateNodeProperty(property, 'env', this, {});
       else if (source !== 'msg') throw new Error(t('errors.unknown-queue-source', { source: String(source) }));
-      const count = (Array.isArray(def.rules) ? def.rules.length : 0);
-      setImmediate(() => node.status({ fill: 'green', shape: 'dot', text: count === 1 ? t('status.rule') : t('status.rules', { count }) }));
+      const count = Array.isArray(def.rules) ? def.rules.length : 0;
+      setImmediate(() =>
+        this.status({
+          fill: 'green',
+          shape: 'dot',
+          text: count === 1 ? t('status.rule') : t('status.rules', { count }),
+        }),
+      );
     } catch (err) {
       configError = err instanceof Error ? err.message : String(err);
-      node.error(configError);
-      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: (configError as string).slice(0, 80) }) }));
+      this.error(configError);
+      setImmediate(() =>
+        this.status({
+          fill: 'red',
+          shape: 'ring',
+          text: t('status.error', { reason: (configError as string).slice(0, 80) }),
+        }),
+      );
     }
 
     /** A bad queue's error, prefixed with where the queue came from. */
@@ -57,7 +68,7 @@ export = function register(RED: NodeAPI): void {
           ? t('errors.queue-from-env', { property, error })
           : t('errors.queue-from-setting', { error });
 
-    node.on('input', (input: NodeMessageInFlow, send, done) => {
+    this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
         done(new KumoError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })));
@@ -65,7 +76,7 @@ export = function register(RED: NodeAPI): void {
       }
       try {
         const raw = source === 'msg' ? RED.util.getMessageProperty(msg, property) : fixedQueue;
-        let queue;
+        let queue: ReturnType<typeof queueNameFrom>;
         try {
           queue = queueNameFrom(raw);
         } catch (err) {
@@ -85,7 +96,10 @@ export = function register(RED: NodeAPI): void {
         const handler = protocolFor(constructorName);
         if (!handler) {
           // During a redeploy the custom protocol node is briefly unbound: the sender should try again.
-          throw new KumoError(ERROR_CODES.notBound, t('errors.unbound-event', { name: constructorName, queue: queue.name }));
+          throw new KumoError(
+            ERROR_CODES.notBound,
+            t('errors.unbound-event', { name: constructorName, queue: queue.name }),
+          );
         }
         handler.accept(msg, { queue, config, timings });
         done();

@@ -3,19 +3,20 @@
 // msg.kumo; output 2 carries one KumoMTA log record per outcome.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { DeliveryQueue, Delivery, KumoDeliveryInfo } from './core/delivery-queue';
-import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from './core/event-names';
-import { bindProtocol, unbindProtocol, ProtocolHandler, Routing } from './core/protocol-bindings';
-import { makeQueueConfig, timingsOf, QueueConfig } from './core/queue-config';
-import { queueNameFrom, QueueName } from './core/queue-name';
-import { NO_ENVELOPE } from './core/log-record';
-import type { Envelope, LogRecord } from './core/log-record';
-import { typeName } from './core/messages';
-import { RetryStore, storeFileName, restorePayload } from './core/retry-store';
-import { DurableRetries } from './core/durable-retries';
+import { DeliveryQueue, type Delivery, type KumoDeliveryInfo } from '../../core/delivery-queue';
+import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from '../../core/event-names';
+import { bindProtocol, unbindProtocol, type ProtocolHandler, type Routing } from '../../core/protocol-bindings';
+import { makeQueueConfig, timingsOf, type QueueConfig } from '../../core/queue-config';
+import { queueNameFrom, type QueueName } from '../../core/queue-name';
+import { NO_ENVELOPE } from '../../core/log-record';
+import type { Envelope, LogRecord } from '../../core/log-record';
+import { typeName } from '../../core/messages';
+import { RetryStore, storeFileName, restorePayload } from '../../core/retry-store';
+import { DurableRetries } from '../../core/durable-retries';
 import * as path from 'node:path';
-import { ERROR_CODES, KumoError, withCode } from './core/errors';
-import { translator, useNodeRedLanguage, Translate } from './node-text';
+import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
+import { translator, type Translate } from '../../common/node-text';
+import english from './locale.json';
 
 interface CustomProtocolDef extends NodeDef {
   wires?: string[][];
@@ -74,13 +75,13 @@ function envelopeOf(msg: DeliveryMessage, t: Translate): Envelope {
 
 function address(value: unknown, field: 'sender' | 'recipient', t: Translate): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new KumoError(ERROR_CODES.badInput, t('errors.envelope', { field, type: typeName(value) }));
+  if (typeof value !== 'string')
+    throw new KumoError(ERROR_CODES.badInput, t('errors.envelope', { field, type: typeName(value) }));
   return value;
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = translator(RED, 'kumo-custom-protocol');
-  useNodeRedLanguage(RED);
+  const t = translator(RED, 'kumo-custom-protocol', english);
 
   function CustomProtocol(this: Node, def: CustomProtocolDef): void {
     RED.nodes.createNode(this, def);
@@ -94,14 +95,21 @@ export = function register(RED: NodeAPI): void {
     // the next one; the delivery's msg itself never leaves and keeps the original payload.
     // An object payload is copied deeply per attempt: nodes change such payloads in place.
     const payloadFor = (payload: unknown): unknown =>
-      payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload) ? RED.util.cloneMessage({ payload } as NodeMessageInFlow).payload : payload;
+      payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload)
+        ? RED.util.cloneMessage({ payload } as NodeMessageInFlow).payload
+        : payload;
 
     const showStatus = () => {
       statusTimer = null;
       if (!deliveries) return;
       const { queued, inFlight, waiting } = deliveries.counts;
       if (queued + inFlight + waiting === 0) node.status({ fill: 'green', shape: 'dot', text: t('status.idle') });
-      else node.status({ fill: waiting > 0 ? 'yellow' : 'blue', shape: 'dot', text: t('status.summary', { queued, inFlight, waiting }) });
+      else
+        node.status({
+          fill: waiting > 0 ? 'yellow' : 'blue',
+          shape: 'dot',
+          text: t('status.summary', { queued, inFlight, waiting }),
+        });
     };
     const refreshStatus = () => {
       if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
@@ -163,7 +171,9 @@ export = function register(RED: NodeAPI): void {
       void deliveries?.close(0);
       deliveries = null;
       node.error(message);
-      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message.slice(0, 80) }) }));
+      setImmediate(() =>
+        node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message.slice(0, 80) }) }),
+      );
     }
 
     function restoreDeliveries(queue: DeliveryQueue<DeliveryMessage>, from: RetryStore): void {
@@ -174,11 +184,17 @@ export = function register(RED: NodeAPI): void {
         try {
           const config = makeQueueConfig(entry.queueConfig);
           const queueName = queueNameFrom(entry.queue);
-          const msg = { ...entry.props, _msgid: RED.util.generateId(), payload: restorePayload(entry.payload), queue: queueName, queueConfig: config } as DeliveryMessage;
+          const msg = {
+            ...entry.props,
+            _msgid: RED.util.generateId(),
+            payload: restorePayload(entry.payload),
+            queue: queueName,
+            queueConfig: config,
+          } as DeliveryMessage;
           queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg, t));
           restored++;
         } catch (err) {
-          node.warn(t('warnings.not-restored', { id: String(entry && entry.id), error: (err as Error).message }));
+          node.warn(t('warnings.not-restored', { id: String(entry?.id), error: (err as Error).message }));
         }
       }
       if (restored > 0) node.log(t('log.restored', { count: restored, file: from.file }));
@@ -195,7 +211,9 @@ export = function register(RED: NodeAPI): void {
       const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);
       let config: QueueConfig;
       try {
-        config = makeQueueConfig(msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig);
+        config = makeQueueConfig(
+          msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig,
+        );
       } catch (err) {
         throw withCode(err as Error, ERROR_CODES.badInput);
       }
@@ -226,12 +244,20 @@ export = function register(RED: NodeAPI): void {
         .close(CLOSE_GRACE_MS)
         .then(async (unfinished) => {
           // Everything not finished is kept, not only what waits to retry: nothing is lost on redeploy.
-          if (durable) await durable.keep(unfinished).catch((err: Error) => node.error(t('errors.save-failed', { error: err.message })));
+          if (durable)
+            await durable
+              .keep(unfinished)
+              .catch((err: Error) => node.error(t('errors.save-failed', { error: err.message })));
           if (unfinished.length > 0) {
             const counts = { inFlight: 0, queued: 0, waiting: 0 };
-            for (const d of unfinished) counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
+            for (const d of unfinished)
+              counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
             const vars = { count: unfinished.length, name: eventName, ...counts };
-            node.warn(durable ? t('warnings.undelivered-kept', { ...vars, file: durable.store.file }) : t('warnings.undelivered-dropped', vars));
+            node.warn(
+              durable
+                ? t('warnings.undelivered-kept', { ...vars, file: durable.store.file })
+                : t('warnings.undelivered-dropped', vars),
+            );
           }
         })
         .then(() => done(), done);

@@ -4,10 +4,11 @@
 
 import type { Node, NodeAPI } from 'node-red';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { BrokerConnection } from './core/broker-connection';
-import { parseBrokerUrls, secretsOf, redact } from './core/broker-url';
+import { BrokerConnection } from '../../core/broker-connection';
+import { parseBrokerUrls, secretsOf, redact } from '../../core/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
-import { translator, useNodeRedLanguage } from './node-text';
+import { translator } from '../../common/node-text';
+import english from './locale.json';
 
 // Long enough for publish nodes to collect their confirms, short enough for
 // Node-RED's 15 s close timeout.
@@ -18,8 +19,7 @@ interface TlsConfigNode extends Node {
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = translator(RED, 'amqp-broker');
-  useNodeRedLanguage(RED);
+  const t = translator(RED, 'amqp-broker', english);
 
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: AmqpBrokerDef): void {
     RED.nodes.createNode(this, def);
@@ -58,10 +58,14 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType<Node<AmqpBrokerCredentials>, AmqpBrokerDef, unknown, AmqpBrokerCredentials>('amqp-broker', AmqpBroker, {
-    credentials: {
-      username: { type: 'text' },
-      password: { type: 'password' },
+  RED.nodes.registerType<Node<AmqpBrokerCredentials>, AmqpBrokerDef, unknown, AmqpBrokerCredentials>(
+    'amqp-broker',
+    AmqpBroker,
+    {
+      credentials: {
+        username: { type: 'text' },
+        password: { type: 'password' },
+      },
     },
-  });
+  );
 };

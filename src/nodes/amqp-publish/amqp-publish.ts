@@ -3,11 +3,12 @@
 // Every input ends in exactly one of: output 1, output 2, or done(err).
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { AmqpBrokerNode } from './amqp-broker-node';
-import { ConfirmPublisher, ConfirmResult, PublishError } from './core/confirm-publisher';
-import { encodeBody, publishOptions, MessageError } from './core/amqp-message';
-import { reportOutcome, ReportedOutcome } from './core/delivery-outcomes';
-import { translator, useNodeRedLanguage, Translate } from './node-text';
+import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
+import { ConfirmPublisher, type ConfirmResult, type PublishError } from '../../core/confirm-publisher';
+import { encodeBody, publishOptions, MessageError } from '../../core/amqp-message';
+import { reportOutcome, type ReportedOutcome } from '../../core/delivery-outcomes';
+import { translator, type Translate } from '../../common/node-text';
+import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
 /** What a mandatory message returned as unroutable counts as. */
@@ -45,7 +46,12 @@ const ROUTING_KEY_MAX_BYTES = 255;
 const STATUS_INTERVAL_MS = 500;
 
 /** `invalid` names the setting's message key: the words differ per setting. */
-function positiveNumber(t: Translate, value: unknown, fallback: number, invalid: 'errors.confirm-timeout-invalid' | 'errors.max-waiting-invalid'): number {
+function positiveNumber(
+  t: Translate,
+  value: unknown,
+  fallback: number,
+  invalid: 'errors.confirm-timeout-invalid' | 'errors.max-waiting-invalid',
+): number {
   if (value === '' || value === undefined || value === null) return fallback;
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new Error(t(invalid, { value: String(value) }));
@@ -54,18 +60,18 @@ function positiveNumber(t: Translate, value: unknown, fallback: number, invalid:
 
 function checkRoutingKey(t: Translate, value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
-  if (typeof value !== 'string') throw new MessageError(t('errors.routing-key-type', { type: value === null ? 'null' : typeof value }));
-  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES) throw new MessageError(t('errors.routing-key-too-long', { max: ROUTING_KEY_MAX_BYTES }));
+  if (typeof value !== 'string')
+    throw new MessageError(t('errors.routing-key-type', { type: value === null ? 'null' : typeof value }));
+  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES)
+    throw new MessageError(t('errors.routing-key-too-long', { max: ROUTING_KEY_MAX_BYTES }));
   return value;
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = translator(RED, 'amqp-publish');
-  useNodeRedLanguage(RED);
+  const t = translator(RED, 'amqp-publish', english);
 
   function AmqpPublish(this: Node, def: AmqpPublishDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
     const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
     const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
     const keyType: RoutingKeyType = def.routingKeyType || 'str';
@@ -82,17 +88,18 @@ export = function register(RED: NodeAPI): void {
     let setupError: string | null = null;
     const fail = (message: string) => {
       setupError = message;
-      node.error(message);
+      this.error(message);
       // After construction, so Status nodes (created later in the same flow) see it too.
-      setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
+      setImmediate(() => this.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
     };
 
     try {
       if (!broker) throw new Error(t('errors.no-broker'));
       if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
       if (keyType === 'str') staticKey = checkRoutingKey(t, def.routingKey ?? 'logging');
-      else if (keyType === 'env') staticKey = checkRoutingKey(t, RED.util.evaluateNodeProperty(def.routingKey, 'env', node, {}));
-      else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, node);
+      else if (keyType === 'env')
+        staticKey = checkRoutingKey(t, RED.util.evaluateNodeProperty(def.routingKey, 'env', this, {}));
+      else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, this);
       else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
       // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
       if (!(returnedAs in RETURNED_CODES) && returnedAs !== 'delivered') throw new Error(t('errors.returned-as'));
@@ -104,7 +111,9 @@ export = function register(RED: NodeAPI): void {
         confirm: def.waitForConfirm !== false,
         confirmTimeoutMs,
         maxWaiting,
-        declare: declareQueue ? { queue: declareQueue, bindExchange: exchange || undefined, bindKey: staticKey ?? '' } : null,
+        declare: declareQueue
+          ? { queue: declareQueue, bindExchange: exchange || undefined, bindKey: staticKey ?? '' }
+          : null,
       });
     } catch (err) {
       fail(err instanceof Error ? err.message : String(err));
@@ -135,11 +144,19 @@ export = function register(RED: NodeAPI): void {
       if (!publisher) return;
       shownState = currentState();
       const problem = publisher.problem;
-      if (shownState === 'blocked') node.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
-      else if (shownState === 'connecting') node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-      else if (problem) node.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: statusReason(problem).slice(0, 80) }) });
-      else if (publisher.outstanding > 0) node.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
-      else node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
+      if (shownState === 'blocked')
+        this.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
+      else if (shownState === 'connecting')
+        this.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
+      else if (problem)
+        this.status({
+          fill: 'red',
+          shape: 'ring',
+          text: t('status.disconnected', { reason: statusReason(problem).slice(0, 80) }),
+        });
+      else if (publisher.outstanding > 0)
+        this.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
+      else this.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
     };
     const refreshStatus = () => {
       if (publisher && currentState() !== shownState) showStatus();
@@ -147,7 +164,7 @@ export = function register(RED: NodeAPI): void {
     };
     if (publisher) {
       publisher.on('change', refreshStatus);
-      publisher.on('warning', (message) => node.warn(message));
+      publisher.on('warning', (message) => this.warn(message));
       setImmediate(showStatus);
     }
 
@@ -155,7 +172,12 @@ export = function register(RED: NodeAPI): void {
       if (msg.kumo !== undefined) reportOutcome(msg.kumo, outcome);
     };
 
-    const publish = (msg: PublishMessage, routingKey: string, send: (m: (PublishMessage | null)[]) => void, done: (err?: Error) => void) => {
+    const publish = (
+      msg: PublishMessage,
+      routingKey: string,
+      send: (m: (PublishMessage | null)[]) => void,
+      done: (err?: Error) => void,
+    ) => {
       const refused = (publisher as ConfirmPublisher).refusal();
       if (refused) {
         report(msg, { kind: 'failed', error: refused.message });
@@ -163,7 +185,7 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       let content: Buffer;
-      let options;
+      let options: ReturnType<typeof publishOptions>;
       try {
         const body = encodeBody(msg.payload);
         content = body.content;
@@ -174,40 +196,46 @@ export = function register(RED: NodeAPI): void {
         done(error);
         return;
       }
-      (publisher as ConfirmPublisher).publish({ exchange, routingKey, content, options, mandatory }, (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
-        refreshStatus();
-        if (err || !result) {
-          const error = err ?? new Error(t('errors.publish-failed'));
-          report(msg, { kind: 'failed', error: error.message });
-          done(error);
-          return;
-        }
-        msg.amqp = result;
-        if (result.status === 'Nack') {
-          const json = JSON.stringify(result);
-          msg.reject = { code: nackCode, message: json };
-          report(msg, { kind: 'rejected', code: nackCode, message: json });
-          send([null, msg]);
-        } else if (returned && returnedAs !== 'delivered') {
-          const json = JSON.stringify(result);
-          msg.reject = { code: RETURNED_CODES[returnedAs], message: json };
-          report(msg, { kind: 'rejected', code: msg.reject.code, message: json });
-          send([null, msg]);
-        } else {
-          // The disposition is only built for a delivery that waits for it (hot path).
-          // '250 ' + JSON is the disposition of KumoMTA's documented sender: data, not translated.
-          if (msg.kumo !== undefined) report(msg, { kind: 'delivered', disposition: `250 ${JSON.stringify(result)}` });
-          send([msg, null]);
-        }
-        done();
-      });
+      (publisher as ConfirmPublisher).publish(
+        { exchange, routingKey, content, options, mandatory },
+        (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
+          refreshStatus();
+          if (err || !result) {
+            const error = err ?? new Error(t('errors.publish-failed'));
+            report(msg, { kind: 'failed', error: error.message });
+            done(error);
+            return;
+          }
+          msg.amqp = result;
+          if (result.status === 'Nack') {
+            const json = JSON.stringify(result);
+            msg.reject = { code: nackCode, message: json };
+            report(msg, { kind: 'rejected', code: nackCode, message: json });
+            send([null, msg]);
+          } else if (returned && returnedAs !== 'delivered') {
+            const json = JSON.stringify(result);
+            msg.reject = { code: RETURNED_CODES[returnedAs], message: json };
+            report(msg, { kind: 'rejected', code: msg.reject.code, message: json });
+            send([null, msg]);
+          } else {
+            // The disposition is only built for a delivery that waits for it (hot path).
+            // '250 ' + JSON is the disposition of KumoMTA's documented sender: data, not translated.
+            if (msg.kumo !== undefined)
+              report(msg, { kind: 'delivered', disposition: `250 ${JSON.stringify(result)}` });
+            send([msg, null]);
+          }
+          done();
+        },
+      );
       refreshStatus();
     };
 
-    node.on('input', (input: NodeMessageInFlow, send, done) => {
+    this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as PublishMessage;
       if (!publisher) {
-        const error = new Error(setupError ? t('errors.not-configured-because', { reason: setupError }) : t('errors.not-configured'));
+        const error = new Error(
+          setupError ? t('errors.not-configured-because', { reason: setupError }) : t('errors.not-configured'),
+        );
         report(msg, { kind: 'failed', error: error.message });
         done(error);
         return;
@@ -232,7 +260,9 @@ export = function register(RED: NodeAPI): void {
         try {
           key = checkRoutingKey(t, RED.util.getMessageProperty(msg, def.routingKey));
         } catch (e) {
-          const error = new MessageError(t('errors.routing-key-property', { property: def.routingKey, error: (e as Error).message }));
+          const error = new MessageError(
+            t('errors.routing-key-property', { property: def.routingKey, error: (e as Error).message }),
+          );
           report(msg, { kind: 'failed', error: error.message });
           done(error);
           return;
@@ -241,7 +271,7 @@ export = function register(RED: NodeAPI): void {
       }
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    this.on('close', (_removed: boolean, done: () => void) => {
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
       if (!publisher) return done();

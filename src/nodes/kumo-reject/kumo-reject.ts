@@ -3,8 +3,10 @@
 // failure (retried), 5xx a permanent one (Bounce).
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { reportOutcome, deliveryRef } from './core/delivery-outcomes';
-import { translator, useNodeRedLanguage, Translate } from './node-text';
+import { reportOutcome, deliveryRef } from '../../core/delivery-outcomes';
+import { rejectCode } from '../../core/reject-code';
+import { translator, type Translate } from '../../common/node-text';
+import english from './locale.json';
 
 interface RejectDef extends NodeDef {
   code: string;
@@ -20,15 +22,15 @@ interface RejectMessage extends NodeMessageInFlow {
 
 function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: NodeMessageInFlow): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    RED.util.evaluateNodeProperty(value, type, node, msg, (err: Error | null, result: unknown) => (err ? reject(err) : resolve(result)));
+    RED.util.evaluateNodeProperty(value, type, node, msg, (err: Error | null, result: unknown) =>
+      err ? reject(err) : resolve(result),
+    );
   });
 }
 
 function checkCode(t: Translate, value: unknown): number {
-  const code = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof code !== 'number' || !Number.isInteger(code) || code < 400 || code > 599) {
-    throw new Error(t('errors.code-invalid', { code: JSON.stringify(value) ?? String(value) }));
-  }
+  const code = rejectCode(value);
+  if (code === null) throw new Error(t('errors.code-invalid', { code: JSON.stringify(value) ?? String(value) }));
   return code;
 }
 
@@ -40,16 +42,14 @@ function messageText(value: unknown): string {
 }
 
 export = function register(RED: NodeAPI): void {
-  const t = translator(RED, 'kumo-reject');
-  useNodeRedLanguage(RED);
+  const t = translator(RED, 'kumo-reject', english);
 
   function Reject(this: Node, def: RejectDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
     const codeType = def.codeType || 'num';
     const messageType = def.messageType || 'str';
 
-    node.on('input', (input: NodeMessageInFlow, send, done) => {
+    this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RejectMessage;
       (async () => {
         if (!deliveryRef(msg.kumo)) {
@@ -57,14 +57,14 @@ export = function register(RED: NodeAPI): void {
         }
         let code: number;
         try {
-          code = checkCode(t, await evaluate(RED, node, def.code ?? '', codeType, msg));
+          code = checkCode(t, await evaluate(RED, this, def.code ?? '', codeType, msg));
         } catch (err) {
           throw new Error(t('errors.code', { error: (err as Error).message }));
         }
-        const message = messageText(await evaluate(RED, node, def.message ?? '', messageType, msg));
+        const message = messageText(await evaluate(RED, this, def.message ?? '', messageType, msg));
         msg.reject = { code, message };
         if (!reportOutcome(msg.kumo, { kind: 'rejected', code, message })) {
-          node.warn(t('warnings.not-waiting', { id: (msg.kumo as { id: string }).id }));
+          this.warn(t('warnings.not-waiting', { id: (msg.kumo as { id: string }).id }));
         }
         send(msg);
       })().then(

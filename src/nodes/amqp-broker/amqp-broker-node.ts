@@ -1,8 +1,8 @@
 // The shape other nodes see of an amqp-broker config node.
 
 import type { Node, NodeDef } from 'node-red';
-import type { BrokerConnection } from './core/broker-connection';
-import type { BrokerEndpoint } from './core/broker-url';
+import type { BrokerConnection } from '../../core/broker-connection';
+import type { BrokerEndpoint } from '../../core/broker-url';
 
 export interface AmqpBrokerDef extends NodeDef {
   url: string;
@@ -22,4 +22,3 @@ export interface AmqpBrokerNode extends Node<AmqpBrokerCredentials> {
   configError: string | null;
   endpoints: BrokerEndpoint[];
 }
-

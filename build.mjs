@@ -1,0 +1,71 @@
+// `npm run build`: src/ (what we write) → dist/ (what Node-RED loads).
+//   src/core/, src/common/, src/nodes/<type>/<type>.ts  → tsc → dist/.../*.js
+//   src/nodes/<type>/editor.ts (bundled with the core modules it imports by esbuild),
+//   editor.html (the form), editor.css                  → dist/nodes/<type>/<type>.html
+//   src/nodes/<type>/locale.json, help.html             → dist/nodes/<type>/locales/en-US/<type>.json|.html
+//   icons/<type>.svg                                    → dist/nodes/<type>/icons/
+// The editor code is type-checked with tsconfig.editor.json (browser, Node-RED's editor types).
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import esbuild from 'esbuild';
+
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+const SRC_NODES = path.join(ROOT, 'src', 'nodes');
+const DIST = path.join(ROOT, 'dist');
+const ICONS = path.join(ROOT, 'icons');
+const require = createRequire(import.meta.url);
+
+function tsc(project, ...args) {
+  const result = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project, ...args], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) throw new Error(`tsc -p ${project} failed`);
+}
+
+/** The editor's script: editor.ts and the core modules it imports, as one browser script. */
+async function editorScript(dir) {
+  const result = await esbuild.build({
+    entryPoints: [path.join(dir, 'editor.ts')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    target: 'es2019',
+    platform: 'browser',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  return result.outputFiles[0].text;
+}
+
+async function buildNode(type) {
+  const dir = path.join(SRC_NODES, type);
+  const out = path.join(DIST, 'nodes', type);
+  const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8');
+  const has = (name) => fs.existsSync(path.join(dir, name));
+  const parts = [];
+  if (has('editor.css')) parts.push(`<style>\n${read('editor.css')}</style>`);
+  parts.push(`<script type="text/html" data-template-name="${type}">\n${read('editor.html')}</script>`);
+  const script = has('editor.ts') ? await editorScript(dir) : read('editor.js');
+  parts.push(`<script type="text/javascript">\n${script}</script>`);
+  fs.writeFileSync(path.join(out, `${type}.html`), `${parts.join('\n\n')}\n`);
+
+  const locales = path.join(out, 'locales', 'en-US');
+  fs.mkdirSync(locales, { recursive: true });
+  fs.copyFileSync(path.join(dir, 'locale.json'), path.join(locales, `${type}.json`));
+  fs.copyFileSync(path.join(dir, 'help.html'), path.join(locales, `${type}.html`));
+
+  // Node-RED looks for icons beside each node's file.
+  fs.mkdirSync(path.join(out, 'icons'), { recursive: true });
+  fs.copyFileSync(path.join(ICONS, `${type}.svg`), path.join(out, 'icons', `${type}.svg`));
+}
+
+fs.rmSync(DIST, { recursive: true, force: true });
+tsc('tsconfig.json');
+tsc('tsconfig.editor.json', '--noEmit');
+const types = fs.readdirSync(SRC_NODES).filter((name) => fs.existsSync(path.join(SRC_NODES, name, `${name}.ts`)));
+await Promise.all(types.map(buildNode));

@@ -1,0 +1,47 @@
+// What every node's editor script shares: Node-RED's editor API (a global in
+// the browser) and the node's own words from its catalogue.
+
+import type { EditorRED } from 'node-red';
+
+/** Node-RED's editor API; node definition scripts run after the editor created it. */
+export const RED = (window as unknown as { RED: EditorRED }).RED;
+
+export const PACKAGE = '@kumo-flows/node-red-kumo-amqp';
+export const CATEGORY = 'kumomta';
+
+export type EditorTranslate = (key: string, vars?: Record<string, string | number>) => string;
+
+/** `t('label.code')` reads `<type>.label.code` from the node's catalogue (locales/en-US/<type>.json). */
+export function editorText(type: string): EditorTranslate {
+  const namespace = `${PACKAGE}/${type}`;
+  return (key, vars) => RED._(`${namespace}:${type}.${key}`, vars);
+}
+
+/** A form field's current value while the dialog is open, else the node's saved one. */
+export function currentValue(node: object, prop: string): unknown {
+  const el = $(`#node-input-${prop}`);
+  return el.length ? el.val() : (node as Record<string, unknown>)[prop];
+}
+
+/**
+ * Node-RED 3+ accepts a validator that returns true or a message (shown in the
+ * editor), and passes options as a second argument; the DefinitelyTyped types
+ * still say boolean only.
+ */
+export type Validator<T = unknown> = (this: T, value: string, options?: unknown) => boolean | string;
+
+export function validator<T>(fn: Validator<T>): (this: T, value: string) => boolean {
+  return fn as unknown as (this: T, value: string) => boolean;
+}
+
+/** Parts of Node-RED's editor API the DefinitelyTyped types lack (Node-RED 3+). */
+interface MoreUtils {
+  validateTypedProperty(value: string, type: string, options?: unknown): boolean | string;
+}
+
+export const utils = (): MoreUtils => RED.utils as unknown as MoreUtils;
+
+/** A property definition with Node-RED 3's `label` (named in validation messages). */
+export function labelled<D extends object>(definition: D, label: string): D {
+  return { ...definition, label };
+}
