@@ -41,11 +41,30 @@ export function deliveryRef(kumo: unknown): DeliveryRef | null {
   return { id, attempt };
 }
 
+/** msg.kumo of a custom protocol batch: `batch` holds each message's own msg.kumo, in payload order. */
+export function batchRefs(kumo: unknown): unknown[] | null {
+  if (kumo === null || typeof kumo !== 'object') return null;
+  const batch = (kumo as { batch?: unknown }).batch;
+  return Array.isArray(batch) ? batch : null;
+}
+
 /**
- * Reports the outcome of the attempt named by msg.kumo. Returns false when no
- * custom protocol node is waiting for it (not a delivery, or already settled).
+ * Reports the outcome of the attempt named by msg.kumo; for a batch, the same
+ * outcome for each of its messages (kumo.reject inside send_batch rejects them
+ * all). Returns false when no custom protocol node is waiting for any of them
+ * (not a delivery, or already settled).
  */
 export function reportOutcome(kumo: unknown, outcome: ReportedOutcome): boolean {
+  const batch = batchRefs(kumo);
+  if (batch) {
+    let taken = false;
+    for (const member of batch) taken = reportOne(member, outcome) || taken;
+    return taken;
+  }
+  return reportOne(kumo, outcome);
+}
+
+function reportOne(kumo: unknown, outcome: ReportedOutcome): boolean {
   const ref = deliveryRef(kumo);
   if (!ref) return false;
   const listener = listeners.get(ref.id);

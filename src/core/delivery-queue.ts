@@ -1,8 +1,10 @@
-// The scheduled and ready queue behind one custom protocol (KumoMTA's
+// The scheduled and ready queues behind one custom protocol (KumoMTA's
 // `<source>-><domain>@lua:<constructor>`): it starts attempts up to a limit,
-// waits for each attempt's reported outcome (or its timeout), retries
-// transient failures on KumoMTA's schedule and logs one record per outcome.
-// This is the one place that decides what an outcome means.
+// in batches where the queue config asks for them (one ready queue per site,
+// as KumoMTA forms batches), waits for each message's reported outcome (or
+// its attempt's timeout), retries transient failures on KumoMTA's schedule,
+// each message on its own, and logs one record per outcome. This is the one
+// place that decides what an outcome means.
 
 import { randomBytes } from 'node:crypto';
 import { Fifo } from './fifo';
@@ -24,6 +26,7 @@ import { text } from './messages';
 import { type Clock, systemClock, type TimerHandle } from './clock';
 import { ERROR_CODES, KumoError } from './errors';
 import { isTransientCode } from './reject-code';
+import { BATCH_DEFAULTS, type BatchSettings, batchSettings } from './batching';
 
 export interface DeliverySettings {
   constructorName: string;
@@ -37,6 +40,8 @@ export interface DeliverySettings {
   nodeId?: string;
   /** False when nothing listens to the log records (output 2 unwired): they are not built. */
   logRecords?: boolean;
+  /** Batching for messages whose queue config does not set it (custom_lua batch_size, ...). */
+  batch?: BatchSettings;
 }
 
 // KumoMTA's ids are 32 hex digits: a random per-process half and a counter,
@@ -81,6 +86,17 @@ export interface Delivery<M> {
   /** When a waiting delivery's next attempt is due (epoch ms). */
   dueMs: number;
   retryTimer: TimerHandle | null;
+  /** How the delivery's site batches (its queue config's custom_lua, else the node's settings). */
+  readonly batch: BatchSettings;
+}
+
+/** One ready queue: the messages of one site waiting for their attempt, and its batch latency timer. */
+interface ReadyQueue<M> {
+  readonly site: string;
+  readonly deliveries: Fifo<Delivery<M>>;
+  /** When the batch being formed got its first message; a partial batch goes once max_batch_latency has passed. */
+  formingSinceMs: number | null;
+  latencyTimer: TimerHandle | null;
 }
 
 /** A delivery a previous run did not finish (see retry-store.ts). */
@@ -94,6 +110,11 @@ export interface RestoredDelivery {
 export interface DeliveryIo<M> {
   /** Hands an attempt to the flow (custom protocol output 1). */
   send(delivery: Delivery<M>, kumo: KumoDeliveryInfo): void;
+  /**
+   * Hands a batch to the flow (KumoMTA's send_batch), for a site whose batch size is above 1,
+   * even when fewer messages were ready: one output message, each message reported on its own.
+   */
+  sendBatch?(deliveries: Delivery<M>[], kumos: KumoDeliveryInfo[]): void;
   /** One log record per outcome (custom protocol output 2). */
   log(delivery: Delivery<M>, record: LogRecord, kumo: KumoDeliveryInfo): void;
   /**
@@ -125,7 +146,12 @@ export interface DeliveryCounts {
 }
 
 export class DeliveryQueue<M> {
-  private readonly ready = new Fifo<Delivery<M>>();
+  /** Ready queues by site; a site without ready messages has none. */
+  private readonly ready = new Map<string, ReadyQueue<M>>();
+  private readyCount = 0;
+  /** Messages of each batch in flight still without an outcome. */
+  private readonly batchLeft = new Map<Delivery<M>, { left: number }>();
+  private batchesInFlight = 0;
   private readonly waiting = new Set<Delivery<M>>();
   /** Unfinished deliveries that failed at least once: what the durable store keeps. */
   private readonly retrying = new Set<Delivery<M>>();
@@ -156,11 +182,18 @@ export class DeliveryQueue<M> {
 
   /** Deliveries this queue references (ready, in flight, waiting, retrying): for tests of what is held. */
   get held(): number {
-    return new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying, ...this.ready.toArray()]).size;
+    const all = new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying, ...this.batchLeft.keys()]);
+    for (const queue of this.ready.values()) for (const d of queue.deliveries.toArray()) all.add(d);
+    return all.size;
   }
 
   get counts(): DeliveryCounts {
-    return { queued: this.ready.length, inFlight: this.inFlight.size, waiting: this.waiting.size };
+    return { queued: this.readyCount, inFlight: this.inFlight.size, waiting: this.waiting.size };
+  }
+
+  /** Batches in flight: a batch counts until every message of it has its outcome. */
+  get batches(): number {
+    return this.batchesInFlight;
   }
 
   submit(
@@ -173,7 +206,7 @@ export class DeliveryQueue<M> {
   ): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new KumoError(ERROR_CODES.closing, text('delivery-queue.closing', { name }));
-    const unfinished = this.ready.length + this.inFlight.size + this.waiting.size;
+    const unfinished = this.readyCount + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
       throw new KumoError(
         ERROR_CODES.overloaded,
@@ -181,7 +214,7 @@ export class DeliveryQueue<M> {
       );
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);
-    this.ready.push(delivery);
+    this.enqueue(delivery);
     this.pump();
     this.io.changed();
     return delivery;
@@ -244,7 +277,27 @@ export class DeliveryQueue<M> {
       deadline: 0,
       dueMs: 0,
       retryTimer: null,
+      batch: batchSettings(
+        'custom_lua' in config.protocol ? config.protocol.custom_lua : undefined,
+        this.settings.batch ?? BATCH_DEFAULTS,
+      ),
     };
+  }
+
+  /** KumoMTA's ready queue name is per egress source and site; the source is the node's own. */
+  private siteOf(delivery: Delivery<M>): string {
+    return delivery.queue.routing_domain || delivery.queue.domain;
+  }
+
+  private enqueue(delivery: Delivery<M>): void {
+    const site = this.siteOf(delivery);
+    let queue = this.ready.get(site);
+    if (!queue) {
+      queue = { site, deliveries: new Fifo<Delivery<M>>(), formingSinceMs: null, latencyTimer: null };
+      this.ready.set(site, queue);
+    }
+    queue.deliveries.push(delivery);
+    this.readyCount++;
   }
 
   /**
@@ -264,7 +317,16 @@ export class DeliveryQueue<M> {
     }
     this.timeoutTimer?.cancel();
     this.timeoutTimer = null;
-    const unfinished = [...this.inFlight, ...this.ready.drain(), ...this.waiting];
+    const queued: Delivery<M>[] = [];
+    for (const queue of this.ready.values()) {
+      queue.latencyTimer?.cancel();
+      queued.push(...queue.deliveries.drain());
+    }
+    this.ready.clear();
+    this.readyCount = 0;
+    this.batchLeft.clear();
+    this.batchesInFlight = 0;
+    const unfinished = [...this.inFlight, ...queued, ...this.waiting];
     for (const delivery of unfinished) {
       forgetOutcome(delivery.id);
       delivery.retryTimer?.cancel();
@@ -276,10 +338,85 @@ export class DeliveryQueue<M> {
     return unfinished;
   }
 
+  /** Starts attempts while there is room in flight, taking the sites in turn. */
   private pump(): void {
-    while (this.inFlight.size < this.settings.maxInFlight && this.ready.length > 0 && !this.closed) {
-      this.start(this.ready.shift() as Delivery<M>);
+    let started = true;
+    while (started && this.readyCount > 0 && this.inFlight.size < this.settings.maxInFlight && !this.closed) {
+      started = false;
+      for (const queue of this.ready.values()) {
+        if (this.inFlight.size >= this.settings.maxInFlight) break;
+        if (this.startFrom(queue)) started = true;
+        if (queue.deliveries.length === 0) {
+          queue.latencyTimer?.cancel();
+          this.ready.delete(queue.site);
+        }
+      }
     }
+  }
+
+  /**
+   * Starts the next attempt (or batch) of one site, if it is ready to go; true when one
+   * started. A batch goes at once when it is full; otherwise the messages that arrive in
+   * the same turn (the records of one request, say) join it, and it goes once it has
+   * min_batch_size messages or max_batch_latency has passed, as KumoMTA's ready queue does.
+   */
+  private startFrom(queue: ReadyQueue<M>): boolean {
+    const head = queue.deliveries.peek();
+    if (!head) return false;
+    const { batchSize, minBatchSize, maxBatchLatencySec } = head.batch;
+    if (batchSize === 1) {
+      queue.deliveries.shift();
+      this.readyCount--;
+      this.start(head);
+      this.io.send(head, this.kumoInfo(head));
+      return true;
+    }
+    const room = this.settings.maxInFlight - this.inFlight.size;
+    const ready = queue.deliveries.length;
+    if (room <= 0) return false;
+    if (!(ready >= batchSize && room >= batchSize)) {
+      const now = this.now();
+      if (queue.formingSinceMs === null) {
+        queue.formingSinceMs = now;
+        this.wake(queue, 0);
+        return false;
+      }
+      if (queue.latencyTimer) return false; // still the turn in which the batch began
+      // A minimum the in-flight limit can never allow would stall the site.
+      const enough = Math.min(minBatchSize, this.settings.maxInFlight);
+      const dueMs = queue.formingSinceMs + maxBatchLatencySec * 1000;
+      if (ready < enough && now < dueMs) {
+        this.wake(queue, dueMs - now);
+        return false;
+      }
+    }
+    queue.formingSinceMs = null;
+    queue.latencyTimer?.cancel();
+    queue.latencyTimer = null;
+    const take = Math.min(batchSize, room, ready);
+    const batch: Delivery<M>[] = [];
+    for (let i = 0; i < take; i++) batch.push(queue.deliveries.shift() as Delivery<M>);
+    this.readyCount -= take;
+    const left = { left: batch.length };
+    this.batchesInFlight++;
+    for (const delivery of batch) {
+      this.batchLeft.set(delivery, left);
+      this.start(delivery);
+    }
+    const kumos = batch.map((d) => this.kumoInfo(d));
+    if (this.io.sendBatch) this.io.sendBatch(batch, kumos);
+    else for (let i = 0; i < batch.length; i++) this.io.send(batch[i], kumos[i]);
+    return true;
+  }
+
+  /** Looks at a forming batch again after delayMs. */
+  private wake(queue: ReadyQueue<M>, delayMs: number): void {
+    queue.latencyTimer?.cancel();
+    queue.latencyTimer = this.clock.setTimer(() => {
+      queue.latencyTimer = null;
+      this.pump();
+      this.io.changed();
+    }, delayMs);
   }
 
   private start(delivery: Delivery<M>): void {
@@ -289,7 +426,6 @@ export class DeliveryQueue<M> {
     this.inFlight.add(delivery);
     if (!this.timeoutTimer && !this.expiring) this.armTimeout(delivery.deadline);
     expectOutcome(delivery.id, (attempt, outcome) => this.onOutcome(delivery, attempt, outcome));
-    this.io.send(delivery, this.kumoInfo(delivery));
   }
 
   private onOutcome(delivery: Delivery<M>, attempt: number, outcome: ReportedOutcome): void {
@@ -318,6 +454,11 @@ export class DeliveryQueue<M> {
     this.inFlight.delete(delivery);
     forgetOutcome(delivery.id);
     delivery.state = 'done';
+    const batch = this.batchLeft.get(delivery);
+    if (batch) {
+      this.batchLeft.delete(delivery);
+      if (--batch.left === 0) this.batchesInFlight--;
+    }
   }
 
   private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
@@ -363,7 +504,7 @@ export class DeliveryQueue<M> {
       delivery.retryTimer = null;
       this.waiting.delete(delivery);
       delivery.state = 'queued';
-      this.ready.push(delivery);
+      this.enqueue(delivery);
       this.pump();
       this.io.changed();
     }, delayMs);

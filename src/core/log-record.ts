@@ -7,6 +7,8 @@
 
 import { formatDuration } from './duration';
 import type { QueueName } from './queue-name';
+import { text, typeName } from './messages';
+import { ERROR_CODES, KumoError } from './errors';
 
 export type RecordType = 'Delivery' | 'TransientFailure' | 'Bounce' | 'Expiration';
 
@@ -76,6 +78,37 @@ export interface Envelope {
 }
 
 export const NO_ENVELOPE: Envelope = Object.freeze({ sender: null, recipient: null });
+
+/**
+ * msg.sender / msg.recipient, when the flow knows the message's envelope (a log hook's
+ * record names them): KumoMTA's log records carry them. Anything but a string is bad input.
+ */
+export function envelopeOf(msg: { sender?: unknown; recipient?: unknown }): Envelope {
+  const { sender, recipient } = msg;
+  // The usual message has neither: no allocation on the hot path.
+  if ((sender === undefined || sender === null) && (recipient === undefined || recipient === null)) return NO_ENVELOPE;
+  return { sender: address(sender, 'sender'), recipient: address(recipient, 'recipient') };
+}
+
+function address(value: unknown, field: 'sender' | 'recipient'): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') {
+    throw new KumoError(ERROR_CODES.badInput, text('log-record.envelope', { field, type: typeName(value) }));
+  }
+  return value;
+}
+
+/** The size of the message data as KumoMTA's log record reports it (bytes; an object as its JSON). */
+export function dataSize(payload: unknown): number {
+  if (Buffer.isBuffer(payload)) return payload.length;
+  if (typeof payload === 'string') return Buffer.byteLength(payload);
+  if (payload === undefined || payload === null) return 0;
+  try {
+    return Buffer.byteLength(JSON.stringify(payload) ?? '');
+  } catch {
+    return 0; // not serialisable (circular): the publish node reports that; the size is only informative
+  }
+}
 
 export interface LogRecordInput {
   type: RecordType;

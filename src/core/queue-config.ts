@@ -9,6 +9,7 @@
  * rule is reported then, not on the first message it meets.
  */
 
+import { BatchSettingError, type CustomLuaBatch, customLuaBatch } from './batching';
 import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
 import { text, typeName } from './messages';
@@ -19,10 +20,12 @@ import type { QueueName } from './queue-name';
  * `{ smtp = {...} }` (the default), `{ maildir_path = '...' }` or
  * `{ custom_lua = { constructor = '...' } }`.
  */
-export type Protocol =
-  | { custom_lua: { constructor: string } }
-  | { smtp: Record<string, never> }
-  | { maildir_path: string };
+export type Protocol = { custom_lua: CustomLua } | { smtp: Record<string, never> } | { maildir_path: string };
+
+/** `custom_lua = { constructor = 'make.amqp', batch_size = 100, ... }` */
+export interface CustomLua extends CustomLuaBatch {
+  constructor: string;
+}
 
 /** A KumoMTA-shaped queue config; durations stay as the user wrote them. */
 export interface QueueConfig {
@@ -66,6 +69,10 @@ export interface RuleDefinition {
   retry_interval?: string | number;
   max_retry_interval?: string | number | null;
   max_age?: string | number;
+  /** custom_lua only; blank = not set (KumoMTA's defaults, or the custom protocol node's own). */
+  batch_size?: string | number;
+  min_batch_size?: string | number;
+  max_batch_latency?: string | number;
 }
 
 export class QueueConfigError extends Error {
@@ -92,7 +99,11 @@ export interface SelectedQueueConfig {
   rule: number | null;
 }
 
-const MATCH_FIELDS: readonly MatchField[] = ['domain', 'tenant', 'campaign', 'routing_domain'];
+export const MATCH_FIELDS: readonly MatchField[] = ['domain', 'tenant', 'campaign', 'routing_domain'];
+
+/** A rule's durations; each left blank takes KumoMTA's default. */
+export const RULE_DURATION_FIELDS = ['retry_interval', 'max_retry_interval', 'max_age'] as const;
+export type RuleDurationField = (typeof RULE_DURATION_FIELDS)[number];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -117,7 +128,7 @@ function freezeConfig(config: QueueConfig): Readonly<QueueConfig> {
 function copyConfig(config: Readonly<QueueConfig>): QueueConfig {
   const p = config.protocol;
   let protocol: Protocol;
-  if ('custom_lua' in p) protocol = { custom_lua: { constructor: p.custom_lua.constructor } };
+  if ('custom_lua' in p) protocol = { custom_lua: { ...p.custom_lua } };
   else if ('maildir_path' in p) protocol = { maildir_path: p.maildir_path };
   else protocol = { smtp: {} };
   return {
@@ -160,7 +171,7 @@ function protocolFromParams(value: unknown): Protocol {
     if (!isRecord(lua)) {
       throw new QueueConfigError(text('queue-config.custom-lua-not-object', { type: typeName(lua) }));
     }
-    return { custom_lua: { constructor: validateEventName(own(lua, 'constructor')) } };
+    return { custom_lua: { constructor: validateEventName(own(lua, 'constructor')), ...customLuaBatch(lua) } };
   }
   if ('maildir_path' in value) {
     const path = value.maildir_path;
@@ -188,7 +199,7 @@ function wrap<T>(where: Where, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof DurationError || err instanceof EventNameError) {
+    if (err instanceof DurationError || err instanceof EventNameError || err instanceof BatchSettingError) {
       throw new QueueConfigError(where(err.message));
     }
     throw err;
@@ -281,11 +292,10 @@ function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher 
   throw new QueueConfigError(where(text('queue-config.unknown-op', { field, op: String(JSON.stringify(op)) })));
 }
 
-function compileRule(def: unknown, number: number): CompiledRule {
-  const where = inRule(number);
-  if (!isRecord(def)) {
-    throw new QueueConfigError(where(text('queue-config.rule-not-object', { type: typeName(def) })));
-  }
+const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
+
+/** A rule's match, checked: an object naming queue components only. */
+function ruleMatch(def: Record<string, unknown>, where: Where): Record<string, unknown> {
   const match = def.match ?? {};
   if (!isRecord(match)) {
     throw new QueueConfigError(where(text('queue-config.rule-match-not-object', { type: typeName(match) })));
@@ -295,6 +305,52 @@ function compileRule(def: unknown, number: number): CompiledRule {
       throw new QueueConfigError(where(text('queue-config.rule-match-unknown-field', { key: JSON.stringify(key) })));
     }
   }
+  return match;
+}
+
+function ruleProtocol(def: Record<string, unknown>, where: Where): Protocol {
+  let protocol: Protocol;
+  switch (def.protocol) {
+    case 'custom_lua': {
+      const name = own(def, 'constructor');
+      if (name === undefined || name === null || (typeof name === 'string' && name.trim() === '')) {
+        throw new QueueConfigError(where(text('queue-config.constructor-missing')));
+      }
+      protocol = { custom_lua: { constructor: validateEventName(name), ...customLuaBatch(def) } };
+      break;
+    }
+    case 'maildir': {
+      const path = def.maildir_path;
+      if (typeof path !== 'string' || path.trim() === '') {
+        throw new QueueConfigError(where(text('queue-config.maildir-missing')));
+      }
+      protocol = { maildir_path: path.trim() };
+      break;
+    }
+    case 'smtp':
+      protocol = { smtp: {} };
+      break;
+    default:
+      throw new QueueConfigError(
+        where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })),
+      );
+  }
+  return protocol;
+}
+
+/** A rule's duration as KumoMTA would accept it in a policy, or null when blank (KumoMTA's default applies). */
+function ruleDuration(def: Record<string, unknown>, key: RuleDurationField): string | null {
+  const value = def[key];
+  if (blank(value)) return null;
+  return key === 'retry_interval' ? checkRetryInterval(value, key) : durationText(value, key);
+}
+
+function compileRule(def: unknown, number: number): CompiledRule {
+  const where = inRule(number);
+  if (!isRecord(def)) {
+    throw new QueueConfigError(where(text('queue-config.rule-not-object', { type: typeName(def) })));
+  }
+  const match = ruleMatch(def, where);
   const matchers: Array<readonly [MatchField, Matcher]> = [];
   for (const field of MATCH_FIELDS) {
     const matcher = compileMatcher(match[field], field, where);
@@ -302,46 +358,55 @@ function compileRule(def: unknown, number: number): CompiledRule {
   }
 
   return wrap(where, () => {
-    let protocol: Protocol;
-    switch (def.protocol) {
-      case 'custom_lua': {
-        const name = own(def, 'constructor');
-        if (name === undefined || name === null || (typeof name === 'string' && name.trim() === '')) {
-          throw new QueueConfigError(where(text('queue-config.constructor-missing')));
-        }
-        protocol = { custom_lua: { constructor: validateEventName(name) } };
-        break;
-      }
-      case 'maildir': {
-        const path = def.maildir_path;
-        if (typeof path !== 'string' || path.trim() === '') {
-          throw new QueueConfigError(where(text('queue-config.maildir-missing')));
-        }
-        protocol = { maildir_path: path.trim() };
-        break;
-      }
-      case 'smtp':
-        protocol = { smtp: {} };
-        break;
-      default:
-        throw new QueueConfigError(
-          where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })),
-        );
-    }
-    const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
     const config: QueueConfig = {
-      protocol,
-      retry_interval: blank(def.retry_interval)
-        ? QUEUE_CONFIG_DEFAULTS.retry_interval
-        : checkRetryInterval(def.retry_interval, 'retry_interval'),
-      max_retry_interval: blank(def.max_retry_interval)
-        ? QUEUE_CONFIG_DEFAULTS.max_retry_interval
-        : durationText(def.max_retry_interval, 'max_retry_interval'),
-      max_age: blank(def.max_age) ? QUEUE_CONFIG_DEFAULTS.max_age : durationText(def.max_age, 'max_age'),
+      protocol: ruleProtocol(def, where),
+      retry_interval: ruleDuration(def, 'retry_interval') ?? QUEUE_CONFIG_DEFAULTS.retry_interval,
+      max_retry_interval: ruleDuration(def, 'max_retry_interval') ?? QUEUE_CONFIG_DEFAULTS.max_retry_interval,
+      max_age: ruleDuration(def, 'max_age') ?? QUEUE_CONFIG_DEFAULTS.max_age,
     };
     const frozen = freezeConfig(config);
     return { matchers, config: frozen, timings: Object.freeze(timingsOf(frozen)) };
   });
+}
+
+/** A setting of a rule: where the editor's form shows a problem. */
+export type RuleField = MatchField | 'match' | 'protocol' | 'constructor' | 'maildir_path' | RuleDurationField;
+
+export interface RuleProblem {
+  /** The setting to fix; null when the rule is not an object at all. */
+  field: RuleField | null;
+  message: string;
+}
+
+/**
+ * Every reason compileRules would refuse one rule, each with the setting it
+ * belongs to, so the editor can mark every bad input while the user types.
+ * compileRules stops at the first, with the same words after "rule N: ".
+ */
+export function ruleProblems(def: unknown): RuleProblem[] {
+  const plain: Where = (message) => message;
+  if (!isRecord(def)) {
+    return [{ field: null, message: text('queue-config.rule-not-object', { type: typeName(def) }) }];
+  }
+  const problems: RuleProblem[] = [];
+  const check = (field: RuleField, fn: () => unknown): void => {
+    try {
+      wrap(plain, fn);
+    } catch (err) {
+      if (!(err instanceof QueueConfigError)) throw err;
+      problems.push({ field, message: err.message });
+    }
+  };
+  check('match', () => {
+    const match = ruleMatch(def, plain);
+    for (const field of MATCH_FIELDS) check(field, () => compileMatcher(match[field], field, plain));
+  });
+  // Each protocol checks its own setting only.
+  const protocolField =
+    def.protocol === 'custom_lua' ? 'constructor' : def.protocol === 'maildir' ? 'maildir_path' : 'protocol';
+  check(protocolField, () => ruleProtocol(def, plain));
+  for (const key of RULE_DURATION_FIELDS) check(key, () => ruleDuration(def, key));
+  return problems;
 }
 
 /** Validates and compiles the rules as the editor stores them; throws QueueConfigError naming the rule. */

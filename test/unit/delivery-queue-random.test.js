@@ -9,6 +9,7 @@
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../dist/core/delivery-queue');
 const { reportOutcome, awaitedOutcomes } = require('../../dist/core/delivery-outcomes');
+const { ManualClock } = require('../helpers/manual-clock');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
 const CONFIG = {
@@ -32,44 +33,6 @@ function prng(seed) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Timers run only when the test advances time, in due order. */
-class ManualClock {
-  constructor() {
-    this.time = 1700000000000;
-    this.timers = [];
-    this.seq = 0;
-  }
-
-  now() {
-    return this.time;
-  }
-
-  setTimer(fn, delayMs) {
-    const timer = { due: this.time + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(timer);
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
-  }
-
-  advance(ms) {
-    const end = this.time + ms;
-    for (;;) {
-      const live = this.timers.filter((t) => !t.cancelled && t.due <= end);
-      if (live.length === 0) break;
-      live.sort((x, y) => x.due - y.due || x.seq - y.seq);
-      const next = live[0];
-      this.timers.splice(this.timers.indexOf(next), 1);
-      this.time = Math.max(this.time, next.due);
-      next.fn();
-    }
-    this.time = end;
-    this.timers = this.timers.filter((t) => !t.cancelled);
-  }
 }
 
 function run(seed) {

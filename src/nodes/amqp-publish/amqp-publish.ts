@@ -1,19 +1,35 @@
 // amqp publish: client:publish{...} + confirm:wait() of KumoMTA's seed, with
 // its Ack / NotRequested = delivered, Nack = kumo.reject(500, ...) handling.
-// Every input ends in exactly one of: output 1, output 2, or done(err).
+// Every input ends in exactly one of: output 1, output 2, or done(err). An
+// array published element by element (a custom protocol batch, or the node's
+// setting) leaves once, when every element is settled, and each element of a
+// batch reports its own outcome.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { ConfirmPublisher, type ConfirmResult, type PublishError } from '../../core/confirm-publisher';
 import { encodeBody, publishOptions, MessageError } from '../../core/amqp-message';
-import { reportOutcome, type ReportedOutcome } from '../../core/delivery-outcomes';
+import { batchRefs, reportOutcome, type ReportedOutcome } from '../../core/delivery-outcomes';
+import { ERROR_CODES, KumoError } from '../../core/errors';
+import {
+  type BatchResult,
+  type ElementResult,
+  NACK_CODES,
+  type NackedAs,
+  type OutcomeRules,
+  type PublishOutcome,
+  publishOutcome,
+  RETURNED_CODES,
+  type ReturnedAs,
+  reportedOutcome,
+} from '../../core/publish-outcome';
+import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
-/** What a mandatory message returned as unroutable counts as. */
-type ReturnedAs = 'transient' | 'permanent' | 'delivered';
-type NackedAs = 'permanent' | 'transient';
+/** An array payload: one JSON message (default), or each element as its own message. */
+type ArrayPayload = 'json' | 'elements';
 
 interface AmqpPublishDef extends NodeDef {
   broker: string;
@@ -28,35 +44,20 @@ interface AmqpPublishDef extends NodeDef {
   confirmTimeout: number | string;
   maxWaiting: number | string;
   declareQueue: string;
+  arrayPayload?: ArrayPayload;
 }
 
 interface PublishMessage extends NodeMessageInFlow {
   properties?: unknown;
   kumo?: unknown;
-  amqp?: ConfirmResult;
+  amqp?: ConfirmResult | BatchResult;
   reject?: { code: number; message: string };
 }
 
-// SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it.
-const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
-// A Nack is KumoMTA's kumo.reject(500) (the seed's sender); a user who knows their broker's
-// Nacks pass (a full queue draining, a quorum leader moving) may have them retried instead.
-const NACK_CODES = { permanent: 500, transient: 451 } as const;
-const ROUTING_KEY_MAX_BYTES = 255;
-const STATUS_INTERVAL_MS = 500;
+type Send = (m: (PublishMessage | null)[]) => void;
+type Done = (err?: Error) => void;
 
-/** `invalid` names the setting's message key: the words differ per setting. */
-function positiveNumber(
-  t: Translate,
-  value: unknown,
-  fallback: number,
-  invalid: 'errors.confirm-timeout-invalid' | 'errors.max-waiting-invalid',
-): number {
-  if (value === '' || value === undefined || value === null) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(t(invalid, { value: String(value) }));
-  return n;
-}
+const ROUTING_KEY_MAX_BYTES = 255;
 
 function checkRoutingKey(t: Translate, value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
@@ -77,8 +78,11 @@ export = function register(RED: NodeAPI): void {
     const keyType: RoutingKeyType = def.routingKeyType || 'str';
     const persistent = def.persistent !== false;
     const mandatory = def.mandatory === true;
-    const returnedAs: ReturnedAs = def.returnedAs || 'transient';
-    const nackCode = NACK_CODES[def.nackedAs === 'transient' ? 'transient' : 'permanent'];
+    const rules: OutcomeRules = {
+      returnedAs: def.returnedAs || 'transient',
+      nackedAs: def.nackedAs === 'transient' ? 'transient' : 'permanent',
+    };
+    const eachElement = def.arrayPayload === 'elements';
     let publisher: ConfirmPublisher | null = null;
     let staticKey: string | null = null;
     let jsonata: ReturnType<typeof RED.util.prepareJSONataExpression> | null = null;
@@ -86,12 +90,6 @@ export = function register(RED: NodeAPI): void {
     // Why the node could not be set up: every message is failed with it, not
     // with a generic "not configured", so a Catch node sees what to fix.
     let setupError: string | null = null;
-    const fail = (message: string) => {
-      setupError = message;
-      this.error(message);
-      // After construction, so Status nodes (created later in the same flow) see it too.
-      setImmediate(() => this.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
-    };
 
     try {
       if (!broker) throw new Error(t('errors.no-broker'));
@@ -102,10 +100,17 @@ export = function register(RED: NodeAPI): void {
       else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, this);
       else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
       // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
-      if (!(returnedAs in RETURNED_CODES) && returnedAs !== 'delivered') throw new Error(t('errors.returned-as'));
+      if (!(rules.returnedAs in RETURNED_CODES) && rules.returnedAs !== 'delivered') {
+        throw new Error(t('errors.returned-as'));
+      }
       if (def.nackedAs !== undefined && !(def.nackedAs in NACK_CODES)) throw new Error(t('errors.nacked-as'));
-      const confirmTimeoutMs = positiveNumber(t, def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000;
-      const maxWaiting = Math.floor(positiveNumber(t, def.maxWaiting, 10000, 'errors.max-waiting-invalid'));
+      if (def.arrayPayload !== undefined && def.arrayPayload !== 'json' && def.arrayPayload !== 'elements') {
+        throw new Error(t('errors.array-payload', { value: String(def.arrayPayload) }));
+      }
+      const positive = (value: unknown, fallback: number, key: string) =>
+        positiveSetting(value, fallback, false, (v) => t(key, { value: v }));
+      const confirmTimeoutMs = positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000;
+      const maxWaiting = Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid'));
       const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
       publisher = new ConfirmPublisher(broker.connection, {
         confirm: def.waitForConfirm !== false,
@@ -116,128 +121,207 @@ export = function register(RED: NodeAPI): void {
           : null,
       });
     } catch (err) {
-      fail(err instanceof Error ? err.message : String(err));
+      setupError = err instanceof Error ? err.message : String(err);
+      showSetupError(this, setupError, t('status.error', { reason: setupError }));
     }
 
-    // Status follows the connection. Counts are throttled (one editor update per
-    // interval at most), but a change of state is shown at once: a reconnect
-    // takes ~200 ms, so a throttled status could skip "disconnected" entirely.
-    let statusTimer: NodeJS.Timeout | null = null;
-    let shownState: string | null = null;
-    const currentState = (): string => {
+    // Status follows the connection; "disconnected: " already says "not connected to
+    // the broker", so the status has room for the connection's own reason only.
+    const stateOf = (): string => {
       const problem = publisher?.problem;
       if (!problem) return 'ok'; // the per-message case: nothing to build
-      const state = broker?.connection?.status;
-      if (state?.blocked) return 'blocked';
-      if (state?.state === 'connecting' && !state.error) return 'connecting';
+      const connection = broker?.connection?.status;
+      if (connection?.blocked) return 'blocked';
+      if (connection?.state === 'connecting' && !connection.error) return 'connecting';
       return `problem:${problem}`;
     };
-    // "disconnected: " already says "not connected to the broker"; the status has
-    // room for the connection's own reason only, when it has one.
-    const statusReason = (problem: string): string => {
-      const connection = broker?.connection?.status;
-      return connection && connection.state !== 'connected' && connection.error ? connection.error : problem;
-    };
-    const showStatus = () => {
-      if (statusTimer) clearTimeout(statusTimer);
-      statusTimer = null;
-      if (!publisher) return;
-      shownState = currentState();
+    const status = new ThrottledStatus(this, () => {
+      if (!publisher) return null;
+      const state = stateOf();
       const problem = publisher.problem;
-      if (shownState === 'blocked')
-        this.status({ fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: publisher.outstanding }) });
-      else if (shownState === 'connecting')
-        this.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-      else if (problem)
-        this.status({
-          fill: 'red',
-          shape: 'ring',
-          text: t('status.disconnected', { reason: statusReason(problem).slice(0, 80) }),
-        });
-      else if (publisher.outstanding > 0)
-        this.status({ fill: 'green', shape: 'dot', text: t('status.in-flight', { count: publisher.outstanding }) });
-      else this.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
-    };
-    const refreshStatus = () => {
-      if (publisher && currentState() !== shownState) showStatus();
-      else if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
-    };
+      const count = publisher.outstanding;
+      if (state === 'blocked')
+        return { state, status: { fill: 'yellow', shape: 'dot', text: t('status.blocked', { count }) } };
+      if (state === 'connecting')
+        return { state, status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
+      if (problem) {
+        const connection = broker?.connection?.status;
+        const reason = connection && connection.state !== 'connected' && connection.error ? connection.error : problem;
+        return {
+          state,
+          status: { fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: reason.slice(0, 80) }) },
+        };
+      }
+      const text = count > 0 ? t('status.in-flight', { count }) : t('status.connected');
+      return { state, status: { fill: 'green', shape: 'dot', text } };
+    });
+    const refreshStatus = () => status.refresh(publisher ? stateOf() : undefined);
     if (publisher) {
       publisher.on('change', refreshStatus);
       publisher.on('warning', (message) => this.warn(message));
-      setImmediate(showStatus);
+      setImmediate(() => status.show());
     }
 
-    const report = (msg: PublishMessage, outcome: ReportedOutcome) => {
-      if (msg.kumo !== undefined) reportOutcome(msg.kumo, outcome);
+    const report = (kumo: unknown, outcome: ReportedOutcome) => {
+      if (kumo !== undefined) reportOutcome(kumo, outcome);
     };
 
-    const publish = (
-      msg: PublishMessage,
+    /** Ends a msg with an error: its delivery (every message of a batch) is a transient failure. */
+    const failed = (msg: PublishMessage, err: Error, done: Done) => {
+      report(msg.kumo, { kind: 'failed', error: err.message });
+      done(err);
+    };
+
+    /** Publishes one body; `settle` gets the error or the result, once. */
+    const publishOne = (
+      payload: unknown,
+      properties: unknown,
       routingKey: string,
-      send: (m: (PublishMessage | null)[]) => void,
-      done: (err?: Error) => void,
+      settle: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
     ) => {
-      const refused = (publisher as ConfirmPublisher).refusal();
-      if (refused) {
-        report(msg, { kind: 'failed', error: refused.message });
-        done(refused);
-        return;
-      }
       let content: Buffer;
       let options: ReturnType<typeof publishOptions>;
       try {
-        const body = encodeBody(msg.payload);
+        const body = encodeBody(payload);
         content = body.content;
-        options = publishOptions(msg.properties, persistent, body);
+        options = publishOptions(properties, persistent, body);
       } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
-        report(msg, { kind: 'failed', error: error.message });
-        done(error);
+        settle(err instanceof Error ? err : new Error(String(err)), null, false);
         return;
       }
       (publisher as ConfirmPublisher).publish(
         { exchange, routingKey, content, options, mandatory },
         (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
           refreshStatus();
-          if (err || !result) {
-            const error = err ?? new Error(t('errors.publish-failed'));
-            report(msg, { kind: 'failed', error: error.message });
-            done(error);
-            return;
-          }
-          msg.amqp = result;
-          if (result.status === 'Nack') {
-            const json = JSON.stringify(result);
-            msg.reject = { code: nackCode, message: json };
-            report(msg, { kind: 'rejected', code: nackCode, message: json });
-            send([null, msg]);
-          } else if (returned && returnedAs !== 'delivered') {
-            const json = JSON.stringify(result);
-            msg.reject = { code: RETURNED_CODES[returnedAs], message: json };
-            report(msg, { kind: 'rejected', code: msg.reject.code, message: json });
-            send([null, msg]);
-          } else {
-            // The disposition is only built for a delivery that waits for it (hot path).
-            // '250 ' + JSON is the disposition of KumoMTA's documented sender: data, not translated.
-            if (msg.kumo !== undefined)
-              report(msg, { kind: 'delivered', disposition: `250 ${JSON.stringify(result)}` });
-            send([msg, null]);
-          }
-          done();
+          settle(err ?? (result ? null : new Error(t('errors.publish-failed'))), result, returned);
         },
       );
+    };
+
+    const publish = (msg: PublishMessage, routingKey: string, send: Send, done: Done) => {
+      // Asked before any payload is encoded: under overload most messages are refused.
+      const refused = (publisher as ConfirmPublisher).refusal();
+      if (refused) {
+        failed(msg, refused, done);
+        return;
+      }
+      const batch = batchRefs(msg.kumo);
+      if (Array.isArray(msg.payload) && (eachElement || batch)) {
+        publishElements(msg, msg.payload, batch, routingKey, send, done);
+        return;
+      }
+      publishOne(msg.payload, msg.properties, routingKey, (err, result, returned) => {
+        if (err || !result) {
+          failed(msg, err as Error, done);
+          return;
+        }
+        msg.amqp = result;
+        const outcome = publishOutcome(result, returned, rules);
+        // The disposition is only built for a delivery that waits for it (hot path).
+        if (msg.kumo !== undefined) report(msg.kumo, reportedOutcome(outcome, result));
+        if (outcome.kind === 'rejected') {
+          msg.reject = { code: outcome.code, message: outcome.message };
+          send([null, msg]);
+        } else {
+          send([msg, null]);
+        }
+        done();
+      });
+      refreshStatus();
+    };
+
+    /**
+     * Every element as its own AMQP message, pipelined; the msg leaves once all are settled:
+     * output 1 when every element was delivered, output 2 when any was rejected, done(err)
+     * when any failed. A custom protocol batch reports each element's own outcome.
+     */
+    const publishElements = (
+      msg: PublishMessage,
+      elements: unknown[],
+      batch: unknown[] | null,
+      routingKey: string,
+      send: Send,
+      done: Done,
+    ) => {
+      if (batch && batch.length !== elements.length) {
+        failed(
+          msg,
+          new KumoError(
+            ERROR_CODES.badInput,
+            t('errors.batch-length', { payloads: elements.length, infos: batch.length }),
+          ),
+          done,
+        );
+        return;
+      }
+      const results: ElementResult[] = new Array(elements.length);
+      let firstError: Error | null = null;
+      let firstRejected: PublishOutcome | null = null;
+      let left = elements.length;
+      const finish = () => {
+        const statuses = results.map((r) => r.status);
+        msg.amqp = {
+          status: statuses.includes('Error')
+            ? 'Error'
+            : statuses.includes('Nack')
+              ? 'Nack'
+              : statuses.includes('Ack')
+                ? 'Ack'
+                : 'NotRequested',
+          reply_code: null,
+          reply_text: null,
+          exchange,
+          routing_key: routingKey,
+          results,
+        };
+        if (!batch && msg.kumo !== undefined) {
+          // One delivery whose payload is an array: one outcome for it.
+          if (firstError) report(msg.kumo, { kind: 'failed', error: firstError.message });
+          else if (firstRejected?.kind === 'rejected')
+            report(msg.kumo, { kind: 'rejected', code: firstRejected.code, message: firstRejected.message });
+          else report(msg.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(msg.amqp)}` });
+        }
+        if (firstError) {
+          done(firstError);
+          return;
+        }
+        if (firstRejected?.kind === 'rejected') {
+          msg.reject = { code: firstRejected.code, message: firstRejected.message };
+          send([null, msg]);
+        } else {
+          send([msg, null]);
+        }
+        done();
+      };
+      if (left === 0) {
+        finish();
+        return;
+      }
+      elements.forEach((element, i) => {
+        publishOne(element, msg.properties, routingKey, (err, result, returned) => {
+          if (err || !result) {
+            firstError ??= err as Error;
+            results[i] = { status: 'Error', error: (err as Error).message };
+            if (batch) report(batch[i], { kind: 'failed', error: (err as Error).message });
+          } else {
+            results[i] = result;
+            const outcome = publishOutcome(result, returned, rules);
+            if (outcome.kind === 'rejected') firstRejected ??= outcome;
+            if (batch) report(batch[i], reportedOutcome(outcome, result));
+          }
+          if (--left === 0) finish();
+        });
+      });
       refreshStatus();
     };
 
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as PublishMessage;
       if (!publisher) {
-        const error = new Error(
-          setupError ? t('errors.not-configured-because', { reason: setupError }) : t('errors.not-configured'),
-        );
-        report(msg, { kind: 'failed', error: error.message });
-        done(error);
+        const reason = setupError
+          ? t('errors.not-configured-because', { reason: setupError })
+          : t('errors.not-configured');
+        failed(msg, new KumoError(ERROR_CODES.notConfigured, reason), done);
         return;
       }
       if (staticKey !== null) {
@@ -249,8 +333,7 @@ export = function register(RED: NodeAPI): void {
             if (err) throw new MessageError(t('errors.routing-key-expression', { error: err.message }));
             key = checkRoutingKey(t, value);
           } catch (e) {
-            report(msg, { kind: 'failed', error: (e as Error).message });
-            done(e as Error);
+            failed(msg, e as Error, done);
             return;
           }
           publish(msg, key, send, done);
@@ -263,8 +346,7 @@ export = function register(RED: NodeAPI): void {
           const error = new MessageError(
             t('errors.routing-key-property', { property: def.routingKey, error: (e as Error).message }),
           );
-          report(msg, { kind: 'failed', error: error.message });
-          done(error);
+          failed(msg, error, done);
           return;
         }
         publish(msg, key, send, done);
@@ -272,8 +354,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     this.on('close', (_removed: boolean, done: () => void) => {
-      if (statusTimer) clearTimeout(statusTimer);
-      statusTimer = null;
+      status.stop();
       if (!publisher) return done();
       // Outstanding confirms get most of Node-RED's 15 s close timeout.
       publisher.close(10000).then(done, done);

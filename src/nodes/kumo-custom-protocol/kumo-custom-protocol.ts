@@ -1,21 +1,22 @@
 // custom protocol: `protocol = { custom_lua = { constructor = 'make.amqp' } }`
 // plus kumo.on('make.amqp', ...). Output 1 carries each delivery attempt with
-// msg.kumo; output 2 carries one KumoMTA log record per outcome.
+// msg.kumo (or, with a batch size above 1, each batch, as send_batch gets it);
+// output 2 carries one KumoMTA log record per outcome.
 
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { DeliveryQueue, type Delivery, type KumoDeliveryInfo } from '../../core/delivery-queue';
-import { validateEventName, PREDEFINED_EVENTS, RESERVED_PREFIX } from '../../core/event-names';
-import { bindProtocol, unbindProtocol, type ProtocolHandler, type Routing } from '../../core/protocol-bindings';
-import { makeQueueConfig, timingsOf, type QueueConfig } from '../../core/queue-config';
-import { queueNameFrom, type QueueName } from '../../core/queue-name';
-import { NO_ENVELOPE } from '../../core/log-record';
-import type { Envelope, LogRecord } from '../../core/log-record';
-import { typeName } from '../../core/messages';
-import { RetryStore, storeFileName, restorePayload } from '../../core/retry-store';
-import { DurableRetries } from '../../core/durable-retries';
 import * as path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { nodeBatchSettings } from '../../core/batching';
+import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
+import { DurableRetries } from '../../core/durable-retries';
 import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
-import { translator, type Translate } from '../../common/node-text';
+import { PREDEFINED_EVENTS, RESERVED_PREFIX, validateEventName } from '../../core/event-names';
+import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
+import { bindProtocol, type ProtocolHandler, type Routing, unbindProtocol } from '../../core/protocol-bindings';
+import { makeQueueConfig, type QueueConfig, timingsOf } from '../../core/queue-config';
+import { type QueueName, queueNameFrom } from '../../core/queue-name';
+import { RetryStore, restorePayload, storeFileName } from '../../core/retry-store';
+import { failInput, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import { translator } from '../../common/node-text';
 import english from './locale.json';
 
 interface CustomProtocolDef extends NodeDef {
@@ -24,6 +25,9 @@ interface CustomProtocolDef extends NodeDef {
   timeout: number | string;
   maxInFlight: number | string;
   maxQueued?: number | string;
+  batchSize?: number | string;
+  minBatchSize?: number | string;
+  maxBatchLatency?: number | string;
 }
 
 interface DeliveryMessage extends NodeMessageInFlow {
@@ -31,54 +35,11 @@ interface DeliveryMessage extends NodeMessageInFlow {
   recipient?: unknown;
   queue?: unknown;
   queueConfig?: unknown;
-  kumo?: KumoDeliveryInfo;
+  kumo?: unknown;
 }
 
-const STATUS_INTERVAL_MS = 500;
 // In-flight attempts get most of Node-RED's 15 s close timeout.
 const CLOSE_GRACE_MS = 10000;
-
-type PositiveSetting = 'errors.timeout-invalid' | 'errors.max-in-flight-invalid' | 'errors.max-queued-invalid';
-
-/** `invalid` names the setting's message key: the words differ per setting. */
-function positive(t: Translate, value: unknown, fallback: number, invalid: PositiveSetting, integer: boolean): number {
-  if (value === '' || value === undefined || value === null) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new Error(t(invalid, { value: String(value) }));
-  }
-  return n;
-}
-
-/** Size of the message data as KumoMTA's log record reports it (bytes). */
-function payloadSize(payload: unknown): number {
-  if (Buffer.isBuffer(payload)) return payload.length;
-  if (typeof payload === 'string') return Buffer.byteLength(payload);
-  if (payload === undefined || payload === null) return 0;
-  try {
-    return Buffer.byteLength(JSON.stringify(payload) ?? '');
-  } catch {
-    return 0; // not serialisable (circular): the publish node reports that; the log record's size is only informative
-  }
-}
-
-/**
- * msg.sender / msg.recipient, when the flow knows the message's envelope (a log hook's
- * record names them): KumoMTA's log records carry them. Anything but a string is refused.
- */
-function envelopeOf(msg: DeliveryMessage, t: Translate): Envelope {
-  const { sender, recipient } = msg;
-  // The usual message has neither: no allocation on the hot path.
-  if ((sender === undefined || sender === null) && (recipient === undefined || recipient === null)) return NO_ENVELOPE;
-  return { sender: address(sender, 'sender', t), recipient: address(recipient, 'recipient', t) };
-}
-
-function address(value: unknown, field: 'sender' | 'recipient', t: Translate): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string')
-    throw new KumoError(ERROR_CODES.badInput, t('errors.envelope', { field, type: typeName(value) }));
-  return value;
-}
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-custom-protocol', english);
@@ -89,7 +50,6 @@ export = function register(RED: NodeAPI): void {
     let deliveries: DeliveryQueue<DeliveryMessage> | null = null;
     let eventName = '';
     let handler: ProtocolHandler | null = null;
-    let statusTimer: NodeJS.Timeout | null = null;
     // Each attempt leaves as its own shallow copy of the delivery's msg, so a late
     // attempt still downstream (a slow node) keeps its own msg.kumo and cannot change
     // the next one; the delivery's msg itself never leaves and keeps the original payload.
@@ -99,45 +59,64 @@ export = function register(RED: NodeAPI): void {
         ? RED.util.cloneMessage({ payload } as NodeMessageInFlow).payload
         : payload;
 
-    const showStatus = () => {
-      statusTimer = null;
-      if (!deliveries) return;
+    const status = new ThrottledStatus(node, () => {
+      if (!deliveries) return null;
       const { queued, inFlight, waiting } = deliveries.counts;
-      if (queued + inFlight + waiting === 0) node.status({ fill: 'green', shape: 'dot', text: t('status.idle') });
-      else
-        node.status({
-          fill: waiting > 0 ? 'yellow' : 'blue',
-          shape: 'dot',
-          text: t('status.summary', { queued, inFlight, waiting }),
-        });
-    };
-    const refreshStatus = () => {
-      if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
-    };
+      const batches = deliveries.batches;
+      if (queued + inFlight + waiting === 0) {
+        return { state: 'idle', status: { fill: 'green', shape: 'dot', text: t('status.idle') } };
+      }
+      const text =
+        batches > 0
+          ? t('status.summary-batches', { queued, inFlight, batches, waiting })
+          : t('status.summary', { queued, inFlight, waiting });
+      return { state: 'busy', status: { fill: waiting > 0 ? 'yellow' : 'blue', shape: 'dot', text } };
+    });
 
     // Durable retries (see core/durable-retries.ts): under Node-RED's user directory.
     let durable: DurableRetries<DeliveryMessage> | null = null;
 
     try {
       eventName = validateEventName(def.eventName);
+      const positive = (value: unknown, fallback: number, integer: boolean, key: string) =>
+        positiveSetting(value, fallback, integer, (v) => t(key, { value: v }));
       deliveries = new DeliveryQueue<DeliveryMessage>(
         {
           constructorName: eventName,
-          attemptTimeoutMs: positive(t, def.timeout, 60, 'errors.timeout-invalid', false) * 1000,
-          maxInFlight: positive(t, def.maxInFlight, 128, 'errors.max-in-flight-invalid', true),
-          maxQueued: positive(t, def.maxQueued, 10000, 'errors.max-queued-invalid', true),
+          attemptTimeoutMs: positive(def.timeout, 60, false, 'errors.timeout-invalid') * 1000,
+          maxInFlight: positive(def.maxInFlight, 128, true, 'errors.max-in-flight-invalid'),
+          maxQueued: positive(def.maxQueued, 10000, true, 'errors.max-queued-invalid'),
           logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
+          batch: nodeBatchSettings({
+            batch_size: def.batchSize,
+            min_batch_size: def.minBatchSize,
+            max_batch_latency: def.maxBatchLatency,
+          }),
         },
         {
           send(delivery: Delivery<DeliveryMessage>, kumo: KumoDeliveryInfo) {
             node.send([{ ...delivery.msg, payload: payloadFor(delivery.msg.payload), kumo }, null]);
           },
+          sendBatch(batch: Delivery<DeliveryMessage>[], kumos: KumoDeliveryInfo[]) {
+            // One msg for the batch, as send_batch gets one table: the payloads and each message's msg.kumo, same order.
+            const first = batch[0].msg;
+            node.send([
+              {
+                _msgid: RED.util.generateId(),
+                payload: batch.map((d) => payloadFor(d.msg.payload)),
+                queue: first.queue,
+                queueConfig: first.queueConfig,
+                kumo: { constructor: eventName, batch: kumos },
+              },
+              null,
+            ]);
+          },
           log(delivery: Delivery<DeliveryMessage>, record: LogRecord, kumo: KumoDeliveryInfo) {
             // A shallow copy keeps everything else of the original msg, msg.res of an http in node included.
             node.send([null, { ...delivery.msg, payload: record, kumo }]);
           },
-          measure: (delivery: Delivery<DeliveryMessage>) => payloadSize(delivery.msg.payload),
-          changed: refreshStatus,
+          measure: (delivery: Delivery<DeliveryMessage>) => dataSize(delivery.msg.payload),
+          changed: () => status.refresh(),
           retrying: (delivery, change) => durable?.changed(delivery, change),
         },
       );
@@ -163,17 +142,14 @@ export = function register(RED: NodeAPI): void {
       } else {
         node.warn(t('warnings.no-user-dir'));
       }
-      setImmediate(showStatus);
+      setImmediate(() => status.show());
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (handler) unbindProtocol(eventName, handler);
       handler = null;
       void deliveries?.close(0);
       deliveries = null;
-      node.error(message);
-      setImmediate(() =>
-        node.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message.slice(0, 80) }) }),
-      );
+      showSetupError(node, message, t('status.error', { reason: message.slice(0, 80) }));
     }
 
     function restoreDeliveries(queue: DeliveryQueue<DeliveryMessage>, from: RetryStore): void {
@@ -191,7 +167,7 @@ export = function register(RED: NodeAPI): void {
             queue: queueName,
             queueConfig: config,
           } as DeliveryMessage;
-          queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg, t));
+          queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg));
           restored++;
         } catch (err) {
           node.warn(t('warnings.not-restored', { id: String(entry?.id), error: (err as Error).message }));
@@ -201,7 +177,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
-      const envelope = envelopeOf(msg, t);
+      const envelope = envelopeOf(msg);
       queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelope);
     }
 
@@ -231,14 +207,13 @@ export = function register(RED: NodeAPI): void {
         accept(deliveries, msg as DeliveryMessage);
         done();
       } catch (err) {
-        done(withCode(err instanceof Error ? err : new Error(String(err)), ERROR_CODES.badInput));
+        failInput(done, err, ERROR_CODES.badInput);
       }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (handler) unbindProtocol(eventName, handler);
-      if (statusTimer) clearTimeout(statusTimer);
-      statusTimer = null;
+      status.stop();
       if (!deliveries) return done();
       deliveries
         .close(CLOSE_GRACE_MS)

@@ -3,7 +3,8 @@
 // failure (retried), 5xx a permanent one (Bounce).
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { reportOutcome, deliveryRef } from '../../core/delivery-outcomes';
+import { batchRefs, deliveryRef, reportOutcome } from '../../core/delivery-outcomes';
+import { ERROR_CODES, KumoError } from '../../core/errors';
 import { rejectCode } from '../../core/reject-code';
 import { translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
@@ -52,8 +53,10 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RejectMessage;
       (async () => {
-        if (!deliveryRef(msg.kumo)) {
-          throw new Error(t('errors.kumo-missing'));
+        // A custom protocol batch (send_batch) is rejected whole, as kumo.reject does there.
+        const batch = batchRefs(msg.kumo);
+        if (batch ? !batch.every((member) => deliveryRef(member)) : !deliveryRef(msg.kumo)) {
+          throw new KumoError(ERROR_CODES.badInput, t('errors.kumo-missing'));
         }
         let code: number;
         try {
@@ -64,7 +67,8 @@ export = function register(RED: NodeAPI): void {
         const message = messageText(await evaluate(RED, this, def.message ?? '', messageType, msg));
         msg.reject = { code, message };
         if (!reportOutcome(msg.kumo, { kind: 'rejected', code, message })) {
-          this.warn(t('warnings.not-waiting', { id: (msg.kumo as { id: string }).id }));
+          const ids = (batch ?? [msg.kumo]).map((member) => deliveryRef(member)?.id).join(', ');
+          this.warn(t('warnings.not-waiting', { id: ids }));
         }
         send(msg);
       })().then(

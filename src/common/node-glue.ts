@@ -1,0 +1,73 @@
+// What every node's glue does the same way: read a positive-number setting,
+// show a status without flooding the editor, and end an input with done(err)
+// carrying a code a flow can branch on.
+
+import type { Node, NodeStatus } from 'node-red';
+import { type ErrorCode, withCode } from '../core/errors';
+
+/** A positive number from the node's settings; blank means the default. `invalid` words the error. */
+export function positiveSetting(
+  value: unknown,
+  fallback: number,
+  integer: boolean,
+  invalid: (value: string) => string,
+): number {
+  if (value === '' || value === undefined || value === null) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(invalid(String(value)));
+  return n;
+}
+
+/** A status worked out now: `state` names it, so a change of state can be shown at once. */
+export interface ComputedStatus {
+  state: string;
+  status: NodeStatus;
+}
+
+/**
+ * Shows a node's status at most once per interval (counts change with every
+ * message), except that a new state (e.g. connected → disconnected) is shown at
+ * once: a reconnect takes ~200 ms, and a throttled status could skip it.
+ */
+export class ThrottledStatus {
+  private timer: NodeJS.Timeout | null = null;
+  private shown: string | null = null;
+
+  constructor(
+    private readonly node: Node,
+    private readonly compute: () => ComputedStatus | null,
+    private readonly intervalMs = 500,
+  ) {}
+
+  /** Something changed. `state` (when cheap to know) lets a new state skip the wait. */
+  refresh(state?: string): void {
+    if (state !== undefined && state !== this.shown) this.show();
+    else if (!this.timer) this.timer = setTimeout(() => this.show(), this.intervalMs);
+  }
+
+  show(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const computed = this.compute();
+    if (!computed) return;
+    this.shown = computed.state;
+    this.node.status(computed.status);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/** A node that could not be set up: the error is logged, and the status says so once the flow has started. */
+export function showSetupError(node: Node, message: string, statusText: string): void {
+  node.error(message);
+  // After construction, so Status nodes (created later in the same flow) see it too.
+  setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: statusText }));
+}
+
+/** Ends an input with an error Catch nodes see; an error without a code gets `code`. */
+export function failInput(done: (err?: Error) => void, err: unknown, code: ErrorCode): void {
+  done(withCode(err instanceof Error ? err : new Error(String(err)), code));
+}
