@@ -1,0 +1,183 @@
+// The queue an amqp consume node reads, as the node may declare it: durable,
+// its type, dead-letter exchange, message TTL and any other x-arguments, and a
+// binding to an exchange. The settings are checked here once, for the editor
+// (bundled) and the runtime alike; problems are kinds, worded by each side's catalogue.
+
+import type * as amqp from 'amqplib';
+
+export type QueueType = 'classic' | 'quorum';
+export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
+/** '' binds to an exchange that must exist already; a type declares it (durable) first. */
+export type ExchangeType = '' | 'direct' | 'fanout' | 'topic' | 'headers';
+export const EXCHANGE_TYPES: readonly ExchangeType[] = ['', 'direct', 'fanout', 'topic', 'headers'];
+
+/** The node's settings as the flow JSON holds them (strings from the form). */
+export interface QueueSettings {
+  queue: string;
+  durable?: boolean;
+  queueType?: string;
+  deadLetterExchange?: string;
+  deadLetterRoutingKey?: string;
+  messageTtl?: string | number;
+  /** JSON of further arguments, e.g. {"x-max-length": 10000}. */
+  queueArguments?: string;
+  exchange?: string;
+  exchangeType?: string;
+  routingKey?: string;
+}
+
+export interface QueueDeclaration {
+  queue: string;
+  durable: boolean;
+  arguments: Record<string, unknown>;
+  bind: { exchange: string; exchangeType: ExchangeType; routingKey: string } | null;
+}
+
+export type QueueField =
+  | 'queue'
+  | 'queueType'
+  | 'messageTtl'
+  | 'queueArguments'
+  | 'exchange'
+  | 'exchangeType'
+  | 'routingKey'
+  | 'deadLetterExchange'
+  | 'deadLetterRoutingKey';
+
+export type QueueProblemKind =
+  | 'empty'
+  | 'too-long'
+  | 'reserved'
+  | 'unknown-type'
+  | 'quorum-not-durable'
+  | 'not-whole-number'
+  | 'not-json'
+  | 'not-object'
+  | 'set-twice'
+  | 'routing-key-without-exchange';
+
+export interface QueueProblem {
+  field: QueueField;
+  kind: QueueProblemKind;
+  /** For not-json: the parser's words; for set-twice: the argument's name. */
+  detail?: string;
+}
+
+const SHORT_STRING_MAX = 255;
+
+function byteLength(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+function shortString(field: QueueField, value: string, problems: QueueProblem[]): void {
+  if (byteLength(value) > SHORT_STRING_MAX) problems.push({ field, kind: 'too-long' });
+}
+
+/** Problems of the queue name alone (consumed, declared or not). */
+export function queueNameProblems(queue: unknown, declared: boolean): QueueProblem[] {
+  const name = typeof queue === 'string' ? queue.trim() : '';
+  if (name === '') return [{ field: 'queue', kind: 'empty' }];
+  if (byteLength(name) > SHORT_STRING_MAX) return [{ field: 'queue', kind: 'too-long' }];
+  // RabbitMQ refuses to declare amq.* names (403 ACCESS_REFUSED); consuming one is allowed.
+  if (declared && name.startsWith('amq.')) return [{ field: 'queue', kind: 'reserved' }];
+  return [];
+}
+
+/** The arguments JSON field: an object, or empty. */
+export function parseArguments(text: unknown): { value: Record<string, unknown>; problem: QueueProblem | null } {
+  if (text === undefined || text === null || (typeof text === 'string' && text.trim() === ''))
+    return { value: {}, problem: null };
+  if (typeof text === 'object' && !Array.isArray(text))
+    return { value: text as Record<string, unknown>, problem: null };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(text));
+  } catch (err) {
+    return {
+      value: {},
+      problem: { field: 'queueArguments', kind: 'not-json', detail: err instanceof Error ? err.message : String(err) },
+    };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    return { value: {}, problem: { field: 'queueArguments', kind: 'not-object' } };
+  return { value: parsed as Record<string, unknown>, problem: null };
+}
+
+/** The declaration the settings describe, or the problems that prevent it. */
+export function queueDeclaration(settings: QueueSettings): {
+  declaration: QueueDeclaration | null;
+  problems: QueueProblem[];
+} {
+  const problems = queueNameProblems(settings.queue, true);
+  const durable = settings.durable !== false;
+  const queueType = settings.queueType || 'classic';
+  const args: Record<string, unknown> = {};
+  const named: Record<string, QueueField> = {};
+  const set = (name: string, value: unknown, field: QueueField) => {
+    args[name] = value;
+    named[name] = field;
+  };
+
+  if (!(QUEUE_TYPES as readonly string[]).includes(queueType))
+    problems.push({ field: 'queueType', kind: 'unknown-type' });
+  else if (queueType === 'quorum') {
+    // RabbitMQ refuses a quorum queue that is not durable (406 PRECONDITION_FAILED).
+    if (!durable) problems.push({ field: 'queueType', kind: 'quorum-not-durable' });
+    set('x-queue-type', 'quorum', 'queueType');
+  }
+  const dlx = (settings.deadLetterExchange ?? '').trim();
+  const dlrk = (settings.deadLetterRoutingKey ?? '').trim();
+  if (dlx) {
+    shortString('deadLetterExchange', dlx, problems);
+    set('x-dead-letter-exchange', dlx, 'deadLetterExchange');
+  }
+  if (dlrk) {
+    shortString('deadLetterRoutingKey', dlrk, problems);
+    set('x-dead-letter-routing-key', dlrk, 'deadLetterRoutingKey');
+  }
+  const ttl =
+    settings.messageTtl === undefined || settings.messageTtl === null ? '' : String(settings.messageTtl).trim();
+  if (ttl !== '') {
+    if (!/^\d+$/.test(ttl) || Number(ttl) > 2 ** 32 - 1)
+      problems.push({ field: 'messageTtl', kind: 'not-whole-number' });
+    else set('x-message-ttl', Number(ttl), 'messageTtl');
+  }
+  const { value: extra, problem } = parseArguments(settings.queueArguments);
+  if (problem) problems.push(problem);
+  for (const [name, value] of Object.entries(extra)) {
+    if (name in named) problems.push({ field: 'queueArguments', kind: 'set-twice', detail: name });
+    else args[name] = value;
+  }
+
+  const exchange = (settings.exchange ?? '').trim();
+  const exchangeType = (settings.exchangeType ?? '') as ExchangeType;
+  const routingKey = settings.routingKey ?? '';
+  if (!(EXCHANGE_TYPES as readonly string[]).includes(exchangeType))
+    problems.push({ field: 'exchangeType', kind: 'unknown-type' });
+  if (exchange) {
+    shortString('exchange', exchange, problems);
+    // The default exchange binds every queue by its name already; amq.* may be bound, not declared.
+    if (exchangeType !== '' && exchange.startsWith('amq.')) problems.push({ field: 'exchange', kind: 'reserved' });
+  } else if (routingKey !== '') problems.push({ field: 'routingKey', kind: 'routing-key-without-exchange' });
+  shortString('routingKey', routingKey, problems);
+
+  if (problems.length > 0) return { declaration: null, problems };
+  return {
+    declaration: {
+      queue: settings.queue.trim(),
+      durable,
+      arguments: args,
+      bind: exchange ? { exchange, exchangeType, routingKey } : null,
+    },
+    problems,
+  };
+}
+
+/** Declares the queue (and its exchange and binding) on `channel`; the broker's refusal closes the channel. */
+export async function declareQueue(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
+  await channel.assertQueue(declaration.queue, { durable: declaration.durable, arguments: declaration.arguments });
+  const bind = declaration.bind;
+  if (!bind) return;
+  if (bind.exchangeType) await channel.assertExchange(bind.exchange, bind.exchangeType, { durable: true });
+  await channel.bindQueue(declaration.queue, bind.exchange, bind.routingKey);
+}

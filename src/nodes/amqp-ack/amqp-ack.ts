@@ -1,0 +1,82 @@
+// amqp ack: basic.ack / basic.nack(requeue) / basic.reject of a message an
+// amqp consume node delivered, found by the handle it carries in msg._amqpAck.
+// The msg passes on once the frame is written.
+
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { type AckAction, isAckAction } from '../../core/consumer-ack';
+import { settle } from '../../core/consumer-handles';
+import { ERROR_CODES, KumoError } from '../../core/errors';
+import { typeName } from '../../core/messages';
+import { translator } from '../../common/node-text';
+import english from './locale.json';
+
+interface AmqpAckDef extends NodeDef {
+  action: AckAction;
+}
+
+interface AckMessage extends NodeMessageInFlow {
+  ack?: unknown;
+  _amqpAck?: unknown;
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return typeName(value);
+}
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'amqp-ack', english);
+
+  function AmqpAck(this: Node, def: AmqpAckDef): void {
+    RED.nodes.createNode(this, def);
+    const configured: AckAction | null = isAckAction(def.action || 'ack') ? def.action || 'ack' : null;
+    if (!configured) this.error(t('errors.action'));
+
+    this.on('input', (input: NodeMessageInFlow, send, done) => {
+      const msg = input as AckMessage;
+      let action = configured ?? 'ack';
+      if (msg.ack !== undefined) {
+        if (!isAckAction(msg.ack)) {
+          done(new KumoError(ERROR_CODES.badInput, t('errors.bad-action', { value: shown(msg.ack) })));
+          return;
+        }
+        action = msg.ack;
+      } else if (!configured) {
+        done(new KumoError(ERROR_CODES.notConfigured, t('errors.action')));
+        return;
+      }
+      const handle = msg._amqpAck;
+      if (handle === undefined) {
+        done(new KumoError(ERROR_CODES.badInput, t('errors.no-handle')));
+        return;
+      }
+      const result = settle(handle, action);
+      switch (result.outcome) {
+        case 'settled':
+          send(msg);
+          done();
+          return;
+        case 'not-a-handle':
+          done(new KumoError(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) })));
+          return;
+        case 'already-settled':
+          done(new KumoError(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) })));
+          return;
+        case 'channel-gone':
+          done(new KumoError(ERROR_CODES.brokerUnavailable, t('errors.channel-gone', { action })));
+          return;
+        case 'write-failed':
+          done(
+            new KumoError(
+              ERROR_CODES.brokerUnavailable,
+              t('errors.write-failed', { action, error: result.error ?? '' }),
+            ),
+          );
+          return;
+      }
+    });
+  }
+
+  RED.nodes.registerType('amqp-ack', AmqpAck);
+};

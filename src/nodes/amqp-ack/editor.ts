@@ -1,0 +1,38 @@
+// amqp ack's editor: one choice, named on the node.
+
+import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
+import { ACK_ACTIONS, isAckAction } from '../../core/consumer-ack';
+import { CATEGORY, editorText, RED, validator } from '../../editor/editor-red';
+
+interface AckProperties extends EditorNodeProperties {
+  action: string;
+}
+
+const t = editorText('amqp-ack');
+
+const definition: EditorNodeDef<AckProperties> = {
+  category: CATEGORY,
+  color: '#F0963F',
+  defaults: {
+    name: { value: '' },
+    action: {
+      value: 'ack',
+      validate: validator<AckProperties>((v) => (isAckAction(v) ? true : t('errors.action'))),
+    },
+  },
+  inputs: 1,
+  outputs: 1,
+  outputLabels: () => t('outputs.settled'),
+  icon: 'amqp-ack.svg',
+  paletteLabel: () => t('paletteLabel'),
+  label: function () {
+    if (this.name) return this.name;
+    const action = ACK_ACTIONS.find((a) => a === this.action) ?? 'ack';
+    return t('label.node', { action: t(`short.${action}`) });
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+};
+
+RED.nodes.registerType('amqp-ack', definition);

@@ -1,0 +1,143 @@
+// amqp consume: the reader of the queue KumoMTA's log events land in. Each
+// delivery leaves as one msg; in manual mode it stays unacknowledged until an
+// amqp ack node settles it (at least once), at most `prefetch` at a time.
+
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
+import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/consumer';
+import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
+import { type QueueProblem, queueDeclaration, queueNameProblems } from '../../core/consumer-queue';
+import { ERROR_CODES, KumoError } from '../../core/errors';
+import { translator, type Translate } from '../../common/node-text';
+import english from './locale.json';
+
+interface AmqpConsumeDef extends NodeDef {
+  broker: string;
+  queue: string;
+  declare: boolean;
+  durable: boolean;
+  queueType: string;
+  deadLetterExchange: string;
+  deadLetterRoutingKey: string;
+  messageTtl: string | number;
+  queueArguments: string;
+  exchange: string;
+  exchangeType: string;
+  routingKey: string;
+  prefetch: string | number;
+  ackMode: AckMode;
+  output: PayloadFormat;
+}
+
+const STATUS_INTERVAL_MS = 500;
+// basic.qos prefetch-count is an AMQP short (0 would mean no limit).
+const PREFETCH_MAX = 65535;
+
+function problemText(t: Translate, problem: QueueProblem): string {
+  return t(`errors.${problem.field}-${problem.kind}`, { detail: problem.detail ?? '' });
+}
+
+export = function register(RED: NodeAPI): void {
+  const t = translator(RED, 'amqp-consume', english);
+
+  function AmqpConsume(this: Node, def: AmqpConsumeDef): void {
+    RED.nodes.createNode(this, def);
+    const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
+    const queue = typeof def.queue === 'string' ? def.queue.trim() : '';
+    const ackMode: AckMode = def.ackMode || 'manual';
+    const output: PayloadFormat = def.output || 'auto';
+    let consumer: Consumer | null = null;
+
+    const fail = (message: string) => {
+      this.error(message);
+      // After construction, so Status nodes (created later in the same flow) see it too.
+      setImmediate(() => this.status({ fill: 'red', shape: 'ring', text: t('status.error', { reason: message }) }));
+    };
+
+    const onDelivery = (delivery: Delivery) => {
+      const decoded = decodeDelivery(delivery.message, queue, output, delivery.handle);
+      const msg = decoded.msg as unknown as NodeMessage;
+      // A body that claims JSON and is not goes to Catch nodes with its handle, so the flow can reject it.
+      if (decoded.jsonError !== null)
+        this.error(new KumoError(ERROR_CODES.badInput, t('errors.not-json', { error: decoded.jsonError })), msg);
+      else this.send(msg);
+      refreshStatus();
+    };
+
+    try {
+      if (!broker) throw new Error(t('errors.no-broker'));
+      if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
+      if (!ACK_MODES.includes(ackMode)) throw new Error(t('errors.ack-mode'));
+      if (!PAYLOAD_FORMATS.includes(output)) throw new Error(t('errors.output'));
+      const prefetch = Number(def.prefetch === '' || def.prefetch === undefined ? 100 : def.prefetch);
+      if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > PREFETCH_MAX) throw new Error(t('errors.prefetch'));
+      const declare = def.declare !== false;
+      let declaration = null;
+      if (declare) {
+        const declared = queueDeclaration(def);
+        if (declared.problems.length > 0) throw new Error(problemText(t, declared.problems[0]));
+        declaration = declared.declaration;
+      } else {
+        const problems = queueNameProblems(queue, false);
+        if (problems.length > 0) throw new Error(problemText(t, problems[0]));
+      }
+      consumer = new Consumer(broker.connection, { queue, declaration, prefetch, ackMode }, onDelivery);
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err));
+    }
+
+    // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
+    let statusTimer: NodeJS.Timeout | null = null;
+    let shown = '';
+    const stateKey = (c: Consumer) => `${c.state}:${c.problem ?? ''}:${c.unacknowledged > 0}`;
+    const showStatus = () => {
+      if (statusTimer) clearTimeout(statusTimer);
+      statusTimer = null;
+      const c = consumer;
+      if (!c) return;
+      shown = stateKey(c);
+      switch (c.state) {
+        case 'connecting':
+          this.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
+          break;
+        case 'consuming':
+          if (c.unacknowledged > 0)
+            this.status({ fill: 'green', shape: 'dot', text: t('status.unacknowledged', { count: c.unacknowledged }) });
+          else this.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
+          break;
+        case 'cancelled':
+          this.status({ fill: 'yellow', shape: 'ring', text: t('status.cancelled') });
+          break;
+        case 'waiting':
+        case 'disconnected': {
+          const reason = (c.problem ?? broker?.connection?.status.error ?? '').slice(0, 80);
+          this.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason }) });
+          break;
+        }
+        case 'closed':
+          break;
+      }
+    };
+    function refreshStatus() {
+      if (!consumer) return;
+      if (stateKey(consumer) !== shown) showStatus();
+      else if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
+    }
+    if (consumer) {
+      consumer.on('change', refreshStatus);
+      consumer.on('declare-refused', (error) => this.warn(t('errors.declare-refused', { queue, error })));
+      setImmediate(showStatus);
+    }
+
+    this.on('close', (_removed: boolean, done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      statusTimer = null;
+      if (!consumer) return done();
+      const closing = consumer;
+      consumer = null;
+      closing.close().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('amqp-consume', AmqpConsume);
+};

@@ -1,0 +1,159 @@
+// amqp consume's editor: the queue and, when the node declares it, its
+// arguments and binding, checked by the same core function the runtime uses
+// (core/consumer-queue); the tip under Acknowledge says what the mode promises.
+
+import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
+import {
+  EXCHANGE_TYPES,
+  type QueueField,
+  type QueueProblem,
+  QUEUE_TYPES,
+  queueDeclaration,
+  queueNameProblems,
+  type QueueSettings,
+} from '../../core/consumer-queue';
+import { CATEGORY, currentValue, editorText, labelled, RED, validator } from '../../editor/editor-red';
+
+interface ConsumeProperties extends EditorNodeProperties {
+  broker: string;
+  queue: string;
+  declare: boolean;
+  durable: boolean;
+  queueType: string;
+  deadLetterExchange: string;
+  deadLetterRoutingKey: string;
+  messageTtl: string;
+  queueArguments: string;
+  exchange: string;
+  exchangeType: string;
+  routingKey: string;
+  prefetch: string | number;
+  ackMode: string;
+  output: string;
+}
+
+const t = editorText('amqp-consume');
+
+const DECLARATION_FIELDS: (keyof QueueSettings)[] = [
+  'durable',
+  'queueType',
+  'deadLetterExchange',
+  'deadLetterRoutingKey',
+  'messageTtl',
+  'queueArguments',
+  'exchange',
+  'exchangeType',
+  'routingKey',
+];
+
+function checked(node: object, prop: string): boolean {
+  const el = $(`#node-input-${prop}`);
+  return el.length ? el.is(':checked') : (node as Record<string, unknown>)[prop] !== false;
+}
+
+/** The settings as the dialog holds them now (or as saved, outside the dialog). */
+function settingsOf(node: ConsumeProperties): QueueSettings {
+  const settings: Record<string, unknown> = { queue: String(currentValue(node, 'queue') ?? '') };
+  for (const field of DECLARATION_FIELDS) {
+    settings[field] = field === 'durable' ? checked(node, field) : (currentValue(node, field) ?? '');
+  }
+  return settings as unknown as QueueSettings;
+}
+
+function problemText(problem: QueueProblem): string {
+  return t(`errors.${problem.field}-${problem.kind}`, { detail: problem.detail ?? '' });
+}
+
+/** A validator for one field: the first problem the core finds in it, in the editor's words. */
+function fieldCheck(field: QueueField) {
+  return validator<ConsumeProperties>(function () {
+    const declare = checked(this, 'declare');
+    const problems = declare
+      ? queueDeclaration(settingsOf(this)).problems
+      : field === 'queue'
+        ? queueNameProblems(currentValue(this, 'queue'), false)
+        : [];
+    const mine = problems.find((p) => p.field === field);
+    return mine ? problemText(mine) : true;
+  });
+}
+
+function isWholeNumber(value: unknown, min: number, max: number): boolean {
+  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min && Number(value) <= max;
+}
+
+const definition: EditorNodeDef<ConsumeProperties> = {
+  category: CATEGORY,
+  color: '#F0963F',
+  defaults: {
+    name: { value: '' },
+    broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
+    queue: labelled({ value: 'logging', validate: fieldCheck('queue') }, t('label.queue')),
+    declare: { value: true },
+    durable: { value: true },
+    queueType: labelled({ value: 'classic', validate: fieldCheck('queueType') }, t('label.queueType')),
+    deadLetterExchange: { value: '', validate: fieldCheck('deadLetterExchange') },
+    deadLetterRoutingKey: { value: '', validate: fieldCheck('deadLetterRoutingKey') },
+    messageTtl: labelled({ value: '', validate: fieldCheck('messageTtl') }, t('label.messageTtl')),
+    queueArguments: labelled({ value: '', validate: fieldCheck('queueArguments') }, t('label.queueArguments')),
+    exchange: labelled({ value: '', validate: fieldCheck('exchange') }, t('label.exchange')),
+    exchangeType: { value: '', validate: fieldCheck('exchangeType') },
+    routingKey: labelled({ value: '', validate: fieldCheck('routingKey') }, t('label.routingKey')),
+    prefetch: labelled(
+      {
+        value: 100,
+        validate: validator<ConsumeProperties>((v) => (isWholeNumber(v, 1, 65535) ? true : t('errors.prefetch'))),
+      },
+      t('label.prefetch'),
+    ),
+    ackMode: {
+      value: 'manual',
+      validate: validator<ConsumeProperties>((v) => (['manual', 'auto'].includes(v) ? true : t('errors.ack-mode'))),
+    },
+    output: {
+      value: 'auto',
+      validate: validator<ConsumeProperties>((v) =>
+        ['auto', 'buffer', 'string', 'json'].includes(v) ? true : t('errors.output'),
+      ),
+    },
+  },
+  inputs: 0,
+  outputs: 1,
+  outputLabels: () => t('outputs.message'),
+  icon: 'amqp-consume.svg',
+  paletteLabel: () => t('paletteLabel'),
+  label: function () {
+    return this.name || t('label.node', { queue: this.queue || t('label.emptyQueue') });
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+  oneditprepare: function () {
+    const queueType = $('#node-input-queueType');
+    for (const type of QUEUE_TYPES)
+      queueType.append(
+        $('<option>')
+          .val(type)
+          .text(t(`queueType.${type}`)),
+      );
+    queueType.val(this.queueType || 'classic');
+    const exchangeType = $('#node-input-exchangeType');
+    for (const type of EXCHANGE_TYPES)
+      exchangeType.append(
+        $('<option>')
+          .val(type)
+          .text(t(`exchangeType.${type || 'existing'}`)),
+      );
+    exchangeType.val(this.exchangeType || '');
+    $('#node-input-queueArguments').typedInput({ types: ['json'] });
+
+    const refresh = () => {
+      $('.amqp-consume-declared').toggle($('#node-input-declare').is(':checked'));
+      $('#node-input-consume-tip').html(t(`tip.${$('#node-input-ackMode').val() === 'auto' ? 'auto' : 'manual'}`));
+    };
+    $('#node-input-declare, #node-input-ackMode').on('change', refresh);
+    refresh();
+  },
+};
+
+RED.nodes.registerType('amqp-consume', definition);
