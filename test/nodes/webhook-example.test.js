@@ -1,7 +1,9 @@
 'use strict';
-// examples/kumomta-webhook-to-amqp.json end to end over HTTP: KumoMTA's
-// log_hooks:new_json posts one JSON record per request; the answer is 200 only
-// once the broker confirmed the record, 500 when it bounced.
+// examples/kumomta-webhook-to-amqp.json end to end over HTTP: KumoMTA's log
+// hook posts one JSON record per request (send) or an array of them
+// (send_batch); the answer is 200 only once the broker confirmed every record,
+// a 5xx otherwise, and 422 with X-Kumo-Verdict only for a body that can never
+// be a log record.
 
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -82,7 +84,12 @@ async function post(body) {
     headers: { 'content-type': 'application/json' },
     body,
   });
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), text: await response.text() };
+  return {
+    status: response.status,
+    retryAfter: response.headers.get('retry-after'),
+    verdict: response.headers.get('x-kumo-verdict'),
+    text: await response.text(),
+  };
 }
 
 /** How many answers had each status, e.g. { 503: 180, 500: 20 }. */
@@ -152,7 +159,7 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     assert.deepEqual(received.sort(), bodies.slice().sort());
   });
 
-  it('answers 400 to a body that is not a KumoMTA log record, and publishes nothing', async function () {
+  it('answers 422 with X-Kumo-Verdict: not-a-log-record only to a body that can never be a log record, and publishes nothing', async function () {
     const queue = uniqueName('webhook-bad');
     side.queues.push(queue);
     await load(exampleFlow(queue));
@@ -160,12 +167,15 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
       ['not json at all', /^not JSON/],
       ['', /^not JSON/],
       ['[1, 2, 3]', /^not a KumoMTA log record/],
+      ['[]', /^not a KumoMTA log record/],
+      [`[${record('Delivery', 1, 512)}, 7]`, /^not a KumoMTA log record/],
       ['{"no": "type field"}', /^not a KumoMTA log record/],
       ['{"type": 42}', /^not a KumoMTA log record/],
     ];
     for (const [body, expected] of cases) {
       const answer = await post(body);
-      assert.equal(answer.status, 400, `${JSON.stringify(body)} answered ${answer.status}`);
+      assert.equal(answer.status, 422, `${JSON.stringify(body)} answered ${answer.status}`);
+      assert.equal(answer.verdict, 'not-a-log-record');
       assert.match(answer.text, expected);
     }
     // A good record still goes through after the bad ones.
@@ -206,16 +216,11 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     );
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(record('Delivery', i, 512))));
     const counts = tally(answers);
-    assert.deepEqual(counts, { 500: 20, 503: 180 }, `answers: ${JSON.stringify(counts)}`);
-    for (const a of answers.filter((x) => x.status === 503)) {
-      assert.equal(a.retryAfter, '5');
-      assert.match(a.text, /not keeping up/);
-    }
-    // The accepted ones expired (the broker never came): a 5xx too, which the policy retries.
-    assert.ok(
-      answers.filter((x) => x.status === 500).every((a) => /exceeds max_age/.test(a.text)),
-      JSON.stringify(answers.find((x) => x.status === 500)),
-    );
+    assert.deepEqual(counts, { 503: 200 }, `answers: ${JSON.stringify(counts)}`);
+    assert.ok(answers.every((a) => a.retryAfter === '5' && a.verdict === null));
+    // 180 refused at once; the 20 accepted expired (the broker never came): a 503 too, which the policy retries.
+    assert.equal(answers.filter((a) => /not keeping up/.test(a.text)).length, 180);
+    assert.equal(answers.filter((a) => /exceeds max_age/.test(a.text)).length, 20);
   });
 
   it('answers 503 while no custom protocol is bound to the constructor (a redeploy in progress)', async function () {
@@ -225,5 +230,36 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     assert.equal(answer.status, 503);
     assert.equal(answer.retryAfter, '5');
     assert.match(answer.text, /make\.webhook/);
+  });
+
+  it('takes KumoMTA batches: each record of an array is its own message, JSON-equal, and 200 comes once all are confirmed', async function () {
+    this.timeout(60000);
+    const queue = uniqueName('webhook-batches');
+    side.queues.push(queue);
+    await load(exampleFlow(queue));
+    const requests = Array.from({ length: 20 }, (_, r) =>
+      Array.from({ length: 50 }, (_, i) => JSON.parse(record(i % 3 ? 'Delivery' : 'Bounce', r * 50 + i, 600))),
+    );
+    const answers = await Promise.all(requests.map((records) => post(JSON.stringify(records))));
+    assert.deepEqual(tally(answers), { 200: 20 }, JSON.stringify(answers.find((a) => a.status !== 200)));
+    assert.ok(answers.every((a) => a.text === '250 50 records confirmed'));
+    const received = (await side.drain(queue)).map((m) => JSON.parse(m.content.toString('utf8')));
+    assert.equal(received.length, 1000, 'each record exactly once');
+    const key = (r) => r.id;
+    assert.deepEqual(
+      received.sort((a, b) => key(a).localeCompare(key(b))),
+      requests.flat().sort((a, b) => key(a).localeCompare(key(b))),
+    );
+  });
+
+  it('answers 500 to an array when one of its records is refused by the broker (the others are published)', async function () {
+    const queue = await side.queue(uniqueName('webhook-batch-full'), {
+      arguments: { 'x-max-length': 3, 'x-overflow': 'reject-publish' },
+    });
+    await load(exampleFlow(queue, { declare: false }));
+    const answer = await post(JSON.stringify([1, 2, 3, 4].map((i) => JSON.parse(record('Delivery', i, 300)))));
+    assert.equal(answer.status, 500);
+    assert.match(answer.text, /"status":"Nack"/);
+    assert.equal(await side.count(queue), 3);
   });
 });
