@@ -4,8 +4,27 @@
 
 import { text } from './messages';
 
+/** What is wrong with the setting, for a caller (the editor) that words it itself. */
+export type BrokerUrlReason =
+  | 'not-string'
+  | 'empty-entry'
+  | 'invalid'
+  | 'scheme'
+  | 'no-host'
+  | 'bad-port'
+  | 'bad-vhost-escape';
+
 export class BrokerUrlError extends Error {
   override name = 'BrokerUrlError';
+  readonly reason: BrokerUrlReason;
+  /** The URL at fault, without userinfo; absent when no single entry is. */
+  readonly entry?: string;
+
+  constructor(message: string, problem: { reason: BrokerUrlReason; entry?: string }) {
+    super(message);
+    this.reason = problem.reason;
+    this.entry = problem.entry;
+  }
 }
 
 export interface BrokerEndpoint {
@@ -20,38 +39,50 @@ export interface BrokerCredentials {
   password?: string;
 }
 
-const DEFAULT_URL = 'amqp://localhost';
+export const DEFAULT_BROKER_URL = 'amqp://localhost';
+
+/** The entries of the setting as written, trimmed and in order; an empty entry stays ''. */
+export function splitBrokerUrls(setting: string): string[] {
+  return setting.split(',').map((part) => part.trim());
+}
 
 export function parseBrokerUrls(setting: unknown, heartbeatSec?: number): BrokerEndpoint[] {
   if (setting !== undefined && setting !== null && typeof setting !== 'string') {
-    throw new BrokerUrlError(text('broker-url.not-string'));
+    throw new BrokerUrlError(text('broker-url.not-string'), { reason: 'not-string' });
   }
-  const list = (setting || DEFAULT_URL).trim() || DEFAULT_URL;
-  const parts = list.split(',').map((part) => part.trim());
+  const list = (setting || DEFAULT_BROKER_URL).trim() || DEFAULT_BROKER_URL;
+  const parts = splitBrokerUrls(list);
   if (parts.some((part) => part === '')) {
-    throw new BrokerUrlError(text('broker-url.empty-entry'));
+    throw new BrokerUrlError(text('broker-url.empty-entry'), { reason: 'empty-entry' });
   }
   return parts.map((part, index) => parseOne(part, index + 1, parts.length, heartbeatSec));
 }
 
 function parseOne(setting: string, position: number, count: number, heartbeatSec?: number): BrokerEndpoint {
   const where = count > 1 ? text('broker-url.url-number', { position }) : text('broker-url.the-url');
+  const entry = stripUserinfo(setting);
   let url: URL;
   try {
     url = new URL(setting);
   } catch {
-    throw new BrokerUrlError(text('broker-url.invalid', { where, url: stripUserinfo(setting) }));
+    throw new BrokerUrlError(text('broker-url.invalid', { where, url: entry }), { reason: 'invalid', entry });
   }
   if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw new BrokerUrlError(text('broker-url.scheme', { where, protocol: url.protocol }));
+    throw new BrokerUrlError(text('broker-url.scheme', { where, protocol: url.protocol }), { reason: 'scheme', entry });
   }
-  if (!url.hostname) throw new BrokerUrlError(text('broker-url.no-host', { where }));
-  if (url.port !== '' && !(Number(url.port) > 0)) throw new BrokerUrlError(text('broker-url.bad-port', { where }));
+  if (!url.hostname) throw new BrokerUrlError(text('broker-url.no-host', { where }), { reason: 'no-host', entry });
+  if (url.port !== '' && !(Number(url.port) > 0)) {
+    throw new BrokerUrlError(text('broker-url.bad-port', { where }), { reason: 'bad-port', entry });
+  }
   // amqplib decodes the vhost when it dials; a bad %-escape would throw there on every retry.
   try {
     decodeURIComponent(url.pathname.slice(1));
   } catch {
-    throw new BrokerUrlError(text('broker-url.bad-vhost-escape', { where, vhost: url.pathname.slice(1) }));
+    const vhost = url.pathname.slice(1);
+    throw new BrokerUrlError(text('broker-url.bad-vhost-escape', { where, vhost }), {
+      reason: 'bad-vhost-escape',
+      entry,
+    });
   }
   // The display form is taken before our own heartbeat parameter is added: it
   // shows what the user wrote, and status texts are too short to spend on it.
@@ -67,6 +98,11 @@ function parseOne(setting: string, position: number, count: number, heartbeatSec
 /** Removes `user:password@` from anything that looks like a URL, for messages about bad input. */
 export function stripUserinfo(value: string): string {
   return value.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1');
+}
+
+/** True when the URL carries `user[:password]@`: what stripUserinfo would remove. */
+export function hasUserinfo(url: string): boolean {
+  return stripUserinfo(url) !== url;
 }
 
 /** Every secret a message must never show: the credentials and any userinfo password in the URLs. */

@@ -8,8 +8,17 @@
 
 import { text, typeName } from './messages';
 
+/** Why a name cannot be used, for a caller (the editor) that words it itself. */
+export type EventNameReason = 'not-string' | 'empty' | 'invisible' | 'predefined';
+
 export class EventNameError extends Error {
   override name = 'EventNameError';
+  readonly reason: EventNameReason;
+
+  constructor(message: string, problem: { reason: EventNameReason }) {
+    super(message);
+    this.reason = problem.reason;
+  }
 }
 
 /**
@@ -66,21 +75,21 @@ export const RESERVED_PREFIX = 'smtp_server_';
 /** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
 export function validateEventName(name: unknown): string {
   if (typeof name !== 'string') {
-    throw new EventNameError(text('event-names.not-string', { type: typeName(name) }));
+    throw new EventNameError(text('event-names.not-string', { type: typeName(name) }), { reason: 'not-string' });
   }
   const trimmed = name.trim();
   if (trimmed === '') {
-    throw new EventNameError(text('event-names.empty'));
+    throw new EventNameError(text('event-names.empty'), { reason: 'empty' });
   }
   // The name is shown in node labels, site names and log records; a space or
   // control character there is almost always a paste accident.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
-    throw new EventNameError(text('event-names.invisible', { name: JSON.stringify(trimmed) }));
+    throw new EventNameError(text('event-names.invisible', { name: JSON.stringify(trimmed) }), { reason: 'invisible' });
   }
   // KumoMTA keeps adding smtp_server_* events: the whole prefix is theirs.
   if (PREDEFINED.has(trimmed) || trimmed.startsWith(RESERVED_PREFIX)) {
-    throw new EventNameError(text('event-names.predefined', { name: trimmed }));
+    throw new EventNameError(text('event-names.predefined', { name: trimmed }), { reason: 'predefined' });
   }
   return trimmed;
 }

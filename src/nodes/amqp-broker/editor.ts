@@ -1,0 +1,137 @@
+// amqp broker's editor. The URL list is checked by the parser the runtime
+// connects with (core/broker-url), so the form refuses what a deploy would;
+// the words stay the editor's own (translated, naming the field).
+
+import type { EditorNodeDef, EditorNodeProperties, EditorNodePropertyDef } from 'node-red';
+import {
+  BrokerUrlError,
+  DEFAULT_BROKER_URL,
+  hasUserinfo,
+  parseBrokerUrls,
+  splitBrokerUrls,
+  stripUserinfo,
+} from '../../core/broker-url';
+import { editorText, labelled, RED, validator } from '../../editor/editor-red';
+
+interface BrokerProperties extends EditorNodeProperties {
+  url: string;
+  tls: string;
+  heartbeat: number | string;
+  connectionName: string;
+}
+
+interface BrokerCredentials {
+  username: string;
+  password: string;
+}
+
+const t = editorText('amqp-broker');
+// Every validator declares (value, options): Node-RED shows the message a
+// validator returns only when it takes two arguments, else it reads "valid".
+
+function entries(value: unknown): string[] {
+  return splitBrokerUrls(value == null ? '' : String(value));
+}
+
+function anyTls(value: unknown): boolean {
+  return entries(value).some((url) => /^amqps:\/\//i.test(url));
+}
+
+/** Userinfo never reaches a message: the core hands back the entry without it. */
+function urlProblem(value: unknown): true | string {
+  const setting = value == null ? '' : String(value);
+  // The runtime falls back to amqp://localhost for flows saved without a URL; the form asks for one.
+  if (setting.trim() === '') return t('errors.url-required');
+  try {
+    parseBrokerUrls(setting);
+    return true;
+  } catch (err) {
+    if (!(err instanceof BrokerUrlError)) throw err;
+    const url = err.entry ?? '';
+    switch (err.reason) {
+      case 'empty-entry':
+        return t('errors.url-empty-item');
+      case 'scheme':
+        return t('errors.url-scheme', { url });
+      case 'bad-port':
+        return t('errors.url-port', { url });
+      case 'bad-vhost-escape':
+        return t('errors.url-vhost-escape', { url });
+      default:
+        return t('errors.url-invalid', { url });
+    }
+  }
+}
+
+/**
+ * A property with no default value, as Node-RED's MQTT broker has its TLS
+ * configuration: a new broker has none. The types insist on a value.
+ */
+function withoutDefault(definition: Partial<EditorNodePropertyDef<string>>): EditorNodePropertyDef<string> {
+  return definition as EditorNodePropertyDef<string>;
+}
+
+const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
+  category: 'config',
+  defaults: {
+    name: { value: '' },
+    url: labelled(
+      {
+        value: DEFAULT_BROKER_URL,
+        required: true,
+        validate: validator<BrokerProperties>((v, _opt) => urlProblem(v)),
+      },
+      t('label.url'),
+    ),
+    tls: labelled(withoutDefault({ type: 'tls-config', required: false }), t('label.tls')),
+    heartbeat: labelled(
+      {
+        value: 60,
+        validate: validator<BrokerProperties>((v, _opt) =>
+          /^\s*\d+\s*$/.test(String(v)) ? true : t('errors.heartbeat'),
+        ),
+      },
+      t('label.heartbeat'),
+    ),
+    connectionName: { value: '' },
+  },
+  credentials: {
+    username: { type: 'text' },
+    password: { type: 'password' },
+  },
+  paletteLabel: () => t('paletteLabel'),
+  icon: 'amqp-broker.svg',
+  label: function () {
+    if (this.name) return this.name;
+    return (
+      entries(this.url)
+        .filter((url) => url !== '')
+        .map(stripUserinfo)
+        .join(', ') || t('paletteLabel')
+    );
+  },
+  oneditprepare: function () {
+    const refresh = () => {
+      const value = $('#node-config-input-url').val();
+      $('#node-config-row-tls').toggle(anyTls(value));
+      const withUserinfo = entries(value).some(hasUserinfo);
+      if (withUserinfo) {
+        // A stored password shows as a placeholder value, so a non-empty field means "set".
+        const haveCredentials =
+          $('#node-config-input-username').val() !== '' || $('#node-config-input-password').val() !== '';
+        $('#node-config-url-userinfo-text').text(t(haveCredentials ? 'tip.userinfo-ignored' : 'tip.userinfo-stored'));
+      }
+      $('#node-config-row-url-userinfo').toggle(withUserinfo);
+    };
+    $('#node-config-input-url, #node-config-input-username, #node-config-input-password').on('input change', refresh);
+    refresh();
+  },
+  oneditsave: function () {
+    // As the MQTT broker does with its TLS checkbox: a tls-config is only kept when it can be used.
+    if (!anyTls($('#node-config-input-url').val())) {
+      $('#node-config-input-tls').val('_ADD_');
+    }
+  },
+};
+
+RED.nodes.registerType('amqp-broker', definition);

@@ -1,0 +1,174 @@
+// amqp publish's editor: the routing key as a typed input, the settings that only
+// matter with mandatory or confirms shown with them, and a tip when the default
+// exchange's routing (by queue name) would drop the messages.
+
+import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
+import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+
+type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
+
+interface PublishProperties extends EditorNodeProperties {
+  broker: string;
+  exchange: string;
+  routingKey: string;
+  routingKeyType: RoutingKeyType;
+  persistent: boolean;
+  mandatory: boolean;
+  returnedAs: 'transient' | 'permanent' | 'delivered';
+  nackedAs?: 'permanent' | 'transient';
+  waitForConfirm: boolean;
+  confirmTimeout: number | string;
+  maxWaiting: number | string;
+  declareQueue: string;
+}
+
+const t = editorText('amqp-publish');
+// Every validator declares (value, options): Node-RED shows the message a
+// validator returns only when it takes two arguments, else it reads "valid".
+
+// Exchange names, routing keys and queue names are AMQP short strings.
+const SHORT_STRING_MAX_BYTES = 255;
+const encoder = new TextEncoder();
+
+function fitsShortString(value: unknown): boolean {
+  return encoder.encode(String(value ?? '')).length <= SHORT_STRING_MAX_BYTES;
+}
+
+function isWholeNumber(value: unknown, min: number): boolean {
+  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min;
+}
+
+const definition: EditorNodeDef<PublishProperties> = {
+  category: CATEGORY,
+  color: '#F0963F',
+  defaults: {
+    name: { value: '' },
+    broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
+    exchange: {
+      value: '',
+      validate: validator<PublishProperties>((v, _opt) => (fitsShortString(v) ? true : t('errors.exchange-long'))),
+    },
+    routingKey: labelled(
+      {
+        value: 'logging',
+        validate: validator<PublishProperties>(function (v, opt) {
+          const type = String(currentValue(this, 'routingKeyType') || 'str');
+          if (type !== 'str') return utils().validateTypedProperty(v, type, opt);
+          if ((v || '') === '' && (currentValue(this, 'exchange') || '') === '') {
+            // Legal AMQP, but the default exchange routes by queue name and no queue is called ''.
+            return t('errors.routing-key-empty');
+          }
+          return fitsShortString(v) ? true : t('errors.routing-key-long');
+        }),
+      },
+      t('label.routingKey'),
+    ),
+    routingKeyType: { value: 'str' },
+    persistent: { value: true },
+    mandatory: { value: false },
+    returnedAs: {
+      value: 'transient',
+      validate: validator<PublishProperties>((v, _opt) =>
+        ['transient', 'permanent', 'delivered'].includes(v) ? true : t('errors.returned-as'),
+      ),
+    },
+    nackedAs: {
+      value: 'permanent',
+      // Flows saved before the option existed have none: KumoMTA's 500.
+      validate: validator<PublishProperties>((v, _opt) =>
+        v === undefined || ['permanent', 'transient'].includes(v) ? true : t('errors.nacked-as'),
+      ),
+    },
+    waitForConfirm: { value: true },
+    confirmTimeout: labelled(
+      {
+        value: 30,
+        validate: validator<PublishProperties>((v, _opt) => {
+          const n = Number(v);
+          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 ? true : t('errors.confirm-timeout');
+        }),
+      },
+      t('label.confirmTimeout'),
+    ),
+    maxWaiting: labelled(
+      {
+        value: 10000,
+        validate: validator<PublishProperties>((v, _opt) => (isWholeNumber(v, 1) ? true : t('errors.max-waiting'))),
+      },
+      t('label.maxWaiting'),
+    ),
+    declareQueue: {
+      value: '',
+      validate: validator<PublishProperties>((v, _opt) => {
+        if (!v) return true;
+        if (/^amq\./.test(v)) return t('errors.queue-reserved');
+        return fitsShortString(v) ? true : t('errors.queue-long');
+      }),
+    },
+  },
+  inputs: 1,
+  outputs: 2,
+  outputLabels: (i) => t(i === 0 ? 'outputs.delivered' : 'outputs.rejected'),
+  icon: 'amqp-publish.svg',
+  paletteLabel: () => t('paletteLabel'),
+  label: function () {
+    if (this.name) return this.name;
+    const key = this.routingKey || '';
+    let target: string;
+    switch (this.routingKeyType || 'str') {
+      case 'msg':
+        target = `msg.${key}`;
+        break;
+      case 'env':
+        target = `env.${key}`;
+        break;
+      case 'jsonata':
+        target = t('label.expression');
+        break;
+      default:
+        target = key === '' ? t('label.emptyKey') : key;
+    }
+    if (this.exchange) target = `${this.exchange} / ${target}`;
+    return t('label.node', { target });
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+  oneditprepare: function () {
+    const routingKey = $('#node-input-routingKey');
+    routingKey.typedInput({
+      default: 'str',
+      typeField: $('#node-input-routingKeyType'),
+      types: ['str', 'msg', 'env', 'jsonata'],
+    });
+
+    const refresh = () => {
+      $('#node-input-row-returnedAs').toggle($('#node-input-mandatory').is(':checked'));
+      $('#node-input-row-confirmTimeout, #node-input-row-nackedAs').toggle(
+        $('#node-input-waitForConfirm').is(':checked'),
+      );
+
+      const exchange = String($('#node-input-exchange').val());
+      const queue = String($('#node-input-declareQueue').val());
+      const keyType = routingKey.typedInput('type');
+      const key = routingKey.typedInput('value');
+      let tip = '';
+      if (exchange === '' && keyType === 'str' && key !== '') {
+        if (queue === '') tip = t('tip.no-queue', { key });
+        else if (queue !== key) tip = t('tip.queue-mismatch', { key, queue });
+      } else if (exchange !== '' && queue !== '') {
+        tip = t('tip.queue-bound', { exchange, queue });
+      }
+      $('#node-input-queue-tip').text(tip);
+      $('#node-input-row-queue-tip').toggle(tip !== '');
+    };
+    $('#node-input-mandatory, #node-input-waitForConfirm').on('change', refresh);
+    $('#node-input-exchange, #node-input-declareQueue').on('input change', refresh);
+    routingKey.on('change', refresh);
+    // The routing key's validity depends on the exchange.
+    $('#node-input-exchange').on('change', () => routingKey.trigger('change'));
+    refresh();
+  },
+};
+
+RED.nodes.registerType('amqp-publish', definition);

@@ -1,0 +1,187 @@
+// custom protocol's editor. The event name is checked by the runtime's own rule
+// (core/event-names: KumoMTA's predefined events and the smtp_server_ prefix) and
+// must be unique among the deployed custom protocol nodes; the dialog lists the
+// queue config rules that route to it.
+
+import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
+import { EventNameError, validateEventName } from '../../core/event-names';
+import type { RuleDefinition } from '../../core/queue-config';
+import { CATEGORY, editorText, labelled, RED, validator } from '../../editor/editor-red';
+import {
+  eachNodeOfType,
+  type FlowNode,
+  isDeployed,
+  matchSummary,
+  nodeLabel,
+  nodeLink,
+  placeOf,
+} from '../../editor/protocol-binding';
+
+interface CustomProtocolProperties extends EditorNodeProperties {
+  eventName: string;
+  timeout: number | string;
+  maxInFlight: number | string;
+  maxQueued?: number | string;
+}
+
+const TYPE = 'kumo-custom-protocol';
+const t = editorText(TYPE);
+// Every validator declares (value, options): Node-RED shows the message a
+// validator returns only when it takes two arguments, else it reads "valid".
+
+function isWholeNumber(value: unknown, min: number): boolean {
+  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min;
+}
+
+function eventNameProblem(name: string): string | null {
+  // The runtime trims the name; the form refuses blanks around it, since the
+  // other nodes and the rules compare names as they were saved.
+  if (name !== '' && name !== name.trim()) return t('errors.event-space');
+  try {
+    validateEventName(name);
+    return null;
+  } catch (err) {
+    if (!(err instanceof EventNameError)) throw err;
+    switch (err.reason) {
+      case 'predefined':
+        return t('errors.event-predefined', { name });
+      case 'invisible':
+        return t('errors.event-space');
+      default:
+        return t('errors.event-empty');
+    }
+  }
+}
+
+/** The other deployed custom protocol node bound to the name, if any: a deploy would refuse the second. */
+function otherBinding(self: { id?: string }, name: string): FlowNode | null {
+  let other: FlowNode | null = null;
+  eachNodeOfType(TYPE, (n) => {
+    if (n.id !== self.id && n.eventName === name && isDeployed(n)) other = n;
+    return other === null;
+  });
+  return other;
+}
+
+const definition: EditorNodeDef<CustomProtocolProperties> = {
+  category: CATEGORY,
+  color: '#F7AE5B',
+  defaults: {
+    name: { value: '' },
+    eventName: labelled(
+      {
+        value: 'make.amqp',
+        required: true,
+        validate: validator<CustomProtocolProperties & { id?: string }>(function (v, _opt) {
+          const name = v || '';
+          const problem = eventNameProblem(name);
+          if (problem !== null) return problem;
+          const other = otherBinding(this, name);
+          if (other === null) return true;
+          return t('errors.event-taken', { name, node: nodeLabel(other), flow: placeOf(other) });
+        }),
+      },
+      t('label.eventName'),
+    ),
+    timeout: labelled(
+      {
+        value: 60,
+        validate: validator<CustomProtocolProperties>((v, _opt) => {
+          const n = Number(v);
+          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 ? true : t('errors.timeout');
+        }),
+      },
+      t('label.timeout'),
+    ),
+    maxInFlight: labelled(
+      {
+        value: 128,
+        validate: validator<CustomProtocolProperties>((v, _opt) =>
+          isWholeNumber(v, 1) ? true : t('errors.max-in-flight'),
+        ),
+      },
+      t('label.maxInFlight'),
+    ),
+    maxQueued: labelled(
+      {
+        value: 10000,
+        // Flows saved before this setting existed have none: the runtime's default applies.
+        validate: validator<CustomProtocolProperties>((v, _opt) =>
+          v === undefined || isWholeNumber(v, 1) ? true : t('errors.max-queued'),
+        ),
+      },
+      t('label.maxQueued'),
+    ),
+  },
+  inputs: 1,
+  outputs: 2,
+  outputLabels: (i) => t(i === 0 ? 'outputs.send' : 'outputs.log'),
+  icon: 'kumo-custom-protocol.svg',
+  paletteLabel: () => t('paletteLabel'),
+  label: function () {
+    return this.name || this.eventName || t('paletteLabel');
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+  oneditprepare: function () {
+    const refresh = () => {
+      const eventName = String($('#node-input-eventName').val()).trim();
+      $('#node-input-kumo-lua').text(`kumo.on('${eventName || '…'}', function(domain, tenant, campaign) …)`);
+
+      const list = $('#node-input-kumo-routed').empty();
+      let found = 0;
+      eachNodeOfType('kumo-queue-config', (n) => {
+        const rules = (n.rules as Partial<RuleDefinition>[] | undefined) || [];
+        rules.forEach((rule, i) => {
+          // The runtime binds the constructor trimmed (core/event-names), so the list does too.
+          const constructorName = typeof rule.constructor === 'string' ? rule.constructor.trim() : '';
+          if (rule.protocol !== 'custom_lua' || constructorName !== eventName || eventName === '') return;
+          found++;
+          const li = $('<li>').appendTo(list);
+          nodeLink(n).appendTo(li);
+          li.append(
+            $('<span>').text(` ${t('routes.rule', { index: i + 1, match: matchSummary(rule, t, t('routes.any')) })}`),
+          );
+          if (!isDeployed(n)) li.append($('<span>').text(` ${t('routes.disabled')}`));
+        });
+        return true;
+      });
+      if (!found) {
+        $('<li class="kumo-cp-none"></li>')
+          .text(t('routes.none', { name: eventName || '…' }))
+          .appendTo(list);
+      }
+    };
+    $('#node-input-eventName').on('input change', refresh);
+    refresh();
+  },
+};
+
+RED.nodes.registerType(TYPE, definition);
+
+// An event name is "taken" relative to the other custom protocol nodes, so
+// when one is added, removed, changed or (de)activated the others are
+// checked again; otherwise a pasted copy leaves the original looking valid,
+// and deleting one of two leaves the other marked invalid.
+let revalidating = false;
+function revalidateCustomProtocols(event?: { node?: FlowNode; type?: string }): void {
+  const node = event && (event.node || event);
+  if (revalidating || (node?.type && node.type !== TYPE && node.type !== 'tab')) return;
+  revalidating = true;
+  try {
+    eachNodeOfType(TYPE, (n) => {
+      if (n === node) return true;
+      const before = n.valid;
+      RED.editor.validateNode(n);
+      if (before !== n.valid) n.dirty = true;
+      return true;
+    });
+    RED.view.redraw();
+  } finally {
+    revalidating = false;
+  }
+}
+for (const name of ['nodes:add', 'nodes:remove', 'nodes:change', 'flows:change']) {
+  RED.events.on(name, revalidateCustomProtocols);
+}
