@@ -31,7 +31,11 @@ export function currentValue(node: object, prop: string): unknown {
 export type Validator<T = unknown> = (this: T, value: string, options?: unknown) => boolean | string;
 
 export function validator<T>(fn: Validator<T>): (this: T, value: string) => boolean {
-  return fn as unknown as (this: T, value: string) => boolean;
+  // Node-RED shows a returned message only when the validator declares two parameters.
+  const twoArguments = function (this: T, value: string, options?: unknown) {
+    return fn.call(this, value, options);
+  };
+  return twoArguments as unknown as (this: T, value: string) => boolean;
 }
 
 /** Parts of Node-RED's editor API the DefinitelyTyped types lack (Node-RED 3+). */

@@ -22,7 +22,7 @@ function config(batch) {
 }
 
 function harness(settings = {}) {
-  const clock = new ClockWithRandom();
+  const clock = new ManualClock();
   const singles = [];
   const batches = [];
   const records = [];
@@ -31,7 +31,7 @@ function harness(settings = {}) {
     {
       send: (delivery, kumo) => singles.push({ delivery, kumo }),
       sendBatch: (deliveries, kumos) => batches.push({ deliveries, kumos }),
-      log: (delivery, record) => records.push(record),
+      log: (_delivery, record) => records.push(record),
       changed() {},
       clock,
       random: () => 0.5,
@@ -43,8 +43,6 @@ function harness(settings = {}) {
   };
   return { queue, clock, singles, batches, records, submit };
 }
-
-class ClockWithRandom extends ManualClock {}
 
 const harnesses = [];
 afterEach(async () => {
