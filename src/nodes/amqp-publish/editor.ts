@@ -15,6 +15,7 @@ interface PublishProperties extends EditorNodeProperties {
   persistent: boolean;
   mandatory: boolean;
   returnedAs: 'transient' | 'permanent' | 'delivered';
+  arrayPayload?: 'json' | 'elements';
   nackedAs?: 'permanent' | 'transient';
   waitForConfirm: boolean;
   confirmTimeout: number | string;
@@ -70,6 +71,13 @@ const definition: EditorNodeDef<PublishProperties> = {
       value: 'transient',
       validate: validator<PublishProperties>((v, _opt) =>
         ['transient', 'permanent', 'delivered'].includes(v) ? true : t('errors.returned-as'),
+      ),
+    },
+    arrayPayload: {
+      value: 'json',
+      // Flows saved before the option existed have none: one JSON message, as before.
+      validate: validator<PublishProperties>((v, _opt) =>
+        v === undefined || v === 'json' || v === 'elements' ? true : t('errors.array-payload-choice'),
       ),
     },
     nackedAs: {
@@ -143,7 +151,10 @@ const definition: EditorNodeDef<PublishProperties> = {
     });
 
     const refresh = () => {
-      $('#node-input-row-returnedAs').toggle($('#node-input-mandatory').is(':checked'));
+      // A returned message is told apart only while waiting for confirms.
+      $('#node-input-row-returnedAs').toggle(
+        $('#node-input-mandatory').is(':checked') && $('#node-input-waitForConfirm').is(':checked'),
+      );
       $('#node-input-row-confirmTimeout, #node-input-row-nackedAs').toggle(
         $('#node-input-waitForConfirm').is(':checked'),
       );

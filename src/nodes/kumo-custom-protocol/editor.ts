@@ -5,8 +5,9 @@
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { EventNameError, validateEventName } from '../../core/event-names';
+import { batchProblem } from '../../editor/batch-fields';
 import type { RuleDefinition } from '../../core/queue-config';
-import { CATEGORY, editorText, labelled, RED, validator } from '../../editor/editor-red';
+import { CATEGORY, currentValue, editorText, labelled, RED, validator } from '../../editor/editor-red';
 import {
   eachNodeOfType,
   type FlowNode,
@@ -22,6 +23,9 @@ interface CustomProtocolProperties extends EditorNodeProperties {
   timeout: number | string;
   maxInFlight: number | string;
   maxQueued?: number | string;
+  batchSize?: string;
+  minBatchSize?: string;
+  maxBatchLatency?: string;
 }
 
 const TYPE = 'kumo-custom-protocol';
@@ -61,6 +65,15 @@ function otherBinding(self: { id?: string }, name: string): FlowNode | null {
     return other === null;
   });
   return other;
+}
+
+/** The three batch settings are checked together, by the core's own rule (min not above the batch size). */
+function batchFieldValidator(this: CustomProtocolProperties): boolean | string {
+  return batchProblem({
+    batch_size: currentValue(this, 'batchSize'),
+    min_batch_size: currentValue(this, 'minBatchSize'),
+    max_batch_latency: currentValue(this, 'maxBatchLatency'),
+  });
 }
 
 const definition: EditorNodeDef<CustomProtocolProperties> = {
@@ -112,6 +125,9 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
       },
       t('label.maxQueued'),
     ),
+    batchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
+    minBatchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
+    maxBatchLatency: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
   },
   inputs: 1,
   outputs: 2,
