@@ -443,7 +443,7 @@ export class DeliveryQueue<M> {
         else this.finish(delivery, 'Bounce', { code: outcome.code, content: outcome.message });
         break;
       case 'failed':
-        this.transient(delivery, internalErrorResponse(outcome.error));
+        this.transient(delivery, internalErrorResponse(outcome.error, delivery.batch.batchSize > 1));
         break;
     }
     this.afterAttempt();
@@ -537,7 +537,10 @@ export class DeliveryQueue<M> {
         // An earlier expiry's log record may have led the flow to report this one meanwhile.
         if (delivery.state !== 'in-flight' || delivery.deadline > now) continue;
         this.endAttempt(delivery);
-        this.transient(delivery, internalErrorResponse(text('delivery-queue.attempt-timeout', { seconds })));
+        this.transient(
+          delivery,
+          internalErrorResponse(text('delivery-queue.attempt-timeout', { seconds }), delivery.batch.batchSize > 1),
+        );
         this.afterAttempt();
       }
     } finally {
@@ -560,8 +563,9 @@ export class DeliveryQueue<M> {
       size: this.sizeOf(delivery),
       createdMs: delivery.createdMs,
       nowMs: this.now(),
-      // KumoMTA counts the attempts made before the one being logged.
-      numAttempts: Math.max(0, delivery.attempts - 1),
+      // KumoMTA logs a Delivery, Bounce or TransientFailure with the attempts made before
+      // this one, and an Expiration after counting it (queue.rs increments, then expires).
+      numAttempts: type === 'Expiration' ? delivery.attempts : Math.max(0, delivery.attempts - 1),
       nodeId: this.settings.nodeId,
     });
   }

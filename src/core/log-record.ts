@@ -67,8 +67,13 @@ export interface LogRecord {
 export interface ResponseInput {
   code: number;
   content: string;
-  /** When left out, read from a leading "x.y.z" in the content. */
+  /** KumoMTA gives a Lua outcome none; only an Expiration has one (5.4.7). */
   enhanced_code?: EnhancedCode | null;
+  /**
+   * An error inside the delivery (not an outcome the send returned): KumoMTA logs it
+   * from the ready queue, with no peer address.
+   */
+  internal?: boolean;
 }
 
 /** The message's envelope, when the flow knows it (a Node-RED msg has none of its own). */
@@ -134,16 +139,6 @@ export interface LogRecordInput {
 const UNSPECIFIED = 'unspecified';
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
-// An RFC 3463 enhanced status code at the start of the text, optionally after
-// the SMTP reply code ("550 5.1.1 ..." or "5.1.1 ..."), as an SMTP peer sends it.
-const ENHANCED = /^(?:\d{3}[ -])?([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
-
-export function parseEnhancedCode(content: string): EnhancedCode | null {
-  const m = ENHANCED.exec(content);
-  if (m === null) return null;
-  return { class: Number(m[1]), subject: Number(m[2]), detail: Number(m[3]) };
-}
-
 /** The ready queue name KumoMTA gives a custom_lua queue: `<source>-><routing_domain or domain>@lua:<constructor>`. */
 export function siteName(queue: QueueName, constructorName: string, egressSource: string = UNSPECIFIED): string {
   return `${egressSource}->${queue.routing_domain ?? queue.domain}@lua:${constructorName}`;
@@ -153,10 +148,8 @@ export function buildLogRecord(input: LogRecordInput): LogRecord {
   const expiration = input.type === 'Expiration';
   const response: Response = {
     code: input.response.code,
-    enhanced_code:
-      input.response.enhanced_code !== undefined
-        ? input.response.enhanced_code
-        : parseEnhancedCode(input.response.content),
+    // KumoMTA's Lua dispatcher parses no enhanced code out of a disposition or a reject.
+    enhanced_code: input.response.enhanced_code ?? null,
     content: input.response.content,
     command: null,
   };
@@ -173,7 +166,8 @@ export function buildLogRecord(input: LogRecordInput): LogRecord {
     size: input.size,
     response,
     // KumoMTA's wording (lua_deliver.rs), read by log consumers: not translated.
-    peer_address: expiration ? null : { name: `Lua via ${input.constructorName}`, addr: '0.0.0.0' },
+    peer_address:
+      expiration || input.response.internal ? null : { name: `Lua via ${input.constructorName}`, addr: '0.0.0.0' },
     timestamp: Math.floor(input.nowMs / 1000),
     created: Math.floor(input.createdMs / 1000),
     num_attempts: input.numAttempts,
@@ -207,10 +201,18 @@ export function expirationResponse(delayedAgeSec: number, maxAgeSec: number): Re
   };
 }
 
-/** What KumoMTA logs when a Lua send fails with an error that is not a kumo.reject. */
-export function internalErrorResponse(err: string): ResponseInput {
+/**
+ * What KumoMTA logs when a Lua send fails with an error that is not a kumo.reject
+ * (lua_deliver.rs adds the method's context, anyhow joins the chain with ': ').
+ */
+export function internalErrorResponse(err: string, batch = false): ResponseInput {
+  const method = batch ? 'send_batch' : 'send';
   // KumoMTA's wording, which log consumers parse: not translated (the error after it is ours).
-  return { code: 400, content: `KumoMTA internal: error in deliver_message: ${err}` };
+  return {
+    code: 400,
+    content: `KumoMTA internal: error in deliver_message: sender:${method} method failed: ${err}`,
+    internal: true,
+  };
 }
 
 // Sub-millisecond digits are float noise from epoch-ms arithmetic, not information.

@@ -13,9 +13,10 @@
  * - expiry: if the message's age (since creation) plus that delay would be
  *   more than max_age, the message expires now instead of being retried.
  *
- * KumoMTA counts whole seconds (and truncates the jitter to them); here the
- * arithmetic keeps fractions, because Node-RED schedules in milliseconds and
- * flows such as an HTTP webhook retry on a scale of seconds.
+ * KumoMTA truncates the jitter to whole seconds (`jitter as i64`), so a
+ * retry_interval under 40 s has none; so does this. KumoMTA also counts the
+ * delay itself in whole seconds (`retry_interval.as_secs()`); here the delay
+ * keeps fractions, so a test or a webhook flow may retry after 0.5 s.
  */
 
 import { text } from './messages';
@@ -71,7 +72,8 @@ function jitterMagnitude(timings: ResolvedTimings): number {
 export function delayBounds(attempt: number, timings: ResolvedTimings): DelayBounds {
   const base = baseDelaySeconds(attempt, timings);
   const half = jitterMagnitude(timings) / 2;
-  return { min: Math.max(0, base - half), max: base + half };
+  // Truncated toward zero, the jitter reaches at most the whole seconds below the half magnitude.
+  return { min: Math.max(0, base - Math.trunc(half)), max: base + Math.trunc(half) };
 }
 
 /** Seconds to wait after the `attempt`-th attempt failed transiently. */
@@ -82,7 +84,7 @@ export function retryDelaySeconds(
 ): number {
   const base = baseDelaySeconds(attempt, timings);
   const magnitude = jitterMagnitude(timings);
-  const jitter = random() * magnitude - magnitude / 2;
+  const jitter = Math.trunc(random() * magnitude - magnitude / 2);
   return Math.max(0, base + jitter);
 }
 

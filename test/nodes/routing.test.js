@@ -387,7 +387,7 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.equal(log.payload.response.code, 400);
       assert.match(
         log.payload.response.content,
-        /^KumoMTA internal: error in deliver_message: no outcome reported within 0\.3 s/,
+        /^KumoMTA internal: error in deliver_message: sender:send method failed: no outcome reported within 0\.3 s/,
       );
     });
 

@@ -193,9 +193,10 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
     const delivery = h.submit(FAST_RETRY);
     reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: '451 4.4.1 broker busy' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
+    // KumoMTA's Lua dispatcher parses no enhanced code out of a reject (lua_deliver.rs).
     assert.deepEqual(h.logged[0].record.response, {
       code: 451,
-      enhanced_code: { class: 4, subject: 4, detail: 1 },
+      enhanced_code: null,
       content: '451 4.4.1 broker busy',
       command: null,
     });
@@ -254,7 +255,12 @@ describe('delivery: an error other than a reject is a transient failure', functi
     reportOutcome(h.sent[0].kumo, { kind: 'failed', error: 'connection lost' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.equal(h.logged[0].record.response.code, 400);
-    assert.equal(h.logged[0].record.response.content, 'KumoMTA internal: error in deliver_message: connection lost');
+    // anyhow's chain, with lua_deliver.rs's context for the send method.
+    assert.equal(
+      h.logged[0].record.response.content,
+      'KumoMTA internal: error in deliver_message: sender:send method failed: connection lost',
+    );
+    assert.equal(h.logged[0].record.peer_address, null, 'an internal error has no peer (ready_queue.rs)');
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
   });
 });
@@ -342,6 +348,10 @@ describe('delivery: a message past max_age expires', function () {
     assert.deepEqual(expiration.response.enhanced_code, { class: 5, subject: 4, detail: 7 });
     assert.match(expiration.response.content, /^Next delivery time would be .+ after creation, which exceeds max_age=/);
     assert.equal(expiration.site, '');
+    // queue.rs counts the failed attempt before it expires the message; the TransientFailure came before that.
+    assert.equal(h.logged[0].record.num_attempts, 0);
+    assert.equal(expiration.num_attempts, 1);
+    assert.equal(expiration.peer_address, null);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 0 });
     assert.deepEqual(h.queue.retryingDeliveries, []);
   });
@@ -356,7 +366,7 @@ describe('delivery: an attempt with no outcome times out', function () {
     assert.equal(h.logged[0].record.response.code, 400);
     assert.equal(
       h.logged[0].record.response.content,
-      'KumoMTA internal: error in deliver_message: no outcome reported within 0.02 s (timeout)',
+      'KumoMTA internal: error in deliver_message: sender:send method failed: no outcome reported within 0.02 s (timeout)',
     );
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
     // the timed-out attempt's own report comes too late to count

@@ -1,13 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const {
-  buildLogRecord,
-  expirationResponse,
-  internalErrorResponse,
-  parseEnhancedCode,
-  siteName,
-} = require('../../dist/core/log-record');
+const { buildLogRecord, expirationResponse, internalErrorResponse, siteName } = require('../../dist/core/log-record');
 const { parseQueueName } = require('../../dist/core/queue-name');
 
 // The Delivery record of reference/log_record.md (comments removed).
@@ -178,47 +172,46 @@ describe('log records: site is the ready queue name', function () {
   });
 });
 
-describe('log records: enhanced status codes', function () {
-  it('reads a leading x.y.z, with or without the reply code before it', function () {
-    assert.deepEqual(parseEnhancedCode('5.1.1 no such user'), { class: 5, subject: 1, detail: 1 });
-    assert.deepEqual(parseEnhancedCode('550 5.7.1 blocked'), { class: 5, subject: 7, detail: 1 });
-    assert.deepEqual(parseEnhancedCode('4.4.1 try later'), { class: 4, subject: 4, detail: 1 });
-  });
-
-  it('finds none in a disposition, free text or a malformed code', function () {
-    assert.equal(parseEnhancedCode(ACK), null);
-    assert.equal(parseEnhancedCode('{"status":"Nack"}'), null);
-    assert.equal(parseEnhancedCode('5.1 short'), null);
-    assert.equal(parseEnhancedCode('7.1.1 bad class'), null);
-    assert.equal(parseEnhancedCode('see 5.1.1 later'), null);
-  });
-
-  it('puts it on a Bounce record, keeping the content as given', function () {
+describe('log records: enhanced status codes, as KumoMTA logs a Lua delivery', function () {
+  it('gives a reject none, even when its content starts with one (lua_deliver.rs parses none)', function () {
     const record = delivery({ type: 'Bounce', response: { code: 550, content: '5.1.1 no such user' } });
     assert.deepEqual(record.response, {
       code: 550,
-      enhanced_code: { class: 5, subject: 1, detail: 1 },
+      enhanced_code: null,
       content: '5.1.1 no such user',
       command: null,
     });
     assert.equal(record.site, 'unspecified->amqp@lua:make.amqp');
     assert.equal(record.delivery_protocol, 'Lua');
+    assert.deepEqual(record.peer_address, { name: 'Lua via make.amqp', addr: '0.0.0.0' });
+  });
+
+  it('gives a Delivery none', function () {
+    assert.equal(delivery({ type: 'Delivery', response: { code: 200, content: ACK } }).response.enhanced_code, null);
   });
 });
 
 describe('log records: a TransientFailure from an error that is not a reject', function () {
   it("uses KumoMTA's internal error response, code 400", function () {
+    // lua_deliver.rs: `.context("sender:send method failed")`, joined by anyhow's {:#}.
     const response = internalErrorResponse('connect ECONNREFUSED 127.0.0.1:5672');
     assert.deepEqual(response, {
       code: 400,
-      content: 'KumoMTA internal: error in deliver_message: connect ECONNREFUSED 127.0.0.1:5672',
+      content:
+        'KumoMTA internal: error in deliver_message: sender:send method failed: connect ECONNREFUSED 127.0.0.1:5672',
+      internal: true,
     });
+    assert.equal(
+      internalErrorResponse('x', true).content,
+      'KumoMTA internal: error in deliver_message: sender:send_batch method failed: x',
+    );
     const record = delivery({ type: 'TransientFailure', response, numAttempts: 2 });
     assert.equal(record.type, 'TransientFailure');
     assert.equal(record.response.code, 400);
     assert.equal(record.response.enhanced_code, null);
     assert.equal(record.num_attempts, 2);
     assert.equal(record.site, 'unspecified->amqp@lua:make.amqp');
+    assert.equal(record.peer_address, null, 'logged from the ready queue, with no peer (ready_queue.rs)');
   });
 });
 

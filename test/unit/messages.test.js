@@ -376,8 +376,8 @@ describe('runtime messages: no user-facing sentence is written into the code', f
     },
     {
       file: 'src/core/log-record.ts',
-      text: 'KumoMTA internal: error in deliver_message: ',
-      reason: "a failed Lua send's response content (lua_deliver.rs)",
+      text: 'KumoMTA internal: error in deliver_message: sender:',
+      reason: "a failed Lua send's response content, with the method's context (lua_deliver.rs)",
     },
   ];
 

@@ -55,8 +55,12 @@ describe('retry schedule: jitter of up to 1/20 of retry_interval, at most a minu
   it('spreads the default 20 minutes by ±30 s', function () {
     assert.deepEqual(delayBounds(1, DEFAULTS), { min: 1170, max: 1230 });
     assert.equal(retryDelaySeconds(1, DEFAULTS, LOWEST), 1170);
-    const high = retryDelaySeconds(1, DEFAULTS, HIGHEST);
-    assert.ok(high < 1230 && high > 1229.99, `highest draw gave ${high}`);
+    // Whole seconds: KumoMTA truncates the jitter toward zero (`jitter as i64`, queue.rs).
+    assert.equal(retryDelaySeconds(1, DEFAULTS, HIGHEST), 1229);
+    assert.equal(
+      retryDelaySeconds(1, DEFAULTS, () => 0.51),
+      1200,
+    );
   });
 
   it('keeps the same jitter on later, doubled delays', function () {
@@ -67,11 +71,17 @@ describe('retry schedule: jitter of up to 1/20 of retry_interval, at most a minu
     assert.deepEqual(delayBounds(1, { ...DEFAULTS, retryIntervalSec: 3600 }), { min: 3570, max: 3630 });
   });
 
-  it('scales the jitter down for short intervals', function () {
-    assert.deepEqual(delayBounds(1, { retryIntervalSec: 5, maxRetryIntervalSec: null, maxAgeSec: 60 }), {
-      min: 4.875,
-      max: 5.125,
-    });
+  it('has none under a 40 s interval, where the truncated jitter is always 0 s, as in KumoMTA', function () {
+    const short = { retryIntervalSec: 5, maxRetryIntervalSec: null, maxAgeSec: 60 };
+    assert.deepEqual(delayBounds(1, short), { min: 5, max: 5 });
+    assert.equal(retryDelaySeconds(1, short, LOWEST), 5);
+    assert.equal(retryDelaySeconds(1, short, HIGHEST), 5);
+    // log_hooks' 1 minute: a magnitude of 3 s gives -1, 0 or +1 s.
+    const minute = { retryIntervalSec: 60, maxRetryIntervalSec: null, maxAgeSec: 3600 };
+    assert.deepEqual(
+      [LOWEST, () => 0.5, HIGHEST].map((r) => retryDelaySeconds(1, minute, r)),
+      [59, 60, 61],
+    );
   });
 
   it('adds jitter after the cap, as KumoMTA does', function () {
@@ -150,9 +160,9 @@ describe('retry schedule: expiry once the next attempt would pass max_age', func
     );
   });
 
-  it('gives whole milliseconds for sub-second schedules', function () {
-    const timings = { retryIntervalSec: 1, maxRetryIntervalSec: 5, maxAgeSec: 45 };
+  it('keeps a sub-second retry_interval (KumoMTA would round it down to whole seconds)', function () {
+    const timings = { retryIntervalSec: 0.5, maxRetryIntervalSec: 5, maxAgeSec: 45 };
     const d = nextRetry({ attempts: 1, createdMs: created, nowMs: created, timings, random: LOWEST });
-    assert.deepEqual(d, { kind: 'retry', atMs: created + 975, delayMs: 975 });
+    assert.deepEqual(d, { kind: 'retry', atMs: created + 500, delayMs: 500 });
   });
 });
