@@ -42,6 +42,13 @@ function count(value: unknown, field: string): number {
   return n;
 }
 
+/** Checks one batch field on its own (blank = not set); customLuaBatch also checks them together. */
+export function checkBatchField(field: keyof CustomLuaBatch, value: unknown): void {
+  if (blank(value)) return;
+  if (field === 'max_batch_latency') parseDuration(value, 'max_batch_latency');
+  else count(value, field);
+}
+
 /**
  * Validates the batch fields of a custom_lua table (a queue config rule, or
  * msg.queueConfig) and returns them KumoMTA-shaped: counts as numbers, the

@@ -9,7 +9,7 @@
  * rule is reported then, not on the first message it meets.
  */
 
-import { BatchSettingError, type CustomLuaBatch, customLuaBatch } from './batching';
+import { BatchSettingError, type CustomLuaBatch, checkBatchField, customLuaBatch } from './batching';
 import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
 import { text, typeName } from './messages';
@@ -370,7 +370,18 @@ function compileRule(def: unknown, number: number): CompiledRule {
 }
 
 /** A setting of a rule: where the editor's form shows a problem. */
-export type RuleField = MatchField | 'match' | 'protocol' | 'constructor' | 'maildir_path' | RuleDurationField;
+export type RuleField =
+  | MatchField
+  | 'match'
+  | 'protocol'
+  | 'constructor'
+  | 'maildir_path'
+  | RuleDurationField
+  | RuleBatchField;
+
+/** A custom_lua rule's batch settings; each left blank is not set. */
+export const RULE_BATCH_FIELDS = ['batch_size', 'min_batch_size', 'max_batch_latency'] as const;
+export type RuleBatchField = (typeof RULE_BATCH_FIELDS)[number];
 
 export interface RuleProblem {
   /** The setting to fix; null when the rule is not an object at all. */
@@ -402,9 +413,17 @@ export function ruleProblems(def: unknown): RuleProblem[] {
     for (const field of MATCH_FIELDS) check(field, () => compileMatcher(match[field], field, plain));
   });
   // Each protocol checks its own setting only.
-  const protocolField =
-    def.protocol === 'custom_lua' ? 'constructor' : def.protocol === 'maildir' ? 'maildir_path' : 'protocol';
-  check(protocolField, () => ruleProtocol(def, plain));
+  if (def.protocol === 'custom_lua') {
+    const unbatched: Record<string, unknown> = { ...def, constructor: own(def, 'constructor') };
+    for (const key of RULE_BATCH_FIELDS) delete unbatched[key];
+    check('constructor', () => ruleProtocol(unbatched, plain));
+    const before = problems.length;
+    for (const key of RULE_BATCH_FIELDS) check(key, () => checkBatchField(key, def[key]));
+    // min_batch_size above batch_size: once each is fine on its own.
+    if (problems.length === before) check('min_batch_size', () => customLuaBatch(def));
+  } else {
+    check(def.protocol === 'maildir' ? 'maildir_path' : 'protocol', () => ruleProtocol(def, plain));
+  }
   for (const key of RULE_DURATION_FIELDS) check(key, () => ruleDuration(def, key));
   return problems;
 }

@@ -28,6 +28,10 @@ export interface FormRule {
   retry_interval: string;
   max_retry_interval: string;
   max_age: string;
+  /** custom_lua's batching; blank = not set (the custom protocol node's own settings). */
+  batch_size: string;
+  min_batch_size: string;
+  max_batch_latency: string;
 }
 
 export interface FormProblem {
@@ -61,6 +65,9 @@ export function defaultRule(seed: boolean): FormRule {
     retry_interval: QUEUE_CONFIG_DEFAULTS.retry_interval,
     max_retry_interval: '',
     max_age: QUEUE_CONFIG_DEFAULTS.max_age,
+    batch_size: '',
+    min_batch_size: '',
+    max_batch_latency: '',
   };
 }
 
@@ -84,13 +91,16 @@ export function normaliseRule(saved: unknown): FormRule {
     retry_interval: str(r.retry_interval, d.retry_interval),
     max_retry_interval: str(r.max_retry_interval, ''),
     max_age: str(r.max_age, d.max_age),
+    batch_size: str(r.batch_size, ''),
+    min_batch_size: str(r.min_batch_size, ''),
+    max_batch_latency: str(r.max_batch_latency, ''),
   };
 }
 
 /**
  * The rule the dialog saves: the form's settings over the saved rule's, so a
- * setting the form has no input for (custom_lua's batch_size, min_batch_size,
- * max_batch_latency) survives opening the dialog.
+ * setting the form has no input for (one a newer version adds) survives
+ * opening the dialog.
  */
 export function keepUnshown(saved: unknown, rule: FormRule): FormRule {
   return isRecord(saved) ? ({ ...saved, ...rule } as FormRule) : rule;

@@ -1,5 +1,5 @@
 'use strict';
-// The editor, as a Node-RED user meets this pack (issue 4), in Debian's headless
+// The editor, as a Node-RED user meets this pack, in Debian's headless
 // Chromium: install the `npm pack` tarball through Manage palette, find the kumomta
 // nodes, open every edit dialog and its help, see validation, import every example
 // from Import > Examples, point it at the test RabbitMQ, Deploy, see "connected",
@@ -327,6 +327,52 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       await editor.closeTray('node-dialog-ok');
       await expectNodeInvalid(id, [/"soon"/, /regular expression/], 'queue config with a bad rule');
       expectNoBrowserErrors('while validating queue config');
+    });
+
+    it("queue config: a custom_lua rule's batch size 0 and a min batch size above it are marked; good ones are saved KumoMTA-shaped", async function () {
+      const id = placedNode('kumo-queue-config');
+      await editor.openNode(id);
+      await page.locator('.red-ui-editableList:has(#node-input-rule-container) .red-ui-editableList-addButton').click();
+      const row = page.locator('#node-input-rule-container > li').last();
+      await row.waitFor({ state: 'visible' });
+      const size = row.locator(".kumo-qc-batch[data-prop='batch_size']");
+      const min = row.locator(".kumo-qc-batch[data-prop='min_batch_size']");
+      const latency = row.locator(".kumo-qc-batch[data-prop='max_batch_latency']");
+      await size.waitFor({ state: 'visible' });
+      const markedSoon = async (input) =>
+        page
+          .waitForFunction((el) => el.classList.contains('input-error'), await input.elementHandle(), { timeout: 5000 })
+          .then(
+            () => true,
+            () => false,
+          );
+      await size.fill('0');
+      assert.ok(await markedSoon(size), 'batch size 0 is not marked');
+      assert.match(await row.locator('.kumo-qc-errors').textContent(), /batch_size must be a whole number, 1 or more/);
+      await size.fill('10');
+      await min.fill('20');
+      assert.ok(await markedSoon(min), 'a min batch size above the batch size is not marked');
+      assert.match(
+        await row.locator('.kumo-qc-errors').textContent(),
+        /min_batch_size \(20\) must not be more than batch_size \(10\)/,
+      );
+      await min.fill('5');
+      await latency.fill('250ms');
+      await page.waitForFunction((el) => !el.classList.contains('input-error'), await min.elementHandle(), {
+        timeout: 5000,
+      });
+      await editor.closeTray('node-dialog-ok');
+      const rules = await page.evaluate((nodeId) => RED.nodes.node(nodeId).rules, id);
+      const saved = rules[rules.length - 1];
+      assert.deepEqual(
+        {
+          batch_size: saved.batch_size,
+          min_batch_size: saved.min_batch_size,
+          max_batch_latency: saved.max_batch_latency,
+        },
+        { batch_size: '10', min_batch_size: '5', max_batch_latency: '250ms' },
+      );
+      expectNoBrowserErrors('while editing batch settings');
     });
 
     after(async function () {

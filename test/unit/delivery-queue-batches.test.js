@@ -7,7 +7,7 @@
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../dist/core/delivery-queue');
 const { reportOutcome } = require('../../dist/core/delivery-outcomes');
-const { makeQueueConfig, timingsOf } = require('../../dist/core/queue-config');
+const { compileRules, makeQueueConfig, ruleProblems, timingsOf } = require('../../dist/core/queue-config');
 const { customLuaBatch, nodeBatchSettings } = require('../../dist/core/batching');
 const { ManualClock } = require('../helpers/manual-clock');
 
@@ -78,6 +78,27 @@ describe('batches: the custom_lua batch fields', function () {
     });
     assert.deepEqual(config({}).protocol, { custom_lua: { constructor: 'make.batch' } });
     assert.throws(() => config({ batch_size: -1 }), /batch_size/);
+  });
+
+  it('are checked per field in a queue config rule, so the editor marks the right input', function () {
+    const rule = (fields) => ({ match: {}, protocol: 'custom_lua', constructor: 'make.batch', ...fields });
+    assert.deepEqual(
+      ruleProblems(rule({ batch_size: '0' })).map((p) => p.field),
+      ['batch_size'],
+    );
+    assert.deepEqual(
+      ruleProblems(rule({ batch_size: '10', min_batch_size: '20' })).map((p) => p.field),
+      ['min_batch_size'],
+    );
+    assert.deepEqual(
+      ruleProblems(rule({ max_batch_latency: 'soon' })).map((p) => p.field),
+      ['max_batch_latency'],
+    );
+    assert.deepEqual(ruleProblems(rule({ batch_size: '10', min_batch_size: '5', max_batch_latency: '250ms' })), []);
+    assert.throws(
+      () => compileRules([rule({ batch_size: '10', min_batch_size: '20' })]),
+      /rule 1: min_batch_size \(20\)/,
+    );
   });
 
   it("default to KumoMTA's 1, 1 and 0 s on the node", function () {

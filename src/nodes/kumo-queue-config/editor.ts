@@ -6,6 +6,7 @@ import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import {
   MATCH_FIELDS,
   type MatchOp,
+  RULE_BATCH_FIELDS,
   RULE_DURATION_FIELDS,
   type RuleDefinition,
   type RuleField,
@@ -85,6 +86,9 @@ function exportRule(row: JQuery): FormRule {
     retry_interval: val(".kumo-qc-duration[data-prop='retry_interval']").trim(),
     max_retry_interval: val(".kumo-qc-duration[data-prop='max_retry_interval']").trim(),
     max_age: val(".kumo-qc-duration[data-prop='max_age']").trim(),
+    batch_size: val(".kumo-qc-batch[data-prop='batch_size']").trim(),
+    min_batch_size: val(".kumo-qc-batch[data-prop='min_batch_size']").trim(),
+    max_batch_latency: val(".kumo-qc-batch[data-prop='max_batch_latency']").trim(),
   });
 }
 
@@ -99,6 +103,7 @@ function inputOf(field: RuleField | null): string | null {
   if (field === null) return null;
   if ((MATCH_FIELDS as readonly string[]).includes(field)) return `.kumo-qc-value[data-field='${field}']`;
   if ((RULE_DURATION_FIELDS as readonly string[]).includes(field)) return `.kumo-qc-duration[data-prop='${field}']`;
+  if ((RULE_BATCH_FIELDS as readonly string[]).includes(field)) return `.kumo-qc-batch[data-prop='${field}']`;
   return INPUT_OF[field] ?? null;
 }
 
@@ -222,7 +227,7 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
       for (const f of MATCH_FIELDS) {
         row.find(`.kumo-qc-value[data-field='${f}']`).toggle(rule.match[f].op !== 'any');
       }
-      row.find('.kumo-qc-constructor, .kumo-qc-bound').toggle(rule.protocol === 'custom_lua');
+      row.find('.kumo-qc-constructor, .kumo-qc-bound, .kumo-qc-batches').toggle(rule.protocol === 'custom_lua');
       row.find('.kumo-qc-maildir').toggle(rule.protocol === 'maildir');
       row.find('.kumo-qc-smtp-note').toggle(rule.protocol === 'smtp');
 
@@ -315,6 +320,19 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
           .text(t(`label.${p}`))
           .appendTo(cell);
         $('<input type="text" class="kumo-qc-duration">')
+          .attr('data-prop', p)
+          .attr('placeholder', t(`placeholder.${p}`))
+          .val(rule[p])
+          .appendTo(cell);
+      }
+      // KumoMTA's custom_lua batching (send_batch); blank takes the custom protocol node's settings.
+      const bline = $('<div class="kumo-qc-durations kumo-qc-batches"></div>').appendTo(fields);
+      for (const p of RULE_BATCH_FIELDS) {
+        const cell = $('<div></div>').appendTo(bline);
+        $('<label></label>')
+          .text(t(`label.${p}`))
+          .appendTo(cell);
+        $('<input type="text" class="kumo-qc-batch">')
           .attr('data-prop', p)
           .attr('placeholder', t(`placeholder.${p}`))
           .val(rule[p])

@@ -1,5 +1,5 @@
 'use strict';
-// Issue 5 item 7: bad input of every kind the nodes read gives a clear error
+// Bad input of every kind the nodes read gives a clear error
 // that Catch nodes see (naming the field and what was expected), never a
 // crash, a silent drop or a message on the wire; and the nodes go on working.
 

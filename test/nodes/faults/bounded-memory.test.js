@@ -1,5 +1,5 @@
 'use strict';
-// Issue 5 item 6: messages injected into a real Node-RED process while the
+// Messages injected into a real Node-RED process while the
 // broker blocks publishers (memory alarm). The amqp publish node holds up to
 // its "max waiting" (10 000) and fails the rest at once with "broker is not
 // keeping up", so the process stays under 250 MB; after the alarm clears the

@@ -1,5 +1,5 @@
 'use strict';
-// Issue 5 item 3: a cluster of three RabbitMQ nodes on loopback, a quorum
+// A cluster of three RabbitMQ nodes on loopback, a quorum
 // queue replicated on all three, and a broker node whose url lists the three.
 // The node the pack is connected to is stopped mid-stream: the pack moves to
 // the next member by itself and, with the custom protocol's retries, every

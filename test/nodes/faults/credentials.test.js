@@ -1,5 +1,5 @@
 'use strict';
-// Issue 5 item 8: a real Node-RED process, flows deployed and exported through
+// A real Node-RED process, flows deployed and exported through
 // its admin API as the editor does, brokers whose passwords are unique
 // secrets (one right, for a user made for the test; two wrong, one of them in
 // the URL's userinfo). The credential passwords must appear nowhere: not in

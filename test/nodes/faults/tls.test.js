@@ -1,5 +1,5 @@
 'use strict';
-// Issue 5 item 4: amqps:// with a Node-RED tls-config node. The broker's
+// amqps:// with a Node-RED tls-config node. The broker's
 // certificate comes from a CA the test makes with openssl, and the broker
 // requires a client certificate from the same CA (verify_peer,
 // fail_if_no_peer_cert). A wrong CA, or no client certificate, is a clear
