@@ -15,9 +15,15 @@ helper.init(require.resolve(NODE_RED));
 const NODES = path.resolve(__dirname, '../../dist/nodes');
 const CORE = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED] }));
 
-const packNodes = ['amqp-broker', 'amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'kumo-reject'].map(
-  (type) => require(path.join(NODES, type, `${type}.js`)),
-);
+const packNodes = [
+  'amqp-broker',
+  'amqp-publish',
+  'kumo-queue-config',
+  'kumo-custom-protocol',
+  'kumo-reject',
+  'amqp-consume',
+  'amqp-ack',
+].map((type) => require(path.join(NODES, type, `${type}.js`)));
 const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),
   status: require(path.join(CORE, 'core/common/25-status.js')),
