@@ -236,6 +236,13 @@ export class Consumer extends EventEmitter {
     this.channel = null;
     this.acks = null;
     if (this.closing) return;
+    // amqplib closes a lost connection's channels just before the connection emits
+    // 'close', in the same turn: a microtask later the connection says which it was.
+    queueMicrotask(() => this.afterChannelClosed());
+  }
+
+  private afterChannelClosed(): void {
+    if (this.closing || this.channel) return;
     if (!this.connection.connected) {
       this.emit('change'); // the unacknowledged count is now 0; onStatus names the state
       return;
