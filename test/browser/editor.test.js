@@ -403,6 +403,29 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         fs.rmSync(path.join(SCREENSHOTS, `${name}-FAILED.png`), { force: true });
         try {
           flow = await editor.importExample(PACK, name);
+          // As the editor draws them (labels included): no two nodes may cover each other.
+          const overlaps = await page.evaluate((z) => {
+            const boxes = RED.nodes.filterNodes({ z }).map((n) => ({
+              label: RED.utils.getNodeLabel(n, n.type),
+              left: n.x - n.w / 2,
+              right: n.x + n.w / 2,
+              top: n.y - n.h / 2,
+              bottom: n.y + n.h / 2,
+            }));
+            // A node not drawn yet has no size: that must fail, not pass unmeasured.
+            const found = boxes.filter((b) => !Number.isFinite(b.left + b.top)).map((b) => `"${b.label}" (not drawn)`);
+            for (let i = 0; i < boxes.length; i++) {
+              for (let j = i + 1; j < boxes.length; j++) {
+                const a = boxes[i];
+                const b = boxes[j];
+                if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+                  found.push(`"${a.label}" and "${b.label}"`);
+                }
+              }
+            }
+            return found;
+          }, flow);
+          assert.deepEqual(overlaps, [], `example ${name}: nodes drawn over each other`);
           const publishers = await page.evaluate(
             (z) =>
               RED.nodes
