@@ -100,6 +100,24 @@ export function stripUserinfo(value: string): string {
   return value.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1');
 }
 
+/**
+ * Moves a password typed into the URL setting out of it: the URLs without their
+ * userinfo, and the first URL's user and password (decoded), for the credential fields.
+ */
+export function takeUserinfo(setting: string): { url: string; username: string | null; password: string | null } {
+  const first = /\w+:\/\/([^/@\s]*)@/.exec(setting);
+  if (!first) return { url: setting, username: null, password: null };
+  const [user, ...rest] = first[1].split(':');
+  const decode = (v: string): string => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  };
+  return { url: stripUserinfo(setting), username: decode(user), password: rest.length ? decode(rest.join(':')) : null };
+}
+
 /** True when the URL carries `user[:password]@`: what stripUserinfo would remove. */
 export function hasUserinfo(url: string): boolean {
   return stripUserinfo(url) !== url;

@@ -68,6 +68,8 @@ export class PublishError extends KumoError {
 
 export interface QueueDeclaration {
   queue: string;
+  /** x-arguments (dead-letter exchange, queue type, TTL, ...): a queue must be declared the same way everywhere. */
+  arguments?: Record<string, unknown>;
   /** With a named exchange the queue is bound to it with this key. */
   bindExchange?: string;
   bindKey?: string;
@@ -515,7 +517,7 @@ export class ConfirmPublisher extends EventEmitter {
   }
 
   private async declare(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
-    await channel.assertQueue(declaration.queue, { durable: true });
+    await channel.assertQueue(declaration.queue, { durable: true, arguments: declaration.arguments });
     if (declaration.bindExchange)
       await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
   }

@@ -265,6 +265,33 @@ describe('the editor in headless Chromium: installing and using the pack as a us
   });
 
   describe('validation a user sees in the edit dialog and on the node', function () {
+    it('amqp broker: a password typed into the URL moves into the credential fields on Done, out of the URL', async function () {
+      await editor.openNode(placedNode('amqp-publish'));
+      await page.click('#node-input-btn-broker-add');
+      await page.waitForSelector('#node-config-dialog-ok', { state: 'visible' });
+      await editor.trayOpened();
+      await page.fill('#node-config-input-url', 'amqp://alice:s%40cret@rabbit.example:5672/kumo');
+      await page.waitForSelector('#node-config-row-url-userinfo', { state: 'visible' });
+      await page.fill('#node-config-input-name', 'moved credentials');
+      await editor.closeTray('node-config-dialog-ok');
+      // The publish dialog now selects the new broker config node.
+      const broker = await page.evaluate(() => {
+        const node = RED.nodes.node($('#node-input-broker').val());
+        return node && { id: node.id, name: node.name, url: node.url, credentials: node.credentials };
+      });
+      assert.ok(broker && broker.name === 'moved credentials', 'the new broker node was not saved');
+      // Not left behind as an unused config node for the deploys that follow.
+      await page.evaluate((id) => {
+        RED.nodes.remove(id);
+        RED.nodes.dirty(true);
+      }, broker.id);
+      assert.equal(broker.url, 'amqp://rabbit.example:5672/kumo');
+      assert.equal(broker.credentials.username, 'alice');
+      assert.equal(broker.credentials.password, 's@cret');
+      await editor.closeTray('node-dialog-cancel');
+      expectNoBrowserErrors('while moving credentials out of the URL');
+    });
+
     it('amqp publish: an empty routing key (default exchange) marks the field and puts the red triangle on the node', async function () {
       const id = placedNode('amqp-publish');
       await editor.openNode(id);

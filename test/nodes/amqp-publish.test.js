@@ -448,3 +448,67 @@ describe('amqp publish', function () {
     });
   });
 });
+
+describe('amqp publish: declare queue with arguments, as amqp consume declares it', function () {
+  let side;
+  beforeEach(async () => {
+    side = await SideChannel.open();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await side.close();
+  });
+
+  it('declares the queue with its x-arguments, so a consumer declaring the same queue agrees with it', async function () {
+    const queue = uniqueName('declared-args');
+    side.queues.push(queue);
+    const args = { 'x-dead-letter-exchange': `${queue}.dlx` };
+    await load([
+      brokerConfig(),
+      {
+        id: 'pub',
+        type: 'amqp-publish',
+        broker: 'broker',
+        routingKey: queue,
+        routingKeyType: 'str',
+        waitForConfirm: true,
+        declareQueue: queue,
+        declareArguments: JSON.stringify(args),
+        wires: [['out'], []],
+      },
+      { id: 'out', type: 'helper' },
+    ]);
+    const out = collector(helper.getNode('out'));
+    helper.getNode('pub').receive({ payload: 'x' });
+    await out.next(1);
+    // The same declaration is accepted; one without the argument is refused (406 PRECONDITION_FAILED).
+    await side.channel.assertQueue(queue, { durable: true, arguments: args });
+    const refused = await SideChannel.open();
+    refused.channel.on('error', () => undefined); // the 406 closes the channel: expected here
+    await assert.rejects(refused.channel.assertQueue(queue, { durable: true }), /PRECONDITION_FAILED/);
+    await refused.close().catch(() => undefined);
+  });
+
+  it('refuses queue arguments that are not a JSON object, at deploy, with a clear error', async function () {
+    await load([
+      brokerConfig(),
+      {
+        id: 'pub',
+        type: 'amqp-publish',
+        broker: 'broker',
+        routingKey: 'x',
+        routingKeyType: 'str',
+        declareQueue: 'x',
+        declareArguments: '[1,2]',
+        wires: [[], []],
+      },
+      { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+      { id: 'errors', type: 'helper' },
+    ]);
+    const errors = collector(helper.getNode('errors'));
+    helper.getNode('pub').receive({ payload: 'x' });
+    const [err] = await errors.next(1);
+    assert.match(err.error.message, /queue arguments must be a JSON object/);
+    assert.equal(err.error.code, 'KUMO_NOT_CONFIGURED');
+  });
+});

@@ -207,3 +207,20 @@ describe('broker url: redact', function () {
     );
   });
 });
+
+describe('broker URLs: a password typed into the URL setting', function () {
+  const { takeUserinfo } = require('../../dist/core/broker-url');
+
+  it("is taken out of every URL, with the first URL's user and password decoded", function () {
+    assert.deepEqual(takeUserinfo('amqp://alice:s%40cret@a:5672/v, amqp://bob:x@b'), {
+      url: 'amqp://a:5672/v, amqp://b',
+      username: 'alice',
+      password: 's@cret',
+    });
+  });
+
+  it('leaves a URL without one as it is', function () {
+    assert.deepEqual(takeUserinfo('amqp://a'), { url: 'amqp://a', username: null, password: null });
+    assert.deepEqual(takeUserinfo('amqps://user@a'), { url: 'amqps://a', username: 'user', password: null });
+  });
+});

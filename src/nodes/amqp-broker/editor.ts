@@ -10,6 +10,7 @@ import {
   parseBrokerUrls,
   splitBrokerUrls,
   stripUserinfo,
+  takeUserinfo,
 } from '../../core/broker-url';
 import { editorText, labelled, RED, validator } from '../../editor/editor-red';
 
@@ -127,6 +128,19 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     refresh();
   },
   oneditsave: function () {
+    // A password typed into the URL would be exported with the flow: it moves into the credential
+    // fields (when they are empty; otherwise those are what the node uses), and leaves the URL.
+    const url = String($('#node-config-input-url').val() ?? '');
+    if (entries(url).some(hasUserinfo)) {
+      const taken = takeUserinfo(url);
+      const username = $('#node-config-input-username');
+      const password = $('#node-config-input-password');
+      if (username.val() === '' && password.val() === '') {
+        username.val(taken.username ?? '');
+        password.val(taken.password ?? '');
+      }
+      $('#node-config-input-url').val(taken.url);
+    }
     // As the MQTT broker does with its TLS checkbox: a tls-config is only kept when it can be used.
     if (!anyTls($('#node-config-input-url').val())) {
       $('#node-config-input-tls').val('_ADD_');

@@ -25,6 +25,7 @@ import {
 } from '../../core/publish-outcome';
 import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { translator, type Translate } from '../../common/node-text';
+import { parseArguments } from '../../core/consumer-queue';
 import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
@@ -44,6 +45,8 @@ interface AmqpPublishDef extends NodeDef {
   confirmTimeout: number | string;
   maxWaiting: number | string;
   declareQueue: string;
+  /** JSON of the declared queue's x-arguments, as amqp consume declares them. */
+  declareArguments?: string;
   arrayPayload?: ArrayPayload;
 }
 
@@ -58,6 +61,13 @@ type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
 
 const ROUTING_KEY_MAX_BYTES = 255;
+
+/** The declared queue's x-arguments, checked as amqp consume checks its own. */
+function declareArgumentsOf(t: Translate, value: unknown): Record<string, unknown> {
+  const { value: args, problem } = parseArguments(value);
+  if (problem) throw new Error(t('errors.declare-arguments', { value: String(value) }));
+  return args;
+}
 
 function checkRoutingKey(t: Translate, value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
@@ -117,7 +127,12 @@ export = function register(RED: NodeAPI): void {
         confirmTimeoutMs,
         maxWaiting,
         declare: declareQueue
-          ? { queue: declareQueue, bindExchange: exchange || undefined, bindKey: staticKey ?? '' }
+          ? {
+              queue: declareQueue,
+              arguments: declareArgumentsOf(t, def.declareArguments),
+              bindExchange: exchange || undefined,
+              bindKey: staticKey ?? '',
+            }
           : null,
       });
     } catch (err) {

@@ -4,6 +4,7 @@
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+import { parseArguments } from '../../core/consumer-queue';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
 
@@ -21,6 +22,7 @@ interface PublishProperties extends EditorNodeProperties {
   confirmTimeout: number | string;
   maxWaiting: number | string;
   declareQueue: string;
+  declareArguments?: string;
 }
 
 const t = editorText('amqp-publish');
@@ -105,6 +107,13 @@ const definition: EditorNodeDef<PublishProperties> = {
       },
       t('label.maxWaiting'),
     ),
+    declareArguments: {
+      value: '',
+      // The same check amqp consume makes of its own queue arguments.
+      validate: validator<PublishProperties>((v, _opt) =>
+        parseArguments(v).problem === null ? true : t('errors.declare-arguments-json'),
+      ),
+    },
     declareQueue: {
       value: '',
       validate: validator<PublishProperties>((v, _opt) => {
@@ -161,6 +170,7 @@ const definition: EditorNodeDef<PublishProperties> = {
 
       const exchange = String($('#node-input-exchange').val());
       const queue = String($('#node-input-declareQueue').val());
+      $('#node-input-row-declareArguments').toggle(queue.trim() !== '');
       const keyType = routingKey.typedInput('type');
       const key = routingKey.typedInput('value');
       let tip = '';
