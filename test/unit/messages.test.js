@@ -18,7 +18,15 @@ const nodeGlueFile = (type) => `src/nodes/${type}/${type}.ts`;
 const PLACEHOLDER = /__(\w+?)__/g;
 
 // The node types whose glue (src/nodes/<type>/<type>.ts) reads its words with translator(RED, '<type>', english).
-const NODE_TYPES = ['amqp-broker', 'amqp-publish', 'kumo-custom-protocol', 'kumo-queue-config', 'kumo-reject'];
+const NODE_TYPES = [
+  'amqp-broker',
+  'amqp-publish',
+  'kumo-custom-protocol',
+  'kumo-queue-config',
+  'kumo-reject',
+  'amqp-consume',
+  'amqp-ack',
+];
 
 function flatten(value, prefix = '', into = new Map()) {
   if (typeof value === 'string') into.set(prefix, value);
