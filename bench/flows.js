@@ -1,9 +1,11 @@
 'use strict';
-// The Node-RED flows of rows (d)-(g). Rows (d), (e) and (g) share the bench-only
+// The Node-RED flows of rows (d)-(h). Rows (d), (e), (e′), (e_b) and (g) share the bench-only
 // driver node (harness/bench-driver.js): POST /bench/start makes it generate N
 // messages (1 KiB Buffer payloads) while keeping `window` of them unconfirmed,
-// it counts what leaves the publish node and answers the POST with the timings
-// once all N are settled. GET /bench/status shows progress (for a run that stalls).
+// it counts what leaves the publish node (a custom protocol batch counts as its
+// messages) and answers the POST with the timings once all N are settled.
+// GET /bench/status shows progress (for a run that stalls). Rows (f) and (h) are
+// driven over HTTP by run.js.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,6 +13,8 @@ const { ROOT, QUEUE } = require('./lib');
 
 // The custom protocol node's default; BENCH_MAX_IN_FLIGHT tries another.
 const MAX_IN_FLIGHT = Number(process.env.BENCH_MAX_IN_FLIGHT) || 128;
+// The webhook example's custom protocol as shipped, unless BENCH_WEBHOOK_MAX_IN_FLIGHT tries another.
+const WEBHOOK_MAX_IN_FLIGHT = Number(process.env.BENCH_WEBHOOK_MAX_IN_FLIGHT) || null;
 
 function harness(tab, firstHop) {
   return [
@@ -80,8 +84,12 @@ function publishAlone(url) {
   return [{ id: tab, type: 'tab', label: 'bench d' }, ...harness(tab, 'bench-publish'), publishNode(tab), broker(url)];
 }
 
-/** (e) bench → queue config (domain amqp → make.amqp) ⇒ custom protocol make.amqp → amqp publish; node defaults otherwise. */
-function fullRouting(url, maxInFlight = MAX_IN_FLIGHT) {
+/**
+ * (e) bench → queue config (domain amqp → make.amqp) ⇒ custom protocol make.amqp → amqp publish;
+ * node defaults otherwise. batchSize: the rule's custom_lua batch_size (e_b), which makes the
+ * custom protocol hand amqp publish one msg per batch.
+ */
+function fullRouting(url, maxInFlight = MAX_IN_FLIGHT, { batchSize = '' } = {}) {
   const tab = 'bench-tab';
   return [
     { id: tab, type: 'tab', label: 'bench e' },
@@ -107,6 +115,9 @@ function fullRouting(url, maxInFlight = MAX_IN_FLIGHT) {
           retry_interval: '20 minutes',
           max_retry_interval: '',
           max_age: '7 days',
+          batch_size: String(batchSize),
+          min_batch_size: '',
+          max_batch_latency: '',
         },
       ],
       wires: [[]],
@@ -135,9 +146,18 @@ function webhookExample(url) {
     ...example.map((n) => {
       if (n.type === 'amqp-broker') return { ...n, url };
       if (n.type === 'amqp-publish') return { ...n, z: tab, routingKey: QUEUE, declareQueue: QUEUE };
+      if (n.type === 'kumo-custom-protocol' && WEBHOOK_MAX_IN_FLIGHT)
+        return { ...n, z: tab, maxInFlight: String(WEBHOOK_MAX_IN_FLIGHT) };
       return { ...n, z: tab };
     }),
-    // The HTTP ceiling: the same requests answered at once, no AMQP.
+  ];
+}
+
+/** (h) Node-RED's bare http in → http response: the same requests as (f), answered at once, no AMQP. */
+function bareHttp() {
+  const tab = 'bench-tab';
+  return [
+    { id: tab, type: 'tab', label: 'bench h' },
     {
       id: 'bench-echo',
       type: 'http in',
@@ -194,4 +214,4 @@ function peerOut(url) {
   return { flows, credentials };
 }
 
-module.exports = { MAX_IN_FLIGHT, publishAlone, fullRouting, webhookExample, peerOut };
+module.exports = { MAX_IN_FLIGHT, WEBHOOK_MAX_IN_FLIGHT, publishAlone, fullRouting, webhookExample, bareHttp, peerOut };

@@ -5,6 +5,7 @@
 // which `npm run build` compiles from src/).
 
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { startNodeRed: startNodeRedProcess } = require('../scripts/node-red-process');
 
@@ -82,20 +83,72 @@ function cpuUsOf(pid) {
 }
 
 /**
+ * A copy of the built pack (package.json and dist/) in a temporary directory, for
+ * every Node-RED of one bench run: a `npm run build` elsewhere while the bench runs
+ * (dist/ emptied and written again) then changes nothing, and all rows run the same
+ * code. Its node_modules links to the checkout's, where the pack's dependencies are.
+ */
+function snapshotPack() {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-pack-'));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  // Every node file there and loadable: a copy taken in the middle of a build is refused here.
+  try {
+    for (const file of Object.values(pkg['node-red'].nodes)) {
+      if (typeof require(path.join(dir, file)) !== 'function') throw new Error(`${file} exports no node`);
+    }
+  } catch (err) {
+    remove();
+    throw new Error(`the built pack is incomplete (a build running?): ${err.message}; run \`npm run build\``);
+  }
+  return { name: pkg.name, dir, remove };
+}
+
+/** Children of this process whose working directory is dir (a Node-RED in its user directory). */
+function childrenIn(dir) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && fs.realpathSync(`/proc/${entry}/cwd`) === fs.realpathSync(dir))
+        pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked, or it is not ours to read.
+    }
+  }
+  return pids;
+}
+
+/**
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
  * flows and node modules ({name, dir} linked into its node_modules), plus
  * the bench-only driver node of harness/. No editor: only the flows' http in
  * endpoints are served. scripts/node-red-process.js does the work.
  */
 async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] }) {
-  const nodeRed = await startNodeRedProcess({
-    flows,
-    credentials,
-    modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
-    nodeArgs,
-    // BENCH_SYNC_DELIVERY: what Node-RED's asynchronous wires cost (a setting users may choose too).
-    settings: { httpAdminRoot: false, ...(process.env.BENCH_SYNC_DELIVERY ? { runtimeSyncDelivery: true } : {}) },
-  });
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-node-red-'));
+  let nodeRed;
+  try {
+    nodeRed = await startNodeRedProcess({
+      flows,
+      credentials,
+      userDir,
+      modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
+      nodeArgs,
+      // BENCH_SYNC_DELIVERY: what Node-RED's asynchronous wires cost (a setting users may choose too).
+      settings: { httpAdminRoot: false, ...(process.env.BENCH_SYNC_DELIVERY ? { runtimeSyncDelivery: true } : {}) },
+    });
+  } catch (err) {
+    // A start that timed out leaves its Node-RED running (and this process waiting for it): end it.
+    for (const pid of childrenIn(userDir)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(userDir, { recursive: true, force: true });
+    throw err;
+  }
   const { url } = nodeRed;
   return {
     url,
@@ -155,6 +208,7 @@ module.exports = {
   acquireBroker,
   openSide,
   startNodeRed,
+  snapshotPack,
   memoryOf,
   cpuUsOf,
   percentile,

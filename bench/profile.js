@@ -6,7 +6,10 @@
 //
 //   node bench/profile.js                       profile row (e) (BENCH_N, AMQP_URL as for run.js)
 //   PROFILE_ROW=d node bench/profile.js         the publish node alone instead
+//   PROFILE_ROW=e_b node bench/profile.js       row (e) with the rule's batch_size 100, 800 in flight
 //   PROFILE_ROW=f node bench/profile.js         the webhook example over HTTP (driven from here)
+//   PROFILE_ROW=f_b node bench/profile.js       the webhook example fed KumoMTA batches of 100 records
+//   PROFILE_ROW=h node bench/profile.js         Node-RED's bare http in → http response
 //   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
 // Needs `npm run build` first.
 
@@ -15,7 +18,7 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 const flows = require('./flows');
-const { benchRun, httpLoad, checkBuilt, PACK } = require('./run');
+const { benchRun, webhookRun, batchWebhookRun, bareHttpRun, checkBuilt, BATCH, BATCH_WINDOW } = require('./run');
 
 const TOP = Number(process.env.PROFILE_TOP) || 15;
 
@@ -23,7 +26,10 @@ function category(url, functionName) {
   if (!url)
     return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
   const file = url.replace(/^file:\/\//, '');
-  if (file.startsWith(path.join(lib.ROOT, 'dist') + path.sep)) return 'ours (dist/)';
+  // The pack runs from a copy of dist/ (lib.snapshotPack); a flow's function nodes have urls of their own.
+  if (file.startsWith(path.join(lib.ROOT, 'dist') + path.sep) || /\/kumo-bench-pack-[^/]+\/dist\//.test(file))
+    return 'ours (dist/)';
+  if (file.startsWith('Function node:')) return "the flow's function nodes";
   if (/node_modules\/amqplib\//.test(file)) return 'amqplib';
   if (/node_modules\/(@node-red\/|node-red\/)/.test(file)) return 'Node-RED';
   if (file.startsWith(path.join(__dirname, 'harness') + path.sep)) return 'bench driver (harness/)';
@@ -36,6 +42,8 @@ function shortUrl(url) {
   const file = url.replace(/^file:\/\//, '');
   const nm = file.lastIndexOf('node_modules/');
   if (nm >= 0) return file.slice(nm + 'node_modules/'.length);
+  const copy = /\/kumo-bench-pack-[^/]+\/(dist\/.*)$/.exec(file);
+  if (copy) return copy[1];
   return file.startsWith(lib.ROOT) ? path.relative(lib.ROOT, file) : file;
 }
 
@@ -76,7 +84,7 @@ function print({ total, rows, categories }, title) {
   const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
   const out = [`${title}: ${(total / 1000).toFixed(0)} ms of samples`, '', 'Self time by origin:'];
   for (const [name, us] of categories) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  for (const cat of ['ours (dist/)', 'Node-RED', 'amqplib']) {
+  for (const cat of ['ours (dist/)', 'Node-RED', "the flow's function nodes", 'amqplib']) {
     out.push('', `Top ${TOP} self time, ${cat}:`);
     for (const r of rows.filter((x) => x.category === cat).slice(0, TOP))
       out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}`);
@@ -89,19 +97,33 @@ function print({ total, rows, categories }, title) {
 async function profileRow() {
   checkBuilt();
   const row = process.env.PROFILE_ROW || 'e';
-  const make = { d: flows.publishAlone, e: flows.fullRouting, f: flows.webhookExample }[row];
-  if (!make) throw new Error(`PROFILE_ROW=${row}: only d, e or f`);
-  // (f) is driven over HTTP by this process; (d) and (e) by the bench driver node.
-  const drive = row === 'f' ? (nr, count) => httpLoad(nr, '/kumomta/log', count) : benchRun;
+  // (f), (f_b) and (h) are driven over HTTP by this process; (d), (e) and (e_b) by the bench driver node.
+  const rows = {
+    d: [flows.publishAlone, benchRun],
+    e: [flows.fullRouting, benchRun],
+    e_b: [
+      (url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH }),
+      (nr, count) => benchRun(nr, count, BATCH_WINDOW),
+    ],
+    f: [flows.webhookExample, webhookRun],
+    f_b: [flows.webhookExample, batchWebhookRun],
+    h: [flows.bareHttp, bareHttpRun],
+  };
+  if (!rows[row]) throw new Error(`PROFILE_ROW=${row}: only ${Object.keys(rows).join(', ')}`);
+  const [make, drive] = rows[row];
   const n = Math.max(100, Number(process.env.BENCH_N) || 20000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
-  const broker = await lib.acquireBroker();
+  const pack = lib.snapshotPack();
+  const broker = await lib.acquireBroker().catch((err) => {
+    pack.remove();
+    throw err;
+  });
   let side = null;
   try {
     side = await lib.openSide(broker.url);
     const nr = await lib.startNodeRed({
       flows: make(broker.url),
-      modules: [PACK],
+      modules: [pack],
       nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
     });
     let run;
@@ -119,7 +141,7 @@ async function profileRow() {
     if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
     const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
     process.stdout.write(
-      `Row (${row}), N=${n}: ${((n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`,
+      `Row (${row}), N=${n}: ${((run.n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`,
     );
     print(
       summarise(profile, run.clockUs[0], run.clockUs[1]),
@@ -128,6 +150,7 @@ async function profileRow() {
   } finally {
     if (side) await side.close(!!process.env.AMQP_URL);
     broker.release();
+    pack.remove();
   }
 }
 

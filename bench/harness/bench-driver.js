@@ -5,13 +5,19 @@
 // context, whose global lookups are slow).
 //
 // Input from http in POST /bench/start {n, window, size, mode}: generates n
-// messages {payload: <size-byte Buffer>, queue: 'amqp', t0} on output 1,
-// keeping `window` of them unsettled; every msg that comes back (publish
-// output 1 = confirmed; output 2 or a Catch = failed) settles one. When all n
-// are settled the start request is answered (output 2 → http response) with
-// {n, ok, failed, ms, p50, p99, clockUs}. mode 'fire': for a publisher without
-// confirms, the request is answered at once and all n are generated, 500 per
-// timer tick. GET /bench/status answers the progress.
+// messages {payload: <size-byte Buffer>, queue: 'amqp'} on output 1, keeping
+// `window` of them unsettled; every msg that comes back (publish output 1 =
+// confirmed; output 2 or a Catch = failed) settles one, or, for a custom
+// protocol batch (msg.kumo.batch, msg.payload the array of the messages'
+// payloads), every message of it. When all n are settled the start request is
+// answered (output 2 → http response) with {n, ok, failed, ms, p50, p99, clockUs}.
+// mode 'fire': for a publisher without confirms, the request is answered at once
+// and all n are generated, 500 per timer tick. GET /bench/status answers the progress.
+//
+// A batch msg is built afresh by the custom protocol and keeps none of the
+// messages' own properties, only their payloads. So each message unsettled
+// holds one of `window` payload Buffers (same bytes, its own object) and its
+// send time is kept by that Buffer's slot: what comes back names its slot.
 
 const { performance } = require('node:perf_hooks');
 
@@ -31,8 +37,30 @@ module.exports = function register(RED) {
       const limit = Math.min(run.n, run.ok + run.failed + run.window);
       while (run.sent < limit) {
         run.sent++;
-        this.send([{ payload: run.body, queue: 'amqp', t0: performance.now() }, null]);
+        const slot = run.free.pop();
+        run.t0[slot] = performance.now();
+        this.send([{ payload: run.pool[slot], queue: 'amqp' }, null]);
       }
+    };
+
+    /** Frees the slot of a payload that came back; its latency when it was confirmed. */
+    const settle = (payload, ok, now) => {
+      const slot = run.slotOf.get(payload);
+      if (slot === undefined) {
+        // A copy (a Catch node gets a clone of the msg): a failure whose slot is lost,
+        // so a new one takes its place and the window stays as wide.
+        run.failed++;
+        run.firstError ??= 'a payload came back that the driver did not send';
+        const buffer = Buffer.from(run.pool[0]);
+        run.slotOf.set(buffer, run.pool.length);
+        run.free.push(run.pool.length);
+        run.pool.push(buffer);
+        run.t0 = Float64Array.from([...run.t0, 0]);
+        return;
+      }
+      run.free.push(slot);
+      if (ok) run.latencies[run.ok++] = now - run.t0[slot];
+      else run.failed++;
     };
 
     this.on('input', (msg, send, done) => {
@@ -43,6 +71,8 @@ module.exports = function register(RED) {
         send([null, msg]);
       } else if (msg.req) {
         const cfg = msg.payload;
+        const slots = Math.min(cfg.n, cfg.window);
+        const pool = cfg.mode === 'fire' ? [] : Array.from({ length: slots }, () => Buffer.alloc(cfg.size, 'x'));
         run = {
           n: cfg.n,
           window: cfg.window,
@@ -52,6 +82,10 @@ module.exports = function register(RED) {
           firstError: null,
           latencies: new Float64Array(cfg.n),
           body: Buffer.alloc(cfg.size, 'x'),
+          pool,
+          slotOf: new Map(pool.map((buffer, slot) => [buffer, slot])),
+          free: pool.map((_, slot) => slots - 1 - slot),
+          t0: new Float64Array(slots),
           start: performance.now(),
           startUs: clockUs(),
           reply: msg,
@@ -71,12 +105,18 @@ module.exports = function register(RED) {
           refill();
         }
       } else if (run?.reply) {
-        if (msg.amqp && !msg.reject && !msg.error) {
-          run.latencies[run.ok++] = performance.now() - msg.t0;
+        const now = performance.now();
+        const ok = msg.amqp && !msg.reject && !msg.error;
+        if (!ok && !run.firstError)
+          run.firstError = msg.error ? String(msg.error.message) : JSON.stringify(msg.reject || msg.amqp || null);
+        if (Array.isArray(msg.kumo?.batch) && Array.isArray(msg.payload)) {
+          // Element by element: a batch that went to output 2 may hold confirmed elements too.
+          const results = msg.amqp?.results;
+          msg.payload.forEach((payload, i) => {
+            settle(payload, ok || (!msg.error && results?.[i]?.status === 'Ack'), now);
+          });
         } else {
-          run.failed++;
-          if (!run.firstError)
-            run.firstError = msg.error ? String(msg.error.message) : JSON.stringify(msg.reject || msg.amqp || null);
+          settle(msg.payload, ok, now);
         }
         if (run.ok + run.failed < run.n) {
           refill();
