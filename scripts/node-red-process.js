@@ -128,7 +128,13 @@ async function startNodeRed(options = {}) {
     });
   };
 
-  await waitForLog(ready);
+  try {
+    await waitForLog(ready);
+  } catch (err) {
+    // A Node-RED that never got ready must not outlive the test or bench that started it.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     port,
