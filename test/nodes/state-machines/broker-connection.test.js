@@ -3,41 +3,11 @@
 // proxy that can hold a dial, stall a socket or drop it.
 
 const assert = require('node:assert/strict');
-const { BrokerConnection } = require('../../../dist/core/broker-connection');
-const { parseBrokerUrls } = require('../../../dist/core/broker-url');
-const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
+const { BROKER_URL, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
+const { brokerTarget, connectionTo: connectTo, next } = require('./support/broker');
 
-const HEARTBEAT_S = 5;
-const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
-
-function brokerTarget() {
-  const url = new URL(BROKER_URL);
-  return { host: url.hostname, port: Number(url.port || 5672) };
-}
-
-function connectionTo(url) {
-  return new BrokerConnection({
-    endpoints: parseBrokerUrls(url, HEARTBEAT_S),
-    credentials: CREDENTIALS,
-    secrets: [CREDENTIALS.password],
-    connectionName: 'state-machines broker-connection',
-    connectTimeoutMs: 5000,
-    backoff: FAST_BACKOFF,
-  });
-}
-
-/** Resolves with the first event `name` whose arguments satisfy `predicate`. */
-function next(emitter, name, predicate = () => true) {
-  return new Promise((resolve) => {
-    const listener = (...args) => {
-      if (!predicate(...args)) return;
-      emitter.removeListener(name, listener);
-      resolve(args[0]);
-    };
-    emitter.on(name, listener);
-  });
-}
+const connectionTo = (url) => connectTo(url, 'state-machines broker-connection');
 
 /** Resolves once the connection is connected with a usable connection (now or later). */
 function connected(connection) {

@@ -7,43 +7,15 @@ const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../dist/core/confirm-publisher');
-const { BrokerConnection } = require('../../../dist/core/broker-connection');
-const { parseBrokerUrls } = require('../../../dist/core/broker-url');
 const { ERROR_CODES, KumoError } = require('../../../dist/core/errors');
-const { BROKER_URL, CREDENTIALS, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
+const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
+const { brokerTarget, connectionTo: connectTo, next } = require('./support/broker');
+
+const connectionTo = (url) => connectTo(url, 'state-machines confirm-publisher');
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
-
-const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
-
-function brokerTarget() {
-  const url = new URL(BROKER_URL);
-  return { host: url.hostname, port: Number(url.port || 5672) };
-}
-
-function connectionTo(url) {
-  return new BrokerConnection({
-    endpoints: parseBrokerUrls(url, 5),
-    credentials: CREDENTIALS,
-    secrets: [CREDENTIALS.password],
-    connectionName: 'state-machines confirm-publisher',
-    connectTimeoutMs: 5000,
-    backoff: FAST_BACKOFF,
-  });
-}
-
-function next(emitter, name, predicate = () => true) {
-  return new Promise((resolve) => {
-    const listener = (...args) => {
-      if (!predicate(...args)) return;
-      emitter.removeListener(name, listener);
-      resolve(args[0]);
-    };
-    emitter.on(name, listener);
-  });
-}
 
 /** Resolves once the publisher has an open channel. */
 function ready(publisher) {

@@ -1,0 +1,41 @@
+'use strict';
+// What the state-machine tests share: the real broker's address (for the TCP
+// proxy to forward to), a BrokerConnection to a URL with a fast backoff, and a
+// wait for an event that is not a sleep.
+
+const { BrokerConnection } = require('../../../../dist/core/broker-connection');
+const { parseBrokerUrls } = require('../../../../dist/core/broker-url');
+const { BROKER_URL, CREDENTIALS } = require('../../../helpers/amqp');
+
+const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
+const HEARTBEAT_S = 5;
+
+function brokerTarget() {
+  const url = new URL(BROKER_URL);
+  return { host: url.hostname, port: Number(url.port || 5672) };
+}
+
+function connectionTo(url, connectionName) {
+  return new BrokerConnection({
+    endpoints: parseBrokerUrls(url, HEARTBEAT_S),
+    credentials: CREDENTIALS,
+    secrets: [CREDENTIALS.password],
+    connectionName,
+    connectTimeoutMs: 5000,
+    backoff: FAST_BACKOFF,
+  });
+}
+
+/** Resolves with the first event `name` whose arguments satisfy `predicate`. */
+function next(emitter, name, predicate = () => true) {
+  return new Promise((resolve) => {
+    const listener = (...args) => {
+      if (!predicate(...args)) return;
+      emitter.removeListener(name, listener);
+      resolve(args[0]);
+    };
+    emitter.on(name, listener);
+  });
+}
+
+module.exports = { FAST_BACKOFF, brokerTarget, connectionTo, next };
