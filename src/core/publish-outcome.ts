@@ -6,6 +6,7 @@
 
 import type { ConfirmResult } from './confirm-publisher';
 import type { ReportedOutcome } from './delivery-outcomes';
+import { text } from './messages';
 
 /** SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it. */
 export const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
@@ -56,4 +57,77 @@ export interface BatchResult {
   exchange: string;
   routing_key: string;
   results: ElementResult[];
+}
+
+/** Publishes one element; settle gets its error, or its confirm result and whether it came back. */
+export type PublishElement = (
+  element: unknown,
+  settle: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
+) => void;
+
+/** How an array published element by element ended. */
+export interface ElementsSettled {
+  amqp: BatchResult;
+  /** The first element that failed: the msg ends with this error. */
+  error: Error | null;
+  /** The first element refused (nacked or returned): the msg leaves by output 2 with it. */
+  rejected: { code: number; message: string } | null;
+}
+
+/**
+ * Publishes every element as its own message, pipelined, and calls `settled` once,
+ * when all are settled. `onElement` hears each element's own outcome (a custom protocol
+ * batch reports them message by message).
+ */
+export function publishElements(
+  elements: unknown[],
+  publish: PublishElement,
+  rules: OutcomeRules,
+  where: { exchange: string; routingKey: string },
+  onElement: (index: number, outcome: ReportedOutcome) => void,
+  settled: (result: ElementsSettled) => void,
+): void {
+  const results: ElementResult[] = new Array(elements.length);
+  let error: Error | null = null;
+  let rejected: ElementsSettled['rejected'] = null;
+  let left = elements.length;
+  const finish = () => {
+    const statuses = results.map((r) => r.status);
+    const status = statuses.includes('Error')
+      ? 'Error'
+      : statuses.includes('Nack')
+        ? 'Nack'
+        : statuses.includes('Ack')
+          ? 'Ack'
+          : 'NotRequested';
+    const amqp = {
+      status,
+      reply_code: null,
+      reply_text: null,
+      exchange: where.exchange,
+      routing_key: where.routingKey,
+      results,
+    };
+    settled({ amqp: amqp as BatchResult, error, rejected });
+  };
+  if (left === 0) {
+    finish();
+    return;
+  }
+  elements.forEach((element, i) => {
+    publish(element, (err, result, returned) => {
+      if (err || !result) {
+        const failure = err ?? new Error(text('publish-outcome.no-result'));
+        error ??= failure;
+        results[i] = { status: 'Error', error: failure.message };
+        onElement(i, { kind: 'failed', error: failure.message });
+      } else {
+        results[i] = result;
+        const outcome = publishOutcome(result, returned, rules);
+        if (outcome.kind === 'rejected') rejected ??= { code: outcome.code, message: outcome.message };
+        onElement(i, reportedOutcome(outcome, result));
+      }
+      if (--left === 0) finish();
+    });
+  });
 }

@@ -13,11 +13,11 @@ import { batchRefs, reportOutcome, type ReportedOutcome } from '../../core/deliv
 import { ERROR_CODES, KumoError } from '../../core/errors';
 import {
   type BatchResult,
-  type ElementResult,
   NACK_CODES,
   type NackedAs,
   type OutcomeRules,
-  type PublishOutcome,
+  type PublishElement,
+  publishElements as publishEach,
   publishOutcome,
   RETURNED_CODES,
   type ReturnedAs,
@@ -269,63 +269,31 @@ export = function register(RED: NodeAPI): void {
         );
         return;
       }
-      const results: ElementResult[] = new Array(elements.length);
-      let firstError: Error | null = null;
-      let firstRejected: PublishOutcome | null = null;
-      let left = elements.length;
-      const finish = () => {
-        const statuses = results.map((r) => r.status);
-        msg.amqp = {
-          status: statuses.includes('Error')
-            ? 'Error'
-            : statuses.includes('Nack')
-              ? 'Nack'
-              : statuses.includes('Ack')
-                ? 'Ack'
-                : 'NotRequested',
-          reply_code: null,
-          reply_text: null,
-          exchange,
-          routing_key: routingKey,
-          results,
-        };
+      const where = { exchange, routingKey };
+      const publish = (element: unknown, settle: Parameters<PublishElement>[1]) =>
+        publishOne(element, msg.properties, routingKey, settle);
+      const onElement = (i: number, outcome: ReportedOutcome) => {
+        if (batch) report(batch[i], outcome);
+      };
+      publishEach(elements, publish, rules, where, onElement, ({ amqp, error, rejected }) => {
+        msg.amqp = amqp;
         if (!batch && msg.kumo !== undefined) {
           // One delivery whose payload is an array: one outcome for it.
-          if (firstError) report(msg.kumo, { kind: 'failed', error: firstError.message });
-          else if (firstRejected?.kind === 'rejected')
-            report(msg.kumo, { kind: 'rejected', code: firstRejected.code, message: firstRejected.message });
-          else report(msg.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(msg.amqp)}` });
+          if (error) report(msg.kumo, { kind: 'failed', error: error.message });
+          else if (rejected) report(msg.kumo, { kind: 'rejected', ...rejected });
+          else report(msg.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(amqp)}` });
         }
-        if (firstError) {
-          done(firstError);
+        if (error) {
+          done(error);
           return;
         }
-        if (firstRejected?.kind === 'rejected') {
-          msg.reject = { code: firstRejected.code, message: firstRejected.message };
+        if (rejected) {
+          msg.reject = rejected;
           send([null, msg]);
         } else {
           send([msg, null]);
         }
         done();
-      };
-      if (left === 0) {
-        finish();
-        return;
-      }
-      elements.forEach((element, i) => {
-        publishOne(element, msg.properties, routingKey, (err, result, returned) => {
-          if (err || !result) {
-            firstError ??= err as Error;
-            results[i] = { status: 'Error', error: (err as Error).message };
-            if (batch) report(batch[i], { kind: 'failed', error: (err as Error).message });
-          } else {
-            results[i] = result;
-            const outcome = publishOutcome(result, returned, rules);
-            if (outcome.kind === 'rejected') firstRejected ??= outcome;
-            if (batch) report(batch[i], reportedOutcome(outcome, result));
-          }
-          if (--left === 0) finish();
-        });
       });
       refreshStatus();
     };
