@@ -4,6 +4,7 @@
 // fails with a message that names it, not deep inside the frame encoder.
 
 import type { Options } from 'amqplib';
+import { fitsShortString, SHORT_STRING_MAX } from './amqp-names';
 import { text } from './messages';
 import { ERROR_CODES } from './errors';
 
@@ -43,12 +44,9 @@ export function encodeBody(payload: unknown): EncodedBody {
 type Check = (value: unknown) => string | null;
 
 const isString: Check = (v) => (typeof v === 'string' ? null : text('amqp-message.expected.string'));
-const SHORT_STRING_MAX = 255; // AMQP shortstr
 const shortString: Check = (v) => {
   if (typeof v !== 'string') return text('amqp-message.expected.string');
-  return Buffer.byteLength(v) <= SHORT_STRING_MAX
-    ? null
-    : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
+  return fitsShortString(v) ? null : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
 };
 
 const PROPERTY_CHECKS: Record<string, Check> = {

@@ -4,6 +4,7 @@
 // (bundled) and the runtime alike; problems are kinds, worded by each side's catalogue.
 
 import type * as amqp from 'amqplib';
+import { fitsShortString } from './amqp-names';
 
 export type QueueType = 'classic' | 'quorum';
 export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
@@ -63,21 +64,15 @@ export interface QueueProblem {
   detail?: string;
 }
 
-const SHORT_STRING_MAX = 255;
-
-function byteLength(s: string): number {
-  return new TextEncoder().encode(s).length;
-}
-
 function shortString(field: QueueField, value: string, problems: QueueProblem[]): void {
-  if (byteLength(value) > SHORT_STRING_MAX) problems.push({ field, kind: 'too-long' });
+  if (!fitsShortString(value)) problems.push({ field, kind: 'too-long' });
 }
 
 /** Problems of the queue name alone (consumed, declared or not). */
 export function queueNameProblems(queue: unknown, declared: boolean): QueueProblem[] {
   const name = typeof queue === 'string' ? queue.trim() : '';
   if (name === '') return [{ field: 'queue', kind: 'empty' }];
-  if (byteLength(name) > SHORT_STRING_MAX) return [{ field: 'queue', kind: 'too-long' }];
+  if (!fitsShortString(name)) return [{ field: 'queue', kind: 'too-long' }];
   // RabbitMQ refuses to declare amq.* names (403 ACCESS_REFUSED); consuming one is allowed.
   if (declared && name.startsWith('amq.')) return [{ field: 'queue', kind: 'reserved' }];
   return [];

@@ -168,6 +168,12 @@ export class DeliveryQueue<M> {
   private idleWaiters: (() => void)[] = [];
   private closed = false;
   private readonly clock: Clock;
+  /**
+   * The batch settings of each rule, resolved once: a rule hands every message the
+   * same timings object with its config, so it keys the rule (a config given on the
+   * msg itself gets timings of its own, and is resolved for that message).
+   */
+  private readonly batchByTimings = new WeakMap<ResolvedTimings, BatchSettings>();
 
   constructor(
     private readonly settings: DeliverySettings,
@@ -277,11 +283,18 @@ export class DeliveryQueue<M> {
       deadline: 0,
       dueMs: 0,
       retryTimer: null,
-      batch: batchSettings(
-        'custom_lua' in config.protocol ? config.protocol.custom_lua : undefined,
-        this.settings.batch ?? BATCH_DEFAULTS,
-      ),
+      batch: this.batchOf(config, timings),
     };
+  }
+
+  private batchOf(config: QueueConfig, timings: ResolvedTimings): BatchSettings {
+    let batch = this.batchByTimings.get(timings);
+    if (!batch) {
+      const lua = 'custom_lua' in config.protocol ? config.protocol.custom_lua : undefined;
+      batch = batchSettings(lua, this.settings.batch ?? BATCH_DEFAULTS);
+      this.batchByTimings.set(timings, batch);
+    }
+    return batch;
   }
 
   /** KumoMTA's ready queue name is per egress source and site; the source is the node's own. */

@@ -547,7 +547,7 @@ export class RetryStore {
    * Write, fsync, rename, fsync the directory: the POSIX recipe for replacing a
    * file so that after a crash it holds the old content or the new, whole.
    * (write-file-atomic does the same; its current major needs Node >= 22.22,
-   * while Node-RED 4 runs on Node 18 and 20.)
+   * while this pack runs on Node 20 and later.)
    */
   private async replaceAtomically(data: string): Promise<void> {
     const temp = `${this.file}.${process.pid}.${++tempCounter}.tmp`;

@@ -49,3 +49,8 @@ export const utils = (): MoreUtils => RED.utils as unknown as MoreUtils;
 export function labelled<D extends object>(definition: D, label: string): D {
   return { ...definition, label };
 }
+
+/** A whole number typed into a form field, within min..max (digits only, as the runtime reads them). */
+export function isWholeNumber(value: unknown, min: number, max = Number.POSITIVE_INFINITY): boolean {
+  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min && Number(value) <= max;
+}

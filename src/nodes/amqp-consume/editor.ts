@@ -12,7 +12,7 @@ import {
   queueNameProblems,
   type QueueSettings,
 } from '../../core/consumer-queue';
-import { CATEGORY, currentValue, editorText, labelled, RED, validator } from '../../editor/editor-red';
+import { CATEGORY, currentValue, editorText, isWholeNumber, labelled, RED, validator } from '../../editor/editor-red';
 
 interface ConsumeProperties extends EditorNodeProperties {
   broker: string;
@@ -76,10 +76,6 @@ function fieldCheck(field: QueueField) {
     const mine = problems.find((p) => p.field === field);
     return mine ? problemText(mine) : true;
   });
-}
-
-function isWholeNumber(value: unknown, min: number, max: number): boolean {
-  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min && Number(value) <= max;
 }
 
 const definition: EditorNodeDef<ConsumeProperties> = {

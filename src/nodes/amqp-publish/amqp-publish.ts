@@ -25,6 +25,7 @@ import {
 } from '../../core/publish-outcome';
 import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { translator, type Translate } from '../../common/node-text';
+import { fitsShortString, SHORT_STRING_MAX } from '../../core/amqp-names';
 import { parseArguments } from '../../core/consumer-queue';
 import english from './locale.json';
 
@@ -60,8 +61,6 @@ interface PublishMessage extends NodeMessageInFlow {
 type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
 
-const ROUTING_KEY_MAX_BYTES = 255;
-
 /** The declared queue's x-arguments, checked as amqp consume checks its own. */
 function declareArgumentsOf(t: Translate, value: unknown): Record<string, unknown> {
   const { value: args, problem } = parseArguments(value);
@@ -73,8 +72,7 @@ function checkRoutingKey(t: Translate, value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
   if (typeof value !== 'string')
     throw new MessageError(t('errors.routing-key-type', { type: value === null ? 'null' : typeof value }));
-  if (Buffer.byteLength(value) > ROUTING_KEY_MAX_BYTES)
-    throw new MessageError(t('errors.routing-key-too-long', { max: ROUTING_KEY_MAX_BYTES }));
+  if (!fitsShortString(value)) throw new MessageError(t('errors.routing-key-too-long', { max: SHORT_STRING_MAX }));
   return value;
 }
 
@@ -220,10 +218,12 @@ export = function register(RED: NodeAPI): void {
         failed(msg, refused, done);
         return;
       }
-      const batch = batchRefs(msg.kumo);
-      if (Array.isArray(msg.payload) && (eachElement || batch)) {
-        publishElements(msg, msg.payload, batch, routingKey, send, done);
-        return;
+      if (Array.isArray(msg.payload)) {
+        const batch = batchRefs(msg.kumo);
+        if (eachElement || batch) {
+          publishElements(msg, msg.payload, batch, routingKey, send, done);
+          return;
+        }
       }
       publishOne(msg.payload, msg.properties, routingKey, (err, result, returned) => {
         if (err || !result) {

@@ -3,7 +3,17 @@
 // exchange's routing (by queue name) would drop the messages.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+import { fitsShortString } from '../../core/amqp-names';
+import {
+  CATEGORY,
+  currentValue,
+  editorText,
+  isWholeNumber,
+  labelled,
+  RED,
+  utils,
+  validator,
+} from '../../editor/editor-red';
 import { parseArguments } from '../../core/consumer-queue';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
@@ -30,16 +40,7 @@ const t = editorText('amqp-publish');
 // validator returns only when it takes two arguments, else it reads "valid".
 
 // Exchange names, routing keys and queue names are AMQP short strings.
-const SHORT_STRING_MAX_BYTES = 255;
-const encoder = new TextEncoder();
-
-function fitsShortString(value: unknown): boolean {
-  return encoder.encode(String(value ?? '')).length <= SHORT_STRING_MAX_BYTES;
-}
-
-function isWholeNumber(value: unknown, min: number): boolean {
-  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min;
-}
+const fitsName = (value: unknown): boolean => fitsShortString(String(value ?? ''));
 
 const definition: EditorNodeDef<PublishProperties> = {
   category: CATEGORY,
@@ -49,7 +50,7 @@ const definition: EditorNodeDef<PublishProperties> = {
     broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
     exchange: {
       value: '',
-      validate: validator<PublishProperties>((v, _opt) => (fitsShortString(v) ? true : t('errors.exchange-long'))),
+      validate: validator<PublishProperties>((v, _opt) => (fitsName(v) ? true : t('errors.exchange-long'))),
     },
     routingKey: labelled(
       {
@@ -61,7 +62,7 @@ const definition: EditorNodeDef<PublishProperties> = {
             // Legal AMQP, but the default exchange routes by queue name and no queue is called ''.
             return t('errors.routing-key-empty');
           }
-          return fitsShortString(v) ? true : t('errors.routing-key-long');
+          return fitsName(v) ? true : t('errors.routing-key-long');
         }),
       },
       t('label.routingKey'),
@@ -119,7 +120,7 @@ const definition: EditorNodeDef<PublishProperties> = {
       validate: validator<PublishProperties>((v, _opt) => {
         if (!v) return true;
         if (/^amq\./.test(v)) return t('errors.queue-reserved');
-        return fitsShortString(v) ? true : t('errors.queue-long');
+        return fitsName(v) ? true : t('errors.queue-long');
       }),
     },
   },

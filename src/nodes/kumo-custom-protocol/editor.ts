@@ -7,7 +7,7 @@ import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { EventNameError, validateEventName } from '../../core/event-names';
 import { batchProblem } from '../../editor/batch-fields';
 import type { RuleDefinition } from '../../core/queue-config';
-import { CATEGORY, currentValue, editorText, labelled, RED, validator } from '../../editor/editor-red';
+import { CATEGORY, currentValue, editorText, isWholeNumber, labelled, RED, validator } from '../../editor/editor-red';
 import {
   eachNodeOfType,
   type FlowNode,
@@ -32,10 +32,6 @@ const TYPE = 'kumo-custom-protocol';
 const t = editorText(TYPE);
 // Every validator declares (value, options): Node-RED shows the message a
 // validator returns only when it takes two arguments, else it reads "valid".
-
-function isWholeNumber(value: unknown, min: number): boolean {
-  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min;
-}
 
 function eventNameProblem(name: string): string | null {
   // The runtime trims the name; the form refuses blanks around it, since the

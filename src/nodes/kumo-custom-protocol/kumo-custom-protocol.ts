@@ -9,7 +9,7 @@ import { nodeBatchSettings } from '../../core/batching';
 import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
 import { DurableRetries } from '../../core/durable-retries';
 import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
-import { PREDEFINED_EVENTS, RESERVED_PREFIX, validateEventName } from '../../core/event-names';
+import { validateEventName } from '../../core/event-names';
 import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
 import { bindProtocol, type ProtocolHandler, type Routing, unbindProtocol } from '../../core/protocol-bindings';
 import { makeQueueConfig, type QueueConfig, timingsOf } from '../../core/queue-config';
@@ -239,11 +239,6 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  // The editor validates event names with the runtime's own list (RED.settings in the editor).
-  RED.nodes.registerType('kumo-custom-protocol', CustomProtocol, {
-    settings: {
-      kumoCustomProtocolPredefinedEvents: { value: [...PREDEFINED_EVENTS], exportable: true },
-      kumoCustomProtocolReservedPrefix: { value: RESERVED_PREFIX, exportable: true },
-    },
-  });
+  // The editor checks event names with core/event-names.ts itself (bundled into its script).
+  RED.nodes.registerType('kumo-custom-protocol', CustomProtocol);
 };
