@@ -2,7 +2,8 @@
 //   src/core/, src/common/, src/nodes/<type>/<type>.ts  → tsc → dist/.../*.js
 //   src/nodes/<type>/editor.ts (bundled with the core modules it imports by esbuild),
 //   editor.html (the form), editor.css                  → dist/nodes/<type>/<type>.html
-//   src/nodes/<type>/locale.json, help.html             → dist/nodes/<type>/locales/en-US/<type>.json|.html
+//   src/nodes/<type>/locale.json (+ src/core/messages.en-US.json under "kumo"),
+//   help.html                                           → dist/nodes/<type>/locales/en-US/<type>.json|.html
 //   icons/<type>.svg                                    → dist/nodes/<type>/icons/
 // The editor code is type-checked with tsconfig.editor.json (browser, Node-RED's editor types).
 
@@ -18,6 +19,9 @@ const SRC_NODES = path.join(ROOT, 'src', 'nodes');
 const DIST = path.join(ROOT, 'dist');
 const ICONS = path.join(ROOT, 'icons');
 const require = createRequire(import.meta.url);
+// The core's catalogue; common/node-text.ts and editor/editor-red.ts read it under this key.
+const CORE_NAMESPACE = 'kumo';
+const CORE_MESSAGES = JSON.parse(fs.readFileSync(path.join(ROOT, 'src', 'core', 'messages.en-US.json'), 'utf8'));
 
 function tsc(project, ...args) {
   const result = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project, ...args], {
@@ -56,7 +60,9 @@ async function buildNode(type) {
 
   const locales = path.join(out, 'locales', 'en-US');
   fs.mkdirSync(locales, { recursive: true });
-  fs.copyFileSync(path.join(dir, 'locale.json'), path.join(locales, `${type}.json`));
+  // The node's words, and under `kumo` the core's (RED._ looks them up in the node's namespace).
+  const catalogue = { ...JSON.parse(read('locale.json')), [CORE_NAMESPACE]: CORE_MESSAGES };
+  fs.writeFileSync(path.join(locales, `${type}.json`), `${JSON.stringify(catalogue, null, 4)}\n`);
   fs.copyFileSync(path.join(dir, 'help.html'), path.join(locales, `${type}.html`));
 
   // Node-RED looks for icons beside each node's file.

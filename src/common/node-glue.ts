@@ -1,9 +1,21 @@
 // What every node's glue does the same way: read a positive-number setting,
 // show a status without flooding the editor, and end an input with done(err)
-// carrying a code a flow can branch on.
+// carrying a code a flow can branch on, in Node-RED's language.
 
 import type { Node, NodeStatus } from 'node-red';
-import { type ErrorCode, withCode } from '../core/errors';
+import type { ErrorCode } from '../core/errors';
+import type { CoreWords } from './node-text';
+
+/** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
+export class NodeError extends Error {
+  override name = 'KumoError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A positive number from the node's settings; blank means the default. `invalid` words the error. */
 export function positiveSetting(
@@ -67,7 +79,7 @@ export function showSetupError(node: Node, message: string, statusText: string):
   setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: statusText }));
 }
 
-/** Ends an input with an error Catch nodes see; an error without a code gets `code`. */
-export function failInput(done: (err?: Error) => void, err: unknown, code: ErrorCode): void {
-  done(withCode(err instanceof Error ? err : new Error(String(err)), code));
+/** Ends an input with an error Catch nodes see, in Node-RED's language; an error without a code gets `code`. */
+export function failInput(words: CoreWords, done: (err?: Error) => void, err: unknown, code: ErrorCode): void {
+  done(words.error(err, code));
 }

@@ -2,9 +2,15 @@
 // locales/en-US/<type>.json, where Node-RED's RED._ reads it). The glue also
 // imports that same file, so where no catalogue is loaded (node-red-node-test-helper
 // stubs RED._) the words are still the real ones: one source for every string.
+// What the core says (a Message: a key and parameters) is rendered here too: the
+// build puts the core's catalogue into every node's locale under CORE_NAMESPACE.
 
 import type { NodeAPI } from 'node-red';
-import { fill } from '../core/messages';
+import { CoreError, type ErrorCode, withCode } from '../core/errors';
+import { fill, type MessageLookup, spoken } from '../core/messages';
+
+/** Where the build puts core/messages.<lang>.json inside each node's catalogue. */
+export const CORE_NAMESPACE = 'kumo';
 
 type Catalogue = Record<string, unknown>;
 
@@ -27,5 +33,47 @@ export function translator(RED: NodeAPI, type: string, english: Catalogue): Tran
     if (translated && translated !== full) return translated;
     const template = lookup(english, full) ?? key;
     return vars ? fill(template, vars) : template;
+  };
+}
+
+/** RED._ as a lookup of the core's catalogue; null where Node-RED has none (the core's English is used). */
+function coreLookup(RED: NodeAPI): MessageLookup {
+  return (key, vars) => {
+    const full = `${CORE_NAMESPACE}.${key}`;
+    const translated = RED._(full, vars);
+    return translated && translated !== full ? translated : null;
+  };
+}
+
+export interface CoreWords {
+  /** What the core says (a Message, a core error) in Node-RED's language; any other error's own text. */
+  say: (what: unknown) => string;
+  /**
+   * The error as Catch nodes get it: a core error's words in Node-RED's language (a
+   * copy when they differ from its English, with its name, code and parameters), and
+   * `code` given to an error that has none.
+   */
+  error(err: unknown, code?: ErrorCode): Error;
+}
+
+export function coreWords(RED: NodeAPI): CoreWords {
+  const find = coreLookup(RED);
+  const speak = (what: unknown): string => spoken(what, find);
+  return {
+    say: speak,
+    error(err, code) {
+      let error = err instanceof Error ? err : new Error(String(err));
+      if (error instanceof CoreError) {
+        const words = speak(error);
+        if (words !== error.message) {
+          // The original may be shared (one connection loss fails many messages): it keeps its English.
+          const copy = Object.create(Object.getPrototypeOf(error)) as CoreError;
+          Object.defineProperties(copy, Object.getOwnPropertyDescriptors(error));
+          Object.defineProperty(copy, 'message', { value: words, writable: true, configurable: true });
+          error = copy;
+        }
+      }
+      return code === undefined ? error : withCode(error, code);
+    },
   };
 }

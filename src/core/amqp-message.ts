@@ -5,13 +5,23 @@
 
 import type { Options } from 'amqplib';
 import { fitsShortString, SHORT_STRING_MAX } from './amqp-names';
-import { text } from './messages';
-import { ERROR_CODES } from './errors';
+import { type Message, say } from './messages';
+import { CoreError, ERROR_CODES } from './errors';
 
 /** The msg cannot be published as it is: bad input, never worth retrying unchanged. */
-export class MessageError extends Error {
+export class MessageError extends CoreError {
   override name = 'MessageError';
   readonly code = ERROR_CODES.badInput;
+}
+
+/** A routing key as AMQP carries it: a short string (a finite number is taken as its digits). */
+export function routingKeyFrom(value: unknown): string {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string')
+    throw new MessageError(say('amqp-message.routing-key-type', { type: value === null ? 'null' : typeof value }));
+  if (!fitsShortString(value))
+    throw new MessageError(say('amqp-message.routing-key-too-long', { max: SHORT_STRING_MAX }));
+  return value;
 }
 
 export interface EncodedBody {
@@ -24,29 +34,29 @@ export function encodeBody(payload: unknown): EncodedBody {
   if (Buffer.isBuffer(payload)) return { content: payload, contentType: null };
   if (typeof payload === 'string') return { content: Buffer.from(payload, 'utf8'), contentType: null };
   if (payload === undefined || payload === null) {
-    throw new MessageError(text('amqp-message.payload-missing'));
+    throw new MessageError(say('amqp-message.payload-missing'));
   }
   if (typeof payload === 'function' || typeof payload === 'symbol') {
-    throw new MessageError(text('amqp-message.payload-type', { type: typeof payload }));
+    throw new MessageError(say('amqp-message.payload-type', { type: typeof payload }));
   }
   let json: string;
   try {
     json = JSON.stringify(payload);
   } catch (err) {
     throw new MessageError(
-      text('amqp-message.payload-not-json', { error: err instanceof Error ? err.message : String(err) }),
+      say('amqp-message.payload-not-json', { error: err instanceof Error ? err.message : String(err) }),
     );
   }
   return { content: Buffer.from(json, 'utf8'), contentType: 'application/json' };
 }
 
 /** Null when the value is fine, else what it should have been ("a string"), for the message. */
-type Check = (value: unknown) => string | null;
+type Check = (value: unknown) => Message | null;
 
-const isString: Check = (v) => (typeof v === 'string' ? null : text('amqp-message.expected.string'));
+const isString: Check = (v) => (typeof v === 'string' ? null : say('amqp-message.expected.string'));
 const shortString: Check = (v) => {
-  if (typeof v !== 'string') return text('amqp-message.expected.string');
-  return fitsShortString(v) ? null : text('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
+  if (typeof v !== 'string') return say('amqp-message.expected.string');
+  return fitsShortString(v) ? null : say('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
 };
 
 const PROPERTY_CHECKS: Record<string, Check> = {
@@ -55,22 +65,22 @@ const PROPERTY_CHECKS: Record<string, Check> = {
   headers: (v) =>
     v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)
       ? null
-      : text('amqp-message.expected.headers'),
+      : say('amqp-message.expected.headers'),
   messageId: shortString,
   correlationId: shortString,
   priority: (v) =>
-    Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : text('amqp-message.expected.priority'),
+    Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : say('amqp-message.expected.priority'),
   // RabbitMQ reads expiration as a string of milliseconds.
   expiration: (v) =>
     (typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0)
       ? null
-      : text('amqp-message.expected.expiration'),
+      : say('amqp-message.expected.expiration'),
   appId: shortString,
   type: shortString,
   timestamp: (v) =>
     (Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime()))
       ? null
-      : text('amqp-message.expected.timestamp'),
+      : say('amqp-message.expected.timestamp'),
   replyTo: shortString,
   userId: isString,
 };
@@ -96,16 +106,16 @@ export function publishOptions(properties: unknown, persistent: boolean, body: E
   const options: Options.Publish = { persistent };
   if (body.contentType) options.contentType = body.contentType;
   if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
-    throw new MessageError(text('amqp-message.properties-not-object'));
+    throw new MessageError(say('amqp-message.properties-not-object'));
   }
   for (const [name, value] of Object.entries(properties as Record<string, unknown>)) {
     if (value === undefined) continue;
     const check = PROPERTY_CHECKS[name];
     if (!check) {
-      throw new MessageError(text('amqp-message.property-unknown', { name, names: PROPERTY_NAMES.join(', ') }));
+      throw new MessageError(say('amqp-message.property-unknown', { name, names: PROPERTY_NAMES.join(', ') }));
     }
     const expected = check(value);
-    if (expected) throw new MessageError(text('amqp-message.property-invalid', { name, expected }));
+    if (expected) throw new MessageError(say('amqp-message.property-invalid', { name, expected }));
     if (name === 'timestamp')
       options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
     else if (name === 'expiration') options.expiration = String(value);

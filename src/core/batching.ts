@@ -6,8 +6,9 @@
 // KumoMTA itself does not check the values; here a batch size of 0, or a minimum
 // above the batch size, is refused where it is set rather than stalling a queue.
 
+import { CoreError } from './errors';
 import { formatDuration, parseDuration } from './duration';
-import { text } from './messages';
+import { say } from './messages';
 
 export interface BatchSettings {
   batchSize: number;
@@ -28,7 +29,7 @@ export interface CustomLuaBatch {
   max_batch_latency?: string;
 }
 
-export class BatchSettingError extends Error {
+export class BatchSettingError extends CoreError {
   override name = 'BatchSettingError';
 }
 
@@ -37,7 +38,7 @@ const blank = (v: unknown): boolean => v === undefined || v === null || v === ''
 function count(value: unknown, field: string): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new BatchSettingError(text('batching.not-a-count', { field, value: String(JSON.stringify(value)) }));
+    throw new BatchSettingError(say('batching.not-a-count', { field, value: String(JSON.stringify(value)) }));
   }
   return n;
 }
@@ -66,7 +67,7 @@ export function customLuaBatch(fields: Record<string, unknown>): CustomLuaBatch 
   const size = batch.batch_size ?? BATCH_DEFAULTS.batchSize;
   if (batch.min_batch_size !== undefined && batch.min_batch_size > size) {
     throw new BatchSettingError(
-      text('batching.min-above-size', { min: batch.min_batch_size, size: String(batch.batch_size ?? size) }),
+      say('batching.min-above-size', { min: batch.min_batch_size, size: String(batch.batch_size ?? size) }),
     );
   }
   return batch;

@@ -2,7 +2,8 @@
 // (a cluster, tried in turn). Credentials come from Node-RED's credential store;
 // userinfo in a URL is only used when those are empty, as the spec allows.
 
-import { text } from './messages';
+import { CoreError } from './errors';
+import { type Message, say } from './messages';
 
 /** What is wrong with the setting, for a caller (the editor) that words it itself. */
 export type BrokerUrlReason =
@@ -14,14 +15,14 @@ export type BrokerUrlReason =
   | 'bad-port'
   | 'bad-vhost-escape';
 
-export class BrokerUrlError extends Error {
+export class BrokerUrlError extends CoreError {
   override name = 'BrokerUrlError';
   readonly reason: BrokerUrlReason;
   /** The URL at fault, without userinfo; absent when no single entry is. */
   readonly entry?: string;
 
-  constructor(message: string, problem: { reason: BrokerUrlReason; entry?: string }) {
-    super(message);
+  constructor(said: Message, problem: { reason: BrokerUrlReason; entry?: string }) {
+    super(said);
     this.reason = problem.reason;
     this.entry = problem.entry;
   }
@@ -48,38 +49,38 @@ export function splitBrokerUrls(setting: string): string[] {
 
 export function parseBrokerUrls(setting: unknown, heartbeatSec?: number): BrokerEndpoint[] {
   if (setting !== undefined && setting !== null && typeof setting !== 'string') {
-    throw new BrokerUrlError(text('broker-url.not-string'), { reason: 'not-string' });
+    throw new BrokerUrlError(say('broker-url.not-string'), { reason: 'not-string' });
   }
   const list = (setting || DEFAULT_BROKER_URL).trim() || DEFAULT_BROKER_URL;
   const parts = splitBrokerUrls(list);
   if (parts.some((part) => part === '')) {
-    throw new BrokerUrlError(text('broker-url.empty-entry'), { reason: 'empty-entry' });
+    throw new BrokerUrlError(say('broker-url.empty-entry'), { reason: 'empty-entry' });
   }
   return parts.map((part, index) => parseOne(part, index + 1, parts.length, heartbeatSec));
 }
 
 function parseOne(setting: string, position: number, count: number, heartbeatSec?: number): BrokerEndpoint {
-  const where = count > 1 ? text('broker-url.url-number', { position }) : text('broker-url.the-url');
+  const where = count > 1 ? say('broker-url.url-number', { position }) : say('broker-url.the-url');
   const entry = stripUserinfo(setting);
   let url: URL;
   try {
     url = new URL(setting);
   } catch {
-    throw new BrokerUrlError(text('broker-url.invalid', { where, url: entry }), { reason: 'invalid', entry });
+    throw new BrokerUrlError(say('broker-url.invalid', { where, url: entry }), { reason: 'invalid', entry });
   }
   if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw new BrokerUrlError(text('broker-url.scheme', { where, protocol: url.protocol }), { reason: 'scheme', entry });
+    throw new BrokerUrlError(say('broker-url.scheme', { where, protocol: url.protocol }), { reason: 'scheme', entry });
   }
-  if (!url.hostname) throw new BrokerUrlError(text('broker-url.no-host', { where }), { reason: 'no-host', entry });
+  if (!url.hostname) throw new BrokerUrlError(say('broker-url.no-host', { where }), { reason: 'no-host', entry });
   if (url.port !== '' && !(Number(url.port) > 0)) {
-    throw new BrokerUrlError(text('broker-url.bad-port', { where }), { reason: 'bad-port', entry });
+    throw new BrokerUrlError(say('broker-url.bad-port', { where }), { reason: 'bad-port', entry });
   }
   // amqplib decodes the vhost when it dials; a bad %-escape would throw there on every retry.
   try {
     decodeURIComponent(url.pathname.slice(1));
   } catch {
     const vhost = url.pathname.slice(1);
-    throw new BrokerUrlError(text('broker-url.bad-vhost-escape', { where, vhost }), {
+    throw new BrokerUrlError(say('broker-url.bad-vhost-escape', { where, vhost }), {
       reason: 'bad-vhost-escape',
       entry,
     });

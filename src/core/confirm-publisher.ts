@@ -9,7 +9,7 @@ import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { ERROR_CODES, type ErrorCode, KumoError } from './errors';
 import { Fifo } from './fifo';
-import { text } from './messages';
+import { type Message, type MessageParam, say } from './messages';
 
 export type ConfirmStatus = 'Ack' | 'NotRequested' | 'Nack';
 
@@ -60,9 +60,9 @@ export class PublishError extends KumoError {
   override name = 'PublishError';
   constructor(
     readonly kind: PublishErrorKind,
-    message: string,
+    said: Message,
   ) {
-    super(publishErrorCode(kind), message);
+    super(publishErrorCode(kind), said);
   }
 }
 
@@ -129,8 +129,15 @@ export function settleWithin(promise: Promise<unknown>, ms: number): Promise<voi
 
 export declare interface ConfirmPublisher {
   on(event: 'change', listener: () => void): this;
-  on(event: 'warning', listener: (message: string) => void): this;
+  on(event: 'warning', listener: (said: Message) => void): this;
 }
+
+/** What a status shows: writing (with how many wait), held by the broker, dialling, or why it cannot write. */
+export type PublisherHealth =
+  | { state: 'ok'; outstanding: number }
+  | { state: 'blocked'; outstanding: number }
+  | { state: 'connecting' }
+  | { state: 'problem'; reason: MessageParam };
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
 export class ConfirmPublisher extends EventEmitter {
@@ -170,7 +177,7 @@ export class ConfirmPublisher extends EventEmitter {
   private readonly onStatus = () => {
     const status = this.connection.status;
     if (status.state !== 'connected' && status.misconfigured)
-      this.failUnwritten(new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected')));
+      this.failUnwritten(new PublishError('not-connected', this.problem ?? say('confirm-publisher.not-connected')));
     else if (!status.blocked) this.flush();
     // A close waiting for confirms stops waiting once the connection is gone: none can come.
     if (status.state !== 'connected' && this.closing) this.wakeIdleWaiters();
@@ -197,21 +204,35 @@ export class ConfirmPublisher extends EventEmitter {
   }
 
   /** Why the publisher cannot write now, or null; used for status and errors. */
-  get problem(): string | null {
+  get problem(): Message | null {
     if (this.channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
     if (status.state !== 'connected') {
       return status.error
-        ? text('confirm-publisher.not-connected-because', { error: status.error })
-        : text('confirm-publisher.not-connected');
+        ? say('confirm-publisher.not-connected-because', { error: status.error })
+        : say('confirm-publisher.not-connected');
     }
-    if (status.blocked) return text('confirm-publisher.blocking', { reason: status.blocked });
+    if (status.blocked) return say('confirm-publisher.blocking', { reason: status.blocked });
     if (!this.channel) {
       return this.channelError
-        ? text('confirm-publisher.channel-closed', { error: this.channelError })
-        : text('confirm-publisher.opening-channel');
+        ? say('confirm-publisher.channel-closed', { error: this.channelError })
+        : say('confirm-publisher.opening-channel');
     }
     return null;
+  }
+
+  /**
+   * The state a status shows. Not connected, the connection's own reason is shown
+   * (a status has room for one reason); otherwise the publisher's problem.
+   */
+  get health(): PublisherHealth {
+    const problem = this.problem;
+    if (!problem) return { state: 'ok', outstanding: this.outstandingCount };
+    const connection = this.connection.status;
+    if (connection.blocked) return { state: 'blocked', outstanding: this.outstandingCount };
+    if (connection.state === 'connecting' && !connection.error) return { state: 'connecting' };
+    const reason = connection.state !== 'connected' && connection.error ? connection.error : problem;
+    return { state: 'problem', reason };
   }
 
   /**
@@ -220,16 +241,16 @@ export class ConfirmPublisher extends EventEmitter {
    * each of them first is the garbage that grows the heap.
    */
   refusal(): PublishError | null {
-    if (this.closing) return new PublishError('closing', text('confirm-publisher.closing'));
+    if (this.closing) return new PublishError('closing', say('confirm-publisher.closing'));
     if (this.outstandingCount >= this.settings.maxWaiting) {
       return new PublishError(
         'overloaded',
-        text('confirm-publisher.overloaded', { count: this.outstandingCount, limit: this.settings.maxWaiting }),
+        say('confirm-publisher.overloaded', { count: this.outstandingCount, limit: this.settings.maxWaiting }),
       );
     }
     // Waiting cannot help when the broker refused our settings.
     if (this.connection.refusedSettings)
-      return new PublishError('not-connected', this.problem ?? text('confirm-publisher.not-connected'));
+      return new PublishError('not-connected', this.problem ?? say('confirm-publisher.not-connected'));
     return null;
   }
 
@@ -262,7 +283,7 @@ export class ConfirmPublisher extends EventEmitter {
    */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    this.failUnwritten(new PublishError('closing', text('confirm-publisher.closing')));
+    this.failUnwritten(new PublishError('closing', say('confirm-publisher.closing')));
     if (this.outstandingCount > 0 && this.connection.connected) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -273,7 +294,7 @@ export class ConfirmPublisher extends EventEmitter {
       });
     }
     for (const entry of this.timeline) {
-      this.settle(entry, new PublishError('closing', text('confirm-publisher.closed-unconfirmed')), null);
+      this.settle(entry, new PublishError('closing', say('confirm-publisher.closed-unconfirmed')), null);
     }
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
@@ -329,7 +350,7 @@ export class ConfirmPublisher extends EventEmitter {
     } catch (err) {
       // Encoding errors (e.g. a header table over 64 KiB) throw before anything is sent.
       const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      this.settle(entry, new PublishError('invalid', text('confirm-publisher.not-encoded', { error })), null);
+      this.settle(entry, new PublishError('invalid', say('confirm-publisher.not-encoded', { error })), null);
       return;
     }
     entry.written = true;
@@ -376,10 +397,10 @@ export class ConfirmPublisher extends EventEmitter {
     if (entry.settled) return;
     const model = channel ? this.modelOf.get(channel) : undefined;
     if (!this.connection.connected || (model !== undefined && model !== this.connection.channelModel)) {
-      const error = this.connection.status.error ?? text('confirm-publisher.closed');
+      const error = this.connection.status.error ?? say('confirm-publisher.closed');
       this.settle(
         entry,
-        new PublishError('connection-lost', text('confirm-publisher.connection-lost', { error })),
+        new PublishError('connection-lost', say('confirm-publisher.connection-lost', { error })),
         null,
       );
     } else {
@@ -387,7 +408,7 @@ export class ConfirmPublisher extends EventEmitter {
         entry,
         new PublishError(
           'channel-closed',
-          text('confirm-publisher.channel-closed', { error: this.channelError ?? err.message }),
+          say('confirm-publisher.channel-closed', { error: this.channelError ?? err.message }),
         ),
         null,
       );
@@ -439,7 +460,7 @@ export class ConfirmPublisher extends EventEmitter {
       );
     });
     if (entry) entry.returned = { code: replyCode, text: replyText };
-    else this.emit('warning', text('confirm-publisher.returned-settled', { code: replyCode, text: replyText }));
+    else this.emit('warning', say('confirm-publisher.returned-settled', { code: replyCode, text: replyText }));
   }
 
   /** Opens a fresh channel for new messages; the Nacking one finishes its confirms, then closes. */
@@ -471,7 +492,7 @@ export class ConfirmPublisher extends EventEmitter {
             const error = this.connection.redact((err as Error).message);
             this.emit(
               'warning',
-              text('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }),
+              say('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }),
             );
             throw err;
           }
@@ -558,10 +579,10 @@ export class ConfirmPublisher extends EventEmitter {
       }
       const seconds = this.settings.confirmTimeoutMs / 1000;
       const why = entry.written
-        ? text('confirm-publisher.confirm-timeout', { seconds })
-        : text('confirm-publisher.publish-timeout', {
+        ? say('confirm-publisher.confirm-timeout', { seconds })
+        : say('confirm-publisher.publish-timeout', {
             seconds,
-            reason: this.problem ?? text('confirm-publisher.not-accepting'),
+            reason: this.problem ?? say('confirm-publisher.not-accepting'),
           });
       this.settle(entry, new PublishError('timeout', why), null); // leaves the timeline
     }

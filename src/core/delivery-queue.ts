@@ -22,7 +22,7 @@ import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
 import { expectOutcome, forgetOutcome, type ReportedOutcome } from './delivery-outcomes';
-import { text } from './messages';
+import { say, text } from './messages';
 import { type Clock, systemClock, type TimerHandle } from './clock';
 import { ERROR_CODES, KumoError } from './errors';
 import { isTransientCode } from './reject-code';
@@ -211,12 +211,12 @@ export class DeliveryQueue<M> {
     envelope: Envelope = NO_ENVELOPE,
   ): Delivery<M> {
     const name = this.settings.constructorName;
-    if (this.closed) throw new KumoError(ERROR_CODES.closing, text('delivery-queue.closing', { name }));
+    if (this.closed) throw new KumoError(ERROR_CODES.closing, say('delivery-queue.closing', { name }));
     const unfinished = this.readyCount + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
       throw new KumoError(
         ERROR_CODES.overloaded,
-        text('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }),
+        say('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }),
       );
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);

@@ -3,11 +3,40 @@
 // line, no payload), and it is dropped when it ends. On close everything
 // unfinished is kept, so a redeploy or restart loses nothing.
 
-import type { Delivery, RetryingChange } from './delivery-queue';
-import { type RetryStore, type StoredDelivery, storableProps, storePayload } from './retry-store';
+import type { Delivery, DeliveryQueue, RetryingChange } from './delivery-queue';
+import { envelopeOf } from './log-record';
+import { makeQueueConfig, timingsOf } from './queue-config';
+import { queueNameFrom } from './queue-name';
+import {
+  RetryStore,
+  restorePayload,
+  type StoredDelivery,
+  storableProps,
+  storeFileName,
+  storePayload,
+} from './retry-store';
+
+/** What a node's earlier run left, as taken back into its delivery queue. */
+export interface Restored {
+  restored: number;
+  /** Why the store could not be read whole (lines skipped, a file moved aside), or null. */
+  problem: string | null;
+  /** Deliveries that could not be taken back, each with why. */
+  skipped: { id: string; error: Error }[];
+}
+
+/** How many of the unfinished deliveries a close handed back were in each state. */
+export function unfinishedCounts<M>(unfinished: Delivery<M>[]): { inFlight: number; queued: number; waiting: number } {
+  const counts = { inFlight: 0, queued: 0, waiting: 0 };
+  for (const d of unfinished)
+    counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
+  return counts;
+}
 
 export interface StorableMessage {
   payload?: unknown;
+  sender?: unknown;
+  recipient?: unknown;
 }
 
 export function storedDelivery<M extends StorableMessage>(d: Delivery<M>): StoredDelivery {
@@ -26,6 +55,43 @@ export function storedDelivery<M extends StorableMessage>(d: Delivery<M>): Store
 
 export class DurableRetries<M extends StorableMessage> {
   constructor(readonly store: RetryStore) {}
+
+  /** The store of the custom protocol bound to `eventName`, in `directory` (one file per event name). */
+  static open<M extends StorableMessage>(
+    directory: string,
+    eventName: string,
+    onError: (err: Error) => void,
+  ): DurableRetries<M> {
+    return new DurableRetries<M>(new RetryStore(storeFileName(directory, eventName), eventName, { onError }));
+  }
+
+  /**
+   * Takes back into `queue` what an earlier run kept: each delivery with its msg's
+   * other properties, queue, config, age and attempts. `newId` gives each msg a fresh _msgid.
+   */
+  restoreInto(queue: DeliveryQueue<M>, newId: () => string): Restored {
+    const { deliveries: saved, problem } = this.store.load();
+    const skipped: Restored['skipped'] = [];
+    let restored = 0;
+    for (const entry of saved) {
+      try {
+        const config = makeQueueConfig(entry.queueConfig);
+        const queueName = queueNameFrom(entry.queue);
+        const msg = {
+          ...entry.props,
+          _msgid: newId(),
+          payload: restorePayload(entry.payload),
+          queue: queueName,
+          queueConfig: config,
+        } as unknown as M;
+        queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg));
+        restored++;
+      } catch (err) {
+        skipped.push({ id: String(entry?.id), error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    }
+    return { restored, problem, skipped };
+  }
 
   /** DeliveryIo.retrying: one journal operation per change. */
   changed(delivery: Delivery<M>, change: RetryingChange): void {

@@ -6,9 +6,10 @@
  * durations appear inside its log records (e.g. an Expiration's max_age).
  */
 
-import { text, typeName } from './messages';
+import { CoreError } from './errors';
+import { type Message, say, type MessageParam, valueType } from './messages';
 
-export class DurationError extends Error {
+export class DurationError extends CoreError {
   override name = 'DurationError';
 }
 
@@ -38,27 +39,27 @@ const SPAN = /\s*(\d+)\s*([A-Za-zµ]+)\s*/y;
 // number 1200 would in a KumoMTA policy.
 const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
 
-function unitHint(): string {
-  return text('duration.unit-hint');
+function unitHint(): Message {
+  return say('duration.unit-hint');
 }
 
 /** The message for a duration string that stops parsing at `offset`. */
-function describeBadSpan(what: string, value: string, offset: number): string {
+function describeBadSpan(what: MessageParam, value: string, offset: number): Message {
   const quoted = JSON.stringify(value);
   const rest = value.slice(offset).trimStart();
-  if (rest.startsWith('-')) return text('duration.negative', { what, value: quoted });
-  if (/^\d*\.\d/.test(rest)) return text('duration.fraction', { what, value: quoted });
+  if (rest.startsWith('-')) return say('duration.negative', { what, value: quoted });
+  if (/^\d*\.\d/.test(rest)) return say('duration.fraction', { what, value: quoted });
   const bare = /^(\d+)\s*$/.exec(rest);
-  if (bare) return text('duration.no-unit', { what, value: quoted, number: bare[1], hint: unitHint() });
+  if (bare) return say('duration.no-unit', { what, value: quoted, number: bare[1], hint: unitHint() });
   if (/^[A-Za-zµ]/.test(rest)) {
-    return text('duration.no-number', {
+    return say('duration.no-number', {
       what,
       value: quoted,
       word: JSON.stringify(rest.split(/[\s\d]/)[0]),
       hint: unitHint(),
     });
   }
-  return text('duration.unexpected-character', {
+  return say('duration.unexpected-character', {
     what,
     value: quoted,
     character: JSON.stringify(rest[0]),
@@ -70,18 +71,18 @@ function describeBadSpan(what: string, value: string, offset: number): string {
  * Returns the duration in seconds (fractional for sub-second units).
  * `what` names the setting in error messages, e.g. 'retry_interval'.
  */
-export function parseDuration(value: unknown, what = text('duration.default-name')): number {
+export function parseDuration(value: unknown, what: MessageParam = say('duration.default-name')): number {
   if (typeof value === 'number') {
-    if (Number.isNaN(value)) throw new DurationError(text('duration.nan', { what }));
-    if (value < 0) throw new DurationError(text('duration.negative-number', { what, value }));
-    if (!Number.isFinite(value)) throw new DurationError(text('duration.infinite', { what, value }));
+    if (Number.isNaN(value)) throw new DurationError(say('duration.nan', { what }));
+    if (value < 0) throw new DurationError(say('duration.negative-number', { what, value }));
+    if (!Number.isFinite(value)) throw new DurationError(say('duration.infinite', { what, value }));
     return value;
   }
   if (typeof value !== 'string') {
-    throw new DurationError(text('duration.not-duration', { what, type: typeName(value) }));
+    throw new DurationError(say('duration.not-duration', { what, type: valueType(value) }));
   }
   const trimmed = value.trim();
-  if (trimmed === '') throw new DurationError(text('duration.empty', { what, hint: unitHint() }));
+  if (trimmed === '') throw new DurationError(say('duration.empty', { what, hint: unitHint() }));
   if (PLAIN_SECONDS.test(trimmed)) return Number(trimmed);
 
   let seconds = 0;
@@ -96,7 +97,7 @@ export function parseDuration(value: unknown, what = text('duration.default-name
     const unit = UNIT_SECONDS.get(span[2]);
     if (unit === undefined) {
       throw new DurationError(
-        text('duration.unknown-unit', {
+        say('duration.unknown-unit', {
           what,
           value: JSON.stringify(value),
           unit: JSON.stringify(span[2]),
@@ -108,7 +109,7 @@ export function parseDuration(value: unknown, what = text('duration.default-name
     offset = SPAN.lastIndex;
   }
   if (!Number.isFinite(seconds))
-    throw new DurationError(text('duration.too-large', { what, value: JSON.stringify(value) }));
+    throw new DurationError(say('duration.too-large', { what, value: JSON.stringify(value) }));
   return seconds;
 }
 
@@ -122,7 +123,7 @@ function plural(value: number, name: string): string {
  */
 export function formatDuration(seconds: number): string {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new DurationError(text('duration.cannot-format', { value: String(seconds) }));
+    throw new DurationError(say('duration.cannot-format', { value: String(seconds) }));
   }
   let whole = Math.floor(seconds);
   let nanos = Math.round((seconds - whole) * 1e9);

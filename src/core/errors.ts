@@ -1,7 +1,12 @@
-// Errors a flow can branch on. Node-RED copies an error's own `code` property
-// into the Catch node's msg.error.code, so an HTTP flow can answer 400 for a
-// body that can never be delivered and 503 for the pack's own trouble (which
-// KumoMTA's log hook policy retries). Only BAD_INPUT is the message's fault.
+// Errors the core throws say what went wrong as a Message (a catalogue key and
+// its parameters), so the glue can say it in Node-RED's language; `message` is
+// the English. Errors a flow can branch on also carry a code: Node-RED copies an
+// error's own `code` property into the Catch node's msg.error.code, so an HTTP
+// flow can answer 400 for a body that can never be delivered and 503 for the
+// pack's own trouble (which KumoMTA's log hook policy retries). Only BAD_INPUT is
+// the message's fault.
+
+import { type Message, type MessageParam, render } from './messages';
 
 export const ERROR_CODES = {
   /** The message itself is wrong (queue name, payload, properties, routing key): sending it again will not help. */
@@ -20,14 +25,40 @@ export const ERROR_CODES = {
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
-export class KumoError extends Error {
+/** An error of the core: its English `message`, and the key and parameters it was said with. */
+export class CoreError extends Error {
+  override name = 'CoreError';
+  /** The catalogue key of what went wrong, e.g. 'queue-name.empty'. */
+  readonly key: string;
+  readonly params: Readonly<Record<string, MessageParam>>;
+
+  constructor(said: Message) {
+    super(render(said));
+    this.key = said.key;
+    this.params = said.params;
+  }
+
+  /** What went wrong, to say again in another language or inside another message. */
+  get said(): Message {
+    return { key: this.key, params: this.params };
+  }
+}
+
+/** A core error with a code a flow can branch on. */
+export class KumoError extends CoreError {
   override name = 'KumoError';
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, said: Message) {
+    super(said);
     this.code = code;
   }
+}
+
+/** What an error says: a core error's Message, any other error's own text. */
+export function saidBy(err: unknown): Message | string {
+  if (err instanceof CoreError) return err.said;
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** True for the errors a sender should try again later (HTTP 503), false for bad input (HTTP 400). */

@@ -6,17 +6,18 @@
  * handler instead of a delivery.
  */
 
-import { text, typeName } from './messages';
+import { CoreError } from './errors';
+import { type Message, say, valueType } from './messages';
 
 /** Why a name cannot be used, for a caller (the editor) that words it itself. */
 export type EventNameReason = 'not-string' | 'empty' | 'invisible' | 'predefined';
 
-export class EventNameError extends Error {
+export class EventNameError extends CoreError {
   override name = 'EventNameError';
   readonly reason: EventNameReason;
 
-  constructor(message: string, problem: { reason: EventNameReason }) {
-    super(message);
+  constructor(said: Message, problem: { reason: EventNameReason }) {
+    super(said);
     this.reason = problem.reason;
   }
 }
@@ -75,21 +76,21 @@ export const RESERVED_PREFIX = 'smtp_server_';
 /** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
 export function validateEventName(name: unknown): string {
   if (typeof name !== 'string') {
-    throw new EventNameError(text('event-names.not-string', { type: typeName(name) }), { reason: 'not-string' });
+    throw new EventNameError(say('event-names.not-string', { type: valueType(name) }), { reason: 'not-string' });
   }
   const trimmed = name.trim();
   if (trimmed === '') {
-    throw new EventNameError(text('event-names.empty'), { reason: 'empty' });
+    throw new EventNameError(say('event-names.empty'), { reason: 'empty' });
   }
   // The name is shown in node labels, site names and log records; a space or
   // control character there is almost always a paste accident.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(trimmed)) {
-    throw new EventNameError(text('event-names.invisible', { name: JSON.stringify(trimmed) }), { reason: 'invisible' });
+    throw new EventNameError(say('event-names.invisible', { name: JSON.stringify(trimmed) }), { reason: 'invisible' });
   }
   // KumoMTA keeps adding smtp_server_* events: the whole prefix is theirs.
   if (PREDEFINED.has(trimmed) || trimmed.startsWith(RESERVED_PREFIX)) {
-    throw new EventNameError(text('event-names.predefined', { name: trimmed }), { reason: 'predefined' });
+    throw new EventNameError(say('event-names.predefined', { name: trimmed }), { reason: 'predefined' });
   }
   return trimmed;
 }

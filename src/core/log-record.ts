@@ -7,7 +7,7 @@
 
 import { formatDuration } from './duration';
 import type { QueueName } from './queue-name';
-import { text, typeName } from './messages';
+import { say, valueType } from './messages';
 import { ERROR_CODES, KumoError } from './errors';
 
 export type RecordType = 'Delivery' | 'TransientFailure' | 'Bounce' | 'Expiration';
@@ -98,7 +98,7 @@ export function envelopeOf(msg: { sender?: unknown; recipient?: unknown }): Enve
 function address(value: unknown, field: 'sender' | 'recipient'): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') {
-    throw new KumoError(ERROR_CODES.badInput, text('log-record.envelope', { field, type: typeName(value) }));
+    throw new KumoError(ERROR_CODES.badInput, say('log-record.envelope', { field, type: valueType(value) }));
   }
   return value;
 }

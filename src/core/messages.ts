@@ -1,15 +1,29 @@
 // Runtime messages (errors for Catch nodes, warnings, reasons shown in status)
-// are as user-facing as the editor's words: their English lives in
-// messages.en-US.json beside this file, nested by the core module that says them,
-// with Node-RED's `__name__` placeholders. The catalogue is imported, not read by
-// path, so the editor's bundle and the runtime share it. A key the catalogue lacks
-// comes back as the key itself: reporting an error must never throw another one.
-// Another language is the glue's business: it translates a CoreError's key and
-// params with Node-RED's own RED._ (see common/node-text.ts).
+// are as user-facing as the editor's words. The core does not write sentences:
+// it names what it has to say as a `Message`, a catalogue key with parameters,
+// and a parameter may itself be a Message (a hint, a field's name). The English
+// catalogue, messages.en-US.json beside this file, is imported (the editor's
+// bundle and the runtime share it) and gives every error its English `message`.
+// Another language is the glue's business: the build puts this catalogue into
+// every node's locale under `kumo`, and the glue renders a Message with Node-RED's
+// own RED._ (see common/node-text.ts). A key the catalogue lacks comes back as
+// the key itself: reporting an error must never throw another one.
 
 import english from './messages.en-US.json';
 
 export type MessageVars = Record<string, string | number>;
+
+/** A parameter of a message: a value shown as it is, or another message, rendered first. */
+export type MessageParam = string | number | Message;
+
+/** Something the core has to say: a catalogue key and its parameters. */
+export interface Message {
+  readonly key: string;
+  readonly params: Readonly<Record<string, MessageParam>>;
+}
+
+/** Looks a key up in some language's catalogue; null when it has no such key. */
+export type MessageLookup = (key: string, vars: MessageVars) => string | null;
 
 const PLACEHOLDER = /__(\w+?)__/g;
 
@@ -29,7 +43,49 @@ export function messageKeys(): string[] {
   return [...catalogue.keys()];
 }
 
-/** `text('queue-name.empty')`; `vars` fill the template's `__name__` placeholders. */
+/** `say('queue-name.empty')`: what to say, to be rendered in the reader's language. */
+export function say(key: string, params: Record<string, MessageParam> = {}): Message {
+  return { key, params };
+}
+
+export function isMessage(value: unknown): value is Message {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Message).key === 'string' &&
+    typeof (value as Message).params === 'object'
+  );
+}
+
+const englishLookup: MessageLookup = (key, vars) => {
+  const template = catalogue.get(key);
+  return template === undefined ? null : fill(template, vars);
+};
+
+/**
+ * The message's words: `lookup` (a language's catalogue) first, English where it has
+ * no such key. Nested messages are rendered the same way before they are filled in.
+ */
+export function render(said: MessageParam, lookup: MessageLookup = englishLookup): string {
+  if (!isMessage(said)) return String(said);
+  const vars: MessageVars = {};
+  for (const [name, value] of Object.entries(said.params)) {
+    vars[name] = isMessage(value) ? render(value, lookup) : value;
+  }
+  return lookup(said.key, vars) ?? englishLookup(said.key, vars) ?? said.key;
+}
+
+/** What a value says: a Message, or an error carrying one (a core error's `said`), rendered; any other error's own text. */
+export function spoken(what: unknown, lookup: MessageLookup = englishLookup): string {
+  if (isMessage(what)) return render(what, lookup);
+  if (what instanceof Error) {
+    const said = (what as { said?: unknown }).said;
+    return isMessage(said) ? render(said, lookup) : what.message;
+  }
+  return String(what);
+}
+
+/** `text('queue-name.empty')`: the English words at once, for what is data rather than speech (log records). */
 export function text(key: string, vars?: MessageVars): string {
   const template = catalogue.get(key) ?? key;
   return vars === undefined ? template : fill(template, vars);
@@ -43,9 +99,14 @@ export function fill(template: string, vars: MessageVars): string {
   );
 }
 
-/** How a message names the type of a value it did not expect. */
-export function typeName(value: unknown): string {
+/** How a message names the type of a value it did not expect (a parameter of that message). */
+export function valueType(value: unknown): MessageParam {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return text('type.array');
+  if (Array.isArray(value)) return say('type.array');
   return typeof value;
+}
+
+/** The type's name in English. */
+export function typeName(value: unknown): string {
+  return render(valueType(value));
 }

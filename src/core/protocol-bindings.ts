@@ -2,9 +2,10 @@
 // name. Like link nodes, the binding is by name across all deployed flows, so
 // queue config needs no wire; a second node with the same name is refused.
 
-import { text } from './messages';
-import type { QueueConfig, ResolvedTimings } from './queue-config';
-import type { QueueName } from './queue-name';
+import { CoreError, ERROR_CODES, withCode } from './errors';
+import { say } from './messages';
+import { makeQueueConfig, type QueueConfig, type ResolvedTimings, timingsOf } from './queue-config';
+import { type QueueName, queueNameFrom } from './queue-name';
 
 /** What queue config already worked out for a message, so the custom protocol need not redo it. */
 export interface Routing {
@@ -22,14 +23,14 @@ export interface ProtocolHandler {
 
 const bindings = new Map<string, ProtocolHandler>();
 
-export class BindingError extends Error {
+export class BindingError extends CoreError {
   override name = 'BindingError';
 }
 
 export function bindProtocol(eventName: string, handler: ProtocolHandler): void {
   const existing = bindings.get(eventName);
   if (existing && existing !== handler) {
-    throw new BindingError(text('protocol-bindings.already-bound', { name: eventName, node: existing.ownerId }));
+    throw new BindingError(say('protocol-bindings.already-bound', { name: eventName, node: existing.ownerId }));
   }
   bindings.set(eventName, handler);
 }
@@ -44,4 +45,22 @@ export function protocolFor(eventName: string): ProtocolHandler | undefined {
 
 export function boundEventNames(): string[] {
   return [...bindings.keys()].sort();
+}
+
+/**
+ * The routing of a message wired straight into a custom protocol: its queue and
+ * config come from the msg; without a queue it is named after the constructor,
+ * without a config it is the constructor's own. A bad one is the message's fault.
+ */
+export function directRouting(queue: unknown, queueConfig: unknown, eventName: string): Routing {
+  const queueName = queueNameFrom(queue === undefined ? eventName : queue);
+  let config: QueueConfig;
+  try {
+    config = makeQueueConfig(
+      queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : queueConfig,
+    );
+  } catch (err) {
+    throw withCode(err as Error, ERROR_CODES.badInput);
+  }
+  return { queue: queueName, config, timings: timingsOf(config) };
 }

@@ -6,7 +6,8 @@
 
 import type { ConfirmResult } from './confirm-publisher';
 import type { ReportedOutcome } from './delivery-outcomes';
-import { text } from './messages';
+import { CoreError } from './errors';
+import { say } from './messages';
 
 /** SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it. */
 export const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
@@ -117,7 +118,7 @@ export function publishElements(
   elements.forEach((element, i) => {
     publish(element, (err, result, returned) => {
       if (err || !result) {
-        const failure = err ?? new Error(text('publish-outcome.no-result'));
+        const failure = err ?? new CoreError(say('publish-outcome.no-result'));
         error ??= failure;
         results[i] = { status: 'Error', error: failure.message };
         onElement(i, { kind: 'failed', error: failure.message });

@@ -9,10 +9,11 @@
  * rule is reported then, not on the first message it meets.
  */
 
+import { CoreError } from './errors';
 import { BatchSettingError, type CustomLuaBatch, checkBatchField, customLuaBatch } from './batching';
 import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
-import { text, typeName } from './messages';
+import { type Message, type MessageParam, say, valueType } from './messages';
 import type { QueueName } from './queue-name';
 
 /**
@@ -75,7 +76,7 @@ export interface RuleDefinition {
   max_batch_latency?: string | number;
 }
 
-export class QueueConfigError extends Error {
+export class QueueConfigError extends CoreError {
   override name = 'QueueConfigError';
 }
 
@@ -146,17 +147,17 @@ const DEFAULT_CONFIG: Readonly<QueueConfig> = freezeConfig({
 const DEFAULT_TIMINGS: Readonly<ResolvedTimings> = Object.freeze(timingsOf(DEFAULT_CONFIG));
 
 /** Checks a duration and returns it as KumoMTA would accept it in a policy. */
-function durationText(value: unknown, what: string): string {
+function durationText(value: unknown, what: MessageParam): string {
   const seconds = parseDuration(value, what);
   return typeof value === 'number' ? formatDuration(seconds) : (value as string).trim();
 }
 
-function checkRetryInterval(value: unknown, what: string): string {
+function checkRetryInterval(value: unknown, what: MessageParam): string {
   const duration = durationText(value, what);
   // KumoMTA accepts 0, but a custom protocol in Node-RED would then retry in a
   // tight loop until max_age; nobody means that.
   if (parseDuration(duration, what) <= 0) {
-    throw new DurationError(text('queue-config.not-more-than-zero', { what }));
+    throw new DurationError(say('queue-config.not-more-than-zero', { what }));
   }
   return duration;
 }
@@ -164,35 +165,35 @@ function checkRetryInterval(value: unknown, what: string): string {
 function protocolFromParams(value: unknown): Protocol {
   if (value === undefined || value === null) return { smtp: {} };
   if (!isRecord(value)) {
-    throw new QueueConfigError(text('queue-config.protocol-not-object', { type: typeName(value) }));
+    throw new QueueConfigError(say('queue-config.protocol-not-object', { type: valueType(value) }));
   }
   if ('custom_lua' in value) {
     const lua = value.custom_lua;
     if (!isRecord(lua)) {
-      throw new QueueConfigError(text('queue-config.custom-lua-not-object', { type: typeName(lua) }));
+      throw new QueueConfigError(say('queue-config.custom-lua-not-object', { type: valueType(lua) }));
     }
     return { custom_lua: { constructor: validateEventName(own(lua, 'constructor')), ...customLuaBatch(lua) } };
   }
   if ('maildir_path' in value) {
     const path = value.maildir_path;
     if (typeof path !== 'string' || path.trim() === '') {
-      throw new QueueConfigError(text('queue-config.maildir-path-empty'));
+      throw new QueueConfigError(say('queue-config.maildir-path-empty'));
     }
     return { maildir_path: path.trim() };
   }
   if ('smtp' in value) return { smtp: {} };
-  throw new QueueConfigError(text('queue-config.protocol-unknown-keys', { keys: JSON.stringify(Object.keys(value)) }));
+  throw new QueueConfigError(say('queue-config.protocol-unknown-keys', { keys: JSON.stringify(Object.keys(value)) }));
 }
 
 /** Says where a message comes from: 'queue config: ...' or 'rule 2: ...'. */
-type Where = (message: string) => string;
+type Where = (said: Message) => Message;
 
-function inConfig(message: string): string {
-  return text('queue-config.in-config', { message });
+function inConfig(said: Message): Message {
+  return say('queue-config.in-config', { message: said });
 }
 
 function inRule(number: number): Where {
-  return (message) => text('queue-config.in-rule', { number, message });
+  return (said) => say('queue-config.in-rule', { number, message: said });
 }
 
 function wrap<T>(where: Where, fn: () => T): T {
@@ -200,7 +201,7 @@ function wrap<T>(where: Where, fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof DurationError || err instanceof EventNameError || err instanceof BatchSettingError) {
-      throw new QueueConfigError(where(err.message));
+      throw new QueueConfigError(where(err.said));
     }
     throw err;
   }
@@ -212,7 +213,7 @@ function wrap<T>(where: Where, fn: () => T): T {
  */
 export function makeQueueConfig(params: unknown = {}): QueueConfig {
   if (!isRecord(params)) {
-    throw new QueueConfigError(text('queue-config.not-object', { type: typeName(params) }));
+    throw new QueueConfigError(say('queue-config.not-object', { type: valueType(params) }));
   }
   return wrap(inConfig, () => {
     const protocol = protocolFromParams(params.protocol);
@@ -263,20 +264,20 @@ export function constructorOf(config: QueueConfig): string | null {
 function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher | null {
   if (def === undefined || def === null) return null;
   if (!isRecord(def)) {
-    throw new QueueConfigError(where(text('queue-config.match-not-object', { field, type: typeName(def) })));
+    throw new QueueConfigError(where(say('queue-config.match-not-object', { field, type: valueType(def) })));
   }
   const op = def.op ?? 'any';
   if (op === 'any') return null;
   const value = def.value;
   if (op === 'eq') {
     if (typeof value !== 'string') {
-      throw new QueueConfigError(where(text('queue-config.eq-not-string', { field, type: typeName(value) })));
+      throw new QueueConfigError(where(say('queue-config.eq-not-string', { field, type: valueType(value) })));
     }
     return (component) => component === value;
   }
   if (op === 'regex') {
     if (typeof value !== 'string' || value === '') {
-      throw new QueueConfigError(where(text('queue-config.regex-empty', { field })));
+      throw new QueueConfigError(where(say('queue-config.regex-empty', { field })));
     }
     let re: RegExp;
     try {
@@ -284,12 +285,12 @@ function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher 
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new QueueConfigError(
-        where(text('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })),
+        where(say('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })),
       );
     }
     return (component) => re.test(component);
   }
-  throw new QueueConfigError(where(text('queue-config.unknown-op', { field, op: String(JSON.stringify(op)) })));
+  throw new QueueConfigError(where(say('queue-config.unknown-op', { field, op: String(JSON.stringify(op)) })));
 }
 
 const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
@@ -298,11 +299,11 @@ const blank = (v: unknown): boolean => v === undefined || v === null || v === ''
 function ruleMatch(def: Record<string, unknown>, where: Where): Record<string, unknown> {
   const match = def.match ?? {};
   if (!isRecord(match)) {
-    throw new QueueConfigError(where(text('queue-config.rule-match-not-object', { type: typeName(match) })));
+    throw new QueueConfigError(where(say('queue-config.rule-match-not-object', { type: valueType(match) })));
   }
   for (const key of Object.keys(match)) {
     if (!(MATCH_FIELDS as readonly string[]).includes(key)) {
-      throw new QueueConfigError(where(text('queue-config.rule-match-unknown-field', { key: JSON.stringify(key) })));
+      throw new QueueConfigError(where(say('queue-config.rule-match-unknown-field', { key: JSON.stringify(key) })));
     }
   }
   return match;
@@ -314,7 +315,7 @@ function ruleProtocol(def: Record<string, unknown>, where: Where): Protocol {
     case 'custom_lua': {
       const name = own(def, 'constructor');
       if (name === undefined || name === null || (typeof name === 'string' && name.trim() === '')) {
-        throw new QueueConfigError(where(text('queue-config.constructor-missing')));
+        throw new QueueConfigError(where(say('queue-config.constructor-missing')));
       }
       protocol = { custom_lua: { constructor: validateEventName(name), ...customLuaBatch(def) } };
       break;
@@ -322,7 +323,7 @@ function ruleProtocol(def: Record<string, unknown>, where: Where): Protocol {
     case 'maildir': {
       const path = def.maildir_path;
       if (typeof path !== 'string' || path.trim() === '') {
-        throw new QueueConfigError(where(text('queue-config.maildir-missing')));
+        throw new QueueConfigError(where(say('queue-config.maildir-missing')));
       }
       protocol = { maildir_path: path.trim() };
       break;
@@ -332,7 +333,7 @@ function ruleProtocol(def: Record<string, unknown>, where: Where): Protocol {
       break;
     default:
       throw new QueueConfigError(
-        where(text('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })),
+        where(say('queue-config.protocol-unknown', { protocol: String(JSON.stringify(def.protocol)) })),
       );
   }
   return protocol;
@@ -348,7 +349,7 @@ function ruleDuration(def: Record<string, unknown>, key: RuleDurationField): str
 function compileRule(def: unknown, number: number): CompiledRule {
   const where = inRule(number);
   if (!isRecord(def)) {
-    throw new QueueConfigError(where(text('queue-config.rule-not-object', { type: typeName(def) })));
+    throw new QueueConfigError(where(say('queue-config.rule-not-object', { type: valueType(def) })));
   }
   const match = ruleMatch(def, where);
   const matchers: Array<readonly [MatchField, Matcher]> = [];
@@ -386,7 +387,8 @@ export type RuleBatchField = (typeof RULE_BATCH_FIELDS)[number];
 export interface RuleProblem {
   /** The setting to fix; null when the rule is not an object at all. */
   field: RuleField | null;
-  message: string;
+  /** What is wrong, for the editor to say in its language. */
+  said: Message;
 }
 
 /**
@@ -395,9 +397,9 @@ export interface RuleProblem {
  * compileRules stops at the first, with the same words after "rule N: ".
  */
 export function ruleProblems(def: unknown): RuleProblem[] {
-  const plain: Where = (message) => message;
+  const plain: Where = (said) => said;
   if (!isRecord(def)) {
-    return [{ field: null, message: text('queue-config.rule-not-object', { type: typeName(def) }) }];
+    return [{ field: null, said: say('queue-config.rule-not-object', { type: valueType(def) }) }];
   }
   const problems: RuleProblem[] = [];
   const check = (field: RuleField, fn: () => unknown): void => {
@@ -405,7 +407,7 @@ export function ruleProblems(def: unknown): RuleProblem[] {
       wrap(plain, fn);
     } catch (err) {
       if (!(err instanceof QueueConfigError)) throw err;
-      problems.push({ field, message: err.message });
+      problems.push({ field, said: err.said });
     }
   };
   check('match', () => {
@@ -432,7 +434,7 @@ export function ruleProblems(def: unknown): RuleProblem[] {
 export function compileRules(defs: unknown): CompiledRules {
   if (defs === undefined || defs === null) return Object.freeze({ rules: Object.freeze([]) });
   if (!Array.isArray(defs)) {
-    throw new QueueConfigError(text('queue-config.rules-not-list', { type: typeName(defs) }));
+    throw new QueueConfigError(say('queue-config.rules-not-list', { type: valueType(defs) }));
   }
   const rules = defs.map((def, index) => compileRule(def, index + 1));
   return Object.freeze({ rules: Object.freeze(rules) });

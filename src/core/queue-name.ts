@@ -33,11 +33,11 @@ export interface QueueNameParts {
   routing_domain?: string | null;
 }
 
-import { text, typeName } from './messages';
-import { ERROR_CODES } from './errors';
+import { say, valueType } from './messages';
+import { CoreError, ERROR_CODES } from './errors';
 
 /** A queue name a message carried that KumoMTA would not accept: bad input. */
-export class QueueNameError extends Error {
+export class QueueNameError extends CoreError {
   override name = 'QueueNameError';
   readonly code = ERROR_CODES.badInput;
 }
@@ -58,18 +58,18 @@ function checkVisible(value: string, field: string | null): void {
     const position = match.index + 1;
     throw new QueueNameError(
       field === null
-        ? text('queue-name.name-invisible', { name: quote(value), position })
-        : text('queue-name.part-invisible', { field, value: quote(value), position }),
+        ? say('queue-name.name-invisible', { name: quote(value), position })
+        : say('queue-name.part-invisible', { field, value: quote(value), position }),
     );
   }
 }
 
 export function parseQueueName(name: string): QueueName {
   if (typeof name !== 'string') {
-    throw new QueueNameError(text('queue-name.not-string', { type: typeName(name) }));
+    throw new QueueNameError(say('queue-name.not-string', { type: valueType(name) }));
   }
   if (name.length === 0) {
-    throw new QueueNameError(text('queue-name.empty'));
+    throw new QueueNameError(say('queue-name.empty'));
   }
   checkVisible(name, null);
 
@@ -88,16 +88,16 @@ export function parseQueueName(name: string): QueueName {
       // KumoMTA hands get_queue_config an empty tenant there, we say null.
       tenant = prefix.slice(colon + 1) || null;
       if (campaign === '') {
-        throw new QueueNameError(text('queue-name.empty-campaign', { name: quote(name) }));
+        throw new QueueNameError(say('queue-name.empty-campaign', { name: quote(name) }));
       }
     } else {
       if (prefix === '') {
-        throw new QueueNameError(text('queue-name.empty-tenant', { name: quote(name) }));
+        throw new QueueNameError(say('queue-name.empty-tenant', { name: quote(name) }));
       }
       tenant = prefix;
     }
     if (rest.includes('@')) {
-      throw new QueueNameError(text('queue-name.two-at', { name: quote(name) }));
+      throw new QueueNameError(say('queue-name.two-at', { name: quote(name) }));
     }
   }
 
@@ -108,17 +108,17 @@ export function parseQueueName(name: string): QueueName {
     domain = rest.slice(0, bang);
     routingDomain = rest.slice(bang + 1);
     if (routingDomain.includes('!')) {
-      throw new QueueNameError(text('queue-name.two-bang', { name: quote(name) }));
+      throw new QueueNameError(say('queue-name.two-bang', { name: quote(name) }));
     }
     if (routingDomain === '') {
-      throw new QueueNameError(text('queue-name.empty-routing-domain', { name: quote(name) }));
+      throw new QueueNameError(say('queue-name.empty-routing-domain', { name: quote(name) }));
     }
   }
   if (domain === '') {
     throw new QueueNameError(
       at >= 0
-        ? text('queue-name.no-domain-after-at', { name: quote(name) })
-        : text('queue-name.empty-domain', { name: quote(name) }),
+        ? say('queue-name.no-domain-after-at', { name: quote(name) })
+        : say('queue-name.empty-domain', { name: quote(name) }),
     );
   }
 
@@ -128,7 +128,7 @@ export function parseQueueName(name: string): QueueName {
 function optionalPart(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') {
-    throw new QueueNameError(text('queue-name.part-not-string', { field, type: typeName(value) }));
+    throw new QueueNameError(say('queue-name.part-not-string', { field, type: valueType(value) }));
   }
   // An empty property (e.g. msg.tenant = '') means "not set", as in KumoMTA's
   // queue helpers, where an absent tenant or campaign is simply left out.
@@ -140,7 +140,7 @@ function optionalPart(value: unknown, field: string): string | null {
 function checkNoSeparator(value: string, field: string, separators: readonly string[]): void {
   for (const sep of separators) {
     if (value.includes(sep)) {
-      throw new QueueNameError(text('queue-name.part-separator', { field, value: quote(value), separator: sep }));
+      throw new QueueNameError(say('queue-name.part-separator', { field, value: quote(value), separator: sep }));
     }
   }
 }
@@ -152,15 +152,15 @@ function checkNoSeparator(value: string, field: string, separators: readonly str
  */
 function normaliseParts(parts: unknown): Omit<QueueName, 'name'> {
   if (parts === null || typeof parts !== 'object' || Array.isArray(parts)) {
-    throw new QueueNameError(text('queue-name.not-queue', { type: typeName(parts) }));
+    throw new QueueNameError(say('queue-name.not-queue', { type: valueType(parts) }));
   }
   const record = parts as Record<string, unknown>;
   const domain = record.domain;
   if (domain === undefined || domain === null || domain === '') {
-    throw new QueueNameError(text('queue-name.domain-missing'));
+    throw new QueueNameError(say('queue-name.domain-missing'));
   }
   if (typeof domain !== 'string') {
-    throw new QueueNameError(text('queue-name.domain-not-string', { type: typeName(domain) }));
+    throw new QueueNameError(say('queue-name.domain-not-string', { type: valueType(domain) }));
   }
   checkVisible(domain, 'domain');
   checkNoSeparator(domain, 'domain', ['@', '!']);
@@ -202,7 +202,7 @@ export function formatQueueName(parts: QueueNameParts): string {
 export function queueNameFrom(value: unknown): QueueName {
   if (typeof value === 'string') return parseQueueName(value);
   if (value === undefined) {
-    throw new QueueNameError(text('queue-name.missing'));
+    throw new QueueNameError(say('queue-name.missing'));
   }
   const parts = normaliseParts(value);
   return { name: formatNormalised(parts), ...parts };

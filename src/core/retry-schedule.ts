@@ -19,7 +19,8 @@
  * keeps fractions, so a test or a webhook flow may retry after 0.5 s.
  */
 
-import { text } from './messages';
+import { CoreError } from './errors';
+import { say } from './messages';
 import type { ResolvedTimings } from './queue-config';
 
 export interface DelayBounds {
@@ -52,7 +53,7 @@ const MAX_JITTER_SEC = 60;
 
 function checkAttempt(attempt: number): void {
   if (!Number.isInteger(attempt) || attempt < 1) {
-    throw new RangeError(text('retry-schedule.bad-attempt', { attempt: String(attempt) }));
+    throw new CoreError(say('retry-schedule.bad-attempt', { attempt: String(attempt) }));
   }
 }
 

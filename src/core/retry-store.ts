@@ -16,7 +16,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { text } from './messages';
+import { CoreError } from './errors';
+import { say, text } from './messages';
 import type { QueueConfig } from './queue-config';
 import type { QueueName } from './queue-name';
 
@@ -187,7 +188,7 @@ function parse(content: string): Parsed {
   if (content.startsWith('{')) {
     const data = JSON.parse(content) as StoreFileV1;
     if (data === null || data.version !== 1 || !Array.isArray(data.deliveries) || !data.deliveries.every(isDelivery)) {
-      throw new Error(text('retry-store.not-a-store'));
+      throw new CoreError(say('retry-store.not-a-store'));
     }
     const deliveries = new Map<string, StoredDelivery>();
     for (const d of data.deliveries) deliveries.set(d.id, d);
@@ -196,7 +197,8 @@ function parse(content: string): Parsed {
   }
   const lines = content.split('\n');
   const header = decode(lines[0]);
-  if (header?.op !== 'header' || header.version !== JOURNAL_VERSION) throw new Error(text('retry-store.not-a-store'));
+  if (header?.op !== 'header' || header.version !== JOURNAL_VERSION)
+    throw new CoreError(say('retry-store.not-a-store'));
   const deliveries = new Map<string, StoredDelivery>();
   let unreadable = 0;
   let damaged = 0;
@@ -388,7 +390,7 @@ export class RetryStore {
     try {
       line = encode({ op: 'put', d: record });
     } catch (err) {
-      this.onError(new Error(text('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
+      this.onError(new CoreError(say('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
       return false;
     }
     const bytes = Buffer.byteLength(line);
@@ -441,7 +443,9 @@ export class RetryStore {
       try {
         this.keep(record, Buffer.byteLength(encode({ op: 'put', d: record })));
       } catch (err) {
-        this.onError(new Error(text('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
+        this.onError(
+          new CoreError(say('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })),
+        );
       }
     }
     this.snapshotWanted = true;

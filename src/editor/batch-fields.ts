@@ -4,15 +4,18 @@
 import { customLuaBatch } from '../core/batching';
 
 /** True, or the core's message for the first problem (blank fields are not set, so fine). */
-export function batchProblem(fields: {
-  batch_size: unknown;
-  min_batch_size: unknown;
-  max_batch_latency: unknown;
-}): true | string {
+export function batchProblem(
+  say: (what: unknown) => string,
+  fields: {
+    batch_size: unknown;
+    min_batch_size: unknown;
+    max_batch_latency: unknown;
+  },
+): true | string {
   try {
     customLuaBatch(fields);
     return true;
   } catch (err) {
-    return (err as Error).message;
+    return say(err);
   }
 }

@@ -2,6 +2,7 @@
 // the browser) and the node's own words from its catalogue.
 
 import type { EditorRED } from 'node-red';
+import { type MessageLookup, spoken } from '../core/messages';
 
 /** Node-RED's editor API; node definition scripts run after the editor created it. */
 export const RED = (window as unknown as { RED: EditorRED }).RED;
@@ -15,6 +16,20 @@ export type EditorTranslate = (key: string, vars?: Record<string, string | numbe
 export function editorText(type: string): EditorTranslate {
   const namespace = `${PACKAGE}/${type}`;
   return (key, vars) => RED._(`${namespace}:${type}.${key}`, vars);
+}
+
+/**
+ * What the core says (a Message, or a core error a validator threw) in the editor's
+ * language: the build puts the core's catalogue into each node's under `kumo`.
+ */
+export function coreText(type: string): (what: unknown) => string {
+  const namespace = `${PACKAGE}/${type}`;
+  const lookup: MessageLookup = (key, vars) => {
+    const translated = RED._(`${namespace}:kumo.${key}`, vars);
+    // i18next answers a missing key with the key: the core's English is used then.
+    return translated && !translated.endsWith(`kumo.${key}`) ? translated : null;
+  };
+  return (what) => spoken(what, lookup);
 }
 
 /** A form field's current value while the dialog is open, else the node's saved one. */

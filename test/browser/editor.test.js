@@ -20,6 +20,7 @@ const { BROKER_URL, CREDENTIALS, requireBroker } = require('../helpers/amqp');
 
 const PACK = require(path.join(ROOT, 'package.json')).name;
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
+const CORE_MESSAGES = JSON.parse(fs.readFileSync(path.join(ROOT, 'src', 'core', 'messages.en-US.json'), 'utf8'));
 const CONNECT_TIMEOUT_MS = 20000;
 
 // What a user must find in the palette: type, palette label, the edit dialog's fields
@@ -351,6 +352,12 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         'the rule row shows no message for a bad regular expression and a bad duration',
       );
       assert.doesNotMatch(rowErrors, RAW_I18N_KEY, `the rule row's message is a message key: ${rowErrors}`);
+      // The core's words reach the editor through RED._, from the node's catalogue (under "kumo").
+      const hint = await page.evaluate(() =>
+        window.RED._('@kumo-flows/node-red-kumo-amqp/kumo-queue-config:kumo.duration.unit-hint'),
+      );
+      assert.equal(hint, CORE_MESSAGES.duration['unit-hint']);
+      assert.ok(rowErrors.includes(hint), `the duration's message gives the hint: ${rowErrors}`);
       await editor.closeTray('node-dialog-ok');
       await expectNodeInvalid(id, [/"soon"/, /regular expression/], 'queue config with a bad rule');
       expectNoBrowserErrors('while validating queue config');

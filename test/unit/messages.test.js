@@ -275,14 +275,15 @@ describe("runtime messages: a node speaks Node-RED's language through RED._", fu
 });
 
 describe('runtime messages: the en-US catalogue and the sources agree', function () {
-  const textCalls = calls('text');
+  // say() names a message to render later (errors, status reasons); text() renders English at once (log records).
+  const textCalls = [...calls('say'), ...calls('text')];
 
   it('finds the calls (the source scan works)', function () {
-    assert.ok(textCalls.length > 80, `only ${textCalls.length} text() calls found`);
+    assert.ok(textCalls.length > 80, `only ${textCalls.length} say() and text() calls found`);
   });
 
-  it('calls text() with a literal key everywhere, so keys can be checked', function () {
-    const dynamic = textCalls.filter((c) => c.key === null).map((c) => `${c.file}:${c.line} text(${c.keyText}, ...)`);
+  it('calls say() and text() with a literal key everywhere, so keys can be checked', function () {
+    const dynamic = textCalls.filter((c) => c.key === null).map((c) => `${c.file}:${c.line} (${c.keyText}, ...)`);
     assert.deepEqual(dynamic, []);
   });
 

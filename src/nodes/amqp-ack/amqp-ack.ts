@@ -5,7 +5,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { type AckAction, isAckAction } from '../../core/consumer-ack';
 import { settle } from '../../core/consumer-handles';
-import { ERROR_CODES, KumoError } from '../../core/errors';
+import { ERROR_CODES } from '../../core/errors';
+import { NodeError } from '../../common/node-glue';
 import { typeName } from '../../core/messages';
 import { translator } from '../../common/node-text';
 import english from './locale.json';
@@ -38,17 +39,17 @@ export = function register(RED: NodeAPI): void {
       let action = configured ?? 'ack';
       if (msg.ack !== undefined) {
         if (!isAckAction(msg.ack)) {
-          done(new KumoError(ERROR_CODES.badInput, t('errors.bad-action', { value: shown(msg.ack) })));
+          done(new NodeError(ERROR_CODES.badInput, t('errors.bad-action', { value: shown(msg.ack) })));
           return;
         }
         action = msg.ack;
       } else if (!configured) {
-        done(new KumoError(ERROR_CODES.notConfigured, t('errors.action')));
+        done(new NodeError(ERROR_CODES.notConfigured, t('errors.action')));
         return;
       }
       const handle = msg._amqpAck;
       if (handle === undefined) {
-        done(new KumoError(ERROR_CODES.badInput, t('errors.no-handle')));
+        done(new NodeError(ERROR_CODES.badInput, t('errors.no-handle')));
         return;
       }
       const result = settle(handle, action);
@@ -58,17 +59,17 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         case 'not-a-handle':
-          done(new KumoError(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) })));
+          done(new NodeError(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) })));
           return;
         case 'already-settled':
-          done(new KumoError(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) })));
+          done(new NodeError(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) })));
           return;
         case 'channel-gone':
-          done(new KumoError(ERROR_CODES.brokerUnavailable, t('errors.channel-gone', { action })));
+          done(new NodeError(ERROR_CODES.brokerUnavailable, t('errors.channel-gone', { action })));
           return;
         case 'write-failed':
           done(
-            new KumoError(
+            new NodeError(
               ERROR_CODES.brokerUnavailable,
               t('errors.write-failed', { action, error: result.error ?? '' }),
             ),

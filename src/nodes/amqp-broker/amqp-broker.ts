@@ -7,7 +7,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { BrokerConnection } from '../../core/broker-connection';
 import { parseBrokerUrls, secretsOf, redact } from '../../core/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
-import { translator } from '../../common/node-text';
+import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
 // Long enough for publish nodes to collect their confirms, short enough for
@@ -20,6 +20,7 @@ interface TlsConfigNode extends Node {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-broker', english);
+  const words = coreWords(RED);
 
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: AmqpBrokerDef): void {
     RED.nodes.createNode(this, def);
@@ -47,7 +48,7 @@ export = function register(RED: NodeAPI): void {
         tls,
       });
     } catch (err) {
-      self.configError = redact(err instanceof Error ? err.message : String(err), secrets);
+      self.configError = redact(words.say(err), secrets);
       this.error(self.configError);
     }
 

@@ -7,8 +7,9 @@ import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/consumer';
 import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
 import { type QueueProblem, queueDeclaration, queueNameProblems } from '../../core/consumer-queue';
-import { ERROR_CODES, KumoError } from '../../core/errors';
-import { translator, type Translate } from '../../common/node-text';
+import { ERROR_CODES } from '../../core/errors';
+import { NodeError } from '../../common/node-glue';
+import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
 interface AmqpConsumeDef extends NodeDef {
@@ -39,6 +40,7 @@ function problemText(t: Translate, problem: QueueProblem): string {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-consume', english);
+  const words = coreWords(RED);
 
   function AmqpConsume(this: Node, def: AmqpConsumeDef): void {
     RED.nodes.createNode(this, def);
@@ -59,7 +61,7 @@ export = function register(RED: NodeAPI): void {
       const msg = decoded.msg as unknown as NodeMessage;
       // A body that claims JSON and is not goes to Catch nodes with its handle, so the flow can reject it.
       if (decoded.jsonError !== null)
-        this.error(new KumoError(ERROR_CODES.badInput, t('errors.not-json', { error: decoded.jsonError })), msg);
+        this.error(new NodeError(ERROR_CODES.badInput, t('errors.not-json', { error: decoded.jsonError })), msg);
       else this.send(msg);
       refreshStatus();
     };
@@ -83,7 +85,7 @@ export = function register(RED: NodeAPI): void {
       }
       consumer = new Consumer(broker.connection, { queue, declaration, prefetch, ackMode }, onDelivery);
     } catch (err) {
-      fail(err instanceof Error ? err.message : String(err));
+      fail(words.say(err));
     }
 
     // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.

@@ -7,26 +7,20 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
-import { ConfirmPublisher, type ConfirmResult, type PublishError } from '../../core/confirm-publisher';
-import { encodeBody, publishOptions, MessageError } from '../../core/amqp-message';
-import { batchRefs, reportOutcome, type ReportedOutcome } from '../../core/delivery-outcomes';
-import { ERROR_CODES, KumoError } from '../../core/errors';
+import { routingKeyFrom } from '../../core/amqp-message';
+import { ConfirmPublisher, type PublisherHealth } from '../../core/confirm-publisher';
+import { parseArguments } from '../../core/consumer-queue';
+import { ERROR_CODES } from '../../core/errors';
+import { MessagePublisher, type Published, reportFailure } from '../../core/message-publisher';
 import {
-  type BatchResult,
   NACK_CODES,
   type NackedAs,
   type OutcomeRules,
-  type PublishElement,
-  publishElements as publishEach,
-  publishOutcome,
   RETURNED_CODES,
   type ReturnedAs,
-  reportedOutcome,
 } from '../../core/publish-outcome';
-import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
-import { translator, type Translate } from '../../common/node-text';
-import { fitsShortString, SHORT_STRING_MAX } from '../../core/amqp-names';
-import { parseArguments } from '../../core/consumer-queue';
+import { NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
@@ -54,7 +48,7 @@ interface AmqpPublishDef extends NodeDef {
 interface PublishMessage extends NodeMessageInFlow {
   properties?: unknown;
   kumo?: unknown;
-  amqp?: ConfirmResult | BatchResult;
+  amqp?: unknown;
   reject?: { code: number; message: string };
 }
 
@@ -68,30 +62,21 @@ function declareArgumentsOf(t: Translate, value: unknown): Record<string, unknow
   return args;
 }
 
-function checkRoutingKey(t: Translate, value: unknown): string {
-  if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
-  if (typeof value !== 'string')
-    throw new MessageError(t('errors.routing-key-type', { type: value === null ? 'null' : typeof value }));
-  if (!fitsShortString(value)) throw new MessageError(t('errors.routing-key-too-long', { max: SHORT_STRING_MAX }));
-  return value;
-}
-
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-publish', english);
+  const words = coreWords(RED);
 
   function AmqpPublish(this: Node, def: AmqpPublishDef): void {
     RED.nodes.createNode(this, def);
     const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
     const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
     const keyType: RoutingKeyType = def.routingKeyType || 'str';
-    const persistent = def.persistent !== false;
-    const mandatory = def.mandatory === true;
     const rules: OutcomeRules = {
       returnedAs: def.returnedAs || 'transient',
       nackedAs: def.nackedAs === 'transient' ? 'transient' : 'permanent',
     };
-    const eachElement = def.arrayPayload === 'elements';
     let publisher: ConfirmPublisher | null = null;
+    let messages: MessagePublisher | null = null;
     let staticKey: string | null = null;
     let jsonata: ReturnType<typeof RED.util.prepareJSONataExpression> | null = null;
 
@@ -102,9 +87,9 @@ export = function register(RED: NodeAPI): void {
     try {
       if (!broker) throw new Error(t('errors.no-broker'));
       if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
-      if (keyType === 'str') staticKey = checkRoutingKey(t, def.routingKey ?? 'logging');
+      if (keyType === 'str') staticKey = routingKeyFrom(def.routingKey ?? 'logging');
       else if (keyType === 'env')
-        staticKey = checkRoutingKey(t, RED.util.evaluateNodeProperty(def.routingKey, 'env', this, {}));
+        staticKey = routingKeyFrom(RED.util.evaluateNodeProperty(def.routingKey, 'env', this, {}));
       else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, this);
       else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
       // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
@@ -117,13 +102,11 @@ export = function register(RED: NodeAPI): void {
       }
       const positive = (value: unknown, fallback: number, key: string) =>
         positiveSetting(value, fallback, false, (v) => t(key, { value: v }));
-      const confirmTimeoutMs = positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000;
-      const maxWaiting = Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid'));
       const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
       publisher = new ConfirmPublisher(broker.connection, {
         confirm: def.waitForConfirm !== false,
-        confirmTimeoutMs,
-        maxWaiting,
+        confirmTimeoutMs: positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000,
+        maxWaiting: Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid')),
         declare: declareQueue
           ? {
               queue: declareQueue,
@@ -133,162 +116,68 @@ export = function register(RED: NodeAPI): void {
             }
           : null,
       });
+      messages = new MessagePublisher(publisher, {
+        exchange,
+        persistent: def.persistent !== false,
+        mandatory: def.mandatory === true,
+        rules,
+        eachElement: def.arrayPayload === 'elements',
+      });
     } catch (err) {
-      setupError = err instanceof Error ? err.message : String(err);
+      setupError = words.say(err);
       showSetupError(this, setupError, t('status.error', { reason: setupError }));
     }
 
-    // Status follows the connection; "disconnected: " already says "not connected to
-    // the broker", so the status has room for the connection's own reason only.
-    const stateOf = (): string => {
-      const problem = publisher?.problem;
-      if (!problem) return 'ok'; // the per-message case: nothing to build
-      const connection = broker?.connection?.status;
-      if (connection?.blocked) return 'blocked';
-      if (connection?.state === 'connecting' && !connection.error) return 'connecting';
-      return `problem:${problem}`;
-    };
+    const stateOf = (health: PublisherHealth) =>
+      health.state === 'problem' ? `problem:${words.say(health.reason)}` : health.state;
     const status = new ThrottledStatus(this, () => {
       if (!publisher) return null;
-      const state = stateOf();
-      const problem = publisher.problem;
-      const count = publisher.outstanding;
-      if (state === 'blocked')
-        return { state, status: { fill: 'yellow', shape: 'dot', text: t('status.blocked', { count }) } };
-      if (state === 'connecting')
-        return { state, status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
-      if (problem) {
-        const connection = broker?.connection?.status;
-        const reason = connection && connection.state !== 'connected' && connection.error ? connection.error : problem;
-        return {
-          state,
-          status: { fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: reason.slice(0, 80) }) },
-        };
+      const health = publisher.health;
+      switch (health.state) {
+        case 'ok': {
+          const count = health.outstanding;
+          const text = count > 0 ? t('status.in-flight', { count }) : t('status.connected');
+          return { state: 'ok', status: { fill: 'green', shape: 'dot', text } };
+        }
+        case 'blocked':
+          return {
+            state: 'blocked',
+            status: { fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: health.outstanding }) },
+          };
+        case 'connecting':
+          return { state: 'connecting', status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
+        case 'problem': {
+          // "disconnected: " already says "not connected to the broker": the reason alone follows.
+          const reason = words.say(health.reason);
+          const text = t('status.disconnected', { reason: reason.slice(0, 80) });
+          return { state: stateOf(health), status: { fill: 'red', shape: 'ring', text } };
+        }
       }
-      const text = count > 0 ? t('status.in-flight', { count }) : t('status.connected');
-      return { state, status: { fill: 'green', shape: 'dot', text } };
     });
-    const refreshStatus = () => status.refresh(publisher ? stateOf() : undefined);
+    // A new state shows at once; the in-flight count (the per-message case) at most every interval.
+    const refreshStatus = () => status.refresh(publisher?.problem ? stateOf(publisher.health) : 'ok');
     if (publisher) {
       publisher.on('change', refreshStatus);
-      publisher.on('warning', (message) => this.warn(message));
+      publisher.on('warning', (said) => this.warn(words.say(said)));
       setImmediate(() => status.show());
     }
 
-    const report = (kumo: unknown, outcome: ReportedOutcome) => {
-      if (kumo !== undefined) reportOutcome(kumo, outcome);
-    };
-
-    /** Ends a msg with an error: its delivery (every message of a batch) is a transient failure. */
+    /** Ends a msg that cannot be published: its delivery (every message of a batch) is a transient failure. */
     const failed = (msg: PublishMessage, err: Error, done: Done) => {
-      report(msg.kumo, { kind: 'failed', error: err.message });
-      done(err);
-    };
-
-    /** Publishes one body; `settle` gets the error or the result, once. */
-    const publishOne = (
-      payload: unknown,
-      properties: unknown,
-      routingKey: string,
-      settle: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
-    ) => {
-      let content: Buffer;
-      let options: ReturnType<typeof publishOptions>;
-      try {
-        const body = encodeBody(payload);
-        content = body.content;
-        options = publishOptions(properties, persistent, body);
-      } catch (err) {
-        settle(err instanceof Error ? err : new Error(String(err)), null, false);
-        return;
-      }
-      (publisher as ConfirmPublisher).publish(
-        { exchange, routingKey, content, options, mandatory },
-        (err: PublishError | null, result: ConfirmResult | null, returned: boolean) => {
-          refreshStatus();
-          settle(err ?? (result ? null : new Error(t('errors.publish-failed'))), result, returned);
-        },
-      );
+      reportFailure(msg.kumo, err);
+      done(words.error(err));
     };
 
     const publish = (msg: PublishMessage, routingKey: string, send: Send, done: Done) => {
-      // Asked before any payload is encoded: under overload most messages are refused.
-      const refused = (publisher as ConfirmPublisher).refusal();
-      if (refused) {
-        failed(msg, refused, done);
-        return;
-      }
-      if (Array.isArray(msg.payload)) {
-        const batch = batchRefs(msg.kumo);
-        if (eachElement || batch) {
-          publishElements(msg, msg.payload, batch, routingKey, send, done);
+      (messages as MessagePublisher).publish(msg, routingKey, (published: Published) => {
+        refreshStatus();
+        if (published.amqp) msg.amqp = published.amqp;
+        if (published.error) {
+          done(words.error(published.error));
           return;
         }
-      }
-      publishOne(msg.payload, msg.properties, routingKey, (err, result, returned) => {
-        if (err || !result) {
-          failed(msg, err as Error, done);
-          return;
-        }
-        msg.amqp = result;
-        const outcome = publishOutcome(result, returned, rules);
-        // The disposition is only built for a delivery that waits for it (hot path).
-        if (msg.kumo !== undefined) report(msg.kumo, reportedOutcome(outcome, result));
-        if (outcome.kind === 'rejected') {
-          msg.reject = { code: outcome.code, message: outcome.message };
-          send([null, msg]);
-        } else {
-          send([msg, null]);
-        }
-        done();
-      });
-      refreshStatus();
-    };
-
-    /**
-     * Every element as its own AMQP message, pipelined; the msg leaves once all are settled:
-     * output 1 when every element was delivered, output 2 when any was rejected, done(err)
-     * when any failed. A custom protocol batch reports each element's own outcome.
-     */
-    const publishElements = (
-      msg: PublishMessage,
-      elements: unknown[],
-      batch: unknown[] | null,
-      routingKey: string,
-      send: Send,
-      done: Done,
-    ) => {
-      if (batch && batch.length !== elements.length) {
-        failed(
-          msg,
-          new KumoError(
-            ERROR_CODES.badInput,
-            t('errors.batch-length', { payloads: elements.length, infos: batch.length }),
-          ),
-          done,
-        );
-        return;
-      }
-      const where = { exchange, routingKey };
-      const publish = (element: unknown, settle: Parameters<PublishElement>[1]) =>
-        publishOne(element, msg.properties, routingKey, settle);
-      const onElement = (i: number, outcome: ReportedOutcome) => {
-        if (batch) report(batch[i], outcome);
-      };
-      publishEach(elements, publish, rules, where, onElement, ({ amqp, error, rejected }) => {
-        msg.amqp = amqp;
-        if (!batch && msg.kumo !== undefined) {
-          // One delivery whose payload is an array: one outcome for it.
-          if (error) report(msg.kumo, { kind: 'failed', error: error.message });
-          else if (rejected) report(msg.kumo, { kind: 'rejected', ...rejected });
-          else report(msg.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(amqp)}` });
-        }
-        if (error) {
-          done(error);
-          return;
-        }
-        if (rejected) {
-          msg.reject = rejected;
+        if (published.reject) {
+          msg.reject = published.reject;
           send([null, msg]);
         } else {
           send([msg, null]);
@@ -300,11 +189,11 @@ export = function register(RED: NodeAPI): void {
 
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as PublishMessage;
-      if (!publisher) {
+      if (!messages) {
         const reason = setupError
           ? t('errors.not-configured-because', { reason: setupError })
           : t('errors.not-configured');
-        failed(msg, new KumoError(ERROR_CODES.notConfigured, reason), done);
+        failed(msg, new NodeError(ERROR_CODES.notConfigured, reason), done);
         return;
       }
       if (staticKey !== null) {
@@ -313,8 +202,9 @@ export = function register(RED: NodeAPI): void {
         RED.util.evaluateJSONataExpression(jsonata, msg, (err, value) => {
           let key: string;
           try {
-            if (err) throw new MessageError(t('errors.routing-key-expression', { error: err.message }));
-            key = checkRoutingKey(t, value);
+            if (err)
+              throw new NodeError(ERROR_CODES.badInput, t('errors.routing-key-expression', { error: err.message }));
+            key = routingKeyFrom(value);
           } catch (e) {
             failed(msg, e as Error, done);
             return;
@@ -324,12 +214,10 @@ export = function register(RED: NodeAPI): void {
       } else {
         let key: string;
         try {
-          key = checkRoutingKey(t, RED.util.getMessageProperty(msg, def.routingKey));
+          key = routingKeyFrom(RED.util.getMessageProperty(msg, def.routingKey));
         } catch (e) {
-          const error = new MessageError(
-            t('errors.routing-key-property', { property: def.routingKey, error: (e as Error).message }),
-          );
-          failed(msg, error, done);
+          const error = t('errors.routing-key-property', { property: def.routingKey, error: words.say(e) });
+          failed(msg, new NodeError(ERROR_CODES.badInput, error), done);
           return;
         }
         publish(msg, key, send, done);

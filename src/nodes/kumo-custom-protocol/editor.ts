@@ -7,7 +7,16 @@ import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { EventNameError, validateEventName } from '../../core/event-names';
 import { batchProblem } from '../../editor/batch-fields';
 import type { RuleDefinition } from '../../core/queue-config';
-import { CATEGORY, currentValue, editorText, isWholeNumber, labelled, RED, validator } from '../../editor/editor-red';
+import {
+  CATEGORY,
+  coreText,
+  currentValue,
+  editorText,
+  isWholeNumber,
+  labelled,
+  RED,
+  validator,
+} from '../../editor/editor-red';
 import {
   eachNodeOfType,
   type FlowNode,
@@ -30,6 +39,7 @@ interface CustomProtocolProperties extends EditorNodeProperties {
 
 const TYPE = 'kumo-custom-protocol';
 const t = editorText(TYPE);
+const say = coreText(TYPE);
 // Every validator declares (value, options): Node-RED shows the message a
 // validator returns only when it takes two arguments, else it reads "valid".
 
@@ -65,7 +75,7 @@ function otherBinding(self: { id?: string }, name: string): FlowNode | null {
 
 /** The three batch settings are checked together, by the core's own rule (min not above the batch size). */
 function batchFieldValidator(this: CustomProtocolProperties): boolean | string {
-  return batchProblem({
+  return batchProblem(say, {
     batch_size: currentValue(this, 'batchSize'),
     min_batch_size: currentValue(this, 'minBatchSize'),
     max_batch_latency: currentValue(this, 'maxBatchLatency'),

@@ -7,16 +7,19 @@ import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { nodeBatchSettings } from '../../core/batching';
 import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
-import { DurableRetries } from '../../core/durable-retries';
-import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
+import { DurableRetries, unfinishedCounts } from '../../core/durable-retries';
+import { ERROR_CODES } from '../../core/errors';
 import { validateEventName } from '../../core/event-names';
 import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
-import { bindProtocol, type ProtocolHandler, type Routing, unbindProtocol } from '../../core/protocol-bindings';
-import { makeQueueConfig, type QueueConfig, timingsOf } from '../../core/queue-config';
-import { type QueueName, queueNameFrom } from '../../core/queue-name';
-import { RetryStore, restorePayload, storeFileName } from '../../core/retry-store';
-import { failInput, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
-import { translator } from '../../common/node-text';
+import {
+  bindProtocol,
+  directRouting,
+  type ProtocolHandler,
+  type Routing,
+  unbindProtocol,
+} from '../../core/protocol-bindings';
+import { failInput, NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
 interface CustomProtocolDef extends NodeDef {
@@ -43,6 +46,7 @@ const CLOSE_GRACE_MS = 10000;
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-custom-protocol', english);
+  const words = coreWords(RED);
 
   function CustomProtocol(this: Node, def: CustomProtocolDef): void {
     RED.nodes.createNode(this, def);
@@ -129,22 +133,24 @@ export = function register(RED: NodeAPI): void {
       const userDir = (RED.settings as { userDir?: string }).userDir;
       if (userDir) {
         try {
-          const store = new RetryStore(storeFileName(path.join(userDir, 'kumo-amqp'), eventName), eventName, {
-            onError: (err) => node.error(t('errors.save-failed', { error: err.message })),
-          });
-          restoreDeliveries(queue, store);
-          durable = new DurableRetries(store);
+          durable = DurableRetries.open(path.join(userDir, 'kumo-amqp'), eventName, (err) =>
+            node.error(t('errors.save-failed', { error: words.say(err) })),
+          );
+          const { restored, problem, skipped } = durable.restoreInto(queue, () => RED.util.generateId());
+          if (problem) node.warn(problem);
+          for (const { id, error } of skipped) node.warn(t('warnings.not-restored', { id, error: words.say(error) }));
+          if (restored > 0) node.log(t('log.restored', { count: restored, file: durable.store.file }));
         } catch (err) {
           // The node still delivers; only what a previous run left could not be taken back.
           durable = null;
-          node.error(t('errors.restore-failed', { error: (err as Error).message }));
+          node.error(t('errors.restore-failed', { error: words.say(err) }));
         }
       } else {
         node.warn(t('warnings.no-user-dir'));
       }
       setImmediate(() => status.show());
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = words.say(err);
       if (handler) unbindProtocol(eventName, handler);
       handler = null;
       void deliveries?.close(0);
@@ -152,62 +158,25 @@ export = function register(RED: NodeAPI): void {
       showSetupError(node, message, t('status.error', { reason: message.slice(0, 80) }));
     }
 
-    function restoreDeliveries(queue: DeliveryQueue<DeliveryMessage>, from: RetryStore): void {
-      const { deliveries: saved, problem } = from.load();
-      if (problem) node.warn(problem);
-      let restored = 0;
-      for (const entry of saved) {
-        try {
-          const config = makeQueueConfig(entry.queueConfig);
-          const queueName = queueNameFrom(entry.queue);
-          const msg = {
-            ...entry.props,
-            _msgid: RED.util.generateId(),
-            payload: restorePayload(entry.payload),
-            queue: queueName,
-            queueConfig: config,
-          } as DeliveryMessage;
-          queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg));
-          restored++;
-        } catch (err) {
-          node.warn(t('warnings.not-restored', { id: String(entry?.id), error: (err as Error).message }));
-        }
-      }
-      if (restored > 0) node.log(t('log.restored', { count: restored, file: from.file }));
-    }
-
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
-      const envelope = envelopeOf(msg);
-      queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelope);
-    }
-
-    /** A message wired straight in: its queue and config are read from the msg. Throws a clear error when they are bad. */
-    function accept(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage): void {
-      // Wired straight in without a queue: the queue is named after the constructor.
-      const queueName: QueueName = queueNameFrom(msg.queue === undefined ? eventName : msg.queue);
-      let config: QueueConfig;
-      try {
-        config = makeQueueConfig(
-          msg.queueConfig === undefined ? { protocol: { custom_lua: { constructor: eventName } } } : msg.queueConfig,
-        );
-      } catch (err) {
-        throw withCode(err as Error, ERROR_CODES.badInput);
-      }
-      msg.queue = queueName;
-      msg.queueConfig = config;
-      submit(queue, msg, { queue: queueName, config, timings: timingsOf(config) });
+      queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg));
     }
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        done(new KumoError(ERROR_CODES.notConfigured, t('errors.not-configured')));
+        done(new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {
-        accept(deliveries, msg as DeliveryMessage);
+        // Wired straight in: the queue and config are read from the msg.
+        const delivery = msg as DeliveryMessage;
+        const routing = directRouting(delivery.queue, delivery.queueConfig, eventName);
+        delivery.queue = routing.queue;
+        delivery.queueConfig = routing.config;
+        submit(deliveries, delivery, routing);
         done();
       } catch (err) {
-        failInput(done, err, ERROR_CODES.badInput);
+        failInput(words, done, err, ERROR_CODES.badInput);
       }
     });
 
@@ -222,12 +191,9 @@ export = function register(RED: NodeAPI): void {
           if (durable)
             await durable
               .keep(unfinished)
-              .catch((err: Error) => node.error(t('errors.save-failed', { error: err.message })));
+              .catch((err: Error) => node.error(t('errors.save-failed', { error: words.say(err) })));
           if (unfinished.length > 0) {
-            const counts = { inFlight: 0, queued: 0, waiting: 0 };
-            for (const d of unfinished)
-              counts[d.state === 'in-flight' ? 'inFlight' : d.state === 'queued' ? 'queued' : 'waiting']++;
-            const vars = { count: unfinished.length, name: eventName, ...counts };
+            const vars = { count: unfinished.length, name: eventName, ...unfinishedCounts(unfinished) };
             node.warn(
               durable
                 ? t('warnings.undelivered-kept', { ...vars, file: durable.store.file })

@@ -12,7 +12,7 @@ import {
   type RuleField,
 } from '../../core/queue-config';
 import { QueueNameError, queueNameFrom } from '../../core/queue-name';
-import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+import { CATEGORY, coreText, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
 import {
   eachNodeOfType,
   type FlowNode,
@@ -45,6 +45,7 @@ interface Binding {
 }
 
 const t = editorText('kumo-queue-config');
+const say = coreText('kumo-queue-config');
 
 // Custom protocol nodes by event name, as the runtime will bind them: disabled ones do not count.
 function protocolNodesByEvent(): Map<string, Array<{ node: FlowNode; enabled: boolean }>> {
@@ -116,7 +117,7 @@ function validateRules(rules: unknown): true | string[] {
   if (rules != null && !Array.isArray(rules)) return [t('errors.rules-not-list')];
   const errors: string[] = [];
   (Array.isArray(rules) ? rules : []).forEach((rule, i) => {
-    for (const p of formProblems(rule, t)) errors.push(t('errors.rule', { index: i + 1, message: p.message }));
+    for (const p of formProblems(rule, t, say)) errors.push(t('errors.rule', { index: i + 1, message: p.message }));
   });
   return errors.length ? errors : true;
 }
@@ -140,7 +141,7 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
             return true;
           } catch (err) {
             if (!(err instanceof QueueNameError)) throw err;
-            return t('errors.queue-name', { error: err.message });
+            return t('errors.queue-name', { error: say(err) });
           }
         }),
       },
@@ -245,7 +246,7 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
         }
       }
 
-      const problems = formProblems(rule, t);
+      const problems = formProblems(rule, t, say);
       row.find('input, select').removeClass('input-error');
       const errors = row.find('.kumo-qc-errors').empty();
       for (const p of problems) {

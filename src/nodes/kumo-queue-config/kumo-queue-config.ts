@@ -7,8 +7,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/queue-config';
 import { queueNameFrom } from '../../core/queue-name';
 import { protocolFor } from '../../core/protocol-bindings';
-import { ERROR_CODES, KumoError, withCode } from '../../core/errors';
-import { translator } from '../../common/node-text';
+import { ERROR_CODES } from '../../core/errors';
+import { NodeError } from '../../common/node-glue';
+import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
 type QueueSource = 'msg' | 'str' | 'env';
@@ -26,6 +27,7 @@ interface RoutedMessage extends NodeMessageInFlow {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-queue-config', english);
+  const words = coreWords(RED);
 
   function QueueConfigNode(this: Node, def: QueueConfigDef): void {
     RED.nodes.createNode(this, def);
@@ -49,7 +51,7 @@ export = function register(RED: NodeAPI): void {
         }),
       );
     } catch (err) {
-      configError = err instanceof Error ? err.message : String(err);
+      configError = words.say(err);
       this.error(configError);
       setImmediate(() =>
         this.status({
@@ -71,7 +73,7 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        done(new KumoError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })));
+        done(new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })));
         return;
       }
       try {
@@ -82,7 +84,7 @@ export = function register(RED: NodeAPI): void {
         } catch (err) {
           // A fixed or env queue is the node's setting, not the message's fault.
           const code = source === 'msg' ? ERROR_CODES.badInput : ERROR_CODES.notConfigured;
-          throw new KumoError(code, badQueue((err as Error).message));
+          throw new NodeError(code, badQueue(words.say(err)));
         }
         const { config, timings } = selectQueueConfig(rules, queue);
         msg.queue = queue;
@@ -96,7 +98,7 @@ export = function register(RED: NodeAPI): void {
         const handler = protocolFor(constructorName);
         if (!handler) {
           // During a redeploy the custom protocol node is briefly unbound: the sender should try again.
-          throw new KumoError(
+          throw new NodeError(
             ERROR_CODES.notBound,
             t('errors.unbound-event', { name: constructorName, queue: queue.name }),
           );
@@ -105,7 +107,7 @@ export = function register(RED: NodeAPI): void {
         done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
-        done(withCode(err instanceof Error ? err : new Error(String(err)), ERROR_CODES.notConfigured));
+        done(words.error(err, ERROR_CODES.notConfigured));
       }
     });
   }

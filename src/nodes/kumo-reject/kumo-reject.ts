@@ -4,7 +4,8 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { batchRefs, deliveryRef, reportOutcome } from '../../core/delivery-outcomes';
-import { ERROR_CODES, KumoError } from '../../core/errors';
+import { ERROR_CODES } from '../../core/errors';
+import { NodeError } from '../../common/node-glue';
 import { rejectCode } from '../../core/reject-code';
 import { translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
@@ -56,7 +57,7 @@ export = function register(RED: NodeAPI): void {
         // A custom protocol batch (send_batch) is rejected whole, as kumo.reject does there.
         const batch = batchRefs(msg.kumo);
         if (batch ? !batch.every((member) => deliveryRef(member)) : !deliveryRef(msg.kumo)) {
-          throw new KumoError(ERROR_CODES.badInput, t('errors.kumo-missing'));
+          throw new NodeError(ERROR_CODES.badInput, t('errors.kumo-missing'));
         }
         let code: number;
         try {

@@ -1,0 +1,140 @@
+// amqp publish without Node-RED: a msg's payload, one body or each element of
+// an array, goes through the confirm publisher, and the delivery it belongs to
+// (msg.kumo) hears its outcome. The seed's client:publish{...} + confirm:wait(),
+// with Ack / NotRequested = delivered and Nack = kumo.reject(500, ...).
+
+import { encodeBody, publishOptions } from './amqp-message';
+import type { ConfirmPublisher, ConfirmResult } from './confirm-publisher';
+import { batchRefs, type ReportedOutcome, reportOutcome } from './delivery-outcomes';
+import { CoreError, ERROR_CODES, KumoError } from './errors';
+import { say } from './messages';
+import {
+  type BatchResult,
+  type OutcomeRules,
+  type PublishElement,
+  publishElements,
+  publishOutcome,
+  reportedOutcome,
+} from './publish-outcome';
+
+export interface MessageSettings {
+  exchange: string;
+  persistent: boolean;
+  mandatory: boolean;
+  rules: OutcomeRules;
+  /** An array payload is published element by element (a custom protocol batch always is). */
+  eachElement: boolean;
+}
+
+/** The parts of a Node-RED msg that publishing reads. */
+export interface PublishInput {
+  payload?: unknown;
+  properties?: unknown;
+  kumo?: unknown;
+}
+
+/** How a msg ends: an error (Catch nodes), or its confirm result and, when refused, msg.reject (output 2). */
+export type Published =
+  | { error: Error; amqp?: BatchResult }
+  | { error: null; amqp: ConfirmResult | BatchResult; reject: { code: number; message: string } | null };
+
+type Settle = (err: Error | null, result: ConfirmResult | null, returned: boolean) => void;
+
+/** Tells msg.kumo's delivery (every message of a batch) that the attempt failed: a transient failure. */
+export function reportFailure(kumo: unknown, err: Error): void {
+  if (kumo !== undefined) reportOutcome(kumo, { kind: 'failed', error: err.message });
+}
+
+export class MessagePublisher {
+  constructor(
+    private readonly publisher: ConfirmPublisher,
+    private readonly settings: MessageSettings,
+  ) {}
+
+  /** Publishes the msg's payload with `routingKey`; `done` hears how the msg ends, once. */
+  publish(input: PublishInput, routingKey: string, done: (published: Published) => void): void {
+    // Asked before any payload is encoded: under overload most messages are refused.
+    const refused = this.publisher.refusal();
+    if (refused) {
+      this.fail(input, refused, done);
+      return;
+    }
+    if (Array.isArray(input.payload)) {
+      const batch = batchRefs(input.kumo);
+      if (this.settings.eachElement || batch) {
+        this.publishEach(input, input.payload, batch, routingKey, done);
+        return;
+      }
+    }
+    this.publishOne(input.payload, input.properties, routingKey, (err, result, returned) => {
+      if (err || !result) {
+        this.fail(input, err as Error, done);
+        return;
+      }
+      const outcome = publishOutcome(result, returned, this.settings.rules);
+      // The disposition is only built for a delivery that waits for it (hot path).
+      if (input.kumo !== undefined) reportOutcome(input.kumo, reportedOutcome(outcome, result));
+      done({
+        error: null,
+        amqp: result,
+        reject: outcome.kind === 'rejected' ? { code: outcome.code, message: outcome.message } : null,
+      });
+    });
+  }
+
+  private fail(input: PublishInput, err: Error, done: (published: Published) => void): void {
+    reportFailure(input.kumo, err);
+    done({ error: err });
+  }
+
+  /** Publishes one body; `settle` gets the error or the result, once. */
+  private publishOne(payload: unknown, properties: unknown, routingKey: string, settle: Settle): void {
+    const { exchange, persistent, mandatory } = this.settings;
+    let content: Buffer;
+    let options: ReturnType<typeof publishOptions>;
+    try {
+      const body = encodeBody(payload);
+      content = body.content;
+      options = publishOptions(properties, persistent, body);
+    } catch (err) {
+      settle(err instanceof Error ? err : new Error(String(err)), null, false);
+      return;
+    }
+    this.publisher.publish({ exchange, routingKey, content, options, mandatory }, (err, result, returned) =>
+      settle(err ?? (result ? null : new CoreError(say('message-publisher.publish-failed'))), result, returned),
+    );
+  }
+
+  /**
+   * Every element as its own AMQP message, pipelined; the msg ends once all are settled:
+   * delivered when every element was, refused when any was, an error when any failed.
+   * A custom protocol batch reports each element's own outcome.
+   */
+  private publishEach(
+    input: PublishInput,
+    elements: unknown[],
+    batch: unknown[] | null,
+    routingKey: string,
+    done: (published: Published) => void,
+  ): void {
+    if (batch && batch.length !== elements.length) {
+      const said = say('message-publisher.batch-length', { payloads: elements.length, infos: batch.length });
+      this.fail(input, new KumoError(ERROR_CODES.badInput, said), done);
+      return;
+    }
+    const where = { exchange: this.settings.exchange, routingKey };
+    const publish: PublishElement = (element, settle) => this.publishOne(element, input.properties, routingKey, settle);
+    const onElement = (i: number, outcome: ReportedOutcome) => {
+      if (batch) reportOutcome(batch[i], outcome);
+    };
+    publishElements(elements, publish, this.settings.rules, where, onElement, ({ amqp, error, rejected }) => {
+      if (!batch && input.kumo !== undefined) {
+        // One delivery whose payload is an array: one outcome for it.
+        if (error) reportFailure(input.kumo, error);
+        else if (rejected) reportOutcome(input.kumo, { kind: 'rejected', ...rejected });
+        else reportOutcome(input.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(amqp)}` });
+      }
+      done(error ? { error, amqp } : { error: null, amqp, reject: rejected });
+    });
+  }
+}
