@@ -19,9 +19,14 @@ const SRC_NODES = path.join(ROOT, 'src', 'nodes');
 const DIST = path.join(ROOT, 'dist');
 const ICONS = path.join(ROOT, 'icons');
 const require = createRequire(import.meta.url);
-// The core's catalogue; common/node-text.ts and editor/editor-red.ts read it under this key.
+// The core's catalogue in each language (messages.<lang>.json); common/node-text.ts and
+// editor/editor-red.ts read it under this key of every node's catalogue.
 const CORE_NAMESPACE = 'kumo';
-const CORE_MESSAGES = JSON.parse(fs.readFileSync(path.join(ROOT, 'src', 'core', 'messages.en-US.json'), 'utf8'));
+const CORE = path.join(ROOT, 'src', 'core');
+function coreMessages(lang) {
+  const file = path.join(CORE, `messages.${lang}.json`);
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+}
 
 function tsc(project, ...args) {
   const result = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project, ...args], {
@@ -58,12 +63,20 @@ async function buildNode(type) {
   parts.push(`<script type="text/javascript">\n${script}</script>`);
   fs.writeFileSync(path.join(out, `${type}.html`), `${parts.join('\n\n')}\n`);
 
-  const locales = path.join(out, 'locales', 'en-US');
-  fs.mkdirSync(locales, { recursive: true });
-  // The node's words, and under `kumo` the core's (RED._ looks them up in the node's namespace).
-  const catalogue = { ...JSON.parse(read('locale.json')), [CORE_NAMESPACE]: CORE_MESSAGES };
-  fs.writeFileSync(path.join(locales, `${type}.json`), `${JSON.stringify(catalogue, null, 4)}\n`);
-  fs.copyFileSync(path.join(dir, 'help.html'), path.join(locales, `${type}.html`));
+  // locale.json and help.html are en-US; locale.<lang>.json and help.<lang>.html another language.
+  for (const name of fs.readdirSync(dir)) {
+    const match = /^locale(?:\.([A-Za-z-]+))?\.json$/.exec(name);
+    if (!match) continue;
+    const lang = match[1] ?? 'en-US';
+    const suffix = match[1] ? `.${lang}` : '';
+    const locales = path.join(out, 'locales', lang);
+    fs.mkdirSync(locales, { recursive: true });
+    // The node's words, and under `kumo` the core's (RED._ looks them up in the node's namespace).
+    const catalogue = { ...JSON.parse(read(name)), [CORE_NAMESPACE]: coreMessages(lang) };
+    fs.writeFileSync(path.join(locales, `${type}.json`), `${JSON.stringify(catalogue, null, 4)}\n`);
+    if (has(`help${suffix}.html`))
+      fs.copyFileSync(path.join(dir, `help${suffix}.html`), path.join(locales, `${type}.html`));
+  }
 
   // Node-RED looks for icons beside each node's file.
   fs.mkdirSync(path.join(out, 'icons'), { recursive: true });
