@@ -10,18 +10,12 @@ const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../d
 const { ERROR_CODES, KumoError } = require('../../../dist/core/errors');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
-const { brokerTarget, connectionTo: connectTo, next } = require('./support/broker');
+const { brokerTarget, connectionTo: connectTo, next, ready } = require('./support/broker');
 
 const connectionTo = (url) => connectTo(url, 'state-machines confirm-publisher');
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
-
-/** Resolves once the publisher has an open channel. */
-function ready(publisher) {
-  if (publisher.ready) return Promise.resolve();
-  return next(publisher, 'change', () => publisher.ready);
-}
 
 /**
  * Publishes one message; `settled` resolves with its first outcome, and

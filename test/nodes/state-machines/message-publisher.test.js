@@ -11,14 +11,9 @@ const { expectOutcome, forgetOutcome } = require('../../../dist/core/delivery-ou
 const { ERROR_CODES } = require('../../../dist/core/errors');
 const { MessagePublisher } = require('../../../dist/core/message-publisher');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
-const { connectionTo, next } = require('./support/broker');
+const { connectionTo, next, ready } = require('./support/broker');
 
 const RULES = { nackedAs: 'permanent', returnedAs: 'transient' };
-
-function ready(publisher) {
-  if (publisher.ready) return Promise.resolve();
-  return next(publisher, 'change', () => publisher.ready);
-}
 
 function published(messages, input, routingKey) {
   return new Promise((resolve) => messages.publish(input, routingKey, resolve));

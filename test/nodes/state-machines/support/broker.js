@@ -38,4 +38,10 @@ function next(emitter, name, predicate = () => true) {
   });
 }
 
-module.exports = { FAST_BACKOFF, brokerTarget, connectionTo, next };
+/** Resolves once a ConfirmPublisher has an open channel. */
+function ready(publisher) {
+  if (publisher.ready) return Promise.resolve();
+  return next(publisher, 'change', () => publisher.ready);
+}
+
+module.exports = { FAST_BACKOFF, brokerTarget, connectionTo, next, ready };
