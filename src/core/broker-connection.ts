@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
-import { text } from './messages';
+import { type MessageParam, say } from './messages';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -78,7 +78,7 @@ const TLS_VERIFY_CODES = new Set([
  * ConnectionOpenOk; got <ConnectionClose channel:0>", and TLS failures as
  * OpenSSL's own wording.
  */
-export function describeFailure(err: Error & { code?: unknown }, endpoint: BrokerEndpoint): string {
+export function describeFailure(err: Error & { code?: unknown }, endpoint: BrokerEndpoint): MessageParam {
   const code = typeof err.code === 'string' ? err.code : '';
   const error = err.message || err.name;
   // amqplib's wording: matched, never shown.
@@ -89,16 +89,16 @@ export function describeFailure(err: Error & { code?: unknown }, endpoint: Broke
     } catch {
       // the URL was parsed before; keep the default vhost
     }
-    return text('broker-connection.vhost-refused', { vhost });
+    return say('broker-connection.vhost-refused', { vhost });
   }
   if (TLS_VERIFY_CODES.has(code)) {
-    return text('broker-connection.tls-untrusted', { error, code });
+    return say('broker-connection.tls-untrusted', { error, code });
   }
   if (/ALERT_CERTIFICATE_REQUIRED/.test(code) || /alert certificate required/i.test(error)) {
-    return text('broker-connection.tls-certificate-required');
+    return say('broker-connection.tls-certificate-required');
   }
   if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN)/.test(code)) {
-    return text('broker-connection.tls-certificate-refused', { code });
+    return say('broker-connection.tls-certificate-refused', { code });
   }
   return error;
 }
@@ -128,9 +128,10 @@ async function shutdown(model: amqp.ChannelModel): Promise<void> {
 
 export interface ConnectionStatus {
   state: ConnectionState;
-  blocked: string | null;
-  /** Redacted text of the last failure, for status and errors. */
-  error: string | null;
+  /** Why the broker holds our publishes (its memory or disk alarm), or null. */
+  blocked: MessageParam | null;
+  /** The last failure (redacted), for status and errors. */
+  error: MessageParam | null;
   /** True when the last failure was a setting (credentials, vhost, TLS) rather than the network. */
   misconfigured: boolean;
   endpoint: string | null;
@@ -139,7 +140,7 @@ export interface ConnectionStatus {
 export declare interface BrokerConnection {
   on(event: 'status', listener: (status: ConnectionStatus) => void): this;
   on(event: 'connected', listener: (model: amqp.ChannelModel) => void): this;
-  on(event: 'disconnected', listener: (reason: string) => void): this;
+  on(event: 'disconnected', listener: (reason: MessageParam) => void): this;
   /** The last user deregistered. */
   on(event: 'idle', listener: () => void): this;
 }
@@ -149,8 +150,8 @@ export class BrokerConnection extends EventEmitter {
   private model: amqp.ChannelModel | null = null;
   private users = new Set<object>();
   private state: ConnectionState = 'idle';
-  private blocked: string | null = null;
-  private lastError: string | null = null;
+  private blocked: MessageParam | null = null;
+  private lastError: MessageParam | null = null;
   private misconfigured = false;
   private endpointIndex = 0;
   private attempt = 0;
@@ -185,7 +186,7 @@ export class BrokerConnection extends EventEmitter {
     return this.state === 'connected';
   }
 
-  get blockedReason(): string | null {
+  get blockedReason(): MessageParam | null {
     return this.blocked;
   }
 
@@ -299,7 +300,7 @@ export class BrokerConnection extends EventEmitter {
     });
     model.on('blocked', (reason: string) => {
       if (this.model !== model) return;
-      this.blocked = reason || text('broker-connection.blocked');
+      this.blocked = reason || say('broker-connection.blocked');
       this.emitStatus();
     });
     model.on('unblocked', () => {
@@ -311,7 +312,7 @@ export class BrokerConnection extends EventEmitter {
       if (this.model !== model) return;
       this.model = null;
       this.blocked = null;
-      this.lastError = this.redact(err?.message ?? text('broker-connection.closed-by-broker'));
+      this.lastError = err?.message ? this.redact(err.message) : say('broker-connection.closed-by-broker');
       this.emit('disconnected', this.lastError);
       this.scheduleReconnect();
     });
@@ -323,7 +324,8 @@ export class BrokerConnection extends EventEmitter {
     const error = err instanceof Error ? err : new Error(String(err));
     const described = describeFailure(error, endpoint);
     this.misconfigured = isConfigurationFailure(error) || described !== (error.message || error.name);
-    this.lastError = this.redact(text('broker-connection.failed', { endpoint: endpoint.display, reason: described }));
+    const reason = typeof described === 'string' ? this.redact(described) : described;
+    this.lastError = say('broker-connection.failed', { endpoint: endpoint.display, reason });
     this.scheduleReconnect();
   }
 

@@ -11,6 +11,7 @@ import type { BrokerConnection } from './broker-connection';
 import { settleWithin } from './confirm-publisher';
 import { AckChannel } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
+import type { MessageParam } from './messages';
 
 export type AckMode = 'manual' | 'auto';
 export const ACK_MODES: readonly AckMode[] = ['manual', 'auto'];
@@ -66,7 +67,7 @@ export declare interface Consumer {
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
 export class Consumer extends EventEmitter {
   private stateValue: ConsumerState = 'connecting';
-  private problemValue: string | null = null;
+  private problemValue: MessageParam | null = null;
   private channel: amqp.Channel | null = null;
   private acks: AckChannel | null = null;
   private opening = false;
@@ -109,7 +110,7 @@ export class Consumer extends EventEmitter {
   }
 
   /** Why the consumer is not consuming (the broker's or the connection's words), or null. */
-  get problem(): string | null {
+  get problem(): MessageParam | null {
     return this.problemValue;
   }
 
@@ -137,7 +138,7 @@ export class Consumer extends EventEmitter {
     await this.connection.deregister(this);
   }
 
-  private setState(state: ConsumerState, problem: string | null): void {
+  private setState(state: ConsumerState, problem: MessageParam | null): void {
     if (this.stateValue === 'closed') return;
     if (state === this.stateValue && problem === this.problemValue) return;
     this.stateValue = state;

@@ -14,6 +14,7 @@ const { queueNameFrom, QueueNameError } = require('../../dist/core/queue-name');
 const { compileRules } = require('../../dist/core/queue-config');
 const { CoreError, ERROR_CODES } = require('../../dist/core/errors');
 const { coreWords } = require('../../dist/common/node-text');
+const { describeFailure } = require('../../dist/core/broker-connection');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CORE_CATALOGUE = JSON.parse(fs.readFileSync(path.join(ROOT, 'src/core/messages.en-US.json'), 'utf8'));
@@ -75,6 +76,18 @@ describe("the glue says the core's errors in Node-RED's language", function () {
   it('uses the English of a key RED._ lacks, inside a translated sentence', function () {
     const RED = redSpeaking({ 'kumo.queue-name.not-queue': 'file invalide (__type__)' });
     assert.equal(coreWords(RED).say(thrown(() => queueNameFrom([]))), 'file invalide (an array)');
+  });
+
+  it("a broker connection's reason (a status, an error's parameter) is a message too; the broker's own text passes as it is", function () {
+    const RED = redSpeaking({ 'kumo.broker-connection.vhost-refused': 'le vhost « __vhost__ » est refusé' });
+    const endpoint = { url: 'amqp://broker.example/mail%2Fevents', display: 'broker.example:5672' };
+    const refused = describeFailure(new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>'), endpoint);
+    assert.equal(refused.key, 'broker-connection.vhost-refused');
+    assert.equal(coreWords(RED).say(refused), 'le vhost « mail/events » est refusé');
+    assert.equal(
+      describeFailure(new Error('connect ECONNREFUSED 127.0.0.1:1'), endpoint),
+      'connect ECONNREFUSED 127.0.0.1:1',
+    );
   });
 
   it('hands Catch nodes a translated copy that keeps the class, name and code, and leaves the original English', function () {

@@ -91,7 +91,8 @@ export = function register(RED: NodeAPI): void {
     // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
     let statusTimer: NodeJS.Timeout | null = null;
     let shown = '';
-    const stateKey = (c: Consumer) => `${c.state}:${c.problem ?? ''}:${c.unacknowledged > 0}`;
+    const stateKey = (c: Consumer) =>
+      `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}`;
     const showStatus = () => {
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
@@ -112,7 +113,7 @@ export = function register(RED: NodeAPI): void {
           break;
         case 'waiting':
         case 'disconnected': {
-          const reason = (c.problem ?? broker?.connection?.status.error ?? '').slice(0, 80);
+          const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '').slice(0, 80);
           this.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason }) });
           break;
         }

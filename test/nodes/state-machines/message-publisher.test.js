@@ -10,6 +10,7 @@ const { ConfirmPublisher } = require('../../../dist/core/confirm-publisher');
 const { expectOutcome, forgetOutcome } = require('../../../dist/core/delivery-outcomes');
 const { ERROR_CODES } = require('../../../dist/core/errors');
 const { MessagePublisher } = require('../../../dist/core/message-publisher');
+const { spoken } = require('../../../dist/core/messages');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { connectionTo, next, ready } = require('./support/broker');
 
@@ -202,7 +203,7 @@ describe('state machines: ConfirmPublisher.health, what the status shows', funct
       await next(unreachable, 'status', (status) => status.state === 'disconnected' && status.error);
       const health = stuck.health;
       assert.equal(health.state, 'problem');
-      assert.match(String(health.reason), /ECONNREFUSED/);
+      assert.match(spoken(health.reason), /ECONNREFUSED/);
     } finally {
       await stuck.close(0);
       await unreachable.close();
