@@ -8,14 +8,7 @@ const { reportOutcome } = require('../../dist/core/delivery-outcomes');
 // io.send stands for output 1, io.log for output 2, and the tests report
 // outcomes the way the amqp publish and reject nodes do.
 
-const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const CONFIG = {
-  protocol: { custom_lua: { constructor: 'make.amqp' } },
-  retry_interval: '20 minutes',
-  max_retry_interval: null,
-  max_age: '7 days',
-};
-const TIMINGS = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 604800 };
+const { QUEUE, CONFIG, TIMINGS } = require('../helpers/kumo-queue');
 // A retry after 10 ms, so a test can see the second attempt happen.
 const FAST_RETRY = { retryIntervalSec: 0.01, maxRetryIntervalSec: null, maxAgeSec: 604800 };
 const NO_JITTER = () => 0.5;

@@ -13,13 +13,7 @@ const { ERROR_CODES } = require('../../dist/core/errors');
 const { directRouting } = require('../../dist/core/protocol-bindings');
 const { RetryStore, storeFileName } = require('../../dist/core/retry-store');
 
-const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-const CONFIG = {
-  protocol: { custom_lua: { constructor: 'make.amqp' } },
-  retry_interval: '20 minutes',
-  max_retry_interval: null,
-  max_age: '7 days',
-};
+const { QUEUE, CONFIG } = require('../helpers/kumo-queue');
 const DAY_MS = 86_400_000;
 
 function stored(id, extra = {}) {
