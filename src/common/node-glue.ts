@@ -79,7 +79,10 @@ export function showSetupError(node: Node, message: string, statusText: string):
   setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: statusText }));
 }
 
-/** Ends an input with an error Catch nodes see, in Node-RED's language; an error without a code gets `code`. */
-export function failInput(words: CoreWords, done: (err?: Error) => void, err: unknown, code: ErrorCode): void {
+/**
+ * Ends an input with an error Catch nodes see: every node's input errors end here.
+ * A core error is said in Node-RED's language; an error without a code gets `code`.
+ */
+export function failInput(words: CoreWords, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
   done(words.error(err, code));
 }

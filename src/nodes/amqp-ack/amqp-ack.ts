@@ -5,10 +5,10 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { type AckAction, isAckAction } from '../../core/consumer-ack';
 import { settle } from '../../core/consumer-handles';
-import { ERROR_CODES } from '../../core/errors';
-import { NodeError } from '../../common/node-glue';
+import { ERROR_CODES, type ErrorCode } from '../../core/errors';
+import { failInput, NodeError } from '../../common/node-glue';
 import { typeName } from '../../core/messages';
-import { translator } from '../../common/node-text';
+import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
 interface AmqpAckDef extends NodeDef {
@@ -28,6 +28,7 @@ function shown(value: unknown): string {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-ack', english);
+  const words = coreWords(RED);
 
   function AmqpAck(this: Node, def: AmqpAckDef): void {
     RED.nodes.createNode(this, def);
@@ -35,21 +36,22 @@ export = function register(RED: NodeAPI): void {
     if (!configured) this.error(t('errors.action'));
 
     this.on('input', (input: NodeMessageInFlow, send, done) => {
+      const fail = (code: ErrorCode, text: string) => failInput(words, done, new NodeError(code, text));
       const msg = input as AckMessage;
       let action = configured ?? 'ack';
       if (msg.ack !== undefined) {
         if (!isAckAction(msg.ack)) {
-          done(new NodeError(ERROR_CODES.badInput, t('errors.bad-action', { value: shown(msg.ack) })));
+          fail(ERROR_CODES.badInput, t('errors.bad-action', { value: shown(msg.ack) }));
           return;
         }
         action = msg.ack;
       } else if (!configured) {
-        done(new NodeError(ERROR_CODES.notConfigured, t('errors.action')));
+        fail(ERROR_CODES.notConfigured, t('errors.action'));
         return;
       }
       const handle = msg._amqpAck;
       if (handle === undefined) {
-        done(new NodeError(ERROR_CODES.badInput, t('errors.no-handle')));
+        fail(ERROR_CODES.badInput, t('errors.no-handle'));
         return;
       }
       const result = settle(handle, action);
@@ -59,21 +61,16 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         case 'not-a-handle':
-          done(new NodeError(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) })));
+          fail(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) }));
           return;
         case 'already-settled':
-          done(new NodeError(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) })));
+          fail(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) }));
           return;
         case 'channel-gone':
-          done(new NodeError(ERROR_CODES.brokerUnavailable, t('errors.channel-gone', { action })));
+          fail(ERROR_CODES.brokerUnavailable, t('errors.channel-gone', { action }));
           return;
         case 'write-failed':
-          done(
-            new NodeError(
-              ERROR_CODES.brokerUnavailable,
-              t('errors.write-failed', { action, error: result.error ?? '' }),
-            ),
-          );
+          fail(ERROR_CODES.brokerUnavailable, t('errors.write-failed', { action, error: result.error ?? '' }));
           return;
       }
     });

@@ -19,7 +19,7 @@ import {
   RETURNED_CODES,
   type ReturnedAs,
 } from '../../core/publish-outcome';
-import { NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import { failInput, NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
@@ -165,7 +165,7 @@ export = function register(RED: NodeAPI): void {
     /** Ends a msg that cannot be published: its delivery (every message of a batch) is a transient failure. */
     const failed = (msg: PublishMessage, err: Error, done: Done) => {
       reportFailure(msg.kumo, err);
-      done(words.error(err));
+      failInput(words, done, err);
     };
 
     const publish = (msg: PublishMessage, routingKey: string, send: Send, done: Done) => {
@@ -173,7 +173,7 @@ export = function register(RED: NodeAPI): void {
         refreshStatus();
         if (published.amqp) msg.amqp = published.amqp;
         if (published.error) {
-          done(words.error(published.error));
+          failInput(words, done, published.error);
           return;
         }
         if (published.reject) {

@@ -164,7 +164,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        done(new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
+        failInput(words, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {

@@ -8,7 +8,7 @@ import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } fr
 import { queueNameFrom } from '../../core/queue-name';
 import { protocolFor } from '../../core/protocol-bindings';
 import { ERROR_CODES } from '../../core/errors';
-import { NodeError } from '../../common/node-glue';
+import { failInput, NodeError } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
@@ -73,7 +73,11 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        done(new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })));
+        failInput(
+          words,
+          done,
+          new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })),
+        );
         return;
       }
       try {
@@ -107,7 +111,7 @@ export = function register(RED: NodeAPI): void {
         done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
-        done(words.error(err, ERROR_CODES.notConfigured));
+        failInput(words, done, err, ERROR_CODES.notConfigured);
       }
     });
   }

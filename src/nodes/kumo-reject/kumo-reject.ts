@@ -5,9 +5,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { batchRefs, deliveryRef, reportOutcome } from '../../core/delivery-outcomes';
 import { ERROR_CODES } from '../../core/errors';
-import { NodeError } from '../../common/node-glue';
+import { failInput, NodeError } from '../../common/node-glue';
 import { rejectCode } from '../../core/reject-code';
-import { translator, type Translate } from '../../common/node-text';
+import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
 interface RejectDef extends NodeDef {
@@ -45,6 +45,7 @@ function messageText(value: unknown): string {
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-reject', english);
+  const words = coreWords(RED);
 
   function Reject(this: Node, def: RejectDef): void {
     RED.nodes.createNode(this, def);
@@ -77,7 +78,7 @@ export = function register(RED: NodeAPI): void {
         (err: Error) => {
           // A broken reject still ends the attempt: as an error, i.e. a transient failure.
           reportOutcome(msg.kumo, { kind: 'failed', error: err.message });
-          done(err);
+          failInput(words, done, err);
         },
       );
     });
