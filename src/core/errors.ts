@@ -55,17 +55,6 @@ export class KumoError extends CoreError {
   }
 }
 
-/** What an error says: a core error's Message, any other error's own text. */
-export function saidBy(err: unknown): Message | string {
-  if (err instanceof CoreError) return err.said;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** True for the errors a sender should try again later (HTTP 503), false for bad input (HTTP 400). */
-export function isRetryable(err: unknown): boolean {
-  return !(err instanceof Error && (err as { code?: unknown }).code === ERROR_CODES.badInput);
-}
-
 /** The error, with a code when it has none yet. */
 export function withCode<E extends Error>(err: E, code: ErrorCode): E & { code: string } {
   const coded = err as E & { code?: unknown };

@@ -38,11 +38,6 @@ function flatten(value: unknown, prefix: string, into: Map<string, string>): Map
 
 const catalogue: ReadonlyMap<string, string> = flatten(english, '', new Map());
 
-/** Every key of the English catalogue: for the check that each one is used. */
-export function messageKeys(): string[] {
-  return [...catalogue.keys()];
-}
-
 /** `say('queue-name.empty')`: what to say, to be rendered in the reader's language. */
 export function say(key: string, params: Record<string, MessageParam> = {}): Message {
   return { key, params };
@@ -86,9 +81,8 @@ export function spoken(what: unknown, lookup: MessageLookup = englishLookup): st
 }
 
 /** `text('queue-name.empty')`: the English words at once, for what is data rather than speech (log records). */
-export function text(key: string, vars?: MessageVars): string {
-  const template = catalogue.get(key) ?? key;
-  return vars === undefined ? template : fill(template, vars);
+export function text(key: string, vars: MessageVars = {}): string {
+  return englishLookup(key, vars) ?? key;
 }
 
 /** Fills a template's `__name__` placeholders; the node catalogues' fallback uses it too. */

@@ -8,7 +8,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { routingKeyFrom } from '../../core/amqp-message';
-import { ConfirmPublisher, type PublisherHealth } from '../../core/confirm-publisher';
+import { ConfirmPublisher } from '../../core/confirm-publisher';
 import { parseArguments } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
 import { MessagePublisher, type Published, reportFailure } from '../../core/message-publisher';
@@ -128,8 +128,6 @@ export = function register(RED: NodeAPI): void {
       showSetupError(this, setupError, t('status.error', { reason: setupError }));
     }
 
-    const stateOf = (health: PublisherHealth) =>
-      health.state === 'problem' ? `problem:${words.say(health.reason)}` : health.state;
     const status = new ThrottledStatus(this, () => {
       if (!publisher) return null;
       const health = publisher.health;
@@ -150,14 +148,15 @@ export = function register(RED: NodeAPI): void {
           // "disconnected: " already says "not connected to the broker": the reason alone follows.
           const reason = words.say(health.reason);
           const text = t('status.disconnected', { reason: reason.slice(0, 80) });
-          return { state: stateOf(health), status: { fill: 'red', shape: 'ring', text } };
+          return { state: 'problem', status: { fill: 'red', shape: 'ring', text } };
         }
       }
     });
-    // A new state shows at once; the in-flight count (the per-message case) at most every interval.
-    const refreshStatus = () => status.refresh(publisher?.problem ? stateOf(publisher.health) : 'ok');
+    // Per message: a new state shows at once, the in-flight count at most every interval,
+    // with nothing rendered. A new reason comes with a 'change' (the connection or channel), shown at once.
+    const refreshStatus = () => status.refresh(publisher?.problem ? publisher.health.state : 'ok');
     if (publisher) {
-      publisher.on('change', refreshStatus);
+      publisher.on('change', () => status.show());
       publisher.on('warning', (said) => this.warn(words.say(said)));
       setImmediate(() => status.show());
     }
