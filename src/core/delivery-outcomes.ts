@@ -8,8 +8,11 @@ export type ReportedOutcome =
   | { kind: 'delivered'; disposition: string }
   /** kumo.reject(code, message) */
   | { kind: 'rejected'; code: number; message: string }
-  /** An error other than a reject: KumoMTA counts it as a transient failure. */
-  | { kind: 'failed'; error: string };
+  /**
+   * An error other than a reject: KumoMTA counts it as a transient failure. `permanent`:
+   * the message can never be delivered (bad input), so it bounces at once.
+   */
+  | { kind: 'failed'; error: string; permanent?: boolean };
 
 export type OutcomeListener = (attempt: number, outcome: ReportedOutcome) => void;
 

@@ -36,6 +36,8 @@ export interface DeliverySettings {
   maxInFlight: number;
   /** Unfinished deliveries (queued, in flight, waiting to retry) at most: memory stays bounded when the broker is down. */
   maxQueued?: number;
+  /** The bytes of unfinished deliveries' data at most (as submit() was told them), for the same reason. */
+  maxQueuedBytes?: number;
   egressSource?: string;
   nodeId?: string;
   /** False when nothing listens to the log records (output 2 unwired): they are not built. */
@@ -77,6 +79,8 @@ export interface Delivery<M> {
   readonly createdMs: number;
   /** Bytes of the message data; null until a log record needs it (see DeliveryIo.measure). */
   size: number | null;
+  /** What the delivery counts against maxQueuedBytes while unfinished. */
+  readonly heldBytes: number;
   /** Sender and recipient for the log records. */
   readonly envelope: Envelope;
   /** Attempts started so far; the current attempt's number while in flight. */
@@ -118,12 +122,23 @@ export interface DeliveryIo<M> {
   /** One log record per outcome (custom protocol output 2). */
   log(delivery: Delivery<M>, record: LogRecord, kumo: KumoDeliveryInfo): void;
   /**
+   * A delivery ended for good (Delivery, Bounce or Expiration), told whether or not log
+   * records are built: for whoever waits on the message itself (log hook in's request).
+   */
+  ended?(delivery: Delivery<M>, type: FinalType, response: ResponseInput): void;
+  /**
    * The size of a delivery's data, asked only when a log record is built: measuring an
    * object payload means serialising it, which the hot path should not do for nothing.
    */
   measure?(delivery: Delivery<M>): number;
   /** Counts changed: for the node's status. */
   changed(): void;
+  /**
+   * An error thrown inside a callback the queue scheduled itself (a retry, a batch's
+   * latency, an attempt's timeout) that no delivery could take: reported here, never
+   * thrown into the event loop, where it would stop Node-RED.
+   */
+  fault?(err: Error): void;
   /**
    * A delivery that failed at least once changed, for the durable store: 'kept' when it
    * first failed, 'rescheduled' when it failed again (attempts and dueMs changed),
@@ -139,6 +154,9 @@ export interface DeliveryIo<M> {
 
 export type RetryingChange = 'kept' | 'rescheduled' | 'finished';
 
+/** The record types that end a delivery. */
+export type FinalType = 'Delivery' | 'Bounce' | 'Expiration';
+
 export interface DeliveryCounts {
   queued: number;
   inFlight: number;
@@ -149,6 +167,8 @@ export class DeliveryQueue<M> {
   /** Ready queues by site; a site without ready messages has none. */
   private readonly ready = new Map<string, ReadyQueue<M>>();
   private readyCount = 0;
+  /** The heldBytes of every unfinished delivery. */
+  private bytesHeld = 0;
   /** Messages of each batch in flight still without an outcome. */
   private readonly batchLeft = new Map<Delivery<M>, { left: number }>();
   private batchesInFlight = 0;
@@ -202,6 +222,7 @@ export class DeliveryQueue<M> {
     return this.batchesInFlight;
   }
 
+  /** `heldBytes`: what the message's data takes while it is kept, for maxQueuedBytes. */
   submit(
     msg: M,
     queue: QueueName,
@@ -209,6 +230,7 @@ export class DeliveryQueue<M> {
     timings: ResolvedTimings,
     size: number | null,
     envelope: Envelope = NO_ENVELOPE,
+    heldBytes = 0,
   ): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new KumoError(ERROR_CODES.closing, say('delivery-queue.closing', { name }));
@@ -219,7 +241,15 @@ export class DeliveryQueue<M> {
         say('delivery-queue.overloaded', { name, count: unfinished, limit: this.settings.maxQueued }),
       );
     }
-    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0);
+    const limit = this.settings.maxQueuedBytes;
+    // One message larger than the whole limit is still taken when nothing else is held: it could never be otherwise.
+    if (limit !== undefined && this.bytesHeld > 0 && this.bytesHeld + heldBytes > limit) {
+      throw new KumoError(
+        ERROR_CODES.overloaded,
+        say('delivery-queue.overloaded-bytes', { name, bytes: this.bytesHeld, limit }),
+      );
+    }
+    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0, heldBytes);
     this.enqueue(delivery);
     this.pump();
     this.io.changed();
@@ -235,6 +265,7 @@ export class DeliveryQueue<M> {
     size: number | null,
     saved: RestoredDelivery,
     envelope: Envelope = NO_ENVELOPE,
+    heldBytes = 0,
   ): Delivery<M> {
     const delivery = this.newDelivery(
       msg,
@@ -246,6 +277,7 @@ export class DeliveryQueue<M> {
       saved.id,
       saved.createdMs,
       saved.attempts,
+      heldBytes,
     );
     this.retrying.add(delivery);
     this.wait(delivery, Math.max(0, saved.dueMs - this.now()));
@@ -268,7 +300,9 @@ export class DeliveryQueue<M> {
     id: string,
     createdMs: number,
     attempts: number,
+    heldBytes: number,
   ): Delivery<M> {
+    this.bytesHeld += heldBytes;
     return {
       id,
       msg,
@@ -277,6 +311,7 @@ export class DeliveryQueue<M> {
       timings,
       createdMs,
       size,
+      heldBytes,
       envelope,
       attempts,
       state: 'queued',
@@ -348,6 +383,7 @@ export class DeliveryQueue<M> {
     this.inFlight.clear();
     this.waiting.clear();
     this.retrying.clear();
+    this.bytesHeld = 0;
     return unfinished;
   }
 
@@ -381,7 +417,7 @@ export class DeliveryQueue<M> {
       queue.deliveries.shift();
       this.readyCount--;
       this.start(head);
-      this.io.send(head, this.kumoInfo(head));
+      this.handOut([head]);
       return true;
     }
     const room = this.settings.maxInFlight - this.inFlight.size;
@@ -416,19 +452,56 @@ export class DeliveryQueue<M> {
       this.batchLeft.set(delivery, left);
       this.start(delivery);
     }
-    const kumos = batch.map((d) => this.kumoInfo(d));
-    if (this.io.sendBatch) this.io.sendBatch(batch, kumos);
-    else for (let i = 0; i < batch.length; i++) this.io.send(batch[i], kumos[i]);
+    this.handOut(batch);
     return true;
+  }
+
+  /**
+   * Hands an attempt (or a batch) to the flow. What the flow cannot be given (a payload
+   * the node cannot copy, say) ends that attempt here, as its outcome: the error never
+   * reaches the timer that started the attempt.
+   */
+  private handOut(deliveries: Delivery<M>[]): void {
+    const kumos = deliveries.map((d) => this.kumoInfo(d));
+    try {
+      if (deliveries.length > 1 || (this.io.sendBatch && deliveries[0].batch.batchSize > 1)) {
+        if (this.io.sendBatch) this.io.sendBatch(deliveries, kumos);
+        else for (let i = 0; i < deliveries.length; i++) this.io.send(deliveries[i], kumos[i]);
+      } else {
+        this.io.send(deliveries[0], kumos[0]);
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      const permanent = (error as { code?: unknown }).code === ERROR_CODES.badInput;
+      for (const delivery of deliveries) {
+        if (delivery.state !== 'in-flight') continue;
+        this.settleAttempt(delivery, {
+          kind: 'failed',
+          error: text('delivery-queue.attempt-not-sent', { error: error.message }),
+          permanent,
+        });
+      }
+    }
   }
 
   /** Looks at a forming batch again after delayMs. */
   private wake(queue: ReadyQueue<M>, delayMs: number): void {
     queue.latencyTimer?.cancel();
-    queue.latencyTimer = this.clock.setTimer(() => {
+    queue.latencyTimer = this.timer(() => {
       queue.latencyTimer = null;
       this.pump();
       this.io.changed();
+    }, delayMs);
+  }
+
+  /** A timer whose callback contains its errors (see DeliveryIo.fault). */
+  private timer(fn: () => void, delayMs: number): TimerHandle {
+    return this.clock.setTimer(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.io.fault?.(err instanceof Error ? err : new Error(String(err)));
+      }
     }, delayMs);
   }
 
@@ -445,6 +518,12 @@ export class DeliveryQueue<M> {
     // A late report for an attempt that already timed out, or a second report
     // (a fork with two publish nodes): the first outcome stands.
     if (delivery.state !== 'in-flight' || attempt !== delivery.attempts) return;
+    this.settleAttempt(delivery, outcome);
+    this.afterAttempt();
+  }
+
+  /** The one place an attempt's outcome is decided. */
+  private settleAttempt(delivery: Delivery<M>, outcome: ReportedOutcome): void {
     this.endAttempt(delivery);
     switch (outcome.kind) {
       case 'delivered':
@@ -455,11 +534,14 @@ export class DeliveryQueue<M> {
         if (isTransientCode(outcome.code)) this.transient(delivery, { code: outcome.code, content: outcome.message });
         else this.finish(delivery, 'Bounce', { code: outcome.code, content: outcome.message });
         break;
-      case 'failed':
-        this.transient(delivery, internalErrorResponse(outcome.error, delivery.batch.batchSize > 1));
+      case 'failed': {
+        const response = internalErrorResponse(outcome.error, delivery.batch.batchSize > 1);
+        // Bad input can never be delivered: a Bounce now, not days of retries.
+        if (outcome.permanent) this.finish(delivery, 'Bounce', { ...response, code: 500 });
+        else this.transient(delivery, response);
         break;
+      }
     }
-    this.afterAttempt();
   }
 
   /** The attempt is over: whatever comes next (finish or retry), it no longer counts as in flight or times out. */
@@ -474,9 +556,11 @@ export class DeliveryQueue<M> {
     }
   }
 
-  private finish(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
+  private finish(delivery: Delivery<M>, type: FinalType, response: ResponseInput): void {
+    this.bytesHeld -= delivery.heldBytes;
     if (this.retrying.delete(delivery)) this.io.retrying?.(delivery, 'finished');
     this.log(delivery, type, response);
+    this.io.ended?.(delivery, type, response);
   }
 
   private log(delivery: Delivery<M>, type: RecordType, response: ResponseInput): void {
@@ -513,7 +597,7 @@ export class DeliveryQueue<M> {
     delivery.state = 'waiting';
     delivery.dueMs = this.now() + delayMs;
     this.waiting.add(delivery);
-    delivery.retryTimer = this.clock.setTimer(() => {
+    delivery.retryTimer = this.timer(() => {
       delivery.retryTimer = null;
       this.waiting.delete(delivery);
       delivery.state = 'queued';
@@ -532,7 +616,7 @@ export class DeliveryQueue<M> {
   }
 
   private armTimeout(at: number): void {
-    this.timeoutTimer = this.clock.setTimer(() => this.expireAttempts(), Math.max(0, at - this.now()));
+    this.timeoutTimer = this.timer(() => this.expireAttempts(), Math.max(0, at - this.now()));
   }
 
   private expireAttempts(): void {

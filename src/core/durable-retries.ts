@@ -7,7 +7,10 @@ import type { Delivery, DeliveryQueue, RetryingChange } from './delivery-queue';
 import { envelopeOf } from './log-record';
 import { makeQueueConfig, timingsOf } from './queue-config';
 import { queueNameFrom } from './queue-name';
+import * as fs from 'node:fs';
+import { copyData } from './message-data';
 import {
+  legacyStoreFileName,
   RetryStore,
   restorePayload,
   type StoredDelivery,
@@ -53,6 +56,17 @@ export function storedDelivery<M extends StorableMessage>(d: Delivery<M>): Store
   };
 }
 
+/** The store's directory holds message data: Node-RED's user alone may read it (see ensurePrivateDirectory). */
+function narrowDirectory(directory: string): void {
+  try {
+    const stat = fs.statSync(directory);
+    if ((stat.mode & 0o077) !== 0 && typeof process.getuid === 'function' && stat.uid === process.getuid())
+      fs.chmodSync(directory, stat.mode & 0o700);
+  } catch {
+    // Not there yet: the first write creates it 0700.
+  }
+}
+
 export class DurableRetries<M extends StorableMessage> {
   constructor(readonly store: RetryStore) {}
 
@@ -62,7 +76,11 @@ export class DurableRetries<M extends StorableMessage> {
     eventName: string,
     onError: (err: Error) => void,
   ): DurableRetries<M> {
-    return new DurableRetries<M>(new RetryStore(storeFileName(directory, eventName), eventName, { onError }));
+    narrowDirectory(directory);
+    const legacyFile = legacyStoreFileName(directory, eventName);
+    return new DurableRetries<M>(
+      new RetryStore(storeFileName(directory, eventName), eventName, { onError, legacyFile }),
+    );
   }
 
   /**
@@ -77,14 +95,16 @@ export class DurableRetries<M extends StorableMessage> {
       try {
         const config = makeQueueConfig(entry.queueConfig);
         const queueName = queueNameFrom(entry.queue);
+        const payload = restorePayload(entry.payload);
         const msg = {
           ...entry.props,
           _msgid: newId(),
-          payload: restorePayload(entry.payload),
+          payload,
           queue: queueName,
           queueConfig: config,
         } as unknown as M;
-        queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg));
+        const held = copyData(payload).approxBytes;
+        queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg), held);
         restored++;
       } catch (err) {
         skipped.push({ id: String(entry?.id), error: err instanceof Error ? err : new Error(String(err)) });

@@ -12,11 +12,19 @@
 // rewritten as a snapshot of the live set, atomically: temporary file, fsync,
 // rename, fsync of the directory, so a crash leaves the old file or the new,
 // never a torn one.
+//
+// The file is read and written a line at a time, never as one string: a journal
+// may hold more than V8's longest string (about 512 MiB). Every field read back is
+// checked, since the file is input like any other; a message's data (payload and
+// other properties) goes through the one codec of message-data.ts, so a Date or a
+// Buffer comes back as one.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { CoreError } from './errors';
+import { decodeData, encodeData } from './message-data';
 import { say, text } from './messages';
 import type { QueueConfig } from './queue-config';
 import type { QueueName } from './queue-name';
@@ -24,6 +32,9 @@ import type { QueueName } from './queue-name';
 export type StoredPayload =
   | { type: 'buffer'; base64: string }
   | { type: 'string'; value: string }
+  /** Any other value, in the codec's stored form (message-data.ts). */
+  | { type: 'data'; value: unknown }
+  /** Plain JSON, as journals of version 2 hold an object payload. */
   | { type: 'json'; value: unknown }
   | { type: 'none' };
 
@@ -36,7 +47,7 @@ export interface StoredDelivery {
   attempts: number;
   /** When the next attempt is due (epoch ms); 0 = as soon as possible. */
   dueMs: number;
-  /** The message's other JSON-safe properties (msg.topic, msg.properties, ...). */
+  /** The message's other properties (msg.topic, msg.properties, ...), in the codec's stored form. */
   props: Record<string, unknown>;
 }
 
@@ -49,9 +60,12 @@ export interface RetryStoreOptions {
   compactFloorBytes?: number;
   /** Makes a rename or unlink in `dir` durable; replaceable so tests can play a file system that refuses it. */
   syncDirectory?: (dir: string) => Promise<void>;
+  /** Where an earlier release kept this store: read when `file` does not exist yet, removed once `file` is written. */
+  legacyFile?: string;
 }
 
 export interface LoadResult {
+  /** Each with its props already restored (restoreProps): plain values, process-bound ones left out. */
   deliveries: StoredDelivery[];
   /** A sentence for the user when something could not be read; null when all was well. */
   problem: string | null;
@@ -64,7 +78,9 @@ interface StoreFileV1 {
   deliveries: StoredDelivery[];
 }
 
-const JOURNAL_VERSION = 2;
+const JOURNAL_VERSION = 3;
+/** Version 2 kept props as plain JSON and object payloads as type 'json'; it is still read. */
+const READABLE_VERSIONS = new Set([2, JOURNAL_VERSION]);
 
 type Operation =
   | { op: 'header'; version: number; eventName: string }
@@ -75,6 +91,9 @@ type Operation =
 // Properties that belong to one process or one attempt, never to the message.
 const TRANSIENT_PROPS = new Set([
   '_msgid',
+  '_amqpAck',
+  '_kumoLogHook',
+  '__proto__',
   'req',
   'res',
   'payload',
@@ -97,17 +116,20 @@ const LINE = /^([0-9a-f]{12}) (.*)$/s;
 // rename has happened, there is just no way to force it to disk from here.
 const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'ENOTSUP', 'EPERM', 'EISDIR', 'EBADF']);
 
+/** Throws KUMO_BAD_INPUT for data the codec cannot keep (nested too deep); put() reports it. */
 export function storePayload(payload: unknown): StoredPayload {
   if (Buffer.isBuffer(payload)) return { type: 'buffer', base64: payload.toString('base64') };
   if (typeof payload === 'string') return { type: 'string', value: payload };
   if (payload === undefined) return { type: 'none' };
-  return { type: 'json', value: payload };
+  return { type: 'data', value: encodeData(payload, 'msg.payload') };
 }
 
 export function restorePayload(stored: StoredPayload): unknown {
   switch (stored.type) {
     case 'buffer':
       return Buffer.from(stored.base64, 'base64');
+    case 'data':
+      return decodeData(stored.value, 'msg.payload');
     case 'string':
     case 'json':
       return stored.value;
@@ -116,22 +138,53 @@ export function restorePayload(stored: StoredPayload): unknown {
   }
 }
 
-/** The properties worth keeping across a restart: JSON-safe and not tied to this process. */
+/**
+ * The properties worth keeping across a restart, in the codec's stored form: not
+ * tied to this process (req, res, an ack handle), nor to one attempt. A property the
+ * codec cannot keep (nested too deep, refers to itself) is left out.
+ */
 export function storableProps(msg: object): Record<string, unknown> {
   const props: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(msg)) {
+  for (const key of Object.keys(msg)) {
+    const value = (msg as Record<string, unknown>)[key];
     if (TRANSIENT_PROPS.has(key) || value === undefined || typeof value === 'function') continue;
     try {
-      JSON.stringify(value);
-      props[key] = value;
+      props[key] = encodeData(value, `msg.${key}`);
     } catch {
-      // a circular or BigInt value cannot outlive the process
+      // cannot outlive the process; the delivery itself is still kept
     }
   }
   return props;
 }
 
+/** The properties a stored delivery brings back, checked like any input: process-bound ones never come back. */
+export function restoreProps(
+  props: Record<string, unknown>,
+  version: number = JOURNAL_VERSION,
+): Record<string, unknown> {
+  const restored: Record<string, unknown> = {};
+  for (const key of Object.keys(props)) {
+    if (TRANSIENT_PROPS.has(key)) continue;
+    restored[key] = version >= 3 ? decodeData(props[key], `msg.${key}`) : props[key];
+  }
+  return restored;
+}
+
+// Characters a file name keeps as they are; `_` is not among them, it starts an escape.
+const FILE_NAME_SAFE = /[^A-Za-z0-9.-]/gu;
+
+/**
+ * One file per event name, whatever its characters: every other character is
+ * written as `_` and its UTF-8 bytes in hex, so no two names share a file
+ * (`make:amqp` → `make_3aamqp`, `make_amqp` → `make_5famqp`).
+ */
 export function storeFileName(directory: string, eventName: string): string {
+  const escaped = eventName.replace(FILE_NAME_SAFE, (c) => `_${Buffer.from(c, 'utf8').toString('hex')}`);
+  return path.join(directory, `retries-${escaped}.json`);
+}
+
+/** The name earlier releases gave the file (every other character as `_`), read once and then replaced. */
+export function legacyStoreFileName(directory: string, eventName: string): string {
   return path.join(directory, `retries-${eventName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
 }
 
@@ -156,73 +209,180 @@ function decode(line: string): Operation | null {
   }
   const o = value as Record<string, unknown> | null;
   if (o === null || typeof o !== 'object') return null;
-  const id = typeof o.id === 'string';
   switch (o.op) {
     case 'header':
-      return typeof o.version === 'number' ? (o as Operation) : null;
+      return typeof o.version === 'number' && typeof o.eventName === 'string' ? (o as Operation) : null;
     case 'put':
       return isDelivery(o.d) ? (o as Operation) : null;
     case 'reschedule':
-      return id && typeof o.attempts === 'number' && typeof o.dueMs === 'number' ? (o as Operation) : null;
+      return isId(o.id) && isCount(o.attempts) && isTime(o.dueMs) ? (o as Operation) : null;
     case 'remove':
-      return id ? (o as Operation) : null;
+      return isId(o.id) ? (o as Operation) : null;
     default:
       return null;
   }
 }
 
+// A line that passes its checksum may still not be ours (a file edited by hand,
+// or copied from elsewhere): every field is checked before it is believed.
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function isPayload(p: unknown): p is StoredPayload {
+  if (!isRecord(p)) return false;
+  switch (p.type) {
+    case 'buffer':
+      return typeof p.base64 === 'string';
+    case 'string':
+      return typeof p.value === 'string';
+    case 'data':
+    case 'json':
+      return 'value' in p;
+    case 'none':
+      return true;
+    default:
+      return false;
+  }
+}
+
 function isDelivery(d: unknown): d is StoredDelivery {
-  return d !== null && typeof d === 'object' && typeof (d as StoredDelivery).id === 'string';
+  if (!isRecord(d)) return false;
+  return (
+    isId(d.id) &&
+    isPayload(d.payload) &&
+    isRecord(d.queue) &&
+    isRecord(d.queueConfig) &&
+    isTime(d.createdMs) &&
+    d.createdMs > 0 &&
+    isCount(d.attempts) &&
+    isTime(d.dueMs) &&
+    isRecord(d.props)
+  );
 }
 
 interface Parsed {
   deliveries: Map<string, StoredDelivery>;
+  /** The size of each delivery's latest put line, for compaction. */
+  lineBytes: Map<string, number>;
+  /** The journal's version: how its props are stored. */
+  version: number;
   /** Lines that could not be read and were followed by lines that could: damage, not a crash. */
   damaged: number;
   /** The file can be appended to as it is (ends with a whole, valid line of the current format). */
   appendable: boolean;
+  /** The file's size in bytes. */
+  bytes: number;
 }
 
-/** Throws (with the reason) only when the text is not a retry store at all. */
-function parse(content: string): Parsed {
-  if (content.startsWith('{')) {
-    const data = JSON.parse(content) as StoreFileV1;
-    if (data === null || data.version !== 1 || !Array.isArray(data.deliveries) || !data.deliveries.every(isDelivery)) {
-      throw new CoreError(say('retry-store.not-a-store'));
+// A journal a release before version 2 wrote as one JSON document; such files are small.
+const V1_MAX_BYTES = 64 * 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+/** Calls onLine for each line of the file, read in chunks; returns the file's size and whether it ends with a newline. */
+function readLines(file: string, onLine: (line: string) => void): { bytes: number; endsWithNewline: boolean } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const decoder = new StringDecoder('utf8');
+    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    let bytes = 0;
+    let rest = '';
+    let lastByte = -1;
+    for (;;) {
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      bytes += n;
+      lastByte = chunk[n - 1];
+      const text = rest + decoder.write(chunk.subarray(0, n));
+      let start = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        onLine(text.slice(start, end));
+        start = end + 1;
+      }
+      rest = text.slice(start);
     }
-    const deliveries = new Map<string, StoredDelivery>();
-    for (const d of data.deliveries) deliveries.set(d.id, d);
-    // The next write converts it to a journal.
-    return { deliveries, damaged: 0, appendable: false };
+    rest += decoder.end();
+    if (rest !== '') onLine(rest);
+    return { bytes, endsWithNewline: lastByte === 0x0a };
+  } finally {
+    fs.closeSync(fd);
   }
-  const lines = content.split('\n');
-  const header = decode(lines[0]);
-  if (header?.op !== 'header' || header.version !== JOURNAL_VERSION)
-    throw new CoreError(say('retry-store.not-a-store'));
+}
+
+/**
+ * Throws (with the reason) only when the file is not a retry store at all, or is
+ * the store of another event name (`eventName` null: any).
+ */
+function parse(file: string, eventName: string | null): Parsed {
   const deliveries = new Map<string, StoredDelivery>();
+  const lineBytes = new Map<string, number>();
+  let header: Operation | null | undefined;
+  let legacy: string | null = null;
+  let version = JOURNAL_VERSION;
   let unreadable = 0;
   let damaged = 0;
-  const last = lines.length - 1; // '' when the file ends with a newline, as a whole append leaves it
-  for (let i = 1; i <= last; i++) {
-    if (i === last && lines[i] === '') break;
-    const operation = decode(lines[i]);
+  const { bytes, endsWithNewline } = readLines(file, (line) => {
+    if (legacy !== null) {
+      legacy += `\n${line}`;
+      if (legacy.length > V1_MAX_BYTES) throw new CoreError(say('retry-store.not-a-store'));
+      return;
+    }
+    if (header === undefined) {
+      if (line.startsWith('{')) {
+        legacy = line;
+        return;
+      }
+      header = decode(line);
+      if (header?.op !== 'header' || !READABLE_VERSIONS.has(header.version))
+        throw new CoreError(say('retry-store.not-a-store'));
+      if (eventName !== null && header.eventName !== eventName)
+        throw new CoreError(say('retry-store.other-event', { name: header.eventName }));
+      version = header.version;
+      return;
+    }
+    const operation = decode(line);
     if (!operation || operation.op === 'header') {
       unreadable++;
-      continue;
+      return;
     }
     // A bad line followed by good ones is damage; bad lines at the end are an append a crash cut short.
     damaged += unreadable;
     unreadable = 0;
     if (operation.op === 'put') {
       deliveries.set(operation.d.id, operation.d);
+      lineBytes.set(operation.d.id, Buffer.byteLength(line) + 1);
     } else if (operation.op === 'reschedule') {
       const d = deliveries.get(operation.id);
       if (d) deliveries.set(d.id, { ...d, attempts: operation.attempts, dueMs: operation.dueMs });
     } else {
       deliveries.delete(operation.id);
+      lineBytes.delete(operation.id);
     }
+  });
+  if (legacy !== null) return parseV1(legacy, eventName, bytes);
+  if (header === undefined) throw new CoreError(say('retry-store.not-a-store'));
+  return {
+    deliveries,
+    lineBytes,
+    version,
+    damaged,
+    appendable: version === JOURNAL_VERSION && damaged === 0 && unreadable === 0 && endsWithNewline,
+    bytes,
+  };
+}
+
+function parseV1(content: string, eventName: string | null, bytes: number): Parsed {
+  const data = JSON.parse(content) as StoreFileV1;
+  if (data === null || data.version !== 1 || !Array.isArray(data.deliveries) || !data.deliveries.every(isDelivery)) {
+    throw new CoreError(say('retry-store.not-a-store'));
   }
-  return { deliveries, damaged, appendable: damaged === 0 && unreadable === 0 && content.endsWith('\n') };
+  if (eventName !== null && data.eventName !== eventName)
+    throw new CoreError(say('retry-store.other-event', { name: String(data.eventName) }));
+  const deliveries = new Map<string, StoredDelivery>();
+  for (const d of data.deliveries) deliveries.set(d.id, d);
+  // The next write converts it to a journal.
+  return { deliveries, lineBytes: new Map(), version: 1, damaged: 0, appendable: false, bytes };
 }
 
 /**
@@ -231,13 +391,28 @@ function parse(content: string): Parsed {
  */
 export function readRetryStore(file: string): LoadResult {
   try {
-    const parsed = parse(fs.readFileSync(file, 'utf8'));
+    const parsed = parse(file, null);
     const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file, count: parsed.damaged }) : null;
-    return { deliveries: [...parsed.deliveries.values()], problem };
+    return { deliveries: restoredDeliveries(parsed), problem };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
     return { deliveries: [], problem: text('retry-store.cannot-read', { file, error: (err as Error).message }) };
   }
+}
+
+/** Copies with their props restored: what a caller does with them must not change what a compaction writes. */
+function restoredDeliveries(parsed: Parsed): StoredDelivery[] {
+  const out: StoredDelivery[] = [];
+  for (const d of parsed.deliveries.values()) {
+    let props: Record<string, unknown>;
+    try {
+      props = restoreProps(d.props, parsed.version);
+    } catch {
+      props = {}; // the message itself is still worth delivering
+    }
+    out.push({ ...d, props });
+  }
+  return out;
 }
 
 async function syncDirectoryDefault(dir: string): Promise<void> {
@@ -250,6 +425,40 @@ async function syncDirectoryDefault(dir: string): Promise<void> {
 }
 
 let tempCounter = 0;
+
+// A snapshot is written in pieces of about this many characters, never joined into one string.
+const WRITE_CHUNK_CHARS = 4 * 1024 * 1024;
+
+async function writeText(handle: fs.promises.FileHandle, data: string): Promise<number> {
+  const buffer = Buffer.from(data, 'utf8');
+  await handle.writeFile(buffer);
+  return buffer.length;
+}
+
+/**
+ * The store's directory, readable by Node-RED's user alone: the journal holds
+ * message data. One the pack made earlier with wider permissions is narrowed.
+ */
+export async function ensurePrivateDirectory(dir: string): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  const stat = await fs.promises.stat(dir);
+  if ((stat.mode & 0o077) !== 0 && typeof process.getuid === 'function' && stat.uid === process.getuid()) {
+    await fs.promises.chmod(dir, stat.mode & 0o700);
+  }
+}
+
+/** A delivery of an older journal version in the current one. */
+function upgraded(d: StoredDelivery, version: number): StoredDelivery {
+  if (version >= JOURNAL_VERSION) return d;
+  const props = storableProps(d.props); // plain JSON values, now in the codec's form
+  let payload = d.payload;
+  try {
+    if (payload.type === 'json') payload = storePayload(payload.value);
+  } catch {
+    // nested too deep for the codec: kept as the plain JSON it was
+  }
+  return { ...d, props, payload };
+}
 
 /**
  * The deliveries of one custom protocol node that must survive a restart.
@@ -280,6 +489,7 @@ export class RetryStore {
   private readonly compactFloorBytes: number;
   private readonly onError: (err: Error) => void;
   private readonly syncDirectory: (dir: string) => Promise<void>;
+  private legacyFile: string | null;
 
   constructor(
     readonly file: string,
@@ -290,6 +500,7 @@ export class RetryStore {
     this.compactFloorBytes = options.compactFloorBytes ?? DEFAULT_COMPACT_FLOOR_BYTES;
     this.onError = options.onError ?? (() => undefined);
     this.syncDirectory = options.syncDirectory ?? syncDirectoryDefault;
+    this.legacyFile = options.legacyFile && options.legacyFile !== file ? options.legacyFile : null;
   }
 
   /** How many deliveries are kept. */
@@ -315,30 +526,40 @@ export class RetryStore {
     this.journalBytes = 0;
     try {
       this.removeTemporaryFiles();
-      let content: string;
-      try {
-        content = fs.readFileSync(this.file, 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
-        // Left in place: the first write will replace it, as it would any file of that name.
-        return {
-          deliveries: [],
-          problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }),
-        };
-      }
+      let source = this.file;
+      if (this.legacyFile && !fs.existsSync(this.file) && fs.existsSync(this.legacyFile)) source = this.legacyFile;
+      else this.legacyFile = null;
       let parsed: Parsed;
       try {
-        parsed = parse(content);
+        parsed = parse(source, this.eventName);
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return { deliveries: [], problem: null };
+        if (typeof code === 'string' && !(err instanceof CoreError)) {
+          // Left in place: the first write will replace it, as it would any file of that name.
+          return {
+            deliveries: [],
+            problem: text('retry-store.cannot-read', { file: source, error: (err as Error).message }),
+          };
+        }
+        if (source !== this.file) {
+          // Another event's file under the old naming: not ours, left alone.
+          this.legacyFile = null;
+          return { deliveries: [], problem: null };
+        }
         return { deliveries: [], problem: this.moveAside((err as Error).message) };
       }
-      for (const d of parsed.deliveries.values()) this.keep(d, Buffer.byteLength(encode({ op: 'put', d })));
-      this.journalBytes = Buffer.byteLength(content);
-      this.appendable = parsed.appendable;
+      // Every kept delivery is rewritten in the current version at the first write.
+      for (const d of parsed.deliveries.values()) {
+        const current = parsed.version === JOURNAL_VERSION ? d : upgraded(d, parsed.version);
+        const bytes = current === d ? parsed.lineBytes.get(d.id) : undefined;
+        this.keep(current, bytes ?? Buffer.byteLength(encode({ op: 'put', d: current })));
+      }
+      this.journalBytes = source === this.file ? parsed.bytes : 0;
+      this.appendable = source === this.file && parsed.appendable;
       const problem =
-        parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: this.file, count: parsed.damaged }) : null;
-      // Copies: what the caller does with them must not change what a compaction writes.
-      return { deliveries: [...parsed.deliveries.values()].map((d) => ({ ...d })), problem };
+        parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: source, count: parsed.damaged }) : null;
+      return { deliveries: restoredDeliveries(parsed), problem };
     } catch (err) {
       this.live.clear();
       this.liveBytes = 0;
@@ -519,16 +740,19 @@ export class RetryStore {
 
   private async writeSnapshot(): Promise<void> {
     this.appendable = false;
-    const parts = [encode({ op: 'header', version: JOURNAL_VERSION, eventName: this.eventName })];
-    for (const { d } of this.live.values()) parts.push(encode({ op: 'put', d }));
-    const data = parts.join('');
-    const bytes = Buffer.byteLength(data);
-    // The live set changes while the write runs: its size now is what the file holds.
-    await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+    // The lines of the live set as it is now (it changes while the write runs), a chunk at a time.
+    const lines = [encode({ op: 'header', version: JOURNAL_VERSION, eventName: this.eventName })];
+    for (const { d } of this.live.values()) lines.push(encode({ op: 'put', d }));
+    await ensurePrivateDirectory(path.dirname(this.file));
+    const bytes = await this.replaceAtomically(lines);
     this.bytesWritten += bytes;
-    await this.replaceAtomically(data);
     this.journalBytes = bytes;
     this.appendable = true;
+    if (this.legacyFile) {
+      const legacy = this.legacyFile;
+      this.legacyFile = null;
+      await fs.promises.rm(legacy, { force: true });
+    }
   }
 
   private async removeFile(): Promise<void> {
@@ -553,12 +777,24 @@ export class RetryStore {
    * (write-file-atomic does the same; its current major needs Node >= 22.22,
    * while this pack runs on Node 20 and later.)
    */
-  private async replaceAtomically(data: string): Promise<void> {
+  private async replaceAtomically(lines: string[]): Promise<number> {
     const temp = `${this.file}.${process.pid}.${++tempCounter}.tmp`;
+    let bytes = 0;
     try {
       const handle = await fs.promises.open(temp, 'w', 0o600);
       try {
-        await handle.writeFile(data, 'utf8');
+        let chunk: string[] = [];
+        let chunkChars = 0;
+        for (const line of lines) {
+          chunk.push(line);
+          chunkChars += line.length;
+          if (chunkChars >= WRITE_CHUNK_CHARS) {
+            bytes += await writeText(handle, chunk.join(''));
+            chunk = [];
+            chunkChars = 0;
+          }
+        }
+        if (chunk.length > 0) bytes += await writeText(handle, chunk.join(''));
         await handle.sync();
       } finally {
         await handle.close();
@@ -569,6 +805,7 @@ export class RetryStore {
       throw err;
     }
     await this.syncDirectoryTolerant();
+    return bytes;
   }
 
   private async syncDirectoryTolerant(): Promise<void> {

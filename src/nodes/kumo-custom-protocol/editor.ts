@@ -32,6 +32,7 @@ interface CustomProtocolProperties extends EditorNodeProperties {
   timeout: number | string;
   maxInFlight: number | string;
   maxQueued?: number | string;
+  maxQueuedMB?: number | string;
   batchSize?: string;
   minBatchSize?: string;
   maxBatchLatency?: string;
@@ -124,12 +125,23 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     maxQueued: labelled(
       {
         value: 10000,
-        // Flows saved before this setting existed have none: the runtime's default applies.
+        // Blank, or missing in flows saved before this setting existed: the runtime's default applies.
         validate: validator<CustomProtocolProperties>((v, _opt) =>
-          v === undefined || isWholeNumber(v, 1) ? true : t('errors.max-queued'),
+          v === undefined || String(v).trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-queued'),
         ),
       },
       t('label.maxQueued'),
+    ),
+    maxQueuedMB: labelled(
+      {
+        value: '',
+        validate: validator<CustomProtocolProperties>((v, _opt) => {
+          if (v === undefined || String(v).trim() === '') return true;
+          const n = Number(v);
+          return Number.isFinite(n) && n > 0 ? true : t('errors.max-queued-mb');
+        }),
+      },
+      t('label.maxQueuedMB'),
     ),
     batchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
     minBatchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },

@@ -8,9 +8,11 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { nodeBatchSettings } from '../../core/batching';
 import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
 import { DurableRetries, unfinishedCounts } from '../../core/durable-retries';
-import { ERROR_CODES } from '../../core/errors';
+import { ERROR_CODES, type ErrorCode } from '../../core/errors';
 import { validateEventName } from '../../core/event-names';
 import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
+import { copyData } from '../../core/message-data';
+import { finalOutcome, refusedOutcome, settleRecord } from '../../core/record-answers';
 import {
   bindProtocol,
   directRouting,
@@ -28,6 +30,7 @@ interface CustomProtocolDef extends NodeDef {
   timeout: number | string;
   maxInFlight: number | string;
   maxQueued?: number | string;
+  maxQueuedMB?: number | string;
   batchSize?: number | string;
   minBatchSize?: number | string;
   maxBatchLatency?: number | string;
@@ -56,12 +59,21 @@ export = function register(RED: NodeAPI): void {
     let handler: ProtocolHandler | null = null;
     // Each attempt leaves as its own shallow copy of the delivery's msg, so a late
     // attempt still downstream (a slow node) keeps its own msg.kumo and cannot change
-    // the next one; the delivery's msg itself never leaves and keeps the original payload.
-    // An object payload is copied deeply per attempt: nodes change such payloads in place.
-    const payloadFor = (payload: unknown): unknown =>
-      payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload)
-        ? RED.util.cloneMessage({ payload } as NodeMessageInFlow).payload
-        : payload;
+    // the next one; the delivery's msg itself never leaves and keeps the payload as it
+    // was accepted. Nodes change object payloads in place, so the delivery keeps its own
+    // copy (made at accept, where a payload that cannot be copied is refused as bad
+    // input), the first attempt takes the payload the flow gave, and each retry a copy.
+    const firstPayload = new WeakMap<DeliveryMessage, unknown>();
+    const isCopied = (payload: unknown): boolean =>
+      payload !== null && typeof payload === 'object' && !Buffer.isBuffer(payload);
+    const payloadFor = (msg: DeliveryMessage): unknown => {
+      if (firstPayload.has(msg)) {
+        const given = firstPayload.get(msg);
+        firstPayload.delete(msg);
+        return given;
+      }
+      return isCopied(msg.payload) ? copyData(msg.payload).copy : msg.payload;
+    };
 
     const status = new ThrottledStatus(node, () => {
       if (!deliveries) return null;
@@ -90,6 +102,7 @@ export = function register(RED: NodeAPI): void {
           attemptTimeoutMs: positive(def.timeout, 60, false, 'errors.timeout-invalid') * 1000,
           maxInFlight: positive(def.maxInFlight, 128, true, 'errors.max-in-flight-invalid'),
           maxQueued: positive(def.maxQueued, 10000, true, 'errors.max-queued-invalid'),
+          maxQueuedBytes: positive(def.maxQueuedMB, 256, false, 'errors.max-queued-mb-invalid') * 1024 * 1024,
           logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
           batch: nodeBatchSettings({
             batch_size: def.batchSize,
@@ -99,7 +112,7 @@ export = function register(RED: NodeAPI): void {
         },
         {
           send(delivery: Delivery<DeliveryMessage>, kumo: KumoDeliveryInfo) {
-            node.send([{ ...delivery.msg, payload: payloadFor(delivery.msg.payload), kumo }, null]);
+            node.send([{ ...delivery.msg, payload: payloadFor(delivery.msg), kumo }, null]);
           },
           sendBatch(batch: Delivery<DeliveryMessage>[], kumos: KumoDeliveryInfo[]) {
             // One msg for the batch, as send_batch gets one table: the payloads and each message's msg.kumo, same order.
@@ -107,7 +120,7 @@ export = function register(RED: NodeAPI): void {
             node.send([
               {
                 _msgid: RED.util.generateId(),
-                payload: batch.map((d) => payloadFor(d.msg.payload)),
+                payload: batch.map((d) => payloadFor(d.msg)),
                 queue: first.queue,
                 queueConfig: first.queueConfig,
                 kumo: { constructor: eventName, batch: kumos },
@@ -121,7 +134,10 @@ export = function register(RED: NodeAPI): void {
           },
           measure: (delivery: Delivery<DeliveryMessage>) => dataSize(delivery.msg.payload),
           changed: () => status.refresh(),
+          fault: (err) => node.error(t('errors.fault', { error: words.say(err) })),
           retrying: (delivery, change) => durable?.changed(delivery, change),
+          // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
+          ended: (delivery, type, response) => settleRecord(delivery.msg, finalOutcome(type, response)),
         },
       );
       const queue = deliveries;
@@ -159,12 +175,29 @@ export = function register(RED: NodeAPI): void {
     }
 
     function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
-      queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg));
+      const given = msg.payload;
+      let held: number;
+      if (isCopied(given)) {
+        const { copy, approxBytes } = copyData(given); // throws KUMO_BAD_INPUT: refused before it is accepted
+        msg.payload = copy;
+        held = approxBytes;
+      } else {
+        held = Buffer.isBuffer(given) ? given.length : typeof given === 'string' ? given.length : 8;
+      }
+      // Before submit: the first attempt may start inside it.
+      if (isCopied(given)) firstPayload.set(msg, given);
+      try {
+        queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg), held);
+      } catch (err) {
+        firstPayload.delete(msg);
+        msg.payload = given;
+        throw err;
+      }
     }
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
-        failInput(words, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
+        refuse(msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {
@@ -176,9 +209,16 @@ export = function register(RED: NodeAPI): void {
         submit(deliveries, delivery, routing);
         done();
       } catch (err) {
-        failInput(words, done, err, ERROR_CODES.badInput);
+        refuse(msg, done, err, ERROR_CODES.badInput);
       }
     });
+
+    /** A log hook record's refusal is its request's answer (one line per request, not per record); others fail. */
+    function refuse(msg: NodeMessageInFlow, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
+      const error = words.error(err, code);
+      if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
+      else failInput(words, done, error);
+    }
 
     node.on('close', (_removed: boolean, done: () => void) => {
       if (handler) unbindProtocol(eventName, handler);
