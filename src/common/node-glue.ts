@@ -3,7 +3,9 @@
 // carrying a code a flow can branch on, in Node-RED's language.
 
 import type { Node, NodeStatus } from 'node-red';
+import { contained, type FaultSink } from '../core/contained';
 import type { ErrorCode } from '../core/errors';
+import { say } from '../core/messages';
 import type { CoreWords } from './node-text';
 
 /** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
@@ -54,7 +56,14 @@ export class ThrottledStatus {
   /** Something changed. `state` (when cheap to know) lets a new state skip the wait. */
   refresh(state?: string): void {
     if (state !== undefined && state !== this.shown) this.show();
-    else if (!this.timer) this.timer = setTimeout(() => this.show(), this.intervalMs);
+    else if (!this.timer)
+      this.timer = setTimeout(
+        contained(
+          () => (err) => this.node.error(err.message),
+          () => this.show(),
+        ),
+        this.intervalMs,
+      );
   }
 
   show(): void {
@@ -70,6 +79,14 @@ export class ThrottledStatus {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/**
+ * Where a node's contained faults go (see core/contained.ts): its log, with its name,
+ * so an error inside a timer or a broker event is seen without stopping Node-RED.
+ */
+export function faultSink(node: Node, words: CoreWords): FaultSink {
+  return (err) => node.error(words.say(say('contained.fault', { error: words.say(err) })));
 }
 
 /** A node that could not be set up: the error is logged, and the status says so once the flow has started. */

@@ -4,7 +4,7 @@
 // past it a message fails at once instead of queueing without limit; a settled
 // message is let go at once, whatever its neighbours still wait for.
 
-import { EventEmitter } from 'node:events';
+import { ContainedEmitter, contained, toError } from './contained';
 import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { ERROR_CODES, type ErrorCode, KumoError } from './errors';
@@ -140,7 +140,7 @@ export type PublisherHealth =
   | { state: 'problem'; reason: MessageParam };
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
-export class ConfirmPublisher extends EventEmitter {
+export class ConfirmPublisher extends ContainedEmitter {
   private channel: amqp.Channel | null = null;
   private opening = false;
   private channelError: string | null = null;
@@ -341,14 +341,31 @@ export class ConfirmPublisher extends EventEmitter {
     let accepted: boolean;
     try {
       if (this.settings.confirm) {
-        accepted = (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, publishOptions, (err) =>
-          this.onConfirm(entry, err),
+        accepted = (channel as amqp.ConfirmChannel).publish(
+          exchange,
+          routingKey,
+          content,
+          publishOptions,
+          contained(
+            () => this.fault,
+            (err: Error | null) => this.onConfirm(entry, err),
+          ),
         );
       } else {
         accepted = channel.publish(exchange, routingKey, content, publishOptions);
       }
     } catch (err) {
-      // Encoding errors (e.g. a header table over 64 KiB) throw before anything is sent.
+      // amqplib refuses a write to a channel that is closing: broker trouble, not the message's fault.
+      if (err instanceof Error && err.name === 'IllegalOperationError') {
+        const error = this.connection.redact(this.channelError ?? err.message);
+        this.settle(
+          entry,
+          new PublishError('channel-closed', say('confirm-publisher.channel-closed', { error })),
+          null,
+        );
+        return;
+      }
+      // Encoding errors (e.g. a header table over 64 KiB, or nested too deep to encode) throw before anything is sent.
       const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       this.settle(entry, new PublishError('invalid', say('confirm-publisher.not-encoded', { error })), null);
       return;
@@ -389,7 +406,12 @@ export class ConfirmPublisher extends EventEmitter {
       // amqplib closes a lost connection's channels (failing their confirms
       // with a bare "channel closed") just before the connection emits 'close',
       // in the same turn: a microtask later the connection tells which it was.
-      queueMicrotask(() => this.onConfirmLost(entry, channel, err));
+      queueMicrotask(
+        contained(
+          () => this.fault,
+          () => this.onConfirmLost(entry, channel, err),
+        ),
+      );
     }
   }
 
@@ -438,7 +460,12 @@ export class ConfirmPublisher extends EventEmitter {
     entry.request = null;
     // Unwritten entries expire oldest first, so the settled ones in pending are at its head.
     for (let head = this.pending.peek(); head?.settled; head = this.pending.peek()) this.pending.shift();
-    entry.callback(err, result, entry.returned !== null);
+    try {
+      entry.callback(err, result, entry.returned !== null);
+    } catch (thrown) {
+      // Settling runs inside amqplib's frame handling or a timer: what a caller's callback throws stops here.
+      this.fault(toError(thrown));
+    }
     if (this.outstandingCount === 0) this.wakeIdleWaiters();
   }
 
@@ -480,9 +507,15 @@ export class ConfirmPublisher extends EventEmitter {
     const created = this.settings.confirm ? model.createConfirmChannel() : model.createChannel();
     created
       .then(async (channel) => {
-        channel.on('error', (err: Error) => {
-          this.channelError = this.connection.redact(err.message);
-        });
+        channel.on(
+          'error',
+          contained(
+            () => this.fault,
+            (err: Error) => {
+              this.channelError = this.connection.redact(err.message);
+            },
+          ),
+        );
         if (this.settings.declare && !this.declareRefused) {
           try {
             await this.declare(channel, this.settings.declare);
@@ -512,13 +545,23 @@ export class ConfirmPublisher extends EventEmitter {
         this.writable = true;
         this.channelOpenedAt = Date.now();
         if (previous) this.retire(previous);
-        channel.on('drain', () => {
-          if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
-          this.writable = true;
-          this.flush();
-        });
-        channel.on('return', (message: amqp.Message) => this.onReturn(message));
-        channel.on('close', () => this.onChannelClosed(channel));
+        const guard = <A extends unknown[]>(fn: (...args: A) => void) => contained(() => this.fault, fn);
+        channel.on(
+          'drain',
+          guard(() => {
+            if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
+            this.writable = true;
+            this.flush();
+          }),
+        );
+        channel.on(
+          'return',
+          guard((message: amqp.Message) => this.onReturn(message)),
+        );
+        channel.on(
+          'close',
+          guard(() => this.onChannelClosed(channel)),
+        );
         this.emit('change');
         this.flush();
       })
@@ -559,14 +602,26 @@ export class ConfirmPublisher extends EventEmitter {
   private scheduleReopen(): void {
     if (this.closing || this.reopenTimer || !this.connection.channelModel) return;
     const delay = Math.min(REOPEN_MAX_MS, REOPEN_INITIAL_MS * 2 ** Math.min(this.channelFailures++, 7));
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = null;
-      this.openChannel();
-    }, delay);
+    this.reopenTimer = setTimeout(
+      contained(
+        () => this.fault,
+        () => {
+          this.reopenTimer = null;
+          this.openChannel();
+        },
+      ),
+      delay,
+    );
   }
 
   private armDeadline(at: number): void {
-    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
+    this.deadlineTimer = setTimeout(
+      contained(
+        () => this.fault,
+        () => this.expire(),
+      ),
+      Math.max(0, at - Date.now()),
+    );
   }
 
   private expire(): void {

@@ -5,7 +5,7 @@
 // when the flow says so; when the channel goes (redeploy, lost connection) the
 // broker returns what was not acked to the queue, marked redelivered.
 
-import { EventEmitter } from 'node:events';
+import { ContainedEmitter, contained } from './contained';
 import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { settleWithin } from './confirm-publisher';
@@ -65,7 +65,7 @@ export declare interface Consumer {
 }
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
-export class Consumer extends EventEmitter {
+export class Consumer extends ContainedEmitter {
   private stateValue: ConsumerState = 'connecting';
   private problemValue: MessageParam | null = null;
   private channel: amqp.Channel | null = null;
@@ -168,9 +168,15 @@ export class Consumer extends EventEmitter {
 
   private async setup(model: amqp.ChannelModel): Promise<void> {
     const channel = await model.createChannel();
-    channel.on('error', (err: Error) => {
-      this.channelError = err.message;
-    });
+    channel.on(
+      'error',
+      contained(
+        () => this.fault,
+        (err: Error) => {
+          this.channelError = err.message;
+        },
+      ),
+    );
     if (this.closing) {
       await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
       return;
@@ -196,7 +202,13 @@ export class Consumer extends EventEmitter {
     const acks = new AckChannel(channel, this.onSettled);
     this.channel = channel;
     this.acks = acks;
-    channel.on('close', () => this.onChannelClosed(channel, acks));
+    channel.on(
+      'close',
+      contained(
+        () => this.fault,
+        () => this.onChannelClosed(channel, acks),
+      ),
+    );
     try {
       await this.consume(channel, acks);
     } catch (err) {
@@ -211,19 +223,28 @@ export class Consumer extends EventEmitter {
     const queue = this.settings.queue;
     await channel.consume(
       queue,
-      (message) => {
-        if (message === null) {
-          this.onCancelled(channel);
-          return;
-        }
-        // A delivery that arrives while closing is not handed out: the close returns it to the queue.
-        if (this.channel !== channel) return;
-        let handle: string | null = null;
-        if (manual) handle = acks.track(message.fields.deliveryTag);
-        else channel.ack(message);
-        this.deliver({ message, handle });
-        if (manual) this.emit('change');
-      },
+      contained(
+        () => this.fault,
+        (message: amqp.ConsumeMessage | null) => {
+          if (message === null) {
+            this.onCancelled(channel);
+            return;
+          }
+          // A delivery that arrives while closing is not handed out: the close returns it to the queue.
+          if (this.channel !== channel) return;
+          let handle: string | null = null;
+          if (manual) handle = acks.track(message.fields.deliveryTag);
+          else channel.ack(message);
+          try {
+            this.deliver({ message, handle });
+          } catch (err) {
+            // Not handed to the flow: back to the queue for another try, and the fault is reported.
+            if (manual) acks.settle(message.fields.deliveryTag, 'requeue');
+            throw err;
+          }
+          if (manual) this.emit('change');
+        },
+      ),
       { noAck: false },
     );
     if (this.channel !== channel) return;
@@ -239,7 +260,12 @@ export class Consumer extends EventEmitter {
     if (this.closing) return;
     // amqplib closes a lost connection's channels just before the connection emits
     // 'close', in the same turn: a microtask later the connection says which it was.
-    queueMicrotask(() => this.afterChannelClosed());
+    queueMicrotask(
+      contained(
+        () => this.fault,
+        () => this.afterChannelClosed(),
+      ),
+    );
   }
 
   private afterChannelClosed(): void {
@@ -306,9 +332,15 @@ export class Consumer extends EventEmitter {
   private schedule(action: () => void): void {
     if (this.closing || this.timer) return;
     const delay = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** Math.min(this.failures++, 16));
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      action();
-    }, delay);
+    this.timer = setTimeout(
+      contained(
+        () => this.fault,
+        () => {
+          this.timer = null;
+          action();
+        },
+      ),
+      delay,
+    );
   }
 }

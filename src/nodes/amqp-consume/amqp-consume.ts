@@ -8,7 +8,8 @@ import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/con
 import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
 import { type QueueProblem, queueDeclaration, queueNameProblems } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
-import { NodeError } from '../../common/node-glue';
+import { contained } from '../../core/contained';
+import { faultSink, NodeError } from '../../common/node-glue';
 import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
@@ -44,6 +45,7 @@ export = function register(RED: NodeAPI): void {
 
   function AmqpConsume(this: Node, def: AmqpConsumeDef): void {
     RED.nodes.createNode(this, def);
+    const faults = faultSink(this, words);
     const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
     const queue = typeof def.queue === 'string' ? def.queue.trim() : '';
     const ackMode: AckMode = def.ackMode || 'manual';
@@ -124,9 +126,14 @@ export = function register(RED: NodeAPI): void {
     function refreshStatus() {
       if (!consumer) return;
       if (stateKey(consumer) !== shown) showStatus();
-      else if (!statusTimer) statusTimer = setTimeout(showStatus, STATUS_INTERVAL_MS);
+      else if (!statusTimer)
+        statusTimer = setTimeout(
+          contained(() => faults, showStatus),
+          STATUS_INTERVAL_MS,
+        );
     }
     if (consumer) {
+      consumer.fault = faults;
       consumer.on('change', refreshStatus);
       consumer.on('declare-refused', (error) => this.warn(t('errors.declare-refused', { queue, error })));
       setImmediate(showStatus);

@@ -20,7 +20,14 @@ import {
   type Routing,
   unbindProtocol,
 } from '../../core/protocol-bindings';
-import { failInput, NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import {
+  failInput,
+  faultSink,
+  NodeError,
+  positiveSetting,
+  showSetupError,
+  ThrottledStatus,
+} from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
@@ -134,7 +141,7 @@ export = function register(RED: NodeAPI): void {
           },
           measure: (delivery: Delivery<DeliveryMessage>) => dataSize(delivery.msg.payload),
           changed: () => status.refresh(),
-          fault: (err) => node.error(t('errors.fault', { error: words.say(err) })),
+          fault: faultSink(node, words),
           retrying: (delivery, change) => durable?.changed(delivery, change),
           // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
           ended: (delivery, type, response) => settleRecord(delivery.msg, finalOutcome(type, response)),
