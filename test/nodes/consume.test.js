@@ -4,17 +4,13 @@
 // msg.ack, dead-lettering through a real DLX, the errors Catch nodes see, auto
 // mode, prefetch as the bound on what is in the flow under 10 000 messages with
 // random failures, a relay that acks after the publisher confirm, the broker
-// cancelling the consumer; and in a real Node-RED process the example flow, a
-// redeploy mid-stream and a stop.
+// cancelling the consumer; and in a real Node-RED process a redeploy mid-stream
+// and a stop (the example flow: consume-example.test.js).
 
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { helper, load, brokerConfig, collector, until } = require('../helpers/node-red');
 const { SideChannel, uniqueName, BROKER_URL, CREDENTIALS } = require('../helpers/amqp');
 const { startNodeRed } = require('../helpers/node-red-process');
-
-const ROOT = path.resolve(__dirname, '..', '..');
 
 function consumeNode(queue, overrides = {}) {
   return {
@@ -53,19 +49,6 @@ function statuses(node) {
       return new Promise((resolve) => waiters.push({ predicate, resolve }));
     },
   };
-}
-
-/** checkQueue on a channel of its own: for a missing queue the broker closes the channel it was asked on. */
-async function queueExists(side, queue) {
-  const probe = await side.connection.createChannel();
-  probe.on('error', () => undefined);
-  try {
-    await probe.checkQueue(queue);
-    await probe.close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Ready messages in the queue once the broker reports `expected` (acks and requeues settle asynchronously). */
@@ -496,80 +479,6 @@ describe('amqp consume in a real Node-RED process', function () {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-
-  it('examples/consume-log-events.json: bounces into the suppression list once each, a broken record requeued once then dead-lettered', async () => {
-    const names = {
-      logging: uniqueName('logging'),
-      dlx: uniqueName('logging.dlx'),
-      failed: uniqueName('logging.failed'),
-    };
-    side.queues.push(names.logging, names.failed);
-    side.exchanges.push(names.dlx);
-    const example = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples/consume-log-events.json'), 'utf8'));
-    // The example as a user deploys it, on this broker and on queues of this test's own;
-    // its dead-letter reader disabled, so the test reads what was dead-lettered.
-    const flow = example.map((n) => {
-      const node = { ...n };
-      if (node.type === 'amqp-broker') Object.assign(node, { url: BROKER_URL });
-      if (node.queue === 'logging') node.queue = names.logging;
-      if (node.queue === 'logging.failed') Object.assign(node, { queue: names.failed, d: true });
-      if (node.deadLetterExchange === 'logging.dlx') node.deadLetterExchange = names.dlx;
-      if (node.routingKey === 'logging') node.routingKey = names.logging;
-      return node;
-    });
-    const brokerId = flow.find((n) => n.type === 'amqp-broker').id;
-    // What the disabled node would have declared: the dead-letter exchange and its queue.
-    await side.exchange(names.dlx, 'fanout');
-    await side.queue(names.failed);
-    await side.channel.bindQueue(names.failed, names.dlx, '');
-    nodeRed = await startNodeRed([{ id: flow[0].z, type: 'tab', label: 'consume-log-events' }, ...flow], {
-      credentials: { [brokerId]: CREDENTIALS },
-    });
-    const suppression = path.join(nodeRed.userDir, 'suppression-list.txt');
-    await nodeRed.waitForLog(/suppression list: .*suppression-list\.txt \(0 addresses\)/);
-    await eventually('the consume node declaring its queue', () => queueExists(side, names.logging)).catch((err) => {
-      err.message += `\n--- Node-RED log ---\n${nodeRed.logTail(30)}`;
-      throw err;
-    });
-
-    const bounce = (recipient, id) => ({
-      type: 'Bounce',
-      id,
-      recipient,
-      sender: 'noreply@example.com',
-      response: { code: 550 },
-    });
-    const records = [
-      bounce('gone@example.com', 'b1'),
-      bounce('left@example.org', 'b2'),
-      bounce('Gone@Example.com ', 'b3'), // the same address again
-      { type: 'Delivery', id: 'd1', recipient: 'here@example.com', response: { code: 250 } },
-      { type: 'Bounce', id: 'broken', sender: 'noreply@example.com', response: { code: 550 } }, // no recipient
-    ];
-    // KumoMTA publishes log records without a content type: the example reads them as JSON anyway.
-    for (const r of records)
-      side.channel.sendToQueue(names.logging, Buffer.from(JSON.stringify(r)), { persistent: true });
-
-    const lines = await eventually('two addresses in the suppression list', () => {
-      const text = fs.existsSync(suppression) ? fs.readFileSync(suppression, 'utf8') : '';
-      return text.split('\n').filter(Boolean).length >= 2 ? text : null;
-    });
-    const letters = await eventually('the broken record dead-lettered', async () => {
-      const got = await side.drain(names.failed);
-      return got.length ? got : null;
-    });
-    assert.equal(letters.length, 1);
-    assert.equal(JSON.parse(letters[0].content.toString()).id, 'broken');
-    const [death] = letters[0].properties.headers['x-death'];
-    assert.equal(death.reason, 'rejected');
-    assert.equal(death.queue, names.logging);
-    await eventually('the logging queue empty', async () => (await side.count(names.logging)) === 0);
-    // Stopping returns anything unacknowledged: nothing may come back.
-    await nodeRed.stop();
-    nodeRed = null;
-    assert.equal(await side.count(names.logging), 0, 'every record was acknowledged');
-    assert.deepEqual(lines.split('\n').filter(Boolean), ['gone@example.com', 'left@example.org']);
-  });
 
   it('a Node-RED stop returns the messages still unacknowledged in the flow to the queue', async () => {
     const queue = await side.queue(uniqueName('stop'));
