@@ -15,6 +15,8 @@ import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
 import { type Message, type MessageParam, say, valueType } from './messages';
 import type { QueueName } from './queue-name';
+import ret, { type Root, type SetToken, type Token, types } from 'ret';
+import safeRegex from 'safe-regex2';
 
 /**
  * The `protocol` of KumoMTA's QueueConfig (crates/kumod/src/queue/delivery_proto.rs):
@@ -251,6 +253,266 @@ export function constructorOf(config: QueueConfig): string | null {
 }
 
 /*
+ * Regular expressions that cannot block the event loop.
+ *
+ * A rule's pattern runs on every message, against a queue name part a client
+ * chose. JavaScript's regular expressions backtrack: on a name that does not
+ * match, some patterns try exponentially many ways (`^([a-z0-9]+-?)+$` takes
+ * 1.5 s on a 28-character tenant and doubles with each character), and
+ * Node-RED stops for every flow meanwhile. Parts are at most 255 octets
+ * (queue-name.ts), so what is left to refuse is a pattern whose cost grows
+ * exponentially, or polynomially with a high power, in the length of the part:
+ * - a repetition inside a repetition, `(a+)+`, `(\w+\s?)+`, `(.*a){12}`
+ *   (star height above 1), or more than SAFE_REGEX_MAX_REPETITIONS
+ *   repetitions in all: fastify's safe-regex2;
+ * - alternatives that can begin with the same character inside a repetition,
+ *   `(a|a)*`, `(a|aa)+`: each character can be taken by either, which
+ *   safe-regex2 does not see;
+ * - more than MAX_OVERLAPPING_REPETITIONS unbounded repetitions in a row that
+ *   can take the same characters, `.*a.*a.*b` (an unanchored pattern starts
+ *   with one: the search tries every start): n^4 steps, a second at 255
+ *   characters, where three take milliseconds.
+ * The check is conservative (it refuses `(ab?)+`, which is fine), pure
+ * JavaScript, and runs once per pattern, at deploy and in the editor.
+ */
+
+const SAFE_REGEX_MAX_REPETITIONS = 25;
+const MAX_OVERLAPPING_REPETITIONS = 3;
+
+/** Code unit ranges [from, to], sorted and disjoint: what one position of the text may hold. */
+type Ranges = ReadonlyArray<readonly [number, number]>;
+
+const MAX_UNIT = 0xffff;
+const ANY: Ranges = [[0, MAX_UNIT]];
+const NONE: Ranges = [];
+
+function union(a: Ranges, b: Ranges): Ranges {
+  const all = [...a, ...b].sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [from, to] of all) {
+    const last = out[out.length - 1];
+    if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
+
+function complement(a: Ranges): Ranges {
+  const out: Array<[number, number]> = [];
+  let next = 0;
+  for (const [from, to] of a) {
+    if (from > next) out.push([next, from - 1]);
+    next = to + 1;
+  }
+  if (next <= MAX_UNIT) out.push([next, MAX_UNIT]);
+  return out;
+}
+
+function overlaps(a: Ranges, b: Ranges): boolean {
+  return a.some(([from, to]) => b.some(([bFrom, bTo]) => from <= bTo && bFrom <= to));
+}
+
+function within(a: Ranges, b: Ranges): boolean {
+  return a.every(([from, to]) => b.some(([bFrom, bTo]) => bFrom <= from && to <= bTo));
+}
+
+function setRanges(token: SetToken): Ranges {
+  if (token.type === types.CHAR) return [[token.value, token.value]];
+  if (token.type === types.RANGE) return [[token.from, token.to]];
+  const inner = token.set.reduce<Ranges>((acc, t) => union(acc, setRanges(t)), NONE);
+  return token.not ? complement(inner) : inner;
+}
+
+function isLookaround(token: Token): boolean {
+  return token.type === types.GROUP && !!(token.followedBy || token.notFollowedBy || token.lookBehind);
+}
+
+function alternativesOf(token: { stack?: Token[]; options?: Token[][] }): Token[][] {
+  return token.options ?? [token.stack ?? []];
+}
+
+/** Every character the token may consume. */
+function charsOf(token: Token): Ranges {
+  switch (token.type) {
+    case types.CHAR:
+    case types.SET:
+      return setRanges(token);
+    case types.REPETITION:
+      return charsOf(token.value);
+    case types.GROUP:
+      if (isLookaround(token)) return NONE;
+      return alternativesOf(token).reduce<Ranges>((acc, seq) => union(acc, seqChars(seq)), NONE);
+    case types.REFERENCE:
+      return ANY;
+    default:
+      return NONE;
+  }
+}
+
+function seqChars(seq: Token[]): Ranges {
+  return seq.reduce<Ranges>((acc, t) => union(acc, charsOf(t)), NONE);
+}
+
+function nullable(token: Token): boolean {
+  switch (token.type) {
+    case types.CHAR:
+    case types.SET:
+      return false;
+    case types.REPETITION:
+      return token.min === 0 || nullable(token.value);
+    case types.GROUP:
+      return isLookaround(token) || alternativesOf(token).some((seq) => seq.every(nullable));
+    default:
+      return true;
+  }
+}
+
+/** The characters a match of the sequence may begin with. */
+function firstChars(seq: Token[]): Ranges {
+  let first = NONE;
+  for (const token of seq) {
+    if (token.type === types.GROUP && !isLookaround(token)) {
+      first = union(
+        first,
+        alternativesOf(token).reduce<Ranges>((acc, alt) => union(acc, firstChars(alt)), NONE),
+      );
+    } else if (token.type === types.REPETITION) {
+      first = union(first, firstChars([token.value]));
+    } else if (token.type !== types.GROUP) {
+      first = union(first, charsOf(token));
+    }
+    if (!nullable(token)) break;
+  }
+  return first;
+}
+
+function hasUnboundedRepetition(token: Token): boolean {
+  if (token.type === types.REPETITION)
+    return token.max === Number.POSITIVE_INFINITY || hasUnboundedRepetition(token.value);
+  if (token.type === types.GROUP && !isLookaround(token)) {
+    return alternativesOf(token).some((seq) => seq.some(hasUnboundedRepetition));
+  }
+  return false;
+}
+
+/** Calls visit on every token, depth first. */
+function eachToken(seqs: Token[][], visit: (token: Token) => void): void {
+  for (const seq of seqs) {
+    for (const token of seq) {
+      visit(token);
+      if (token.type === types.GROUP) eachToken(alternativesOf(token), visit);
+      else if (token.type === types.REPETITION) eachToken([[token.value]], visit);
+    }
+  }
+}
+
+/** An alternation inside a repetition whose alternatives can begin alike, as in `(a|aa)+`. */
+function hasAmbiguousRepeatedAlternation(root: Token[][]): boolean {
+  let found = false;
+  eachToken(root, (token) => {
+    if (found || token.type !== types.REPETITION || token.max <= 1) return;
+    eachToken([[token.value]], (inner) => {
+      if (found || inner.type !== types.GROUP || !inner.options) return;
+      const firsts = inner.options.map(firstChars);
+      found = firsts.some((a, i) => firsts.some((b, j) => j > i && overlaps(a, b)));
+    });
+  });
+  return found;
+}
+
+interface Run {
+  /** Unbounded repetitions so far that a text may be split among. */
+  count: number;
+  /** What the last of them can take; null when the run is broken. */
+  last: Ranges | null;
+}
+
+/**
+ * The longest run of unbounded repetitions in a sequence, starting from `run`,
+ * where each can take the characters of the one before and nothing between
+ * them must be taken by one only: each adds a power of the part's length to
+ * the steps a failing match may take. The alternatives of a group and the
+ * inside of a lookaround continue the run they stand in; it goes on after a
+ * group, not after a lookaround (which takes nothing).
+ */
+function longestRun(seq: Token[], run: Run): number {
+  let longest = run.count;
+  const step = (token: Token): void => {
+    if (token.type === types.POSITION) return;
+    if (token.type === types.GROUP) {
+      if (!token.options && !isLookaround(token)) {
+        for (const inner of token.stack ?? []) step(inner);
+        return;
+      }
+      // A run goes on after the group as it ends in its longest alternative.
+      let after: Run = run;
+      for (const alt of alternativesOf(token)) {
+        const end = { ...run };
+        longest = Math.max(longest, longestRun(alt, end));
+        if (after === run || end.count > after.count) after = end;
+      }
+      if (!isLookaround(token)) Object.assign(run, after);
+      return;
+    }
+    const chars = charsOf(token);
+    if (hasUnboundedRepetition(token)) {
+      run.count = run.last !== null && overlaps(chars, run.last) ? run.count + 1 : 1;
+      run.last = chars;
+    } else if (!nullable(token) && !(run.last !== null && within(chars, run.last))) {
+      run.count = 0;
+      run.last = null;
+    }
+    longest = Math.max(longest, run.count);
+  };
+  for (const token of seq) step(token);
+  return longest;
+}
+
+function longestOverlappingRun(root: Root): number {
+  let longest = 0;
+  for (const seq of alternativesOf(root)) {
+    const first = seq[0];
+    const anchored = first?.type === types.POSITION && first.value === '^';
+    // Unanchored, the search tries every start: as if the pattern began with [^]*.
+    longest = Math.max(longest, longestRun(seq, anchored ? { count: 0, last: null } : { count: 1, last: ANY }));
+  }
+  return longest;
+}
+
+/** Why a valid pattern could block the event loop, or null when it cannot. */
+function backtrackingProblem(pattern: string, field: MatchField): Message | null {
+  const quoted = JSON.stringify(pattern);
+  let root: Root;
+  try {
+    root = ret(pattern);
+  } catch {
+    return say('queue-config.regex-unreadable', { field, pattern: quoted });
+  }
+  if (!safeRegex(pattern, { limit: SAFE_REGEX_MAX_REPETITIONS })) {
+    let repetitions = 0;
+    eachToken(alternativesOf(root), (token) => {
+      if (token.type === types.REPETITION) repetitions++;
+    });
+    return repetitions > SAFE_REGEX_MAX_REPETITIONS
+      ? say('queue-config.regex-too-many-repetitions', { field, pattern: quoted, max: SAFE_REGEX_MAX_REPETITIONS })
+      : say('queue-config.regex-nested-repetition', { field, pattern: quoted });
+  }
+  if (hasAmbiguousRepeatedAlternation(alternativesOf(root))) {
+    return say('queue-config.regex-ambiguous-alternation', { field, pattern: quoted });
+  }
+  const run = longestOverlappingRun(root);
+  if (run > MAX_OVERLAPPING_REPETITIONS) {
+    return say('queue-config.regex-overlapping-repetitions', {
+      field,
+      pattern: quoted,
+      count: run,
+      max: MAX_OVERLAPPING_REPETITIONS,
+    });
+  }
+  return null;
+}
+
+/*
  * Matching a queue component:
  * - 'any' matches everything, including a component the queue name lacks.
  * - 'eq' and 'regex' see a missing tenant/campaign/routing_domain as the empty
@@ -288,6 +550,8 @@ function compileMatcher(def: unknown, field: MatchField, where: Where): Matcher 
         where(say('queue-config.regex-invalid', { field, pattern: JSON.stringify(value), reason })),
       );
     }
+    const problem = backtrackingProblem(value, field);
+    if (problem !== null) throw new QueueConfigError(where(problem));
     return (component) => re.test(component);
   }
   throw new QueueConfigError(where(say('queue-config.unknown-op', { field, op: String(JSON.stringify(op)) })));

@@ -51,6 +51,56 @@ function quote(text: string): string {
   return JSON.stringify(text);
 }
 
+/**
+ * The most octets (UTF-8 bytes) one part of a queue name may have. A domain is
+ * at most 255 octets in DNS (RFC 1035), so KumoMTA never queues for a longer one;
+ * KumoMTA sets no bound on a tenant or a campaign, and the same one keeps
+ * them to a size that a log line, a metric label or a rule's regular
+ * expression handles in no time.
+ */
+export const QUEUE_PART_MAX_OCTETS = 255;
+
+/** `campaign:tenant@domain!routing_domain`: four parts and three separators. */
+export const QUEUE_NAME_MAX_OCTETS = 4 * QUEUE_PART_MAX_OCTETS + 3;
+
+// The start of a value too long to show whole, enough to tell which one it was.
+const SHOWN_START = 40;
+
+function utf8Length(text: string): number {
+  let octets = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) octets += 1;
+    else if (unit < 0x800) octets += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        octets += 4;
+        i++;
+      } else octets += 3;
+    } else octets += 3;
+  }
+  return octets;
+}
+
+/**
+ * Refuses a name or part longer than its bound. It runs before anything else
+ * reads the value character by character (the checks below, a rule's regular
+ * expression), so a hostile 50 MB queue name costs no more than a short one:
+ * every UTF-16 unit is at least one octet, and a value with more units than
+ * the bound is refused without being read.
+ */
+function checkLength(value: string, field: string | null): void {
+  const max = field === null ? QUEUE_NAME_MAX_OCTETS : QUEUE_PART_MAX_OCTETS;
+  if (value.length <= max && utf8Length(value) <= max) return;
+  const start = quote(value.length > SHOWN_START ? `${value.slice(0, SHOWN_START)}…` : value);
+  throw new QueueNameError(
+    field === null
+      ? say('queue-name.name-too-long', { start, max, part: QUEUE_PART_MAX_OCTETS })
+      : say('queue-name.part-too-long', { field, start, max }),
+  );
+}
+
 /** `field` names the part checked, or is null for the whole queue name. */
 function checkVisible(value: string, field: string | null): void {
   const match = INVISIBLE.exec(value);
@@ -71,6 +121,7 @@ export function parseQueueName(name: string): QueueName {
   if (name.length === 0) {
     throw new QueueNameError(say('queue-name.empty'));
   }
+  checkLength(name, null);
   checkVisible(name, null);
 
   let campaign: string | null = null;
@@ -122,6 +173,11 @@ export function parseQueueName(name: string): QueueName {
     );
   }
 
+  checkLength(domain, 'domain');
+  if (tenant !== null) checkLength(tenant, 'tenant');
+  if (campaign !== null) checkLength(campaign, 'campaign');
+  if (routingDomain !== null) checkLength(routingDomain, 'routing_domain');
+
   return { name, domain, tenant, campaign, routing_domain: routingDomain };
 }
 
@@ -133,6 +189,7 @@ function optionalPart(value: unknown, field: string): string | null {
   // An empty property (e.g. msg.tenant = '') means "not set", as in KumoMTA's
   // queue helpers, where an absent tenant or campaign is simply left out.
   if (value === '') return null;
+  checkLength(value, field);
   checkVisible(value, field);
   return value;
 }
@@ -162,6 +219,7 @@ function normaliseParts(parts: unknown): Omit<QueueName, 'name'> {
   if (typeof domain !== 'string') {
     throw new QueueNameError(say('queue-name.domain-not-string', { type: valueType(domain) }));
   }
+  checkLength(domain, 'domain');
   checkVisible(domain, 'domain');
   checkNoSeparator(domain, 'domain', ['@', '!']);
 

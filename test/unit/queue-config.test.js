@@ -406,3 +406,113 @@ describe('queue config: the constructor of a config', function () {
     assert.equal(constructorOf({}), null);
   });
 });
+
+describe('queue config: a regular expression that could block Node-RED is refused at deploy', function () {
+  const { ruleProblems } = require('../../dist/core/queue-config');
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const tenantRule = (value) => ({ match: { tenant: { op: 'regex', value } }, protocol: 'smtp' });
+  const compileTenant = (value) => compileRules([SEED_RULE, tenantRule(value)]);
+
+  it('refuses ^([a-z0-9]+-?)+$ with the reason and a way out', function () {
+    throwsQueueConfigError(
+      () => compileTenant('^([a-z0-9]+-?)+$'),
+      /^rule 2: tenant regular expression "\^\(\[a-z0-9\]\+-\?\)\+\$" repeats something that itself repeats \(as in \(a\+\)\+, \(\[a-z\]\+-\?\)\+ or \(\.\*a\)\{3\}\), which can take exponential time on a name that does not match: write it with one repetition, e\.g\. \^\[a-z0-9-\]\+\$$/,
+    );
+  });
+
+  it('refuses a repetition inside a repetition', function () {
+    for (const pattern of [
+      '(a+)+',
+      '^(a+)+$',
+      '(\\w+\\s?)+',
+      '(.*a){12}',
+      '(x+x+)+y',
+      '^(?:a*)*$',
+      '([a-z]+\\.)+com$',
+    ]) {
+      throwsQueueConfigError(() => compileTenant(pattern), /repeats something that itself repeats/);
+    }
+  });
+
+  it('refuses repeated alternatives that can begin with the same character', function () {
+    for (const pattern of ['(a|a)*', '(a|aa)+', '^(a|b|ab)+$', '^(?:[a-z]|x)+$', '^(\\d|1)*$']) {
+      throwsQueueConfigError(
+        () => compileTenant(pattern),
+        /repeats alternatives that can begin with the same character \(as in \(a\|aa\)\+\)/,
+      );
+    }
+  });
+
+  it('refuses more than three unbounded repetitions in a row that can take the same characters', function () {
+    throwsQueueConfigError(
+      () => compileTenant('.*a.*a.*b$'),
+      /^rule 2: tenant regular expression "\.\*a\.\*a\.\*b\$" has 4 unbounded repetitions in a row that can match the same characters .*: at most 3; start it with \^/,
+    );
+    for (const pattern of ['^a*a*a*a*b', '^.*a.*b.*c.*d$', '(?=.*b.*c.*d)', 'x(\\d+\\d+|y)\\d+']) {
+      throwsQueueConfigError(() => compileTenant(pattern), /unbounded repetitions in a row/);
+    }
+  });
+
+  it('refuses more than 25 repetitions, and a lookbehind the check cannot read', function () {
+    throwsQueueConfigError(() => compileTenant('a?'.repeat(26)), /has more than 25 repetitions/);
+    throwsQueueConfigError(
+      () => compileTenant('(?<=x)a'),
+      /^rule 2: tenant regular expression "\(\?<=x\)a" uses syntax the backtracking check cannot read/,
+    );
+  });
+
+  it('accepts the patterns of the examples, the docs and everyday rules', function () {
+    const everyday = [
+      '^amqp$',
+      'example\\.com$',
+      '^(gmail|yahoo)\\.com$',
+      '^newsletter',
+      '^vip',
+      '^$',
+      '^(|acme)$',
+      'mail',
+      '^mail\\.',
+      '.*\\.com$',
+      '(^|\\.)example\\.com$',
+      '^acme-(eu|us)$',
+      '^[a-z0-9.-]+$',
+      '^(com|net|org)+$',
+      '^(?!test).*$',
+      'foo.*bar.*baz',
+      '^.*a.*b.*c$',
+      '\\d+\\d+',
+    ];
+    for (const pattern of everyday) {
+      assert.doesNotThrow(() => compileTenant(pattern), pattern);
+    }
+    const rules = compileRules([tenantRule('^(gmail|yahoo)\\.com$')]);
+    assert.equal(selectQueueConfig(rules, q('gmail.com@example.com')).rule, 1);
+    assert.equal(selectQueueConfig(rules, q('hotmail.com@example.com')).rule, null);
+  });
+
+  it('deploys the rules of every example flow', function () {
+    const dir = path.join(__dirname, '..', '..', 'examples');
+    let checked = 0;
+    for (const file of fs.readdirSync(dir).filter((name) => name.endsWith('.json'))) {
+      const flow = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+      for (const node of flow.filter((n) => n.type === 'kumo-queue-config')) {
+        assert.doesNotThrow(() => compileRules(node.rules ?? []), `${file}: ${node.name || node.id}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 3, `expected the examples' queue config nodes, found ${checked}`);
+  });
+
+  it('is what the editor marks on the field, in the same words', function () {
+    const problems = ruleProblems({
+      match: { domain: { op: 'regex', value: '^amqp$' }, tenant: { op: 'regex', value: '^([a-z0-9]+-?)+$' } },
+      protocol: 'smtp',
+    });
+    assert.deepEqual(
+      problems.map((p) => p.field),
+      ['tenant'],
+    );
+    assert.equal(problems[0].said.key, 'queue-config.regex-nested-repetition');
+  });
+});

@@ -206,3 +206,77 @@ describe('the queue of a message: a name or an object', function () {
     );
   });
 });
+
+describe('queue names: bounded length, checked before anything else reads the name', function () {
+  const { QUEUE_NAME_MAX_OCTETS, QUEUE_PART_MAX_OCTETS } = require('../../dist/core/queue-name');
+  const label = (n) => 'a'.repeat(n);
+
+  function throwsBadInput(fn, pattern) {
+    assert.throws(fn, (err) => {
+      assert.ok(err instanceof QueueNameError, `expected QueueNameError, got ${err?.name}: ${err?.message}`);
+      assert.equal(err.code, 'KUMO_BAD_INPUT');
+      assert.match(err.message, pattern);
+      return true;
+    });
+  }
+
+  it('bounds a part at 255 octets, the longest DNS domain, and a whole name at four parts and their separators', function () {
+    assert.equal(QUEUE_PART_MAX_OCTETS, 255);
+    assert.equal(QUEUE_NAME_MAX_OCTETS, 4 * 255 + 3);
+  });
+
+  it('refuses a 10 MB queue name as bad input, before looking for whitespace in it', function () {
+    // A space near the start: had the name been read for whitespace first, that would be the error.
+    const name = `ten ant@${'x'.repeat(10 * 1024 * 1024)}`;
+    throwsBadInput(
+      () => parseQueueName(name),
+      /^queue name "ten ant@x+…" is longer than 1023 octets \(UTF-8 bytes\), the most a queue name may have \(255 for each of its campaign, tenant, domain and routing domain\)$/,
+    );
+    throwsBadInput(() => queueNameFrom(name), /is longer than 1023 octets/);
+  });
+
+  it('refuses a 10 MB part of a queue object as bad input, naming the part', function () {
+    const huge = `a b${'x'.repeat(10 * 1024 * 1024)}`;
+    for (const field of ['tenant', 'campaign', 'routing_domain']) {
+      throwsBadInput(
+        () => queueNameFrom({ domain: 'example.com', [field]: huge }),
+        new RegExp(`^queue ${field} "a bx+…" is longer than 255 octets \\(UTF-8 bytes\\)`),
+      );
+    }
+    throwsBadInput(() => queueNameFrom({ domain: huge }), /^queue domain "a bx+…" is longer than 255 octets/);
+  });
+
+  it('accepts parts of exactly 255 octets, the longest name of all, and reads it back', function () {
+    const longest = `${label(255)}:${label(255)}@${label(255)}!${label(255)}`;
+    assert.equal(longest.length, QUEUE_NAME_MAX_OCTETS);
+    const parsed = parseQueueName(longest);
+    assert.deepEqual(
+      [parsed.campaign, parsed.tenant, parsed.domain, parsed.routing_domain],
+      [label(255), label(255), label(255), label(255)],
+    );
+    assert.equal(formatQueueName(parsed), longest);
+  });
+
+  it('refuses each part of a name string at 256 octets, naming it', function () {
+    const cases = [
+      [`${label(256)}.com`, 'domain'],
+      [`${label(256)}@example.com`, 'tenant'],
+      [`${label(256)}:@example.com`, 'campaign'],
+      [`example.com!${label(256)}`, 'routing_domain'],
+    ];
+    for (const [name, field] of cases) {
+      throwsBadInput(() => parseQueueName(name), new RegExp(`^queue ${field} "a{40}…" is longer than 255 octets`));
+    }
+  });
+
+  it('counts octets, not characters: 128 "é" are 256 octets', function () {
+    assert.equal(queueNameFrom({ domain: 'example.com', tenant: 'é'.repeat(127) }).tenant, 'é'.repeat(127));
+    throwsBadInput(
+      () => queueNameFrom({ domain: 'example.com', tenant: 'é'.repeat(128) }),
+      /^queue tenant "é{40}…" is longer than 255 octets/,
+    );
+    // Four octets for a character outside the BMP (a surrogate pair in JavaScript).
+    assert.equal(parseQueueName(`${'😀'.repeat(63)}abc@example.com`).tenant.length, 129);
+    throwsBadInput(() => parseQueueName(`${'😀'.repeat(64)}@example.com`), /tenant .* is longer than 255 octets/);
+  });
+});
