@@ -100,7 +100,11 @@ interface ReadyQueue<M> {
   readonly deliveries: Fifo<Delivery<M>>;
   /** When the batch being formed got its first message; a partial batch goes once max_batch_latency has passed. */
   formingSinceMs: number | null;
+  /** True until the turn in which the forming batch began is over: messages of that turn join it first. */
+  sameTurn: boolean;
   latencyTimer: TimerHandle | null;
+  /** When latencyTimer fires (epoch ms). */
+  latencyDueMs: number;
 }
 
 /** A delivery a previous run did not finish (see retry-store.ts). */
@@ -341,7 +345,14 @@ export class DeliveryQueue<M> {
     const site = this.siteOf(delivery);
     let queue = this.ready.get(site);
     if (!queue) {
-      queue = { site, deliveries: new Fifo<Delivery<M>>(), formingSinceMs: null, latencyTimer: null };
+      queue = {
+        site,
+        deliveries: new Fifo<Delivery<M>>(),
+        formingSinceMs: null,
+        sameTurn: false,
+        latencyTimer: null,
+        latencyDueMs: 0,
+      };
       this.ready.set(site, queue);
     }
     queue.deliveries.push(delivery);
@@ -406,8 +417,9 @@ export class DeliveryQueue<M> {
   /**
    * Starts the next attempt (or batch) of one site, if it is ready to go; true when one
    * started. A batch goes at once when it is full; otherwise the messages that arrive in
-   * the same turn (the records of one request, say) join it, and it goes once it has
-   * min_batch_size messages or max_batch_latency has passed, as KumoMTA's ready queue does.
+   * the same turn (the records of one request, say) join it, and it goes as soon as it has
+   * min_batch_size messages (looked at again on every arrival, as KumoMTA's obtain_message
+   * does) or max_batch_latency has passed.
    */
   private startFrom(queue: ReadyQueue<M>): boolean {
     const head = queue.deliveries.peek();
@@ -427,19 +439,21 @@ export class DeliveryQueue<M> {
       const now = this.now();
       if (queue.formingSinceMs === null) {
         queue.formingSinceMs = now;
+        queue.sameTurn = true;
         this.wake(queue, 0);
         return false;
       }
-      if (queue.latencyTimer) return false; // still the turn in which the batch began
+      if (queue.sameTurn) return false;
       // A minimum the in-flight limit can never allow would stall the site.
       const enough = Math.min(minBatchSize, this.settings.maxInFlight);
       const dueMs = queue.formingSinceMs + maxBatchLatencySec * 1000;
       if (ready < enough && now < dueMs) {
-        this.wake(queue, dueMs - now);
+        if (!queue.latencyTimer || queue.latencyDueMs !== dueMs) this.wake(queue, dueMs - now);
         return false;
       }
     }
     queue.formingSinceMs = null;
+    queue.sameTurn = false;
     queue.latencyTimer?.cancel();
     queue.latencyTimer = null;
     const take = Math.min(batchSize, room, ready);
@@ -487,8 +501,10 @@ export class DeliveryQueue<M> {
   /** Looks at a forming batch again after delayMs. */
   private wake(queue: ReadyQueue<M>, delayMs: number): void {
     queue.latencyTimer?.cancel();
+    queue.latencyDueMs = this.now() + delayMs;
     queue.latencyTimer = this.timer(() => {
       queue.latencyTimer = null;
+      queue.sameTurn = false;
       this.pump();
       this.io.changed();
     }, delayMs);

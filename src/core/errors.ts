@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   brokerUnavailable: 'KUMO_BROKER_UNAVAILABLE',
   /** The node's own settings are wrong: an operator must fix the flow. */
   notConfigured: 'KUMO_NOT_CONFIGURED',
+  /** A delivery failed for good (a Bounce): told to Catch nodes when no log record output is wired. */
+  bounced: 'KUMO_BOUNCED',
+  /** A delivery was not delivered within max_age (an Expiration): likewise. */
+  expired: 'KUMO_EXPIRED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

@@ -157,6 +157,23 @@ describe('batches: how they form', function () {
     );
   });
 
+  it('looks at min_batch_size again on every arrival, as KumoMTA does: it does not wait for the latency once the minimum is there', function () {
+    const h = harness();
+    harnesses.push(h);
+    const cfg = config({ batch_size: 100, min_batch_size: 5, max_batch_latency: '10s' });
+    // 10 messages 100 ms apart.
+    for (let i = 0; i < 10; i++) {
+      h.submit(`m${i}`, cfg);
+      h.clock.advance(i === 9 ? 0 : 100);
+    }
+    assert.deepEqual(
+      h.batches.map((b) => b.deliveries.length),
+      [5, 5],
+      'a batch as soon as five are there, at 400 ms and at 900 ms, not one batch of ten at 10 s',
+    );
+    assert.equal(h.clock.now() - 1700000000000, 900);
+  });
+
   it('forms batches per site (routing domain or domain), never mixing two', function () {
     const h = harness();
     harnesses.push(h);

@@ -99,8 +99,10 @@ export = function register(RED: NodeAPI): void {
     // Durable retries (see core/durable-retries.ts): under Node-RED's user directory.
     let durable: DurableRetries<DeliveryMessage> | null = null;
 
+    const logRecords = Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true; // output 2 wired
     try {
       eventName = validateEventName(def.eventName);
+      if (!logRecords) node.warn(t('warnings.log-records-unwired'));
       const positive = (value: unknown, fallback: number, integer: boolean, key: string) =>
         positiveSetting(value, fallback, integer, (v) => t(key, { value: v }));
       deliveries = new DeliveryQueue<DeliveryMessage>(
@@ -110,7 +112,7 @@ export = function register(RED: NodeAPI): void {
           maxInFlight: positive(def.maxInFlight, 128, true, 'errors.max-in-flight-invalid'),
           maxQueued: positive(def.maxQueued, 10000, true, 'errors.max-queued-invalid'),
           maxQueuedBytes: positive(def.maxQueuedMB, 256, false, 'errors.max-queued-mb-invalid') * 1024 * 1024,
-          logRecords: Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true, // output 2 wired
+          logRecords,
           batch: nodeBatchSettings({
             batch_size: def.batchSize,
             min_batch_size: def.minBatchSize,
@@ -143,8 +145,17 @@ export = function register(RED: NodeAPI): void {
           changed: () => status.refresh(),
           fault: faultSink(node, words),
           retrying: (delivery, change) => durable?.changed(delivery, change),
-          // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
-          ended: (delivery, type, response) => settleRecord(delivery.msg, finalOutcome(type, response)),
+          ended: (delivery, type, response) => {
+            // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
+            const answered = settleRecord(delivery.msg, finalOutcome(type, response));
+            // A final failure is always seen: without a log record output, Catch nodes get it.
+            if (!answered && !logRecords && type !== 'Delivery') {
+              const key = type === 'Bounce' ? 'errors.bounced' : 'errors.expired';
+              const code = type === 'Bounce' ? ERROR_CODES.bounced : ERROR_CODES.expired;
+              const vars = { id: delivery.id, code: response.code, content: response.content };
+              node.error(new NodeError(code, t(key, vars)), { ...delivery.msg, kumo: { id: delivery.id } });
+            }
+          },
         },
       );
       const queue = deliveries;
