@@ -59,33 +59,88 @@ const shortString: Check = (v) => {
   return fitsShortString(v) ? null : say('amqp-message.expected.short-string', { max: SHORT_STRING_MAX });
 };
 
-const PROPERTY_CHECKS: Record<string, Check> = {
-  contentType: shortString,
-  contentEncoding: shortString,
-  headers: (v) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)
-      ? null
-      : say('amqp-message.expected.headers'),
-  messageId: shortString,
-  correlationId: shortString,
-  priority: (v) =>
-    Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : say('amqp-message.expected.priority'),
-  // RabbitMQ reads expiration as a string of milliseconds.
-  expiration: (v) =>
-    (typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0)
-      ? null
-      : say('amqp-message.expected.expiration'),
-  appId: shortString,
-  type: shortString,
-  timestamp: (v) =>
-    (Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime()))
-      ? null
-      : say('amqp-message.expected.timestamp'),
-  replyTo: shortString,
-  userId: isString,
-};
+/** What amqplib encodes as a field table: any object but null, an array or a Buffer. */
+function isTable(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
 
-export const PROPERTY_NAMES = Object.keys(PROPERTY_CHECKS);
+/** Where a header key sits: its table's path, kept as links so a deep nesting costs no long strings. */
+interface TablePlace {
+  value: object;
+  parent: TablePlace | null;
+  step: string | number;
+}
+
+function pathOf(place: TablePlace): string {
+  const steps: string[] = [];
+  for (let p: TablePlace | null = place; p?.parent; p = p.parent)
+    steps.push(typeof p.step === 'number' ? `[${p.step}]` : `.${p.step}`);
+  return `msg.properties.headers${steps.reverse().join('')}`;
+}
+
+/**
+ * The first header key no AMQP table can carry safely, in the headers or in a table or
+ * array nested in them. A key __proto__ would be sent as data, but amqplib decodes
+ * tables by assignment, so a JavaScript consumer (amqp consume included) would take
+ * its value as the headers' prototype. Walked without recursion: nesting depth is the
+ * sender's choice.
+ */
+function headerKeysProblem(headers: object): Message | null {
+  const pending: TablePlace[] = [{ value: headers, parent: null, step: '' }];
+  const seen = new Set<object>([headers]);
+  const visit = (value: unknown, parent: TablePlace, step: string | number) => {
+    if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value) && !seen.has(value)) {
+      seen.add(value);
+      pending.push({ value, parent, step });
+    }
+  };
+  for (let place = pending.pop(); place; place = pending.pop()) {
+    const value = place.value;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) visit(value[i], place, i);
+      continue;
+    }
+    // amqplib's typed value, {'!': type, value}: only its value is encoded.
+    if (place.parent && Object.hasOwn(value, '!')) {
+      visit((value as { value?: unknown }).value, place.parent, place.step);
+      continue;
+    }
+    for (const [key, field] of Object.entries(value)) {
+      if (key === '__proto__') return say('amqp-message.header-key-proto', { where: pathOf(place), key });
+      if (!fitsShortString(key))
+        return say('amqp-message.header-key-too-long', { where: pathOf(place), max: SHORT_STRING_MAX });
+      visit(field, place, key);
+    }
+  }
+  return null;
+}
+
+const PROPERTY_CHECKS = new Map<string, Check>(
+  Object.entries({
+    contentType: shortString,
+    contentEncoding: shortString,
+    headers: (v) => (isTable(v) ? null : say('amqp-message.expected.headers')),
+    messageId: shortString,
+    correlationId: shortString,
+    priority: (v) =>
+      Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255 ? null : say('amqp-message.expected.priority'),
+    // RabbitMQ reads expiration as a string of milliseconds.
+    expiration: (v) =>
+      (typeof v === 'string' && /^\d+$/.test(v)) || (Number.isInteger(v) && (v as number) >= 0)
+        ? null
+        : say('amqp-message.expected.expiration'),
+    appId: shortString,
+    type: shortString,
+    timestamp: (v) =>
+      (Number.isInteger(v) && (v as number) >= 0) || (v instanceof Date && !Number.isNaN(v.getTime()))
+        ? null
+        : say('amqp-message.expected.timestamp'),
+    replyTo: shortString,
+    userId: isString,
+  } satisfies Record<string, Check>),
+);
+
+export const PROPERTY_NAMES = [...PROPERTY_CHECKS.keys()];
 
 /**
  * Builds amqplib's publish options from msg.properties. `persistent` is the
@@ -110,12 +165,17 @@ export function publishOptions(properties: unknown, persistent: boolean, body: E
   }
   for (const [name, value] of Object.entries(properties as Record<string, unknown>)) {
     if (value === undefined) continue;
-    const check = PROPERTY_CHECKS[name];
+    // A Map, not an object: names such as toString or __proto__ must not find Object.prototype's members.
+    const check = PROPERTY_CHECKS.get(name);
     if (!check) {
       throw new MessageError(say('amqp-message.property-unknown', { name, names: PROPERTY_NAMES.join(', ') }));
     }
     const expected = check(value);
     if (expected) throw new MessageError(say('amqp-message.property-invalid', { name, expected }));
+    if (name === 'headers') {
+      const problem = headerKeysProblem(value as object);
+      if (problem) throw new MessageError(problem);
+    }
     if (name === 'timestamp')
       options.timestamp = value instanceof Date ? Math.floor(value.getTime() / 1000) : (value as number);
     else if (name === 'expiration') options.expiration = String(value);

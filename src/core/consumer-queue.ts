@@ -55,12 +55,13 @@ export type QueueProblemKind =
   | 'not-json'
   | 'not-object'
   | 'set-twice'
+  | 'proto-name'
   | 'routing-key-without-exchange';
 
 export interface QueueProblem {
   field: QueueField;
   kind: QueueProblemKind;
-  /** For not-json: the parser's words; for set-twice: the argument's name. */
+  /** For not-json: the parser's words; for set-twice and proto-name: the argument's name. */
   detail?: string;
 }
 
@@ -78,24 +79,42 @@ export function queueNameProblems(queue: unknown, declared: boolean): QueueProbl
   return [];
 }
 
-/** The arguments JSON field: an object, or empty. */
+/**
+ * The arguments JSON field: an object, or empty. The value holds the object's own
+ * keys only, defined by Object.fromEntries: a name such as constructor is plain data,
+ * and no setter on Object.prototype (__proto__'s, or one a library adds) sees it.
+ * A key __proto__ is refused: JavaScript readers of a table (amqplib decodes by
+ * assignment) take it as the prototype, and amqplib, which encodes with for…in,
+ * would then declare that prototype's keys.
+ */
 export function parseArguments(text: unknown): { value: Record<string, unknown>; problem: QueueProblem | null } {
   if (text === undefined || text === null || (typeof text === 'string' && text.trim() === ''))
     return { value: {}, problem: null };
-  if (typeof text === 'object' && !Array.isArray(text))
-    return { value: text as Record<string, unknown>, problem: null };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(String(text));
-  } catch (err) {
-    return {
-      value: {},
-      problem: { field: 'queueArguments', kind: 'not-json', detail: err instanceof Error ? err.message : String(err) },
-    };
+  let parsed: unknown = text;
+  if (typeof text !== 'object') {
+    try {
+      parsed = JSON.parse(String(text));
+    } catch (err) {
+      return {
+        value: {},
+        problem: {
+          field: 'queueArguments',
+          kind: 'not-json',
+          detail: err instanceof Error ? err.message : String(err),
+        },
+      };
+    }
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     return { value: {}, problem: { field: 'queueArguments', kind: 'not-object' } };
-  return { value: parsed as Record<string, unknown>, problem: null };
+  const entries = Object.entries(parsed);
+  for (const [name] of entries) {
+    if (name === '__proto__')
+      return { value: {}, problem: { field: 'queueArguments', kind: 'proto-name', detail: name } };
+    // A table key is a short string: amqplib throws a bare RangeError at declare time for a longer one.
+    if (!fitsShortString(name)) return { value: {}, problem: { field: 'queueArguments', kind: 'too-long' } };
+  }
+  return { value: Object.fromEntries(entries), problem: null };
 }
 
 /** The declaration the settings describe, or the problems that prevent it. */
@@ -106,11 +125,12 @@ export function queueDeclaration(settings: QueueSettings): {
   const problems = queueNameProblems(settings.queue, true);
   const durable = settings.durable !== false;
   const queueType = settings.queueType || 'classic';
-  const args: Record<string, unknown> = {};
-  const named: Record<string, QueueField> = {};
-  const set = (name: string, value: unknown, field: QueueField) => {
-    args[name] = value;
-    named[name] = field;
+  const args: [string, unknown][] = [];
+  // A Set, so an argument called constructor or toString is not taken for one the fields set.
+  const named = new Set<string>();
+  const set = (name: string, value: unknown) => {
+    args.push([name, value]);
+    named.add(name);
   };
 
   if (!(QUEUE_TYPES as readonly string[]).includes(queueType))
@@ -118,30 +138,30 @@ export function queueDeclaration(settings: QueueSettings): {
   else if (queueType === 'quorum') {
     // RabbitMQ refuses a quorum queue that is not durable (406 PRECONDITION_FAILED).
     if (!durable) problems.push({ field: 'queueType', kind: 'quorum-not-durable' });
-    set('x-queue-type', 'quorum', 'queueType');
+    set('x-queue-type', 'quorum');
   }
   const dlx = (settings.deadLetterExchange ?? '').trim();
   const dlrk = (settings.deadLetterRoutingKey ?? '').trim();
   if (dlx) {
     shortString('deadLetterExchange', dlx, problems);
-    set('x-dead-letter-exchange', dlx, 'deadLetterExchange');
+    set('x-dead-letter-exchange', dlx);
   }
   if (dlrk) {
     shortString('deadLetterRoutingKey', dlrk, problems);
-    set('x-dead-letter-routing-key', dlrk, 'deadLetterRoutingKey');
+    set('x-dead-letter-routing-key', dlrk);
   }
   const ttl =
     settings.messageTtl === undefined || settings.messageTtl === null ? '' : String(settings.messageTtl).trim();
   if (ttl !== '') {
     if (!/^\d+$/.test(ttl) || Number(ttl) > 2 ** 32 - 1)
       problems.push({ field: 'messageTtl', kind: 'not-whole-number' });
-    else set('x-message-ttl', Number(ttl), 'messageTtl');
+    else set('x-message-ttl', Number(ttl));
   }
   const { value: extra, problem } = parseArguments(settings.queueArguments);
   if (problem) problems.push(problem);
   for (const [name, value] of Object.entries(extra)) {
-    if (name in named) problems.push({ field: 'queueArguments', kind: 'set-twice', detail: name });
-    else args[name] = value;
+    if (named.has(name)) problems.push({ field: 'queueArguments', kind: 'set-twice', detail: name });
+    else args.push([name, value]);
   }
 
   const exchange = (settings.exchange ?? '').trim();
@@ -161,7 +181,7 @@ export function queueDeclaration(settings: QueueSettings): {
     declaration: {
       queue: settings.queue.trim(),
       durable,
-      arguments: args,
+      arguments: Object.fromEntries(args),
       bind: exchange ? { exchange, exchangeType, routingKey } : null,
     },
     problems,

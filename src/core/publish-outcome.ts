@@ -20,6 +20,15 @@ export const NACK_CODES = { permanent: 500, transient: 451 } as const;
 export type ReturnedAs = keyof typeof RETURNED_CODES | 'delivered';
 export type NackedAs = keyof typeof NACK_CODES;
 
+/** A setting from a flow file may hold any string: own keys only, so toString is not taken for a choice. */
+export function isReturnedAs(value: unknown): value is ReturnedAs {
+  return value === 'delivered' || (typeof value === 'string' && Object.hasOwn(RETURNED_CODES, value));
+}
+
+export function isNackedAs(value: unknown): value is NackedAs {
+  return typeof value === 'string' && Object.hasOwn(NACK_CODES, value);
+}
+
 export interface OutcomeRules {
   nackedAs: NackedAs;
   returnedAs: ReturnedAs;

@@ -236,3 +236,73 @@ describe('publish options: msg.properties itself must be an object of basic prop
     });
   }
 });
+
+describe('publish options: names Object.prototype also has are data, never its members', function () {
+  // JSON.parse makes each an own key, as a flow's JSON or a change node would.
+  const names = Object.getOwnPropertyNames(Object.prototype);
+  for (const name of names) {
+    it(`refuses msg.properties.${name} as an unknown property, with code KUMO_BAD_INPUT`, function () {
+      assert.throws(
+        () => publishOptions(JSON.parse(`{${JSON.stringify(name)}: 1}`), true, RAW),
+        (err) => {
+          assert.ok(err instanceof MessageError, `expected MessageError, got ${err?.name}: ${err?.message}`);
+          assert.equal(err.code, 'KUMO_BAD_INPUT');
+          assert.match(
+            err.message,
+            new RegExp(`^msg\\.properties\\.${name} is not an AMQP basic property; use one of`),
+          );
+          return true;
+        },
+      );
+    });
+  }
+
+  it('refuses a header named __proto__, at the top or nested in tables and arrays, naming where it is', function () {
+    throwsMessageError(
+      () => publishOptions({ headers: JSON.parse('{"a": 1, "__proto__": {"x-inherited": 1}}') }, true, RAW),
+      /^msg\.properties\.headers has a key named __proto__, which JavaScript readers \(amqplib among them\) take as the object's prototype: rename it$/,
+    );
+    throwsMessageError(
+      () => publishOptions({ headers: { a: [1, { b: JSON.parse('{"__proto__": "x"}') }] } }, true, RAW),
+      /^msg\.properties\.headers\.a\[1\]\.b has a key named __proto__/,
+    );
+    // amqplib's typed value {'!': type, value} encodes only its value, at the same place.
+    throwsMessageError(
+      () => publishOptions({ headers: { t: { '!': 'object', value: JSON.parse('{"__proto__": 1}') } } }, true, RAW),
+      /^msg\.properties\.headers\.t has a key named __proto__/,
+    );
+  });
+
+  it('walks headers nested 100 000 deep without overflowing the stack', function () {
+    let deep = JSON.parse('{"__proto__": 1}');
+    for (let i = 0; i < 100000; i++) deep = { n: deep };
+    assert.throws(
+      () => publishOptions({ headers: deep }, true, RAW),
+      (err) =>
+        err instanceof MessageError &&
+        err.message.endsWith(
+          ".n has a key named __proto__, which JavaScript readers (amqplib among them) take as the object's prototype: rename it",
+        ),
+    );
+    const cycle = { a: {} };
+    cycle.a.back = cycle;
+    assert.equal(
+      publishOptions({ headers: cycle }, true, RAW).headers,
+      cycle,
+      'a cycle ends the walk (amqplib refuses it later)',
+    );
+  });
+
+  it('refuses a header key longer than 255 bytes (an AMQP table key is a short string)', function () {
+    assert.ok(publishOptions({ headers: { ['k'.repeat(255)]: 1 } }, true, RAW).headers);
+    throwsMessageError(
+      () => publishOptions({ headers: { a: { ['é'.repeat(128)]: 1 } } }, true, RAW),
+      /^msg\.properties\.headers\.a has a key longer than 255 bytes, more than an AMQP table key holds$/,
+    );
+  });
+
+  it('keeps headers named constructor, toString or hasOwnProperty as data (the broker round trip: faults/bad-input)', function () {
+    const headers = JSON.parse('{"constructor": "c", "toString": 2, "hasOwnProperty": {"valueOf": true}}');
+    assert.equal(publishOptions({ headers }, true, RAW).headers, headers);
+  });
+});

@@ -191,6 +191,9 @@ describe('amqp consume: the queue declaration its settings describe', function (
     [{ queue: 'q', queueArguments: '{x' }, 'queueArguments', 'not-json'],
     [{ queue: 'q', queueArguments: '[1]' }, 'queueArguments', 'not-object'],
     [{ queue: 'q', messageTtl: '5', queueArguments: '{"x-message-ttl": 6}' }, 'queueArguments', 'set-twice'],
+    [{ queue: 'q', queueArguments: '{"__proto__": {"x-max-length": 1}}' }, 'queueArguments', 'proto-name'],
+    [{ queue: 'q', queueArguments: JSON.parse('{"__proto__": {"x-max-length": 1}}') }, 'queueArguments', 'proto-name'],
+    [{ queue: 'q', queueArguments: `{"${'k'.repeat(256)}": 1}` }, 'queueArguments', 'too-long'],
     [{ queue: 'q', routingKey: 'k' }, 'routingKey', 'routing-key-without-exchange'],
     [{ queue: 'q', exchange: 'amq.topic', exchangeType: 'topic' }, 'exchange', 'reserved'],
     [{ queue: 'q', exchange: 'e', exchangeType: 'x-delayed' }, 'exchangeType', 'unknown-type'],
@@ -216,6 +219,32 @@ describe('amqp consume: the queue declaration its settings describe', function (
 
   it('consumes an amq.* queue it does not declare', function () {
     assert.deepEqual(queueNameProblems('amq.gen-xyz', false), []);
+  });
+
+  it('declares arguments named constructor, toString or valueOf as data, not as fields set twice', function () {
+    const { declaration, problems } = queueDeclaration({
+      queue: 'q',
+      messageTtl: '5',
+      queueArguments: '{"constructor": "c", "toString": 1, "valueOf": true, "hasOwnProperty": null}',
+    });
+    assert.deepEqual(problems, []);
+    assert.deepEqual(declaration.arguments, {
+      'x-message-ttl': 5,
+      constructor: 'c',
+      toString: 1,
+      valueOf: true,
+      hasOwnProperty: null,
+    });
+  });
+
+  it('declares no argument the arguments object inherits (amqplib reads them with for…in)', function () {
+    const { value, problem } = parseArguments('{"__proto__": {"x-max-length": 1}}');
+    assert.equal(problem.kind, 'proto-name');
+    assert.equal(problem.detail, '__proto__');
+    const inherited = [];
+    for (const name in value) inherited.push(name);
+    assert.deepEqual(inherited, []);
+    assert.equal(Object.getPrototypeOf(value), Object.prototype);
   });
 
   it('reads empty arguments as none', function () {

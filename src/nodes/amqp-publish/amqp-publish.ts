@@ -13,13 +13,20 @@ import { parseArguments } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
 import { MessagePublisher, type Published, reportFailure } from '../../core/message-publisher';
 import {
-  NACK_CODES,
+  isNackedAs,
+  isReturnedAs,
   type NackedAs,
   type OutcomeRules,
-  RETURNED_CODES,
   type ReturnedAs,
 } from '../../core/publish-outcome';
-import { failInput, NodeError, positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
+import {
+  failInput,
+  faultSink,
+  NodeError,
+  positiveSetting,
+  showSetupError,
+  ThrottledStatus,
+} from '../../common/node-glue';
 import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 
@@ -93,10 +100,8 @@ export = function register(RED: NodeAPI): void {
       else if (keyType === 'jsonata') jsonata = RED.util.prepareJSONataExpression(def.routingKey, this);
       else if (keyType !== 'msg') throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
       // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
-      if (!(rules.returnedAs in RETURNED_CODES) && rules.returnedAs !== 'delivered') {
-        throw new Error(t('errors.returned-as'));
-      }
-      if (def.nackedAs !== undefined && !(def.nackedAs in NACK_CODES)) throw new Error(t('errors.nacked-as'));
+      if (!isReturnedAs(rules.returnedAs)) throw new Error(t('errors.returned-as'));
+      if (def.nackedAs !== undefined && !isNackedAs(def.nackedAs)) throw new Error(t('errors.nacked-as'));
       if (def.arrayPayload !== undefined && def.arrayPayload !== 'json' && def.arrayPayload !== 'elements') {
         throw new Error(t('errors.array-payload', { value: String(def.arrayPayload) }));
       }
@@ -156,6 +161,7 @@ export = function register(RED: NodeAPI): void {
     // with nothing rendered. A new reason comes with a 'change' (the connection or channel), shown at once.
     const refreshStatus = () => status.refresh(publisher?.problem ? publisher.health.state : 'ok');
     if (publisher) {
+      publisher.fault = faultSink(this, words);
       publisher.on('change', () => status.show());
       publisher.on('warning', (said) => this.warn(words.say(said)));
       setImmediate(() => status.show());

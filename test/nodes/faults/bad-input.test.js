@@ -137,6 +137,17 @@ describe('faults: bad input gives a clear error, never a crash', function () {
         { payload: 'x', properties: { headers: { fn: () => 1 } } },
         /message could not be encoded/,
       ],
+      // Own keys naming Object.prototype's members, as JSON.parse or a change node makes them.
+      ...['__proto__', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', 'toString'].map((name) => [
+        `msg.properties.${name}`,
+        { payload: 'x', properties: JSON.parse(`{"${name}": {"priority": 1}}`) },
+        new RegExp(`msg\\.properties\\.${name} is not an AMQP basic property`),
+      ]),
+      [
+        'a header named __proto__',
+        { payload: 'x', properties: { headers: JSON.parse('{"__proto__": {"x-inherited": 1}}') } },
+        /msg\.properties\.headers has a key named __proto__/,
+      ],
       [
         'routing key an object',
         { payload: 'x', key: { not: 'a string' } },
@@ -185,6 +196,7 @@ describe('faults: bad input gives a clear error, never a crash', function () {
         const hit = errors.list.find((m) => m.case === i);
         assert.ok(hit, `no error for ${what}`);
         assert.match(hit.error.message, expected, what);
+        assert.equal(hit.error.code, 'KUMO_BAD_INPUT', what);
       }
       pub.receive({ key: queue, payload: 'still working' });
       while (delivered.length === 0) await new Promise((resolve) => setImmediate(resolve)); // its output is the event
@@ -443,6 +455,148 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       assert.match(err.error.message, /ACCESS.REFUSED/);
       assert.ok(!err.error.message.includes(secret));
       assert.ok(Date.now() - t0 < 10000, 'failed at once, not after the confirm timeout');
+    });
+  });
+
+  describe('keys naming Object.prototype members: data or a clear error, never a prototype', function () {
+    const TOO_MANY = /PRECONDITION_FAILED - inequivalent arg 'x-max-length'/;
+
+    /** Redeclares `queue` with `args` on a channel of its own (a refusal closes the channel): null or the broker's error. */
+    async function redeclare(queue, args) {
+      const channel = await side.connection.createChannel();
+      channel.on('error', () => undefined);
+      try {
+        await channel.assertQueue(queue, { durable: true, arguments: args });
+        await channel.close();
+        return null;
+      } catch (err) {
+        return err;
+      }
+    }
+
+    /** Whether the broker has `queue`, asked passively on a channel of its own (a 404 closes it). */
+    async function exists(queue) {
+      const channel = await side.connection.createChannel();
+      channel.on('error', () => undefined);
+      try {
+        await channel.checkQueue(queue);
+        await channel.close();
+        return true;
+      } catch (err) {
+        assert.match(err.message, /NOT_FOUND/);
+        return false;
+      }
+    }
+
+    it('headers named constructor, toString and hasOwnProperty arrive as data', async () => {
+      const queue = await side.queue(`faults-proto-headers-${process.pid}`);
+      await side.channel.purgeQueue(queue);
+      await loadFlow(publishFlow(brokerNode('broker', BROKER_URL), { routingKey: queue }), TEST_CREDENTIALS);
+      const delivered = new Promise((resolve) => helper.getNode('delivered').on('input', resolve));
+      const headers = JSON.parse('{"constructor": "c", "toString": 2, "hasOwnProperty": {"valueOf": true}}');
+      helper.getNode('pub').receive({ payload: 'x', properties: { headers } });
+      assert.equal((await delivered).amqp.status, 'Ack');
+      const [stored] = await side.drain(queue);
+      assert.deepEqual({ ...stored.properties.headers }, headers);
+      await side.channel.deleteQueue(queue);
+    });
+
+    it('amqp consume refuses an x-argument named __proto__ at deploy and declares nothing', async () => {
+      const queue = `faults-proto-args-${process.pid}`;
+      await side.channel.deleteQueue(queue);
+      await loadFlow(
+        [
+          brokerNode('broker', BROKER_URL),
+          {
+            id: 'consume',
+            type: 'amqp-consume',
+            broker: 'broker',
+            queue,
+            declare: true,
+            queueArguments: '{"__proto__": {"x-max-length": 1}}',
+            wires: [[]],
+          },
+          { id: 'watcher', type: 'status', scope: ['consume'], wires: [['statuses']] },
+          { id: 'statuses', type: 'helper' },
+        ],
+        TEST_CREDENTIALS,
+      );
+      const statuses = statusWatch(helper.getNode('statuses'));
+      const shown = await statuses.until((s) => s.fill !== 'yellow');
+      assert.equal(shown.fill, 'red');
+      assert.match(shown.text, /Arguments: __proto__ cannot name an argument/);
+      assert.equal(await exists(queue), false, 'the queue was not declared');
+    });
+
+    it('amqp consume declares an x-argument named constructor as data, with the others given', async () => {
+      const queue = `faults-proto-ctor-${process.pid}`;
+      await side.channel.deleteQueue(queue);
+      await loadFlow(
+        [
+          brokerNode('broker', BROKER_URL),
+          {
+            id: 'consume',
+            type: 'amqp-consume',
+            broker: 'broker',
+            queue,
+            declare: true,
+            queueArguments: '{"constructor": "data", "x-max-length": 1}',
+            wires: [[]],
+          },
+          { id: 'watcher', type: 'status', scope: ['consume'], wires: [['statuses']] },
+          { id: 'statuses', type: 'helper' },
+        ],
+        TEST_CREDENTIALS,
+      );
+      const statuses = statusWatch(helper.getNode('statuses'));
+      const shown = await statuses.until((s) => s.fill !== 'yellow');
+      assert.equal(shown.fill, 'green', shown.text);
+      // The broker compares x-max-length on a redeclaration: it holds 1, as given.
+      assert.match(String((await redeclare(queue, { 'x-max-length': 2 }))?.message), TOO_MANY);
+      assert.equal(await redeclare(queue, { 'x-max-length': 1, constructor: 'data' }), null);
+      await helper.unload();
+      await side.channel.deleteQueue(queue);
+    });
+
+    for (const [setting, value, expected] of [
+      ['returnedAs', 'toString', /Returned: choose transient, permanent or delivered/],
+      ['nackedAs', 'constructor', /Nack: choose permanent or transient/],
+    ]) {
+      it(`amqp publish refuses ${setting} "${value}" at deploy, failing each message with what to choose`, async () => {
+        await loadFlow(
+          publishFlow(brokerNode('broker', BROKER_URL), { routingKey: 'k', [setting]: value }),
+          TEST_CREDENTIALS,
+        );
+        const statuses = statusWatch(helper.getNode('statuses'));
+        const errors = errorsOf();
+        const shown = await statuses.until((s) => s.fill !== 'yellow');
+        assert.equal(shown.fill, 'red', shown.text);
+        assert.match(shown.text, expected);
+        helper.getNode('pub').receive({ payload: 'x' });
+        const [err] = await errors.next(1);
+        assert.match(err.error.message, expected);
+      });
+    }
+
+    it('amqp publish refuses to declare a queue with an x-argument named __proto__, failing each message', async () => {
+      const queue = `faults-proto-pub-${process.pid}`;
+      await side.channel.deleteQueue(queue);
+      await loadFlow(
+        publishFlow(brokerNode('broker', BROKER_URL), {
+          routingKey: queue,
+          declareQueue: queue,
+          declareArguments: '{"__proto__": {"x-max-length": 1}}',
+        }),
+        TEST_CREDENTIALS,
+      );
+      const statuses = statusWatch(helper.getNode('statuses'));
+      const errors = errorsOf();
+      const red = await statuses.until((s) => s.fill === 'red');
+      assert.match(red.text, /queue arguments must be a JSON object/);
+      helper.getNode('pub').receive({ payload: 'x' });
+      const [err] = await errors.next(1);
+      assert.match(err.error.message, /queue arguments must be a JSON object/);
+      assert.equal(await exists(queue), false, 'the queue was not declared');
     });
   });
 
