@@ -34,10 +34,19 @@ const HANDLE = /^amqp:([0-9a-f]{8})\.(\d+)\.(\d+)$/;
 const open = new Map<number, AckChannel>();
 let lastId = 0;
 
+/** A delivery the flow holds: when it was handed out, and what names it in a warning. */
+export interface HeldDelivery {
+  deliveryTag: number;
+  sinceMs: number;
+  routingKey: string;
+  messageId: string | null;
+}
+
 /** The deliveries of one consumer channel that the flow has not settled yet. */
 export class AckChannel {
   readonly id = ++lastId;
-  private readonly pending = new Set<number>();
+  /** By delivery tag, oldest first (a Map iterates in insertion order). */
+  private readonly pending = new Map<number, HeldDelivery>();
   private released = false;
 
   constructor(
@@ -52,10 +61,30 @@ export class AckChannel {
     return this.pending.size;
   }
 
+  /** The delivery the flow has held longest, or null. */
+  get oldest(): HeldDelivery | null {
+    const first = this.pending.values().next();
+    return first.done ? null : first.value;
+  }
+
   /** Records a delivery the flow must settle; returns its handle. */
-  track(deliveryTag: number): string {
-    this.pending.add(deliveryTag);
+  track(
+    deliveryTag: number,
+    held: Omit<HeldDelivery, 'deliveryTag'> = { sinceMs: Date.now(), routingKey: '', messageId: null },
+  ): string {
+    this.pending.set(deliveryTag, { deliveryTag, ...held });
     return `amqp:${PROCESS_TOKEN}.${this.id}.${deliveryTag}`;
+  }
+
+  /** Settles with `action` every delivery handed out at or before `beforeMs`; returns them. */
+  expire(beforeMs: number, action: AckAction): HeldDelivery[] {
+    const expired: HeldDelivery[] = [];
+    for (const held of this.pending.values()) {
+      if (held.sinceMs > beforeMs) break;
+      expired.push(held);
+    }
+    for (const held of expired) this.settle(held.deliveryTag, action);
+    return expired;
   }
 
   settle(deliveryTag: number, action: AckAction): SettleResult {

@@ -53,7 +53,8 @@ export function decodeDelivery(
   const { fields, content } = message;
   const properties = definedProperties(message.properties);
   const headers = properties.headers as Record<string, unknown> | undefined;
-  const count = headers?.['x-delivery-count'];
+  // Own keys only: amqplib builds received headers by assignment, so a publisher's `__proto__` header becomes their prototype.
+  const count = headers && Object.hasOwn(headers, 'x-delivery-count') ? headers['x-delivery-count'] : undefined;
   const info: DeliveryInfo = {
     queue,
     exchange: fields.exchange,

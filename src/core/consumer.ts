@@ -9,7 +9,7 @@ import { ContainedEmitter, contained } from './contained';
 import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { settleWithin } from './confirm-publisher';
-import { AckChannel } from './consumer-handles';
+import { AckChannel, type HeldDelivery } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
 import type { MessageParam } from './messages';
 
@@ -40,6 +40,14 @@ export interface ConsumerSettings {
   ackMode: AckMode;
   /** Delay before a channel is opened again after the broker refused it, and between polls for a cancelled queue. */
   retry?: RetryBackoff;
+  /**
+   * How long a delivery may stay unacknowledged in the flow (manual mode) before the
+   * consumer settles it itself with `unackedAction`: a msg the flow dropped would
+   * otherwise hold a prefetch slot until RabbitMQ's consumer_timeout closes the channel.
+   * 0: no limit.
+   */
+  unackedTimeoutMs?: number;
+  unackedAction?: 'requeue' | 'reject';
 }
 
 export interface Delivery {
@@ -60,6 +68,8 @@ function isPreconditionFailed(err: unknown): boolean {
 export declare interface Consumer {
   /** The state, the problem or the count of unacknowledged deliveries changed. */
   on(event: 'change', listener: () => void): this;
+  /** Deliveries held longer than unackedTimeoutMs, now requeued or rejected as set. */
+  on(event: 'unacked-expired', listener: (expired: HeldDelivery[], action: 'requeue' | 'reject') => void): this;
   /** The queue exists with other arguments than the declaration's: it is consumed as it is, undeclared. */
   on(event: 'declare-refused', listener: (error: string) => void): this;
 }
@@ -76,6 +86,7 @@ export class Consumer extends ContainedEmitter {
   private channelError: string | null = null;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
+  private unackedTimer: NodeJS.Timeout | null = null;
   private readonly retry: RetryBackoff;
 
   private readonly onConnected = () => {
@@ -119,6 +130,35 @@ export class Consumer extends ContainedEmitter {
     return this.acks ? this.acks.unacknowledged : 0;
   }
 
+  /** How long the oldest unacknowledged delivery has been in the flow (ms), or 0. */
+  get oldestUnackedMs(): number {
+    const oldest = this.acks?.oldest;
+    return oldest ? Math.max(0, Date.now() - oldest.sinceMs) : 0;
+  }
+
+  /** Arms the timer for the oldest held delivery's deadline, if there is a limit and none is armed. */
+  private watchUnacked(): void {
+    const limit = this.settings.unackedTimeoutMs ?? 0;
+    const oldest = this.acks?.oldest;
+    if (limit <= 0 || !oldest || this.unackedTimer || this.closing) return;
+    const delay = Math.max(0, oldest.sinceMs + limit - Date.now());
+    this.unackedTimer = setTimeout(
+      contained(
+        () => this.fault,
+        () => {
+          this.unackedTimer = null;
+          const acks = this.acks;
+          if (!acks || this.closing) return;
+          const action = this.settings.unackedAction ?? 'requeue';
+          const expired = acks.expire(Date.now() - limit, action);
+          if (expired.length > 0) this.emit('unacked-expired', expired, action);
+          this.watchUnacked();
+        },
+      ),
+      delay,
+    );
+  }
+
   /**
    * Stops consuming and closes the channel: the broker returns every delivery
    * not yet acknowledged to the queue. Handles of this channel fail from now on.
@@ -127,6 +167,8 @@ export class Consumer extends ContainedEmitter {
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.unackedTimer) clearTimeout(this.unackedTimer);
+    this.unackedTimer = null;
     this.connection.removeListener('connected', this.onConnected);
     this.connection.removeListener('status', this.onStatus);
     this.acks?.release();
@@ -233,8 +275,15 @@ export class Consumer extends ContainedEmitter {
           // A delivery that arrives while closing is not handed out: the close returns it to the queue.
           if (this.channel !== channel) return;
           let handle: string | null = null;
-          if (manual) handle = acks.track(message.fields.deliveryTag);
-          else channel.ack(message);
+          if (manual) {
+            const messageId = message.properties.messageId;
+            handle = acks.track(message.fields.deliveryTag, {
+              sinceMs: Date.now(),
+              routingKey: message.fields.routingKey,
+              messageId: typeof messageId === 'string' ? messageId : null,
+            });
+            this.watchUnacked();
+          } else channel.ack(message);
           try {
             this.deliver({ message, handle });
           } catch (err) {

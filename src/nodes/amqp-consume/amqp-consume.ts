@@ -8,6 +8,7 @@ import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/con
 import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
 import { type QueueProblem, queueDeclaration, queueNameProblems } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
+import { MAX_TIMER_MS } from '../../core/clock';
 import { contained } from '../../core/contained';
 import { faultSink, NodeError } from '../../common/node-glue';
 import { coreWords, translator, type Translate } from '../../common/node-text';
@@ -28,6 +29,8 @@ interface AmqpConsumeDef extends NodeDef {
   routingKey: string;
   prefetch: string | number;
   ackMode: AckMode;
+  unackedTimeout?: string | number;
+  unackedAction?: string;
   output: PayloadFormat;
 }
 
@@ -85,7 +88,47 @@ export = function register(RED: NodeAPI): void {
         const problems = queueNameProblems(queue, false);
         if (problems.length > 0) throw new Error(problemText(t, problems[0]));
       }
-      consumer = new Consumer(broker.connection, { queue, declaration, prefetch, ackMode }, onDelivery);
+      const timeout = Number(def.unackedTimeout === '' || def.unackedTimeout === undefined ? 300 : def.unackedTimeout);
+      if (!Number.isFinite(timeout) || timeout < 0) throw new Error(t('errors.unacked-timeout'));
+      const unackedAction = def.unackedAction || 'requeue';
+      if (unackedAction !== 'requeue' && unackedAction !== 'reject') throw new Error(t('errors.unacked-action'));
+      consumer = new Consumer(
+        broker.connection,
+        {
+          queue,
+          declaration,
+          prefetch,
+          ackMode,
+          unackedTimeoutMs: Math.min(timeout * 1000, MAX_TIMER_MS),
+          unackedAction,
+        },
+        onDelivery,
+      );
+      const seconds = timeout;
+      consumer.on('unacked-expired', (expired, action) => {
+        // One line per sweep, naming at most a few: a flow that drops everything must not flood the log.
+        const which = expired
+          .slice(0, 5)
+          .map((held) =>
+            t('errors.unacked-which', {
+              tag: held.deliveryTag,
+              routingKey: held.routingKey,
+              messageId: held.messageId === null ? '' : t('errors.unacked-message-id', { id: held.messageId }),
+            }),
+          )
+          .join('; ');
+        const more = expired.length > 5 ? ` …(+${expired.length - 5})` : '';
+        this.warn(
+          t('errors.unacked-expired', {
+            count: expired.length,
+            queue,
+            seconds,
+            action: t(action === 'requeue' ? 'errors.unacked-requeued' : 'errors.unacked-rejected'),
+            which: which + more,
+          }),
+        );
+        refreshStatus();
+      });
     } catch (err) {
       fail(words.say(err));
     }
@@ -106,9 +149,14 @@ export = function register(RED: NodeAPI): void {
           this.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
           break;
         case 'consuming':
-          if (c.unacknowledged > 0)
-            this.status({ fill: 'green', shape: 'dot', text: t('status.unacknowledged', { count: c.unacknowledged }) });
-          else this.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
+          if (c.unacknowledged > 0) {
+            const seconds = Math.floor(c.oldestUnackedMs / 1000);
+            const text =
+              seconds >= 1
+                ? t('status.unacknowledged-oldest', { count: c.unacknowledged, seconds })
+                : t('status.unacknowledged', { count: c.unacknowledged });
+            this.status({ fill: seconds >= 60 ? 'yellow' : 'green', shape: 'dot', text });
+          } else this.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
           break;
         case 'cancelled':
           this.status({ fill: 'yellow', shape: 'ring', text: t('status.cancelled') });

@@ -29,6 +29,8 @@ interface ConsumeProperties extends EditorNodeProperties {
   routingKey: string;
   prefetch: string | number;
   ackMode: string;
+  unackedTimeout?: string | number;
+  unackedAction?: string;
   output: string;
 }
 
@@ -106,6 +108,19 @@ const definition: EditorNodeDef<ConsumeProperties> = {
       value: 'manual',
       validate: validator<ConsumeProperties>((v) => (['manual', 'auto'].includes(v) ? true : t('errors.ack-mode'))),
     },
+    unackedTimeout: {
+      value: 300,
+      // Blank, or missing in flows saved before the setting existed: the default applies.
+      validate: validator<ConsumeProperties>((v) =>
+        v === undefined || String(v).trim() === '' || isWholeNumber(v, 0) ? true : t('errors.unacked-timeout'),
+      ),
+    },
+    unackedAction: {
+      value: 'requeue',
+      validate: validator<ConsumeProperties>((v) =>
+        v === undefined || v === 'requeue' || v === 'reject' ? true : t('errors.unacked-action'),
+      ),
+    },
     output: {
       value: 'auto',
       validate: validator<ConsumeProperties>((v) =>
@@ -146,6 +161,7 @@ const definition: EditorNodeDef<ConsumeProperties> = {
     const refresh = () => {
       $('.amqp-consume-declared').toggle($('#node-input-declare').is(':checked'));
       $('#node-input-consume-tip').html(t(`tip.${$('#node-input-ackMode').val() === 'auto' ? 'auto' : 'manual'}`));
+      $('.amqp-consume-manual').toggle($('#node-input-ackMode').val() !== 'auto');
     };
     $('#node-input-declare, #node-input-ackMode').on('change', refresh);
     refresh();
