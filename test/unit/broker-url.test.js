@@ -168,18 +168,23 @@ describe('broker url: secretsOf lists what a message must never show', function 
     assert.deepEqual(secretsOf('amqp://kumo:s%40cret@rabbit', {}), ['s%40cret', 's@cret']);
   });
 
-  it('finds the password of every URL in a cluster list', function () {
-    assert.deepEqual(secretsOf('amqp://a:one@h1,amqp://b:two@h2', { password: 'cred' }), [
-      'cred',
-      'one',
-      'one',
-      'two',
-      'two',
-    ]);
+  it('finds the password of every URL in a cluster list, each once', function () {
+    assert.deepEqual(secretsOf('amqp://a:one@h1,amqp://b:two@h2', { password: 'cred' }), ['cred', 'one', 'two']);
   });
 
-  it('keeps a password with a bad %-escape in its raw form', function () {
-    assert.deepEqual(secretsOf('amqp://kumo:pa%zz@rabbit', {}), ['pa%zz']);
+  it('keeps a password with a bad %-escape in its raw form, and as amqplib is handed it', function () {
+    assert.deepEqual(secretsOf('amqp://kumo:pa%zz@rabbit', {}), ['pa%zz', 'pa%25zz']);
+  });
+
+  it('takes the whole password when it holds an @ left unescaped, never the part before it', function () {
+    const secrets = secretsOf('amqp://kumo:p@ss@rabbit', {});
+    assert.ok(secrets.includes('p@ss'), JSON.stringify(secrets));
+    assert.ok(!secrets.includes('p'), JSON.stringify(secrets));
+  });
+
+  it('knows the password of a URL it refuses (a / left unescaped), and of one cut at a comma', function () {
+    assert.ok(secretsOf('amqp://kumo:pa/ss@rabbit', {}).includes('pa/ss'));
+    assert.ok(secretsOf('amqp://kumo:pa/s,s@rabbit', {}).includes('pa/s,s'));
   });
 
   it('has nothing to hide when there is no password', function () {
@@ -222,5 +227,207 @@ describe('broker URLs: a password typed into the URL setting', function () {
   it('leaves a URL without one as it is', function () {
     assert.deepEqual(takeUserinfo('amqp://a'), { url: 'amqp://a', username: null, password: null });
     assert.deepEqual(takeUserinfo('amqps://user@a'), { url: 'amqps://a', username: 'user', password: null });
+  });
+});
+
+// What amqplib makes of the URL it is handed (lib/connect.js, credentialsFromUrl): the WHATWG
+// parse of the URL, then unescape() of its user name and password.
+function asAmqplibReadsIt(url) {
+  const parts = new URL(url);
+  return { username: unescape(parts.username), password: unescape(parts.password) };
+}
+
+const fc = require('fast-check');
+const printable = fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code));
+const printableText = (constraints = {}) => fc.string({ unit: printable, ...constraints });
+
+describe('broker url: a user name and password hold any character when %-escaped', function () {
+  it('gives amqplib back every printable ASCII user name and password, in each URL of a cluster, amqps too', function () {
+    fc.assert(
+      fc.property(printableText(), printableText(), (username, password) => {
+        const userinfo = `${encodeURIComponent(username)}:${encodeURIComponent(password)}@`;
+        const setting = `amqp://${userinfo}rabbit-1:5672/kumo, amqps://${userinfo}rabbit-2`;
+        const endpoints = parseBrokerUrls(setting, 30);
+        assert.deepEqual(
+          endpoints.map((e) => e.display),
+          ['amqp://rabbit-1:5672/kumo', 'amqps://rabbit-2'],
+        );
+        for (const endpoint of endpoints) {
+          const read = asAmqplibReadsIt(endpoint.url);
+          // amqplib cannot tell an empty user name from none: both give ''.
+          assert.deepEqual(read, { username, password });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('words an error about the setting the same whatever the password is', function () {
+    const failing = [
+      (userinfo) => `amqp://${userinfo}rabbit:0/vh`,
+      (userinfo) => `http://${userinfo}rabbit`,
+      (userinfo) => `amqp://${userinfo}rabbit/%zz`,
+      (userinfo) => `amqp://${userinfo}bad host`,
+      (userinfo) => `amqp://rabbit-1,amqp://${userinfo}`,
+    ];
+    const errorOf = (setting) => {
+      try {
+        parseBrokerUrls(setting);
+      } catch (err) {
+        return { message: err.message, entry: err.entry, reason: err.reason };
+      }
+      assert.fail(`${setting} was accepted`);
+    };
+    fc.assert(
+      fc.property(printableText({ minLength: 1 }), fc.constantFrom(...failing), (password, template) => {
+        const reference = errorOf(template('kumo:x@'));
+        assert.deepEqual(errorOf(template(`kumo:${encodeURIComponent(password)}@`)), reference);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('broker url: a password typed as it is, reserved characters unescaped', function () {
+  it('reads @ and : in a password: the user info ends at the last @ before the host', function () {
+    const [endpoint] = parseBrokerUrls('amqp://kumo:p@ss:w@rd@rabbit/vh');
+    assert.deepEqual(asAmqplibReadsIt(endpoint.url), { username: 'kumo', password: 'p@ss:w@rd' });
+    assert.equal(endpoint.display, 'amqp://rabbit/vh');
+  });
+
+  it('reads a comma in a password as part of it, not as the end of a URL of the list', function () {
+    const endpoints = parseBrokerUrls('amqp://kumo:a,b@rabbit-1, amqps://rabbit-2');
+    assert.deepEqual(
+      endpoints.map((e) => e.display),
+      ['amqp://rabbit-1', 'amqps://rabbit-2'],
+    );
+    assert.equal(asAmqplibReadsIt(endpoints[0].url).password, 'a,b');
+  });
+
+  it('decodes %-escapes and keeps a % that starts none', function () {
+    const read = (setting) => asAmqplibReadsIt(parseBrokerUrls(setting)[0].url).password;
+    assert.equal(read('amqp://kumo:%41%2F%25@rabbit'), 'A/%');
+    assert.equal(read('amqp://kumo:100%@rabbit'), '100%');
+    assert.equal(read('amqp://kumo:50%zz@rabbit'), '50%zz');
+  });
+
+  for (const [char, escaped] of [
+    ['/', '%2F'],
+    ['?', '%3F'],
+    ['#', '%23'],
+  ]) {
+    it(`refuses a ${char} left in a password, saying to write it as ${escaped}, without quoting the password`, function () {
+      for (const [setting, where] of [
+        [`amqp://kumo:Xq${char}zz9@rabbit/vh`, /^broker url has an @/],
+        [`amqp://rabbit-1, amqps://kumo:Xq${char}zz9@rabbit-2`, /^broker url 2 has an @/],
+        // Cut at a comma: the first half of the password is an entry of its own.
+        [`amqp://kumo:Xq${char}z,z9@rabbit`, /^broker url 2 has an @/],
+      ]) {
+        assert.throws(
+          () => parseBrokerUrls(setting),
+          (err) => {
+            assert.ok(err instanceof BrokerUrlError);
+            assert.equal(err.reason, 'userinfo-unescaped');
+            assert.match(err.message, where);
+            assert.ok(err.message.includes(`${char} as ${escaped}`), err.message);
+            assert.ok(err.message.includes('@ as %40'), err.message);
+            assert.doesNotMatch(`${err.message} ${err.entry}`, /Xq|z9/);
+            return true;
+          },
+        );
+      }
+    });
+  }
+
+  it('refuses an @ in a vhost, saying to write it as %40', function () {
+    throwsBrokerUrlError(() => parseBrokerUrls('amqp://rabbit/team@kumo'), /in a vhost write @ as %40/);
+  });
+
+  it('gives amqplib any printable password it can read, and refuses the rest without quoting it', function () {
+    fc.assert(
+      fc.property(
+        printableText().filter((p) => !p.includes('%')),
+        (password) => {
+          let endpoint;
+          try {
+            [endpoint] = parseBrokerUrls(`amqp://kumo:${password}@rabbit/vh`);
+          } catch (err) {
+            assert.ok(/[/?#]/.test(password), `${JSON.stringify(password)} refused: ${err.message}`);
+            assert.equal(err.reason, 'userinfo-unescaped');
+            assert.equal(err.message.includes(password) && password.length >= 4 ? password : '', '');
+            return;
+          }
+          assert.ok(!/[/?#]/.test(password), `${JSON.stringify(password)} accepted`);
+          assert.deepEqual(asAmqplibReadsIt(endpoint.url), { username: 'kumo', password });
+          assert.equal(endpoint.display, 'amqp://rabbit/vh');
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('broker url: redact masks whole secrets', function () {
+  it('leaves a secret of 1 to 3 characters unmasked, where it would garble every word holding it', function () {
+    assert.equal(redact('connection reset by peer', ['p', 'e', 'con']), 'connection reset by peer');
+  });
+
+  it('masks a secret holding an @ whole', function () {
+    assert.equal(redact('login p@ss refused', secretsOf('amqp://kumo:p@ss@rabbit', {})), 'login *** refused');
+  });
+
+  it('masks the longest secret first, so no part of a longer one is left', function () {
+    assert.equal(redact('sent s%40cret', ['cret', 's@cret', 's%40cret']), 'sent ***');
+  });
+
+  it('strips user info holding a / from a URL in a text', function () {
+    assert.equal(
+      stripUserinfo('dial amqp://kumo:pa/ss@rabbit:5672 failed, then amqps://kumo:p@ss@rabbit-2'),
+      'dial amqp://rabbit:5672 failed, then amqps://rabbit-2',
+    );
+  });
+});
+
+describe('broker URLs: a password typed into the URL setting, reserved characters unescaped', function () {
+  const { takeUserinfo, withoutUserinfo } = require('../../dist/core/broker-url');
+
+  it('is moved out whole when it holds a /, an @ or a comma', function () {
+    assert.deepEqual(takeUserinfo('amqp://kumo:pa/ss@rabbit/vh'), {
+      url: 'amqp://rabbit/vh',
+      username: 'kumo',
+      password: 'pa/ss',
+    });
+    assert.deepEqual(takeUserinfo('amqps://kumo:p@ss@rabbit'), {
+      url: 'amqps://rabbit',
+      username: 'kumo',
+      password: 'p@ss',
+    });
+    assert.deepEqual(takeUserinfo('amqp://kumo:a,b@rabbit-1, amqp://rabbit-2'), {
+      url: 'amqp://rabbit-1, amqp://rabbit-2',
+      username: 'kumo',
+      password: 'a,b',
+    });
+  });
+
+  it('never shows it in the label', function () {
+    assert.equal(
+      withoutUserinfo('amqp://kumo:pa/ss@rabbit-1, amqps://kumo:p@s,s@rabbit-2'),
+      'amqp://rabbit-1, amqps://rabbit-2',
+    );
+  });
+
+  it('moves any printable password out and leaves a URL that parses', function () {
+    fc.assert(
+      fc.property(
+        printableText().filter((p) => !p.includes('%')),
+        (password) => {
+          const setting = `amqp://kumo:${password}@rabbit-1/vh, amqps://rabbit-2`;
+          const taken = takeUserinfo(setting);
+          assert.deepEqual(taken, { url: 'amqp://rabbit-1/vh, amqps://rabbit-2', username: 'kumo', password });
+          assert.equal(parseBrokerUrls(taken.url).length, 2);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

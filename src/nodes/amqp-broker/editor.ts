@@ -9,8 +9,8 @@ import {
   hasUserinfo,
   parseBrokerUrls,
   splitBrokerUrls,
-  stripUserinfo,
   takeUserinfo,
+  withoutUserinfo,
 } from '../../core/broker-url';
 import { editorText, labelled, RED, validator } from '../../editor/editor-red';
 
@@ -58,6 +58,8 @@ function urlProblem(value: unknown): true | string {
         return t('errors.url-port', { url });
       case 'bad-vhost-escape':
         return t('errors.url-vhost-escape', { url });
+      case 'userinfo-unescaped':
+        return t('errors.url-userinfo-unescaped');
       default:
         return t('errors.url-invalid', { url });
     }
@@ -105,9 +107,8 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
   label: function () {
     if (this.name) return this.name;
     return (
-      entries(this.url)
+      entries(withoutUserinfo(String(this.url ?? '')))
         .filter((url) => url !== '')
-        .map(stripUserinfo)
         .join(', ') || t('paletteLabel')
     );
   },
@@ -115,7 +116,7 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     const refresh = () => {
       const value = $('#node-config-input-url').val();
       $('#node-config-row-tls').toggle(anyTls(value));
-      const withUserinfo = entries(value).some(hasUserinfo);
+      const withUserinfo = hasUserinfo(String(value ?? ''));
       if (withUserinfo) {
         // A stored password shows as a placeholder value, so a non-empty field means "set".
         const haveCredentials =
@@ -131,7 +132,7 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     // A password typed into the URL would be exported with the flow: it moves into the credential
     // fields (when they are empty; otherwise those are what the node uses), and leaves the URL.
     const url = String($('#node-config-input-url').val() ?? '');
-    if (entries(url).some(hasUserinfo)) {
+    if (hasUserinfo(url)) {
       const taken = takeUserinfo(url);
       const username = $('#node-config-input-username');
       const password = $('#node-config-input-password');

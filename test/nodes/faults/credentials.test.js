@@ -214,4 +214,134 @@ describe('faults: credentials never leak', function () {
         `${errors.length} error messages and ${nodeRed.log.split('\n').length} log lines: 0 hits`,
     );
   });
+
+  it('a password with reserved characters in the URL: %-escaped or @ : , as typed, it logs in; a / as typed is refused; none shows', async () => {
+    const odd = `O@d/d:p?w#%,x y'${crypto.randomBytes(6).toString('hex')}`;
+    const typed = `T@pd:w, ${crypto.randomBytes(6).toString('hex')}`;
+    const short = `e@${crypto.randomBytes(6).toString('hex')}`;
+    const oddUser = `kumo-odd-${process.pid}`;
+    const typedUser = `kumo-typed-${process.pid}`;
+    await brokers.ctl(fb.instance, ['add_user', oddUser, odd]);
+    await brokers.ctl(fb.instance, ['add_user', typedUser, typed]);
+    for (const who of [oddUser, typedUser]) {
+      await brokers.ctl(fb.instance, ['set_permissions', '-p', '/', who, '.*', '.*', '.*']);
+    }
+    const [deadPort] = await brokers.freePorts(1);
+    const queue = await side.queue('faults-credentials-odd');
+    await side.channel.purgeQueue(queue);
+    const port = new URL(fb.plainUrl).port;
+    const z = 'odd-tab';
+    const broker = (id, url) => ({
+      id,
+      type: 'amqp-broker',
+      url,
+      heartbeat: 10,
+      credentials: { username: '', password: '' },
+    });
+    const publish = (id, brokerId) => ({
+      id,
+      type: 'amqp-publish',
+      z,
+      broker: brokerId,
+      routingKey: queue,
+      routingKeyType: 'str',
+      confirmTimeout: 5,
+      wires: [['record'], ['record']],
+    });
+    const which = ['escaped', 'typed', 'slash', 'short'];
+    const flows = [
+      { id: z, type: 'tab', label: 'odd passwords' },
+      broker('broker-escaped', `amqp://${oddUser}:${encodeURIComponent(odd)}@127.0.0.1:${port}`),
+      // A cluster whose first member is down: the second one's password holds @, : and a comma as typed.
+      broker('broker-typed', `amqp://127.0.0.1:${deadPort}, amqp://${typedUser}:${typed}@127.0.0.1:${port}`),
+      broker('broker-slash', `amqp://${oddUser}:${odd}@127.0.0.1:${port}`),
+      // A wrong password whose part before its @ is one letter: that letter must not be masked everywhere.
+      broker('broker-short', `amqp://${typedUser}:${short}@127.0.0.1:${port}`),
+      ...which.map((w) => publish(`pub-${w}`, `broker-${w}`)),
+      { id: 'go-in', type: 'http in', z, url: '/go', method: 'post', wires: [['fan-out']] },
+      {
+        id: 'fan-out',
+        type: 'function',
+        z,
+        outputs: 1 + which.length,
+        wires: [['go-done'], ...which.map((w) => [`pub-${w}`])],
+        func: `return [msg, ${which.map((w) => `{ payload: '${w}', which: '${w}' }`).join(', ')}];`,
+      },
+      { id: 'go-done', type: 'http response', z, wires: [] },
+      { id: 'catch-all', type: 'catch', z, scope: null, uncaught: false, wires: [['record']] },
+      { id: 'status-all', type: 'status', z, scope: null, wires: [['record']] },
+      { id: 'record', type: 'function', z, func: RECORD, outputs: 1, wires: [[]] },
+      { id: 'seen-in', type: 'http in', z, url: '/seen', method: 'get', wires: [['seen-fn']] },
+      {
+        id: 'seen-fn',
+        type: 'function',
+        z,
+        func: "msg.payload = global.get('seen') || { statuses: [], errors: [], outcomes: [] }; return msg;",
+        outputs: 1,
+        wires: [['seen-done']],
+      },
+      { id: 'seen-done', type: 'http response', z, wires: [] },
+    ];
+    if (nodeRed) await nodeRed.stop();
+    nodeRed = await startNodeRed([]);
+    const api = (p, init = {}) =>
+      fetch(`${nodeRed.url}${p}`, {
+        ...init,
+        headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', ...(init.headers || {}) },
+      });
+    const deployed = await api('/flows', {
+      method: 'POST',
+      headers: { 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows }),
+    });
+    assert.equal(deployed.status, 200, await deployed.text());
+    const seen = async () => {
+      const response = await api('/seen');
+      return response.ok ? response.json() : { statuses: [], errors: [], outcomes: [] };
+    };
+    const poll = async (predicate, what) => {
+      for (const deadline = Date.now() + 30000; ; ) {
+        const s = await seen();
+        if (predicate(s)) return s;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    const statusOf = (s, id, fill) => s.statuses.some((x) => x.id === id && x.fill === fill);
+    await poll(
+      (s) =>
+        statusOf(s, 'pub-escaped', 'green') &&
+        statusOf(s, 'pub-typed', 'green') &&
+        statusOf(s, 'pub-slash', 'red') &&
+        statusOf(s, 'pub-short', 'red'),
+      'statuses',
+    );
+    assert.equal((await api('/go', { method: 'POST', body: '{}' })).status, 200);
+    const s = await poll((x) => x.outcomes.length + x.errors.length >= which.length, 'four outcomes');
+    assert.deepEqual(
+      s.outcomes.map((o) => [o.which, o.amqp.status]).sort(),
+      [
+        ['escaped', 'Ack'],
+        ['typed', 'Ack'],
+      ],
+      'both passwords logged in (so the URL gave amqplib exactly the password)',
+    );
+    const errorOf = (id) => s.errors.find((e) => e.id === id)?.message || '';
+    assert.match(errorOf('pub-slash'), /write \/ as %2F/);
+    assert.match(errorOf('pub-short'), /ACCESS.REFUSED/);
+    assert.match(errorOf('pub-short'), /Handshake terminated by server.*Login was refused/, 'no "e" is masked');
+
+    const tokens = [odd, typed, short].map((secret) => secret.slice(-12));
+    const places = {
+      statuses: s.statuses.map((x) => x.text).join('\n'),
+      errors: s.errors.map((x) => x.message).join('\n'),
+      log: nodeRed.log,
+    };
+    const hits = Object.entries(places).flatMap(([where, text]) =>
+      [odd, typed, short, ...tokens].filter((secret) => text.includes(secret)).map((hit) => `${where}: ${hit}`),
+    );
+    assert.deepEqual(hits, []);
+    for (const who of [oddUser, typedUser])
+      await brokers.ctl(fb.instance, ['delete_user', who], { allowFailure: true });
+  });
 });
