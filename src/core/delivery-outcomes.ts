@@ -1,7 +1,10 @@
 // How an amqp publish or reject node, any number of nodes after a custom
-// protocol node, tells it how a delivery attempt ended. msg.kumo.id is the key:
-// a plain string survives Node-RED cloning the message at a fork.
-// The custom protocol node alone decides what an outcome means (see delivery.ts).
+// protocol node, tells it how a delivery attempt ended: settle(), called once
+// per message by the node that ends the attempt. msg.kumo.id is the key: a
+// plain string survives Node-RED cloning the message at a fork. The delivery
+// queue (delivery-queue.ts) decides what the outcome means for the delivery.
+
+import { ERROR_CODES } from './errors';
 
 export type ReportedOutcome =
   /** The sender's disposition, e.g. '250 {"status":"Ack",...}' */
@@ -13,6 +16,15 @@ export type ReportedOutcome =
    * the message can never be delivered (bad input), so it bounces at once.
    */
   | { kind: 'failed'; error: string; permanent?: boolean };
+
+/** How the node that ends an attempt knows it ended. */
+export type AttemptEnd =
+  | ReportedOutcome
+  /**
+   * An error, classified here: bad input (err.code KUMO_BAD_INPUT) can never be
+   * delivered and bounces at once; anything else (broker trouble, a timeout) is retried.
+   */
+  | { kind: 'error'; error: Error };
 
 export type OutcomeListener = (attempt: number, outcome: ReportedOutcome) => void;
 
@@ -52,12 +64,20 @@ export function batchRefs(kumo: unknown): unknown[] | null {
 }
 
 /**
- * Reports the outcome of the attempt named by msg.kumo; for a batch, the same
- * outcome for each of its messages (kumo.reject inside send_batch rejects them
- * all). Returns false when no custom protocol node is waiting for any of them
- * (not a delivery, or already settled).
+ * Ends the attempt named by msg.kumo: the one place every node reports to. For a
+ * batch, the same end for each of its messages (kumo.reject inside send_batch
+ * rejects them all). Returns false when no custom protocol node is waiting for
+ * any of them (not a delivery, or already settled).
  */
-export function reportOutcome(kumo: unknown, outcome: ReportedOutcome): boolean {
+export function settle(kumo: unknown, end: AttemptEnd): boolean {
+  const outcome: ReportedOutcome =
+    end.kind === 'error'
+      ? {
+          kind: 'failed',
+          error: end.error.message,
+          permanent: (end.error as { code?: unknown }).code === ERROR_CODES.badInput,
+        }
+      : end;
   const batch = batchRefs(kumo);
   if (batch) {
     let taken = false;

@@ -2,10 +2,13 @@
 // an array, goes through the confirm publisher, and the delivery it belongs to
 // (msg.kumo) hears its outcome. The seed's client:publish{...} + confirm:wait(),
 // with Ack / NotRequested = delivered and Nack = kumo.reject(500, ...).
+// Each element of a custom protocol batch is a whole message (msg.messages[i]):
+// published exactly as that message alone would be, with its own properties and
+// its own routing key.
 
 import { encodeBody, publishOptions } from './amqp-message';
 import type { ConfirmPublisher, ConfirmResult } from './confirm-publisher';
-import { batchRefs, type ReportedOutcome, reportOutcome } from './delivery-outcomes';
+import { type AttemptEnd, batchRefs, settle } from './delivery-outcomes';
 import { CoreError, ERROR_CODES, KumoError } from './errors';
 import { say } from './messages';
 import {
@@ -31,7 +34,15 @@ export interface PublishInput {
   payload?: unknown;
   properties?: unknown;
   kumo?: unknown;
+  /** A custom protocol batch: each element's whole msg, in payload order. */
+  messages?: unknown;
 }
+
+/**
+ * The routing key for a msg (the node's setting, evaluated against that msg), or why
+ * there is none (bad input). May answer later (a JSONata expression).
+ */
+export type RoutingKeyOf = (msg: PublishInput, callback: (err: Error | null, key: string) => void) => void;
 
 /** How a msg ends: an error (Catch nodes), or its confirm result and, when refused, msg.reject (output 2). */
 export type Published =
@@ -40,9 +51,13 @@ export type Published =
 
 type Settle = (err: Error | null, result: ConfirmResult | null, returned: boolean) => void;
 
-/** Tells msg.kumo's delivery (every message of a batch) that the attempt failed: a transient failure. */
+/** Tells msg.kumo's delivery (every message of a batch) that the attempt failed: bad input bounces, the rest is retried. */
 export function reportFailure(kumo: unknown, err: Error): void {
-  if (kumo !== undefined) reportOutcome(kumo, { kind: 'failed', error: err.message });
+  if (kumo !== undefined) settle(kumo, { kind: 'error', error: err });
+}
+
+function isMsg(value: unknown): value is PublishInput {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 export class MessagePublisher {
@@ -51,8 +66,8 @@ export class MessagePublisher {
     private readonly settings: MessageSettings,
   ) {}
 
-  /** Publishes the msg's payload with `routingKey`; `done` hears how the msg ends, once. */
-  publish(input: PublishInput, routingKey: string, done: (published: Published) => void): void {
+  /** Publishes the msg's payload with the routing key `keyOf` gives; `done` hears how the msg ends, once. */
+  publish(input: PublishInput, keyOf: RoutingKeyOf, done: (published: Published) => void): void {
     // Asked before any payload is encoded: under overload most messages are refused.
     const refused = this.publisher.refusal();
     if (refused) {
@@ -62,22 +77,28 @@ export class MessagePublisher {
     if (Array.isArray(input.payload)) {
       const batch = batchRefs(input.kumo);
       if (this.settings.eachElement || batch) {
-        this.publishEach(input, input.payload, batch, routingKey, done);
+        this.publishEach(input, input.payload, batch, keyOf, done);
         return;
       }
     }
-    this.publishOne(input.payload, input.properties, routingKey, (err, result, returned) => {
-      if (err || !result) {
-        this.fail(input, err as Error, done);
+    keyOf(input, (keyError, routingKey) => {
+      if (keyError) {
+        this.fail(input, keyError, done);
         return;
       }
-      const outcome = publishOutcome(result, returned, this.settings.rules);
-      // The disposition is only built for a delivery that waits for it (hot path).
-      if (input.kumo !== undefined) reportOutcome(input.kumo, reportedOutcome(outcome, result));
-      done({
-        error: null,
-        amqp: result,
-        reject: outcome.kind === 'rejected' ? { code: outcome.code, message: outcome.message } : null,
+      this.publishOne(input.payload, input.properties, routingKey, (err, result, returned) => {
+        if (err || !result) {
+          this.fail(input, err as Error, done);
+          return;
+        }
+        const outcome = publishOutcome(result, returned, this.settings.rules);
+        // The disposition is only built for a delivery that waits for it (hot path).
+        if (input.kumo !== undefined) settle(input.kumo, reportedOutcome(outcome, result));
+        done({
+          error: null,
+          amqp: result,
+          reject: outcome.kind === 'rejected' ? { code: outcome.code, message: outcome.message } : null,
+        });
       });
     });
   }
@@ -114,7 +135,7 @@ export class MessagePublisher {
     input: PublishInput,
     elements: unknown[],
     batch: unknown[] | null,
-    routingKey: string,
+    keyOf: RoutingKeyOf,
     done: (published: Published) => void,
   ): void {
     if (batch && batch.length !== elements.length) {
@@ -122,17 +143,34 @@ export class MessagePublisher {
       this.fail(input, new KumoError(ERROR_CODES.badInput, said), done);
       return;
     }
-    const where = { exchange: this.settings.exchange, routingKey };
-    const publish: PublishElement = (element, settle) => this.publishOne(element, input.properties, routingKey, settle);
-    const onElement = (i: number, outcome: ReportedOutcome) => {
-      if (batch) reportOutcome(batch[i], outcome);
+    // A batch element is a whole message: its own fields, with the payload the batch msg now holds for it.
+    const members = batch && Array.isArray(input.messages) ? input.messages : null;
+    if (members && members.length !== elements.length) {
+      const said = say('message-publisher.batch-length', { payloads: elements.length, infos: members.length });
+      this.fail(input, new KumoError(ERROR_CODES.badInput, said), done);
+      return;
+    }
+    const messageOf = (i: number): PublishInput => {
+      const member = members?.[i];
+      return isMsg(member) ? { ...member, payload: elements[i], kumo: (batch as unknown[])[i] } : input;
     };
-    publishElements(elements, publish, this.settings.rules, where, onElement, ({ amqp, error, rejected }) => {
+    const publish: PublishElement = (i, settled) => {
+      const msg = messageOf(i);
+      keyOf(msg, (keyError, routingKey) => {
+        if (keyError) settled(keyError, null, false);
+        else this.publishOne(elements[i], msg.properties, routingKey, settled);
+      });
+    };
+    const onElement = (i: number, end: AttemptEnd) => {
+      if (batch) settle(batch[i], end);
+    };
+    const where = { exchange: this.settings.exchange, routingKey: '' };
+    publishElements(elements.length, publish, this.settings.rules, where, onElement, ({ amqp, error, rejected }) => {
       if (!batch && input.kumo !== undefined) {
         // One delivery whose payload is an array: one outcome for it.
         if (error) reportFailure(input.kumo, error);
-        else if (rejected) reportOutcome(input.kumo, { kind: 'rejected', ...rejected });
-        else reportOutcome(input.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(amqp)}` });
+        else if (rejected) settle(input.kumo, { kind: 'rejected', ...rejected });
+        else settle(input.kumo, { kind: 'delivered', disposition: `250 ${JSON.stringify(amqp)}` });
       }
       done(error ? { error, amqp } : { error: null, amqp, reject: rejected });
     });

@@ -5,7 +5,7 @@
 // confirm says: by default it is retried (451).
 
 import type { ConfirmResult } from './confirm-publisher';
-import type { ReportedOutcome } from './delivery-outcomes';
+import type { AttemptEnd, ReportedOutcome } from './delivery-outcomes';
 import { CoreError } from './errors';
 import { say } from './messages';
 
@@ -69,9 +69,9 @@ export interface BatchResult {
   results: ElementResult[];
 }
 
-/** Publishes one element; settle gets its error, or its confirm result and whether it came back. */
+/** Publishes element `index`; settle gets its error, or its confirm result and whether it came back. */
 export type PublishElement = (
-  element: unknown,
+  index: number,
   settle: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
 ) => void;
 
@@ -85,22 +85,23 @@ export interface ElementsSettled {
 }
 
 /**
- * Publishes every element as its own message, pipelined, and calls `settled` once,
- * when all are settled. `onElement` hears each element's own outcome (a custom protocol
- * batch reports them message by message).
+ * Publishes `count` elements, each as its own message, pipelined, and calls `settled`
+ * once, when all are settled. `onElement` hears each element's own end (a custom
+ * protocol batch reports them message by message). Each element has its own routing
+ * key (it is evaluated against its own msg); the batch's routing_key is the first one's.
  */
 export function publishElements(
-  elements: unknown[],
+  count: number,
   publish: PublishElement,
   rules: OutcomeRules,
   where: { exchange: string; routingKey: string },
-  onElement: (index: number, outcome: ReportedOutcome) => void,
+  onElement: (index: number, end: AttemptEnd) => void,
   settled: (result: ElementsSettled) => void,
 ): void {
-  const results: ElementResult[] = new Array(elements.length);
+  const results: ElementResult[] = new Array(count);
   let error: Error | null = null;
   let rejected: ElementsSettled['rejected'] = null;
-  let left = elements.length;
+  let left = count;
   const finish = () => {
     const statuses = results.map((r) => r.status);
     const status = statuses.includes('Error')
@@ -115,7 +116,7 @@ export function publishElements(
       reply_code: null,
       reply_text: null,
       exchange: where.exchange,
-      routing_key: where.routingKey,
+      routing_key: results.find((r): r is ConfirmResult => r.status !== 'Error')?.routing_key ?? where.routingKey,
       results,
     };
     settled({ amqp: amqp as BatchResult, error, rejected });
@@ -124,13 +125,13 @@ export function publishElements(
     finish();
     return;
   }
-  elements.forEach((element, i) => {
-    publish(element, (err, result, returned) => {
+  for (let i = 0; i < count; i++) {
+    publish(i, (err, result, returned) => {
       if (err || !result) {
         const failure = err ?? new CoreError(say('publish-outcome.no-result'));
         error ??= failure;
         results[i] = { status: 'Error', error: failure.message };
-        onElement(i, { kind: 'failed', error: failure.message });
+        onElement(i, { kind: 'error', error: failure });
       } else {
         results[i] = result;
         const outcome = publishOutcome(result, returned, rules);
@@ -139,5 +140,5 @@ export function publishElements(
       }
       if (--left === 0) finish();
     });
-  });
+  }
 }

@@ -255,7 +255,6 @@ function isDelivery(d: unknown): d is StoredDelivery {
     isRecord(d.queue) &&
     isRecord(d.queueConfig) &&
     isTime(d.createdMs) &&
-    d.createdMs > 0 &&
     isCount(d.attempts) &&
     isTime(d.dueMs) &&
     isRecord(d.props)

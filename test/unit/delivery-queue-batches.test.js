@@ -6,7 +6,7 @@
 
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { reportOutcome } = require('../../dist/core/delivery-outcomes');
+const { settle } = require('../../dist/core/delivery-outcomes');
 const { compileRules, makeQueueConfig, ruleProblems, timingsOf } = require('../../dist/core/queue-config');
 const { customLuaBatch, nodeBatchSettings } = require('../../dist/core/batching');
 const { ManualClock } = require('../helpers/manual-clock');
@@ -231,7 +231,7 @@ describe('batches: each message has its own outcome', function () {
     assert.equal(batch.deliveries.length, 4, 'a full batch goes at once');
     assert.equal(h.queue.batches, 1);
     batch.kumos.forEach((kumo, i) => {
-      reportOutcome(
+      settle(
         kumo,
         i === 2 ? { kind: 'rejected', code: 451, message: 'queue full' } : { kind: 'delivered', disposition: '250 ok' },
       );
@@ -260,7 +260,7 @@ describe('batches: each message has its own outcome', function () {
     for (let i = 0; i < 3; i++) h.submit(`m${i}`, cfg);
     const [batch] = h.batches;
     assert.equal(
-      reportOutcome({ constructor: 'make.batch', batch: batch.kumos }, { kind: 'rejected', code: 550, message: 'no' }),
+      settle({ constructor: 'make.batch', batch: batch.kumos }, { kind: 'rejected', code: 550, message: 'no' }),
       true,
     );
     assert.deepEqual(

@@ -8,7 +8,7 @@
 
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { reportOutcome, awaitedOutcomes } = require('../../dist/core/delivery-outcomes');
+const { settle, awaitedOutcomes } = require('../../dist/core/delivery-outcomes');
 const { ManualClock } = require('../helpers/manual-clock');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
@@ -115,7 +115,7 @@ function run(seed) {
         random() < 0.7 ? sent[sent.length - 1 - Math.floor(random() * Math.min(sent.length, 8))] : pick(sent);
       const current = open.get(kumo.id) === kumo.attempt;
       const before = records;
-      reportOutcome(kumo, pick(outcomes)());
+      settle(kumo, pick(outcomes)());
       if (!current)
         assert.equal(
           records,

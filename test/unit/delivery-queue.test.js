@@ -2,7 +2,7 @@
 
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { reportOutcome } = require('../../dist/core/delivery-outcomes');
+const { settle } = require('../../dist/core/delivery-outcomes');
 
 // The lifecycle of a custom protocol delivery, without Node-RED or a broker:
 // io.send stands for output 1, io.log for output 2, and the tests report
@@ -133,7 +133,7 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
     const h = harness();
     h.submit();
     const disposition = '250 {"status":"Ack","reply_code":0,"reply_text":"","exchange":"","routing_key":"logging"}';
-    assert.equal(reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition }), true);
+    assert.equal(settle(h.sent[0].kumo, { kind: 'delivered', disposition }), true);
     assert.deepEqual(types(h.logged), ['Delivery']);
     const { record, kumo } = h.logged[0];
     assert.equal(record.id, h.sent[0].kumo.id);
@@ -159,13 +159,13 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
     const h = harness({}, { measure });
     h.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
     assert.deepEqual(measured, [], 'measured before any record was needed');
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
     assert.equal(h.logged[0].record.size, 1234);
     assert.equal(measured.length, 1);
 
     const quiet = harness({ logRecords: false }, { measure });
     quiet.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
-    reportOutcome(quiet.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
+    settle(quiet.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
     assert.equal(measured.length, 1, 'measured although output 2 is unwired');
   });
 
@@ -173,7 +173,7 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
     const h = harness();
     const envelope = { sender: 'bounce@example.com', recipient: 'user@example.net' };
     h.queue.submit({ payload: 'hello' }, QUEUE, CONFIG, TIMINGS, 5, envelope);
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.equal(h.logged[0].record.sender, 'bounce@example.com');
     assert.equal(h.logged[0].record.recipient, 'user@example.net');
@@ -184,7 +184,7 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
   it('logs TransientFailure and sends attempt 2 after retry_interval', async function () {
     const h = harness();
     const delivery = h.submit(FAST_RETRY);
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: '451 4.4.1 broker busy' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: '451 4.4.1 broker busy' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     // KumoMTA's Lua dispatcher parses no enhanced code out of a reject (lua_deliver.rs).
     assert.deepEqual(h.logged[0].record.response, {
@@ -202,7 +202,7 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
     assert.equal(h.sent[1].kumo.attempt, 2);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 1, waiting: 0 });
 
-    reportOutcome(h.sent[1].kumo, { kind: 'delivered', disposition: '250 ok' });
+    settle(h.sent[1].kumo, { kind: 'delivered', disposition: '250 ok' });
     assert.deepEqual(types(h.logged), ['TransientFailure', 'Delivery']);
     assert.equal(h.logged[1].record.num_attempts, 1);
     assert.deepEqual(h.queue.retryingDeliveries, []);
@@ -212,7 +212,7 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
     const start = 1_700_000_000_000;
     const h = harness({}, { now: () => start });
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 421, message: 'try later' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 421, message: 'try later' });
     const [waiting] = h.queue.retryingDeliveries;
     assert.equal(waiting.state, 'waiting');
     assert.equal(waiting.dueMs, start + 1200 * 1000);
@@ -224,7 +224,7 @@ describe('delivery: a 5xx reject bounces the message', function () {
   it('logs Bounce with the code and message and does not retry', function () {
     const h = harness();
     h.submit(FAST_RETRY);
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 550, message: '550 5.7.1 not allowed' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 550, message: '550 5.7.1 not allowed' });
     assert.deepEqual(types(h.logged), ['Bounce']);
     assert.equal(h.logged[0].record.response.code, 550);
     assert.equal(h.logged[0].record.response.content, '550 5.7.1 not allowed');
@@ -235,7 +235,7 @@ describe('delivery: a 5xx reject bounces the message', function () {
   it('bounces a Nack, reported as code 500', function () {
     const h = harness();
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 500, message: '{"status":"Nack"}' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 500, message: '{"status":"Nack"}' });
     assert.deepEqual(types(h.logged), ['Bounce']);
     assert.equal(h.logged[0].record.response.code, 500);
   });
@@ -245,7 +245,7 @@ describe('delivery: an error other than a reject is a transient failure', functi
   it('logs TransientFailure 400 "KumoMTA internal: error in deliver_message: ..."', function () {
     const h = harness();
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'failed', error: 'connection lost' });
+    settle(h.sent[0].kumo, { kind: 'failed', error: 'connection lost' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.equal(h.logged[0].record.response.code, 400);
     // anyhow's chain, with lua_deliver.rs's context for the send method.
@@ -263,9 +263,9 @@ describe('delivery: the first outcome of an attempt stands', function () {
     const h = harness();
     h.submit();
     const { kumo } = h.sent[0];
-    reportOutcome(kumo, { kind: 'delivered', disposition: '250 first' });
-    assert.equal(reportOutcome(kumo, { kind: 'delivered', disposition: '250 second' }), false);
-    assert.equal(reportOutcome(kumo, { kind: 'rejected', code: 550, message: 'late' }), false);
+    settle(kumo, { kind: 'delivered', disposition: '250 first' });
+    assert.equal(settle(kumo, { kind: 'delivered', disposition: '250 second' }), false);
+    assert.equal(settle(kumo, { kind: 'rejected', code: 550, message: 'late' }), false);
     assert.deepEqual(types(h.logged), ['Delivery']);
     assert.equal(h.logged[0].record.response.content, '250 first');
   });
@@ -274,20 +274,20 @@ describe('delivery: the first outcome of an attempt stands', function () {
     const h = harness();
     h.submit(FAST_RETRY);
     const first = h.sent[0].kumo;
-    reportOutcome(first, { kind: 'rejected', code: 451, message: 'busy' });
+    settle(first, { kind: 'rejected', code: 451, message: 'busy' });
     await h.nextSend(2);
-    reportOutcome(first, { kind: 'delivered', disposition: '250 stale' });
+    settle(first, { kind: 'delivered', disposition: '250 stale' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 1, waiting: 0 });
-    reportOutcome(h.sent[1].kumo, { kind: 'delivered', disposition: '250 current' });
+    settle(h.sent[1].kumo, { kind: 'delivered', disposition: '250 current' });
     assert.deepEqual(types(h.logged), ['TransientFailure', 'Delivery']);
     assert.equal(h.logged[1].record.response.content, '250 current');
   });
 
   it('does not take a report for a message that is not a delivery', function () {
-    assert.equal(reportOutcome(undefined, { kind: 'delivered', disposition: '250' }), false);
-    assert.equal(reportOutcome({ id: 'nobody', attempt: 1 }, { kind: 'delivered', disposition: '250' }), false);
-    assert.equal(reportOutcome({ id: 42, attempt: 1 }, { kind: 'delivered', disposition: '250' }), false);
+    assert.equal(settle(undefined, { kind: 'delivered', disposition: '250' }), false);
+    assert.equal(settle({ id: 'nobody', attempt: 1 }, { kind: 'delivered', disposition: '250' }), false);
+    assert.equal(settle({ id: 42, attempt: 1 }, { kind: 'delivered', disposition: '250' }), false);
   });
 });
 
@@ -297,10 +297,10 @@ describe('delivery: backpressure', function () {
     for (let i = 0; i < 5; i++) h.submit();
     assert.equal(h.sent.length, 2);
     assert.deepEqual(h.queue.counts, { queued: 3, inFlight: 2, waiting: 0 });
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     assert.equal(h.sent.length, 3);
     assert.deepEqual(h.queue.counts, { queued: 2, inFlight: 2, waiting: 0 });
-    for (let i = 1; i < 5; i++) reportOutcome(h.sent[i].kumo, { kind: 'delivered', disposition: '250' });
+    for (let i = 1; i < 5; i++) settle(h.sent[i].kumo, { kind: 'delivered', disposition: '250' });
     assert.equal(h.sent.length, 5);
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 0 });
     assert.deepEqual(types(h.logged), ['Delivery', 'Delivery', 'Delivery', 'Delivery', 'Delivery']);
@@ -314,7 +314,7 @@ describe('delivery: backpressure', function () {
       message: 'custom protocol "make.amqp" is not keeping up: 2 messages unfinished (limit 2); message not accepted',
     });
     assert.equal(h.sent.length, 1);
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     h.submit(); // room again
     assert.deepEqual(h.queue.counts, { queued: 1, inFlight: 1, waiting: 0 });
   });
@@ -322,7 +322,7 @@ describe('delivery: backpressure', function () {
   it('counts deliveries waiting to retry against maxQueued', function () {
     const h = harness({ maxQueued: 1 });
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
     assert.throws(() => h.submit(), /not keeping up: 1 messages unfinished \(limit 1\)/);
   });
 });
@@ -334,7 +334,7 @@ describe('delivery: a message past max_age expires', function () {
     const timings = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 2000 };
     h.submit(timings);
     now += 1000 * 1000; // 1000 s old; the next attempt would be at 2200 s
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
     assert.deepEqual(types(h.logged), ['TransientFailure', 'Expiration']);
     const expiration = h.logged[1].record;
     assert.equal(expiration.response.code, 551);
@@ -363,7 +363,7 @@ describe('delivery: an attempt with no outcome times out', function () {
     );
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
     // the timed-out attempt's own report comes too late to count
-    assert.equal(reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250 late' }), false);
+    assert.equal(settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250 late' }), false);
     assert.equal(h.logged.length, 1);
   });
 
@@ -371,7 +371,7 @@ describe('delivery: an attempt with no outcome times out', function () {
     const h = harness({ attemptTimeoutMs: 20 });
     h.submit();
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     await h.nextLog(2);
     assert.deepEqual(types(h.logged), ['Delivery', 'TransientFailure']);
     assert.equal(h.logged[1].record.id, h.sent[1].kumo.id);
@@ -380,7 +380,7 @@ describe('delivery: an attempt with no outcome times out', function () {
   it('does not later turn a delivered attempt into a timeout', async function () {
     const h = harness({ attemptTimeoutMs: 20 });
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
     // An observation window, not synchronisation: nothing should happen in it,
     // so there is no event to await; 3 × the timeout lets any wrong timer fire.
     await new Promise((resolve) => setTimeout(resolve, 60));
@@ -396,7 +396,7 @@ describe('delivery: close hands back what is unfinished', function () {
     const a = h.submit();
     const b = h.submit();
     const c = h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' }); // a waits, c starts
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' }); // a waits, c starts
     const d = h.submit(); // queued
     assert.deepEqual(h.queue.counts, { queued: 1, inFlight: 2, waiting: 1 });
 
@@ -405,7 +405,7 @@ describe('delivery: close hands back what is unfinished', function () {
     assert.equal(unfinished.length, 4);
     assert.throws(() => h.submit(), { message: 'custom protocol "make.amqp" is closing; message not accepted' });
     // reports for handed-back deliveries no longer reach the queue
-    assert.equal(reportOutcome(h.sent[1].kumo, { kind: 'delivered', disposition: '250' }), false);
+    assert.equal(settle(h.sent[1].kumo, { kind: 'delivered', disposition: '250' }), false);
     assert.deepEqual(types(h.logged), ['TransientFailure']);
   });
 
@@ -414,7 +414,7 @@ describe('delivery: close hands back what is unfinished', function () {
     h.submit();
     const queued = h.submit();
     const closing = h.queue.close(60000);
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     const unfinished = await closing;
     assert.deepEqual(
       unfinished.map((x) => x.id),
@@ -430,12 +430,12 @@ describe('delivery: with output 2 unwired (logRecords false)', function () {
     const h = harness({ logRecords: false }, { log: () => assert.fail('io.log called with logRecords: false') });
     h.submit(FAST_RETRY);
     h.submit();
-    reportOutcome(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
-    reportOutcome(h.sent[1].kumo, { kind: 'rejected', code: 550, message: 'no' });
+    settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'busy' });
+    settle(h.sent[1].kumo, { kind: 'rejected', code: 550, message: 'no' });
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 1 });
     await h.nextSend(3);
     assert.equal(h.sent[2].kumo.attempt, 2);
-    reportOutcome(h.sent[2].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[2].kumo, { kind: 'delivered', disposition: '250' });
     assert.deepEqual(h.queue.counts, { queued: 0, inFlight: 0, waiting: 0 });
     assert.deepEqual(h.queue.retryingDeliveries, []);
   });
@@ -460,7 +460,7 @@ describe('delivery: restore takes back a delivery a previous run left unfinished
     assert.equal(h.sent[0].kumo.attempt, 3);
     assert.deepEqual(h.sent[0].delivery.msg, { payload: 'again' });
 
-    reportOutcome(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
     const { record } = h.logged[0];
     assert.equal(record.type, 'Delivery');
     assert.equal(record.id, saved.id);

@@ -5,13 +5,19 @@
 // setting) leaves once, when every element is settled, and each element of a
 // batch reports its own outcome.
 
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { routingKeyFrom } from '../../core/amqp-message';
 import { ConfirmPublisher } from '../../core/confirm-publisher';
 import { parseArguments } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
-import { MessagePublisher, type Published, reportFailure } from '../../core/message-publisher';
+import {
+  MessagePublisher,
+  type Published,
+  type PublishInput,
+  type RoutingKeyOf,
+  reportFailure,
+} from '../../core/message-publisher';
 import {
   isNackedAs,
   isReturnedAs,
@@ -58,6 +64,9 @@ interface PublishMessage extends NodeMessageInFlow {
   amqp?: unknown;
   reject?: { code: number; message: string };
 }
+
+/** A day: a confirm that has not come by then is not coming. */
+const CONFIRM_TIMEOUT_MAX_S = 86400;
 
 type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
@@ -108,16 +117,23 @@ export = function register(RED: NodeAPI): void {
       const positive = (value: unknown, fallback: number, key: string) =>
         positiveSetting(value, fallback, false, (v) => t(key, { value: v }));
       const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
+      const confirmTimeoutMs = (seconds: number) => {
+        // Node's timers fire at once past 2^31-1 ms (24.8 days).
+        if (seconds > CONFIRM_TIMEOUT_MAX_S)
+          throw new Error(t('errors.confirm-timeout-too-long', { max: CONFIRM_TIMEOUT_MAX_S }));
+        return seconds * 1000;
+      };
       publisher = new ConfirmPublisher(broker.connection, {
         confirm: def.waitForConfirm !== false,
-        confirmTimeoutMs: positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid') * 1000,
+        confirmTimeoutMs: confirmTimeoutMs(positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid')),
         maxWaiting: Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid')),
         declare: declareQueue
           ? {
               queue: declareQueue,
               arguments: declareArgumentsOf(t, def.declareArguments),
               bindExchange: exchange || undefined,
-              bindKey: staticKey ?? '',
+              // A key read from each msg has no one value to bind with: the queue's own name is its binding key.
+              bindKey: staticKey ?? declareQueue,
             }
           : null,
       });
@@ -173,8 +189,40 @@ export = function register(RED: NodeAPI): void {
       failInput(words, done, err);
     };
 
-    const publish = (msg: PublishMessage, routingKey: string, send: Send, done: Done) => {
-      (messages as MessagePublisher).publish(msg, routingKey, (published: Published) => {
+    /** The routing key for a msg (a batch element's own msg too); a key it cannot give is bad input. */
+    const keyOf: RoutingKeyOf = (msg: PublishInput, callback) => {
+      if (staticKey !== null) {
+        callback(null, staticKey);
+        return;
+      }
+      if (jsonata) {
+        RED.util.evaluateJSONataExpression(jsonata, msg as NodeMessage, (err, value) => {
+          let key = '';
+          let failure: Error | null = null;
+          try {
+            if (err)
+              throw new NodeError(ERROR_CODES.badInput, t('errors.routing-key-expression', { error: err.message }));
+            key = routingKeyFrom(value);
+          } catch (e) {
+            failure = e as Error;
+          }
+          callback(failure, key);
+        });
+        return;
+      }
+      let key = '';
+      let failure: Error | null = null;
+      try {
+        key = routingKeyFrom(RED.util.getMessageProperty(msg as NodeMessage, def.routingKey));
+      } catch (e) {
+        const error = t('errors.routing-key-property', { property: def.routingKey, error: words.say(e) });
+        failure = new NodeError(ERROR_CODES.badInput, error);
+      }
+      callback(failure, key);
+    };
+
+    const publish = (msg: PublishMessage, send: Send, done: Done) => {
+      (messages as MessagePublisher).publish(msg, keyOf, (published: Published) => {
         refreshStatus();
         if (published.amqp) msg.amqp = published.amqp;
         if (published.error) {
@@ -201,32 +249,7 @@ export = function register(RED: NodeAPI): void {
         failed(msg, new NodeError(ERROR_CODES.notConfigured, reason), done);
         return;
       }
-      if (staticKey !== null) {
-        publish(msg, staticKey, send, done);
-      } else if (jsonata) {
-        RED.util.evaluateJSONataExpression(jsonata, msg, (err, value) => {
-          let key: string;
-          try {
-            if (err)
-              throw new NodeError(ERROR_CODES.badInput, t('errors.routing-key-expression', { error: err.message }));
-            key = routingKeyFrom(value);
-          } catch (e) {
-            failed(msg, e as Error, done);
-            return;
-          }
-          publish(msg, key, send, done);
-        });
-      } else {
-        let key: string;
-        try {
-          key = routingKeyFrom(RED.util.getMessageProperty(msg, def.routingKey));
-        } catch (e) {
-          const error = t('errors.routing-key-property', { property: def.routingKey, error: words.say(e) });
-          failed(msg, new NodeError(ERROR_CODES.badInput, error), done);
-          return;
-        }
-        publish(msg, key, send, done);
-      }
+      publish(msg, send, done);
     });
 
     this.on('close', (_removed: boolean, done: () => void) => {

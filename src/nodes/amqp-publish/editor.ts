@@ -96,7 +96,9 @@ const definition: EditorNodeDef<PublishProperties> = {
         value: 30,
         validate: validator<PublishProperties>((v, _opt) => {
           const n = Number(v);
-          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 ? true : t('errors.confirm-timeout');
+          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 && n <= 86400
+            ? true
+            : t('errors.confirm-timeout');
         }),
       },
       t('label.confirmTimeout'),

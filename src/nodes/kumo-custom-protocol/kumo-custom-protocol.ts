@@ -124,15 +124,23 @@ export = function register(RED: NodeAPI): void {
             node.send([{ ...delivery.msg, payload: payloadFor(delivery.msg), kumo }, null]);
           },
           sendBatch(batch: Delivery<DeliveryMessage>[], kumos: KumoDeliveryInfo[]) {
-            // One msg for the batch, as send_batch gets one table: the payloads and each message's msg.kumo, same order.
+            // One msg for the batch, as send_batch gets one table: the payloads and each message's msg.kumo, same
+            // order, and each message whole in msg.messages (amqp publish publishes each as it would publish it alone).
             const first = batch[0].msg;
+            // Without req and res: Node-RED copies those by reference only at a msg's top level, and the log
+            // record (output 2) still carries them to answer an http in.
+            const messages = batch.map((d, i) => {
+              const { req: _req, res: _res, ...fields } = d.msg as DeliveryMessage & { req?: unknown; res?: unknown };
+              return { ...fields, payload: payloadFor(d.msg), kumo: kumos[i] };
+            });
             node.send([
               {
                 _msgid: RED.util.generateId(),
-                payload: batch.map((d) => payloadFor(d.msg)),
+                payload: messages.map((m) => m.payload),
                 queue: first.queue,
                 queueConfig: first.queueConfig,
                 kumo: { constructor: eventName, batch: kumos },
+                messages,
               },
               null,
             ]);

@@ -3,7 +3,7 @@
 // failure (retried), 5xx a permanent one (Bounce).
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { batchRefs, deliveryRef, reportOutcome } from '../../core/delivery-outcomes';
+import { batchRefs, deliveryRef, settle } from '../../core/delivery-outcomes';
 import { ERROR_CODES } from '../../core/errors';
 import { failInput, NodeError } from '../../common/node-glue';
 import { rejectCode } from '../../core/reject-code';
@@ -68,7 +68,7 @@ export = function register(RED: NodeAPI): void {
         }
         const message = messageText(await evaluate(RED, this, def.message ?? '', messageType, msg));
         msg.reject = { code, message };
-        if (!reportOutcome(msg.kumo, { kind: 'rejected', code, message })) {
+        if (!settle(msg.kumo, { kind: 'rejected', code, message })) {
           const ids = (batch ?? [msg.kumo]).map((member) => deliveryRef(member)?.id).join(', ');
           this.warn(t('warnings.not-waiting', { id: ids }));
         }
@@ -76,8 +76,8 @@ export = function register(RED: NodeAPI): void {
       })().then(
         () => done(),
         (err: Error) => {
-          // A broken reject still ends the attempt: as an error, i.e. a transient failure.
-          reportOutcome(msg.kumo, { kind: 'failed', error: err.message });
+          // A broken reject still ends the attempt: as an error (retried, unless it is bad input).
+          settle(msg.kumo, { kind: 'error', error: err });
           failInput(words, done, err);
         },
       );

@@ -9,7 +9,7 @@ const { ContainedEmitter } = require('../../../dist/core/contained');
 const { ConfirmPublisher } = require('../../../dist/core/confirm-publisher');
 const { Consumer } = require('../../../dist/core/consumer');
 const { DeliveryQueue } = require('../../../dist/core/delivery-queue');
-const { reportOutcome } = require('../../../dist/core/delivery-outcomes');
+const { settle } = require('../../../dist/core/delivery-outcomes');
 const { KumoError, ERROR_CODES } = require('../../../dist/core/errors');
 const { say } = require('../../../dist/core/messages');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
@@ -79,8 +79,8 @@ describe('contained faults: what a callback throws never stops Node-RED', functi
       const { clock, queue, logged } = queueWith((_delivery, kumo) => {
         sends++;
         if (sends === 2) throw new Error('downstream exploded');
-        if (sends === 1) setImmediate(() => reportOutcome(kumo, { kind: 'failed', error: 'broker down' }));
-        if (sends === 3) reportOutcome(kumo, { kind: 'delivered', disposition: '250 ok' });
+        if (sends === 1) setImmediate(() => settle(kumo, { kind: 'failed', error: 'broker down' }));
+        if (sends === 3) settle(kumo, { kind: 'delivered', disposition: '250 ok' });
       });
       queue.submit({ payload: 'x' }, QUEUE, config, timings, 1);
       return new Promise((resolve) => setImmediate(resolve)).then(() => {

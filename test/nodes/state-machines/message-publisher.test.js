@@ -16,8 +16,22 @@ const { connectionTo, next, ready } = require('./support/broker');
 
 const RULES = { nackedAs: 'permanent', returnedAs: 'transient' };
 
+/** `routingKey`: a fixed key, or a function giving each msg's own (as a key read from the msg does). */
 function published(messages, input, routingKey) {
-  return new Promise((resolve) => messages.publish(input, routingKey, resolve));
+  const keyOf =
+    typeof routingKey === 'function'
+      ? (msg, callback) => {
+          let key;
+          try {
+            key = routingKey(msg);
+          } catch (err) {
+            callback(err, '');
+            return;
+          }
+          callback(null, key);
+        }
+      : (_msg, callback) => callback(null, routingKey);
+  return new Promise((resolve) => messages.publish(input, keyOf, resolve));
 }
 
 /** A delivery waiting for its outcome, as a custom protocol node registers one; `heard` lists what it was told. */
@@ -109,12 +123,12 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
     assert.equal(d.heard[0].code, 451);
   });
 
-  it('a payload that cannot be published: an error coded bad input, told to the delivery as a failure', async function () {
+  it('a payload that cannot be published: an error coded bad input, told to the delivery as a permanent failure', async function () {
     await ready(publisher);
     const d = track(uniqueName('bad'));
     const end = await published(messagesWith(), { payload: undefined, kumo: d.kumo }, queue);
     assert.equal(end.error.code, ERROR_CODES.badInput);
-    assert.deepEqual(d.heard, [{ attempt: 1, kind: 'failed', error: end.error.message }]);
+    assert.deepEqual(d.heard, [{ attempt: 1, kind: 'failed', error: end.error.message, permanent: true }]);
   });
 
   it('a closing publisher refuses before encoding: an error coded closing, told to the delivery', async function () {
@@ -125,6 +139,42 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
     await closed;
     assert.equal(end.error.code, ERROR_CODES.closing);
     assert.equal(d.heard[0].kind, 'failed');
+    assert.equal(d.heard[0].permanent, false, "the pack's own trouble is retried");
+  });
+
+  it('a custom protocol batch element is a whole message: its own properties and its own routing key', async function () {
+    await ready(publisher);
+    const second = await side.queue(uniqueName('second-key'));
+    const members = [track(uniqueName('w1')), track(uniqueName('w2')), track(uniqueName('w3'))];
+    const when = new Date('2026-12-06T10:00:00Z');
+    const messages = [
+      { payload: 'one', topic: queue, properties: { messageId: 'm-1', timestamp: when, headers: { n: 1 } } },
+      { payload: 'two', topic: second, properties: { messageId: 'm-2', headers: { blob: Buffer.from([1, 2]) } } },
+      { payload: 'three', topic: 42.5 }, // a key that is not a string: bad input for this element alone
+    ];
+    const end = await published(
+      messagesWith(),
+      { payload: messages.map((m) => m.payload), kumo: { batch: members.map((m) => m.kumo) }, messages },
+      (msg) => {
+        if (typeof msg.topic !== 'string')
+          throw Object.assign(new Error('routing key must be a string'), { code: ERROR_CODES.badInput });
+        return msg.topic;
+      },
+    );
+    assert.equal(end.error.code, ERROR_CODES.badInput);
+    assert.deepEqual(
+      members.map((m) => m.heard.map((h) => `${h.kind}${h.permanent ? ' (permanent)' : ''}`)),
+      [['delivered'], ['delivered'], ['failed (permanent)']],
+    );
+    const [first] = await side.drain(queue);
+    assert.equal(first.content.toString(), 'one');
+    assert.equal(first.properties.messageId, 'm-1');
+    assert.equal(first.properties.timestamp, Math.floor(when.getTime() / 1000));
+    assert.equal(first.properties.headers.n, 1);
+    const [other] = await side.drain(second);
+    assert.equal(other.content.toString(), 'two');
+    assert.equal(other.properties.messageId, 'm-2');
+    assert.deepEqual(other.properties.headers.blob, Buffer.from([1, 2]));
   });
 
   it('a custom protocol batch: each element published, each message told its own outcome, the msg ends with the first error', async function () {
