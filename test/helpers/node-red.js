@@ -23,6 +23,7 @@ const packNodes = [
   'kumo-reject',
   'amqp-consume',
   'amqp-ack',
+  'kumo-log-hook',
 ].map((type) => require(path.join(NODES, type, `${type}.js`)));
 const coreNodes = {
   catch: require(path.join(CORE, 'core/common/25-catch.js')),

@@ -26,6 +26,7 @@ const NODE_TYPES = [
   'kumo-reject',
   'amqp-consume',
   'amqp-ack',
+  'kumo-log-hook',
 ];
 
 function flatten(value, prefix = '', into = new Map()) {

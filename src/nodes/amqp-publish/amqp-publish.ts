@@ -11,6 +11,7 @@ import { routingKeyFrom } from '../../core/amqp-message';
 import { ConfirmPublisher } from '../../core/confirm-publisher';
 import { parseArguments } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
+import { awaitsAnswer } from '../../core/record-answers';
 import {
   MessagePublisher,
   type Published,
@@ -226,7 +227,10 @@ export = function register(RED: NodeAPI): void {
         refreshStatus();
         if (published.amqp) msg.amqp = published.amqp;
         if (published.error) {
-          failInput(words, done, published.error);
+          // A log hook record's failure is its delivery's (retried or bounced) and its request's answer,
+          // which logs one line per request: one error per record would flood the log when the broker is down.
+          if (awaitsAnswer(msg)) done();
+          else failInput(words, done, published.error);
           return;
         }
         if (published.reject) {

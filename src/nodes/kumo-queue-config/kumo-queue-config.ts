@@ -7,7 +7,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/queue-config';
 import { queueNameFrom } from '../../core/queue-name';
 import { protocolFor } from '../../core/protocol-bindings';
-import { ERROR_CODES } from '../../core/errors';
+import { ERROR_CODES, type ErrorCode } from '../../core/errors';
+import { say } from '../../core/messages';
+import { refusedOutcome, settleRecord } from '../../core/record-answers';
 import { failInput, NodeError } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
@@ -73,8 +75,8 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        failInput(
-          words,
+        refuse(
+          msg,
           done,
           new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })),
         );
@@ -95,6 +97,11 @@ export = function register(RED: NodeAPI): void {
         msg.queueConfig = config;
         const constructorName = constructorOf(config);
         if (constructorName === null) {
+          // Routed to the flow, not to a custom protocol: nothing will tell a log hook how it ends.
+          settleRecord(
+            msg,
+            refusedOutcome(null, words.say(say('record-answers.routed-nowhere', { queue: queue.name }))),
+          );
           send(msg);
           done();
           return;
@@ -111,9 +118,16 @@ export = function register(RED: NodeAPI): void {
         done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
-        failInput(words, done, err, ERROR_CODES.notConfigured);
+        refuse(msg, done, err, ERROR_CODES.notConfigured);
       }
     });
+
+    /** A log hook record's refusal is its request's answer (one line per request, not per record); others fail. */
+    function refuse(msg: NodeMessageInFlow, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
+      const error = words.error(err, code);
+      if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
+      else failInput(words, done, error);
+    }
   }
 
   RED.nodes.registerType('kumo-queue-config', QueueConfigNode);

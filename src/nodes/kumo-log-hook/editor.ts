@@ -1,0 +1,143 @@
+// log hook in's editor: the path checked by the runtime's own validator
+// (core/log-hook), the limits as numbers, the queue as a typed input read over
+// each record, and the shared secret as a credential (never in the flow JSON).
+
+import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
+import { logHookPath } from '../../core/log-hook';
+import {
+  CATEGORY,
+  coreText,
+  currentValue,
+  editorText,
+  isWholeNumber,
+  labelled,
+  RED,
+  utils,
+  validator,
+} from '../../editor/editor-red';
+
+type QueueSource = 'str' | 'env' | 'msg' | 'jsonata';
+
+interface LogHookProperties extends EditorNodeProperties {
+  path: string;
+  queue: string;
+  queueType: QueueSource;
+  maxBody: number | string;
+  maxRecords: number | string;
+  deadline: number | string;
+  bodyTimeout: number | string;
+  secretHeader: string;
+}
+
+interface LogHookCredentials {
+  secret: string;
+}
+
+const t = editorText('kumo-log-hook');
+const core = coreText('kumo-log-hook');
+// Every validator declares (value, options): Node-RED shows the message a
+// validator returns only when it takes two arguments, else it reads "valid".
+
+/** A positive number typed into a field; blank is the default. */
+function positive(value: unknown, max = Number.POSITIVE_INFINITY): boolean {
+  const text = String(value ?? '').trim();
+  if (text === '') return true;
+  const n = Number(text);
+  return Number.isFinite(n) && n > 0 && n <= max;
+}
+
+const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
+  category: CATEGORY,
+  color: '#F0963F',
+  defaults: {
+    name: { value: '' },
+    path: labelled(
+      {
+        value: '/kumomta/log',
+        required: true,
+        validate: validator<LogHookProperties>((v, _opt) => {
+          try {
+            logHookPath(v);
+            return true;
+          } catch (err) {
+            return t('errors.path', { error: core(err) });
+          }
+        }),
+      },
+      t('label.path'),
+    ),
+    queue: labelled(
+      {
+        value: 'webhook',
+        validate: validator<LogHookProperties>(function (v, opt) {
+          const type = String(currentValue(this, 'queueType') || 'str');
+          if ((v || '') === '') return t('errors.queue-empty');
+          return type === 'str' ? true : utils().validateTypedProperty(v, type, opt);
+        }),
+      },
+      t('label.queue'),
+    ),
+    queueType: { value: 'str' },
+    maxBody: labelled(
+      { value: 5, validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.max-body'))) },
+      t('label.maxBody'),
+    ),
+    maxRecords: labelled(
+      {
+        value: 10000,
+        validate: validator<LogHookProperties>((v, _opt) =>
+          String(v ?? '').trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-records'),
+        ),
+      },
+      t('label.maxRecords'),
+    ),
+    deadline: labelled(
+      {
+        value: 50,
+        validate: validator<LogHookProperties>((v, _opt) =>
+          positive(v, 3600) && (String(v ?? '').trim() === '' || Number(v) >= 1) ? true : t('errors.deadline'),
+        ),
+      },
+      t('label.deadline'),
+    ),
+    bodyTimeout: labelled(
+      {
+        value: 10,
+        validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.body-timeout'))),
+      },
+      t('label.bodyTimeout'),
+    ),
+    secretHeader: labelled(
+      {
+        value: 'X-Kumo-Secret',
+        validate: validator<LogHookProperties>((v, _opt) =>
+          (v || '') === '' || /^[A-Za-z0-9-]{1,100}$/.test(v) ? true : t('errors.secret-header'),
+        ),
+      },
+      t('label.secretHeader'),
+    ),
+  },
+  credentials: {
+    secret: { type: 'password' },
+  },
+  inputs: 0,
+  outputs: 2,
+  outputLabels: (i) => t(i === 0 ? 'outputs.records' : 'outputs.other'),
+  icon: 'kumo-log-hook.svg',
+  paletteLabel: () => t('paletteLabel'),
+  label: function () {
+    return this.name || t('label.node', { path: this.path || '/kumomta/log' });
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+  oneditprepare: function () {
+    $('#node-input-queue').typedInput({
+      default: 'str',
+      typeField: $('#node-input-queueType'),
+      types: ['str', 'env', 'msg', 'jsonata'],
+    });
+  },
+};
+
+RED.nodes.registerType('kumo-log-hook', definition);

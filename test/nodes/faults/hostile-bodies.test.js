@@ -1,0 +1,161 @@
+'use strict';
+// Nothing a client sends takes Node-RED down: hostile bodies against the shipped
+// webhook example (log hook in → queue config ⇒ custom protocol → amqp publish) in a
+// real Node-RED process. After each one the process is alive, answers the next good
+// request 200, and logged a bounded number of lines for the hostile request.
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { SideChannel, uniqueName, AMQP_URL } = require('../../helpers/amqp');
+const { startNodeRed } = require('../../helpers/node-red-process');
+
+const EXAMPLE = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../../examples/kumomta-webhook-to-amqp.json'), 'utf8'),
+);
+// Lines of Node-RED's log one hostile request may cause: the log hook's one summary line.
+const MAX_LINES = 2;
+
+function exampleFlow(queue) {
+  const tab = { id: 'tab', type: 'tab', label: 'webhook' };
+  return [
+    tab,
+    ...EXAMPLE.map((n) => {
+      if (n.type === 'amqp-broker') return { ...n, url: AMQP_URL };
+      if (n.type === 'amqp-publish') return { ...n, z: tab.id, routingKey: queue, declareQueue: queue };
+      return { ...n, z: tab.id };
+    }),
+  ];
+}
+
+const good = (i) => JSON.stringify({ type: 'Delivery', id: `good-${i}`, recipient: 'a@example.com', size: 10 });
+const deep = (levels) => `{"type":"Delivery","x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+
+describe('hostile bodies against the webhook example (a real Node-RED process)', function () {
+  this.timeout(120000);
+  let side;
+  let nodeRed;
+  let queue;
+  let goodCount = 0;
+
+  before(async function () {
+    this.timeout(90000);
+    side = await SideChannel.open();
+    queue = uniqueName('hostile');
+    side.queues.push(queue);
+    nodeRed = await startNodeRed(exampleFlow(queue));
+  });
+  after(async () => {
+    if (nodeRed) await nodeRed.stop();
+    if (side) await side.close();
+  });
+
+  async function post(body, timeoutMs = 30000) {
+    const response = await fetch(`${nodeRed.url}/kumomta/log`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: response.status, text: await response.text(), verdict: response.headers.get('x-kumo-verdict') };
+  }
+
+  /** Runs the hostile request, then checks Node-RED is alive, well and logged little. */
+  async function survives(hostile) {
+    const mark = nodeRed.log.length;
+    const answer = await hostile();
+    assert.equal(nodeRed.process.exitCode, null, `Node-RED exited:\n${nodeRed.logTail()}`);
+    const next = await post(good(++goodCount));
+    assert.equal(next.status, 200, `the next good request was answered ${next.status}: ${next.text}`);
+    const lines = nodeRed.log.slice(mark).split('\n').filter(Boolean);
+    assert.ok(
+      lines.length <= MAX_LINES,
+      `${lines.length} log lines for one request:\n${lines.slice(0, 10).join('\n')}`,
+    );
+    return answer;
+  }
+
+  for (const levels of [5000, 20000]) {
+    it(`a record nested ${levels} deep, alone: 422 (not a log record)`, async () => {
+      const answer = await survives(() => post(deep(levels)));
+      assert.equal(answer.status, 422);
+      assert.equal(answer.verdict, 'not-a-log-record');
+      assert.match(answer.text, /nested deeper than 64 levels/);
+    });
+
+    it(`a record nested ${levels} deep inside a batch: the others are published, 200`, async () => {
+      await side.drain(queue);
+      const before = goodCount;
+      const answer = await survives(() => post(`[${deep(levels)},${good('batch')},${deep(levels)}]`));
+      assert.equal(answer.status, 200, answer.text);
+      assert.match(answer.text, /^250 \{"status":"Ack"/, "the one record's disposition");
+      const stored = (await side.drain(queue)).map((m) => JSON.parse(m.content.toString()).id);
+      assert.deepEqual(stored.sort(), ['good-batch', `good-${before + 1}`].sort());
+    });
+  }
+
+  it('prototype keys, as a record and as an element, are plain data published as they came', async () => {
+    const proto = '{"type":"Delivery","__proto__":{"type":1,"polluted":true},"constructor":1,"id":"proto"}';
+    assert.equal((await survives(() => post(proto))).status, 200);
+    assert.equal((await survives(() => post(`[${proto},${proto}]`))).status, 200);
+    const stored = (await side.drain(queue)).map((m) => m.content.toString()).filter((c) => c.includes('proto'));
+    assert.deepEqual(stored, [proto, proto, proto]);
+  });
+
+  it('a body over the limit (6 MiB): 413', async () => {
+    const big = `[${'{"type":"x","p":"'.concat('y'.repeat(1000), '"}')},${' '.repeat(6 * 1024 * 1024)}]`;
+    const answer = await survives(() => post(big));
+    assert.equal(answer.status, 413);
+    assert.match(answer.text, /over 5242880 bytes/);
+  });
+
+  it('300 000 tiny records {"type":"x"}: 413, none published', async () => {
+    const body = `[${Array.from({ length: 300000 }, () => '{"type":"x"}').join(',')}]`;
+    await side.drain(queue);
+    const answer = await survives(() => post(body));
+    assert.equal(answer.status, 413);
+    assert.match(answer.text, /more than 10000 records/);
+    const stored = await side.drain(queue);
+    assert.deepEqual(
+      stored.map((m) => JSON.parse(m.content.toString()).type),
+      ['Delivery'],
+      'only the next good request was published',
+    );
+  });
+
+  it('a slow client (headers and a few bytes, then a trickle): 408 within the body timeout, and its connection closed', async () => {
+    const answer = await survives(
+      () =>
+        new Promise((resolve, reject) => {
+          const started = Date.now();
+          const socket = net.connect(nodeRed.port, '127.0.0.1');
+          let received = '';
+          let trickle = null;
+          socket.on('connect', () => {
+            socket.write(
+              'POST /kumomta/log HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[{"ty',
+            );
+            trickle = setInterval(() => socket.write('p'), 300);
+          });
+          socket.on('data', (chunk) => {
+            received += chunk.toString();
+          });
+          socket.on('error', () => {}); // a reset after the answer is fine
+          socket.on('close', () => {
+            clearInterval(trickle);
+            resolve({
+              status: Number(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1]),
+              text: received,
+              ms: Date.now() - started,
+            });
+          });
+          setTimeout(() => reject(new Error(`no answer in 30 s: ${received}`)), 30000).unref();
+        }),
+    );
+    assert.equal(answer.status, 408, answer.text);
+    assert.match(answer.text, /text\/plain/);
+    assert.match(answer.text, /not received within 10 s/);
+    assert.ok(answer.ms >= 9500 && answer.ms < 15000, `answered and closed after ${answer.ms} ms`);
+  });
+});
