@@ -6,7 +6,7 @@
 // option re-dials a single URL, while a cluster URL list must be tried in turn.
 // The delay is the same capped, jittered exponential backoff amqplib uses.
 
-import { EventEmitter } from 'node:events';
+import { ContainedEmitter, contained } from './contained';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
@@ -146,7 +146,7 @@ export declare interface BrokerConnection {
 }
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
-export class BrokerConnection extends EventEmitter {
+export class BrokerConnection extends ContainedEmitter {
   private model: amqp.ChannelModel | null = null;
   private users = new Set<object>();
   private state: ConnectionState = 'idle';
@@ -295,27 +295,41 @@ export class BrokerConnection extends EventEmitter {
     this.lastError = null;
     this.misconfigured = false;
     this.blocked = null;
-    model.on('error', (err: Error) => {
-      if (this.model === model) this.lastError = this.redact(err.message);
-    });
-    model.on('blocked', (reason: string) => {
-      if (this.model !== model) return;
-      this.blocked = reason || say('broker-connection.blocked');
-      this.emitStatus();
-    });
-    model.on('unblocked', () => {
-      if (this.model !== model) return;
-      this.blocked = null;
-      this.emitStatus();
-    });
-    model.on('close', (err?: Error) => {
-      if (this.model !== model) return;
-      this.model = null;
-      this.blocked = null;
-      this.lastError = err?.message ? this.redact(err.message) : say('broker-connection.closed-by-broker');
-      this.emit('disconnected', this.lastError);
-      this.scheduleReconnect();
-    });
+    // amqplib calls these from its frame handling: what they throw must stay here.
+    const guard = <A extends unknown[]>(fn: (...args: A) => void) => contained(() => this.fault, fn);
+    model.on(
+      'error',
+      guard((err: Error) => {
+        if (this.model === model) this.lastError = this.redact(err.message);
+      }),
+    );
+    model.on(
+      'blocked',
+      guard((reason: string) => {
+        if (this.model !== model) return;
+        this.blocked = reason || say('broker-connection.blocked');
+        this.emitStatus();
+      }),
+    );
+    model.on(
+      'unblocked',
+      guard(() => {
+        if (this.model !== model) return;
+        this.blocked = null;
+        this.emitStatus();
+      }),
+    );
+    model.on(
+      'close',
+      guard((err?: Error) => {
+        if (this.model !== model) return;
+        this.model = null;
+        this.blocked = null;
+        this.lastError = err?.message ? this.redact(err.message) : say('broker-connection.closed-by-broker');
+        this.emit('disconnected', this.lastError);
+        this.scheduleReconnect();
+      }),
+    );
     this.setState('connected');
     this.emit('connected', model);
   }
@@ -337,10 +351,16 @@ export class BrokerConnection extends EventEmitter {
     const roundDone = this.endpointIndex === 0;
     const delay =
       roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect();
-    }, delay);
+    this.timer = setTimeout(
+      contained(
+        () => this.fault,
+        () => {
+          this.timer = null;
+          this.connect();
+        },
+      ),
+      delay,
+    );
   }
 
   private setState(state: ConnectionState): void {

@@ -7,6 +7,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { BrokerConnection } from '../../core/broker-connection';
 import { parseBrokerUrls, secretsOf, redact } from '../../core/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
+import { say } from '../../core/messages';
 import { coreWords, translator } from '../../common/node-text';
 import english from './locale.json';
 
@@ -46,6 +47,20 @@ export = function register(RED: NodeAPI): void {
         secrets,
         connectionName: def.connectionName || `Node-RED ${def.name || this.id}`,
         tls,
+      });
+      const connection = self.connection;
+      connection.fault = (err) =>
+        this.error(redact(words.say(say('contained.fault', { error: words.say(err) })), secrets));
+      // One line per connection change, none per message: lost with why, regained with how long it took.
+      let lostAt: number | null = null;
+      connection.on('disconnected', (reason) => {
+        lostAt = Date.now();
+        this.warn(t('log.lost', { reason: redact(words.say(reason), secrets) }));
+      });
+      connection.on('connected', () => {
+        if (lostAt === null) return;
+        this.log(t('log.regained', { seconds: ((Date.now() - lostAt) / 1000).toFixed(1) }));
+        lostAt = null;
       });
     } catch (err) {
       self.configError = redact(words.say(err), secrets);
