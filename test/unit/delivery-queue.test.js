@@ -319,6 +319,24 @@ describe('delivery: backpressure', function () {
     assert.deepEqual(h.queue.counts, { queued: 1, inFlight: 1, waiting: 0 });
   });
 
+  it('refuses a message past maxQueuedBytes of unfinished data, and takes it again once a delivery ends', function () {
+    const h = harness({ maxInFlight: 1, maxQueuedBytes: 1000 });
+    const submitHolding = (bytes) => h.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, 5, undefined, bytes);
+    submitHolding(600);
+    assert.throws(() => submitHolding(600), {
+      code: 'KUMO_OVERLOADED',
+      message:
+        'custom protocol "make.amqp" is not keeping up: 600 bytes of messages unfinished (limit 1000); message not accepted',
+    });
+    submitHolding(400); // fits exactly
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    submitHolding(600); // the first one's bytes are free again
+    // One message larger than the whole limit is taken when nothing else is held: it could never be otherwise.
+    const alone = harness({ maxQueuedBytes: 1000 });
+    alone.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, 5, undefined, 5000);
+    assert.equal(alone.sent.length, 1);
+  });
+
   it('counts deliveries waiting to retry against maxQueued', function () {
     const h = harness({ maxQueued: 1 });
     h.submit();

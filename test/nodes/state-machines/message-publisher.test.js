@@ -142,6 +142,18 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
     assert.equal(d.heard[0].permanent, false, "the pack's own trouble is retried");
   });
 
+  it('a write the channel refuses because it is closing is broker trouble (retried), not bad input', async function () {
+    await ready(publisher);
+    // The channel starts closing (as a redeploy or a broker close does); its close event has not come yet.
+    publisher.channel.close().catch(() => undefined);
+    const d = track(uniqueName('closing-channel'));
+    const end = await published(messagesWith(), { payload: 'x', kumo: d.kumo }, queue);
+    assert.equal(end.error.code, ERROR_CODES.brokerUnavailable);
+    assert.match(end.error.message, /channel/i);
+    assert.equal(d.heard[0].kind, 'failed');
+    assert.equal(d.heard[0].permanent, false);
+  });
+
   it('a custom protocol batch element is a whole message: its own properties and its own routing key', async function () {
     await ready(publisher);
     const second = await side.queue(uniqueName('second-key'));
