@@ -17,6 +17,9 @@ import esbuild from 'esbuild';
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const SRC_NODES = path.join(ROOT, 'src', 'nodes');
 const DIST = path.join(ROOT, 'dist');
+// Built beside dist/ and swapped in whole at the end: a test or a Node-RED reading dist/
+// meanwhile sees the previous build or the new one, never a half-written tree.
+const STAGE = path.join(ROOT, `dist.building-${process.pid}`);
 const ICONS = path.join(ROOT, 'icons');
 const require = createRequire(import.meta.url);
 // The core's catalogue in each language (messages.<lang>.json); common/node-text.ts and
@@ -53,7 +56,7 @@ async function editorScript(dir) {
 
 async function buildNode(type) {
   const dir = path.join(SRC_NODES, type);
-  const out = path.join(DIST, 'nodes', type);
+  const out = path.join(STAGE, 'nodes', type);
   const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8');
   const has = (name) => fs.existsSync(path.join(dir, name));
   const parts = [];
@@ -83,8 +86,17 @@ async function buildNode(type) {
   fs.copyFileSync(path.join(ICONS, `${type}.svg`), path.join(out, 'icons', `${type}.svg`));
 }
 
-fs.rmSync(DIST, { recursive: true, force: true });
-tsc('tsconfig.json');
-tsc('tsconfig.editor.json', '--noEmit');
-const types = fs.readdirSync(SRC_NODES).filter((name) => fs.existsSync(path.join(SRC_NODES, name, `${name}.ts`)));
-await Promise.all(types.map(buildNode));
+fs.rmSync(STAGE, { recursive: true, force: true });
+try {
+  tsc('tsconfig.json', '--outDir', STAGE);
+  tsc('tsconfig.editor.json', '--noEmit');
+  const types = fs.readdirSync(SRC_NODES).filter((name) => fs.existsSync(path.join(SRC_NODES, name, `${name}.ts`)));
+  await Promise.all(types.map(buildNode));
+  const old = `${DIST}.old-${process.pid}`;
+  if (fs.existsSync(DIST)) fs.renameSync(DIST, old);
+  fs.renameSync(STAGE, DIST);
+  fs.rmSync(old, { recursive: true, force: true });
+} catch (err) {
+  fs.rmSync(STAGE, { recursive: true, force: true });
+  throw err;
+}
