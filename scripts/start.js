@@ -57,48 +57,59 @@ async function broker() {
   return { url: 'amqp://localhost', stop: started.started ? started.stop : null };
 }
 
-/** Node references that must follow a node when example ids are renamed. */
-function renameIds(nodes, prefix) {
-  const ids = new Set(nodes.map((n) => n.id));
-  const rename = (id) => (ids.has(id) ? `${prefix}${id}` : id);
-  return nodes.map((n) => {
-    const copy = { ...n, id: rename(n.id) };
-    if (copy.z !== undefined) copy.z = rename(copy.z);
-    if (copy.broker) copy.broker = rename(copy.broker);
-    if (copy.tls) copy.tls = rename(copy.tls);
-    if (Array.isArray(copy.wires)) copy.wires = copy.wires.map((port) => port.map(rename));
-    if (Array.isArray(copy.scope)) copy.scope = copy.scope.map(rename);
-    if (Array.isArray(copy.links)) copy.links = copy.links.map(rename);
-    return copy;
-  });
+/**
+ * Every example in a tab of its own, as Import > Examples would add it: each keeps its ids (so
+ * importing one again is seen as a copy, not silently doubled), and the broker config node the
+ * examples share (same id, same settings in each) is there once, pointed at `brokerUrl`.
+ */
+function exampleFlows(brokerUrl) {
+  const flows = [];
+  const configs = new Map();
+  const files = fs
+    .readdirSync(path.join(ROOT, 'examples'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  for (const file of files) {
+    const nodes = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
+    const tabs = new Set(nodes.map((n) => n.z).filter(Boolean));
+    if (tabs.size !== 1) throw new Error(`examples/${file}: its nodes belong to ${tabs.size} tabs, not one`);
+    const [tab] = tabs;
+    flows.push({ id: tab, type: 'tab', label: file.replace(/\.json$/, ''), disabled: false, info: '' });
+    for (const node of nodes) {
+      if (node.z) {
+        flows.push(node);
+        continue;
+      }
+      // A config node shared by several examples must be the same in each, or one of them would change.
+      const seen = configs.get(node.id);
+      if (seen && JSON.stringify(seen.node) !== JSON.stringify(node))
+        throw new Error(`examples/${file} and examples/${seen.file} define config node ${node.id} differently`);
+      if (seen) continue;
+      configs.set(node.id, { node, file });
+      flows.push(node.type === 'amqp-broker' ? { ...node, url: brokerUrl } : node);
+    }
+  }
+  return flows;
 }
 
 /** One tab per example, the first time only: later runs keep the user's edits. */
 function writeFlows(brokerUrl) {
   const flowFile = path.join(USER_DIR, 'flows.json');
   if (fs.existsSync(flowFile)) return;
-  const flows = [];
-  const examples = fs
-    .readdirSync(path.join(ROOT, 'examples'))
-    .filter((f) => f.endsWith('.json'))
-    .sort();
-  examples.forEach((file, index) => {
-    const tabId = `example-tab-${index}`;
-    flows.push({
-      id: tabId,
-      type: 'tab',
-      label: file.replace(/\.json$/, ''),
-      disabled: false,
-      info: `Imported from examples/${file}`,
-    });
-    const nodes = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
-    for (const node of renameIds(nodes, `ex${index}-`)) {
-      if (node.type === 'amqp-broker') flows.push({ ...node, url: brokerUrl, z: undefined });
-      else flows.push({ ...node, z: tabId });
-    }
-  });
+  const flows = exampleFlows(brokerUrl);
   fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2));
-  log(`loaded ${examples.length} example flows into ${path.relative(ROOT, flowFile)}`);
+  log(`loaded ${flows.filter((n) => n.type === 'tab').length} example flows into ${path.relative(ROOT, flowFile)}`);
+}
+
+/**
+ * Node-RED's settings for npm start: the editor opens on the flows, without the first-run
+ * modals (the welcome tour, the question about update notifications).
+ */
+function editorSettings() {
+  return {
+    editorTheme: { tours: false },
+    telemetry: { enabled: false, updateNotification: false },
+  };
 }
 
 function prepareUserDir() {
@@ -125,7 +136,7 @@ function prepareUserDir() {
     uiPort: UI_PORT,
     flowFile: 'flows.json',
     credentialSecret: fs.readFileSync(secretFile, 'utf8'),
-    editorTheme: { tours: false },
+    ...editorSettings(),
     externalModules: { palette: { allowInstall: true, allowUpload: true } },
   };
   fs.writeFileSync(path.join(USER_DIR, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
@@ -168,7 +179,11 @@ async function main() {
   process.exit(stopping ? 0 : code);
 }
 
-main().catch((err) => {
-  log(err.message);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    log(err.message);
+    process.exit(1);
+  });
+}
+
+module.exports = { exampleFlows, editorSettings };

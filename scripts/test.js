@@ -20,19 +20,28 @@ function run(command, args, env) {
 
 const totals = { passed: 0, failed: 0 };
 
-/** Runs mocha, echoing its output and counting its "N passing" / "N failing" lines. */
+/**
+ * Runs mocha, echoing its output and counting its "N passing" / "N failing" lines, which
+ * come before the failures' details (so the whole output is searched, not its tail).
+ */
 function mocha(node, args, env) {
   const child = spawn(node, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env });
-  let tail = '';
+  let output = '';
   child.stdout.on('data', (chunk) => {
     process.stdout.write(chunk);
-    tail = (tail + chunk.toString()).slice(-4000);
+    output += chunk.toString();
   });
   return new Promise((resolve) =>
-    child.once('exit', (c) => {
-      const count = (word) => Number((new RegExp(`(\\d+) ${word}`).exec(tail) || [0, 0])[1]);
+    child.once('close', (c) => {
+      const plain = output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
+      const count = (word) => {
+        const all = [...plain.matchAll(new RegExp(`^\\s*(\\d+) ${word}\\b`, 'gm'))];
+        return all.length ? Number(all[all.length - 1][1]) : 0;
+      };
       totals.passed += count('passing');
       totals.failed += count('failing');
+      // A run that failed without a count (a file that did not load) still counts as a failure.
+      if (c !== 0 && count('failing') === 0) totals.failed += 1;
       resolve(c === null ? 1 : c);
     }),
   );

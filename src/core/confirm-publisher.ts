@@ -107,6 +107,9 @@ const REPLACE_AFTER_NACK_MS = 250;
 const REOPEN_INITIAL_MS = 50;
 const REOPEN_MAX_MS = 5000;
 
+// RabbitMQ's words when a message exceeds max_message_size (406 PRECONDITION_FAILED).
+const TOO_LARGE = /is larger than configured max size (\d+)/;
+
 // Closing a channel or connection waits for the broker's CloseOk; a stalled
 // socket never sends one, and a redeploy must not wait for it.
 const CLOSE_HANDSHAKE_MS = 1000;
@@ -426,14 +429,13 @@ export class ConfirmPublisher extends ContainedEmitter {
         null,
       );
     } else {
-      this.settle(
-        entry,
-        new PublishError(
-          'channel-closed',
-          say('confirm-publisher.channel-closed', { error: this.channelError ?? err.message }),
-        ),
-        null,
-      );
+      const error = this.channelError ?? err.message;
+      // The broker closes the channel for a message over its max_message_size (16 MiB by default since
+      // RabbitMQ 4.0): that message can never be delivered (bad input); the others on the channel can.
+      const tooLarge = TOO_LARGE.exec(error);
+      const kind =
+        tooLarge && (entry.request?.content.length ?? 0) > Number(tooLarge[1]) ? 'invalid' : 'channel-closed';
+      this.settle(entry, new PublishError(kind, say('confirm-publisher.channel-closed', { error })), null);
     }
   }
 

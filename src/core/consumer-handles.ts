@@ -94,6 +94,7 @@ export class AckChannel {
     const message = { fields: { deliveryTag } } as amqp.Message;
     try {
       if (action === 'ack') this.channel.ack(message);
+      else if (action === 'requeue-failed') this.channel.reject(message, true);
       else this.channel.nack(message, false, action === 'requeue');
     } catch (err) {
       return { outcome: 'write-failed', error: err instanceof Error ? err.message : String(err) };

@@ -2,9 +2,12 @@
 // its type, dead-letter exchange, message TTL and any other x-arguments, and a
 // binding to an exchange. The settings are checked here once, for the editor
 // (bundled) and the runtime alike; problems are kinds, worded by each side's catalogue.
+// What RabbitMQ 4.3 refuses by default is refused here too (see docs/rabbitmq.md),
+// so a flow that deploys against 3.x still deploys after the broker's upgrade.
 
 import type * as amqp from 'amqplib';
 import { fitsShortString } from './amqp-names';
+import { type Message, say } from './messages';
 
 export type QueueType = 'classic' | 'quorum';
 export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
@@ -36,6 +39,7 @@ export interface QueueDeclaration {
 
 export type QueueField =
   | 'queue'
+  | 'durable'
   | 'queueType'
   | 'messageTtl'
   | 'queueArguments'
@@ -56,13 +60,35 @@ export type QueueProblemKind =
   | 'not-object'
   | 'set-twice'
   | 'proto-name'
-  | 'routing-key-without-exchange';
+  | 'routing-key-without-exchange'
+  | 'denied';
 
 export interface QueueProblem {
   field: QueueField;
   kind: QueueProblemKind;
-  /** For not-json: the parser's words; for set-twice and proto-name: the argument's name. */
+  /** For not-json: the parser's words; for set-twice, proto-name and denied: the argument's name. */
   detail?: string;
+  /** For denied: why RabbitMQ refuses it, in the core's words. */
+  said?: Message;
+}
+
+/**
+ * Why RabbitMQ 4.3 refuses a queue argument, or null. x-queue-mode and x-queue-version 1
+ * belong to classic queue storage v1, removed in 4.3 (every classic queue keeps its
+ * messages on disk as lazy queues did); x-queue-master-locator is the deprecated
+ * feature queue_master_locator, denied by default since 4.3.
+ */
+function deniedArgument(name: string, value: unknown): Message | null {
+  switch (name) {
+    case 'x-queue-mode':
+      return say('consumer-queue.queue-mode-removed', { argument: name });
+    case 'x-queue-version':
+      return value === 2 ? null : say('consumer-queue.queue-version-removed', { argument: name });
+    case 'x-queue-master-locator':
+      return say('consumer-queue.queue-master-locator-denied', { argument: name, feature: 'queue_master_locator' });
+    default:
+      return null;
+  }
 }
 
 function shortString(field: QueueField, value: string, problems: QueueProblem[]): void {
@@ -114,6 +140,10 @@ export function parseArguments(text: unknown): { value: Record<string, unknown>;
     // A table key is a short string: amqplib throws a bare RangeError at declare time for a longer one.
     if (!fitsShortString(name)) return { value: {}, problem: { field: 'queueArguments', kind: 'too-long' } };
   }
+  for (const [name, value] of entries) {
+    const said = deniedArgument(name, value);
+    if (said) return { value: {}, problem: { field: 'queueArguments', kind: 'denied', detail: name, said } };
+  }
   return { value: Object.fromEntries(entries), problem: null };
 }
 
@@ -140,6 +170,13 @@ export function queueDeclaration(settings: QueueSettings): {
     if (!durable) problems.push({ field: 'queueType', kind: 'quorum-not-durable' });
     set('x-queue-type', 'quorum');
   }
+  // The node never declares an exclusive queue: it would go with the connection, and the messages in it.
+  if (!durable)
+    problems.push({
+      field: 'durable',
+      kind: 'denied',
+      said: say('consumer-queue.transient-nonexclusive-denied', { feature: 'transient_nonexcl_queues' }),
+    });
   const dlx = (settings.deadLetterExchange ?? '').trim();
   const dlrk = (settings.deadLetterRoutingKey ?? '').trim();
   if (dlx) {
@@ -186,6 +223,25 @@ export function queueDeclaration(settings: QueueSettings): {
     },
     problems,
   };
+}
+
+/** RabbitMQ 4.0 gives every quorum queue this delivery limit unless an argument or a policy sets another. */
+export const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
+
+/**
+ * The delivery limit past which RabbitMQ (4.0 and later) drops the messages of the queue
+ * `declaration` declares, because it is a quorum queue with no dead-letter exchange among
+ * its arguments; null when it is not such a queue or has no limit (x-delivery-limit -1).
+ * A policy may still give it a dead-letter exchange: AMQP does not show policies.
+ */
+export function dropsPastDeliveryLimit(declaration: QueueDeclaration): number | null {
+  const args = declaration.arguments;
+  if (args['x-queue-type'] !== 'quorum') return null;
+  // '' is a dead-letter exchange too: the default one, routing by x-dead-letter-routing-key.
+  if (typeof args['x-dead-letter-exchange'] === 'string') return null;
+  const limit = args['x-delivery-limit'];
+  if (limit === undefined) return QUORUM_DEFAULT_DELIVERY_LIMIT;
+  return typeof limit === 'number' && limit >= 0 ? limit : null;
 }
 
 /** Declares the queue (and its exchange and binding) on `channel`; the broker's refusal closes the channel. */

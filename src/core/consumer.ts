@@ -236,7 +236,8 @@ export class Consumer extends ContainedEmitter {
         throw err;
       }
     }
-    await channel.prefetch(this.settings.prefetch);
+    // Per consumer (global = false): RabbitMQ 4 quorum queues do not support global QoS.
+    await channel.prefetch(this.settings.prefetch, false);
     if (this.closing) {
       await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
       return;

@@ -6,7 +6,7 @@
 // each message on its own, and logs one record per outcome. This is the one
 // place that decides what an outcome means.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Fifo } from './fifo';
 import {
   buildLogRecord,
@@ -85,6 +85,8 @@ export interface Delivery<M> {
   readonly envelope: Envelope;
   /** Attempts started so far; the current attempt's number while in flight. */
   attempts: number;
+  /** The current (or last) attempt's UUID, its records' session_id; '' before the first. */
+  sessionId: string;
   state: DeliveryState;
   deadline: number;
   /** When a waiting delivery's next attempt is due (epoch ms). */
@@ -318,6 +320,7 @@ export class DeliveryQueue<M> {
       heldBytes,
       envelope,
       attempts,
+      sessionId: '',
       state: 'queued',
       deadline: 0,
       dueMs: 0,
@@ -428,7 +431,7 @@ export class DeliveryQueue<M> {
     if (batchSize === 1) {
       queue.deliveries.shift();
       this.readyCount--;
-      this.start(head);
+      this.start(head, randomUUID());
       this.handOut([head]);
       return true;
     }
@@ -462,9 +465,11 @@ export class DeliveryQueue<M> {
     this.readyCount -= take;
     const left = { left: batch.length };
     this.batchesInFlight++;
+    // One session per batch, as KumoMTA logs every message of a send_batch with its session's id.
+    const sessionId = randomUUID();
     for (const delivery of batch) {
       this.batchLeft.set(delivery, left);
-      this.start(delivery);
+      this.start(delivery, sessionId);
     }
     this.handOut(batch);
     return true;
@@ -521,8 +526,9 @@ export class DeliveryQueue<M> {
     }, delayMs);
   }
 
-  private start(delivery: Delivery<M>): void {
+  private start(delivery: Delivery<M>, sessionId: string): void {
     delivery.attempts++;
+    delivery.sessionId = sessionId;
     delivery.state = 'in-flight';
     delivery.deadline = this.now() + this.settings.attemptTimeoutMs;
     this.inFlight.add(delivery);
@@ -680,6 +686,7 @@ export class DeliveryQueue<M> {
       // this one, and an Expiration after counting it (queue.rs increments, then expires).
       numAttempts: type === 'Expiration' ? delivery.attempts : Math.max(0, delivery.attempts - 1),
       nodeId: this.settings.nodeId,
+      sessionId: delivery.sessionId || undefined,
     });
   }
 

@@ -1,14 +1,19 @@
-// What ties a delivery queue to its retry store: a delivery is kept when it
-// first fails, its new due time is noted when it fails again (a short journal
-// line, no payload), and it is dropped when it ends. On close everything
-// unfinished is kept, so a redeploy or restart loses nothing.
+// What ties a delivery queue to its journal. With the spool on, a delivery is
+// written when it is accepted (group commit: the accepts of one turn share one
+// write and one fdatasync, and the acceptance is answered after it), so a crash
+// loses nothing accepted; with it off, a delivery is kept when it first fails.
+// Each failure notes the new attempt count and due time (a short line, no
+// payload); the end of a delivery drops it. On close everything unfinished is
+// kept, so a redeploy or restart loses nothing either way.
 
 import type { Delivery, DeliveryQueue, RetryingChange } from './delivery-queue';
 import { envelopeOf } from './log-record';
 import { makeQueueConfig, timingsOf } from './queue-config';
 import { queueNameFrom } from './queue-name';
 import * as fs from 'node:fs';
+import { ERROR_CODES, KumoError } from './errors';
 import { copyData } from './message-data';
+import { say } from './messages';
 import {
   legacyStoreFileName,
   RetryStore,
@@ -113,11 +118,20 @@ export class DurableRetries<M extends StorableMessage> {
     return { restored, problem, skipped };
   }
 
-  /** DeliveryIo.retrying: one journal operation per change. */
+  /**
+   * The spool: writes a delivery just accepted; resolves once it is on disk. Rejects
+   * when it cannot be kept (the delivery still goes on in memory).
+   */
+  accepted(delivery: Delivery<M>): Promise<void> {
+    if (!this.store.put(storedDelivery(delivery)))
+      return Promise.reject(new KumoError(ERROR_CODES.notKept, say('durable-retries.not-kept', { id: delivery.id })));
+    return this.store.commit();
+  }
+
+  /** DeliveryIo.retrying and DeliveryIo.ended: one journal operation per change (an unknown id's end is nothing). */
   changed(delivery: Delivery<M>, change: RetryingChange): void {
     if (change === 'finished') this.store.remove(delivery.id);
-    else if (change === 'rescheduled' && this.store.has(delivery.id))
-      this.store.reschedule(delivery.id, delivery.attempts, delivery.dueMs);
+    else if (this.store.has(delivery.id)) this.store.reschedule(delivery.id, delivery.attempts, delivery.dueMs);
     else this.store.put(storedDelivery(delivery));
   }
 

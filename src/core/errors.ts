@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   bounced: 'KUMO_BOUNCED',
   /** A delivery was not delivered within max_age (an Expiration): likewise. */
   expired: 'KUMO_EXPIRED',
+  /** Accepted, but the spool could not write it: delivered if Node-RED lives, lost if it crashes first. */
+  notKept: 'KUMO_NOT_KEPT',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

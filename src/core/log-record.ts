@@ -62,6 +62,12 @@ export interface LogRecord {
   event_time: string;
   /** `created` as an RFC 3339 string, with milliseconds. */
   created_time: string;
+  /**
+   * The attempt's UUID: the records of one attempt (every message of a batch) share it.
+   * KumoMTA sets it on a Lua Delivery, TransientFailure and Bounce to the dispatcher
+   * session's UUID and leaves it out of an Expiration (lua_deliver.rs, queue.rs).
+   */
+  session_id?: string;
 }
 
 export interface ResponseInput {
@@ -133,6 +139,8 @@ export interface LogRecordInput {
   meta?: Record<string, unknown>;
   receptionProtocol?: string | null;
   nodeId?: string;
+  /** The attempt's UUID; left out of an Expiration, which happens outside any attempt. */
+  sessionId?: string;
 }
 
 /** KumoMTA's egress source and pool when a policy names none. */
@@ -154,7 +162,7 @@ export function buildLogRecord(input: LogRecordInput): LogRecord {
     command: null,
   };
   const egressSource = input.egressSource ?? UNSPECIFIED;
-  return {
+  const record: LogRecord = {
     type: input.type,
     id: input.id,
     sender: input.sender ?? null,
@@ -184,6 +192,9 @@ export function buildLogRecord(input: LogRecordInput): LogRecord {
     event_time: new Date(input.nowMs).toISOString(),
     created_time: new Date(input.createdMs).toISOString(),
   };
+  // Left out rather than null, as KumoMTA's skip_serializing_if does.
+  if (input.sessionId !== undefined && !expiration) record.session_id = input.sessionId;
+  return record;
 }
 
 /**

@@ -15,10 +15,13 @@ export interface Routing {
 }
 
 export interface ProtocolHandler {
-  /** The node that owns the binding, for the duplicate-name error. */
-  readonly ownerId: string;
-  /** Takes a message; throws a clear error when it cannot. */
-  accept(msg: object, routing: Routing): void;
+  /** The label of the node that owns the binding (its name, else its event name): errors name nodes as the editor shows them. */
+  readonly ownerLabel: string;
+  /**
+   * Takes a message; throws a clear error when it cannot. A promise when taking it
+   * ends later (the spool's write): the sender's done() waits for it.
+   */
+  accept(msg: object, routing: Routing): Promise<void> | undefined;
 }
 
 const bindings = new Map<string, ProtocolHandler>();
@@ -30,7 +33,7 @@ export class BindingError extends CoreError {
 export function bindProtocol(eventName: string, handler: ProtocolHandler): void {
   const existing = bindings.get(eventName);
   if (existing && existing !== handler) {
-    throw new BindingError(say('protocol-bindings.already-bound', { name: eventName, node: existing.ownerId }));
+    throw new BindingError(say('protocol-bindings.already-bound', { name: eventName, node: existing.ownerLabel }));
   }
   bindings.set(eventName, handler);
 }

@@ -213,7 +213,7 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
     assert.deepEqual(await helpSections('amqp ack'), ['Inputs', 'Outputs', 'Details', 'References']);
     await page.locator('#node-input-action').selectOption('reject');
     await editor.closeTray('node-dialog-ok');
-    assert.equal(await label(ackId), 'reject');
+    assert.equal(await label(ackId), 'dead-letter');
     await editor.nodeElement(ackId).locator('.red-ui-flow-port-output').first().hover();
     const tip = page.locator('.red-ui-flow-port-tooltip');
     await tip.waitFor({ state: 'visible' });
@@ -229,13 +229,13 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
 
   it('consume-log-events from Import > Examples: deploys, shows "connected", and its inject puts the bounced recipient in the suppression list', async () => {
     const flow = await editor.importExample(PACK.name, 'consume-log-events');
-    const queue = `logging-browser-${process.pid}`;
+    const queue = `kumomta.logs-browser-${process.pid}`;
     const consumers = await page.evaluate(
       (z) => RED.nodes.filterNodes({ z, type: 'amqp-consume' }).map((n) => ({ id: n.id, queue: n.queue })),
       flow,
     );
-    assert.deepEqual(consumers.map((c) => c.queue).sort(), ['logging', 'logging.failed']);
-    const main = consumers.find((c) => c.queue === 'logging').id;
+    assert.deepEqual(consumers.map((c) => c.queue).sort(), ['kumomta.logs', 'kumomta.logs.failed']);
+    const main = consumers.find((c) => c.queue === 'kumomta.logs').id;
     // Point its broker at the test RabbitMQ as a user would: the pencil next to Broker.
     await editor.openNode(main);
     await page.click('#node-input-btn-broker-edit');
@@ -245,7 +245,7 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
     await editor.fill('node-config-input-username', CREDENTIALS.username);
     await editor.fill('node-config-input-password', CREDENTIALS.password);
     await editor.closeTray('node-config-dialog-ok');
-    // A queue of this run's own: the shared test broker's `logging` may hold other suites' records.
+    // A queue of this run's own: the shared test broker's `kumomta.logs` may hold other suites' records.
     await editor.fill('node-input-queue', queue);
     await editor.closeTray('node-dialog-ok');
     const publisher = await page.evaluate((z) => RED.nodes.filterNodes({ z, type: 'amqp-publish' })[0].id, flow);

@@ -58,10 +58,10 @@ async function deployExample(side) {
   const flow = example.map((n) => {
     const node = { ...n };
     if (node.type === 'amqp-broker') Object.assign(node, { url: BROKER_URL });
-    if (node.queue === 'logging') node.queue = names.logging;
-    if (node.queue === 'logging.failed') Object.assign(node, { queue: names.failed, d: true });
-    if (node.deadLetterExchange === 'logging.dlx') node.deadLetterExchange = names.dlx;
-    if (node.routingKey === 'logging') node.routingKey = names.logging;
+    if (node.queue === 'kumomta.logs') node.queue = names.logging;
+    if (node.queue === 'kumomta.logs.failed') Object.assign(node, { queue: names.failed, d: true });
+    if (node.deadLetterExchange === 'kumomta.logs.dlx') node.deadLetterExchange = names.dlx;
+    if (node.routingKey === 'kumomta.logs') node.routingKey = names.logging;
     return node;
   });
   const brokerId = flow.find((n) => n.type === 'amqp-broker').id;

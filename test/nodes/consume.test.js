@@ -251,7 +251,10 @@ describe('amqp consume → amqp ack against the real broker', function () {
       const [missing, badAction, notHandle] = await errors.next(3);
       for (const e of [missing, badAction, notHandle]) assert.equal(e.error.code, 'KUMO_BAD_INPUT');
       assert.match(missing.error.message, /msg\._amqpAck is missing/);
-      assert.match(badAction.error.message, /msg\.ack must be "ack", "requeue" or "reject", got "nack"/);
+      assert.match(
+        badAction.error.message,
+        /msg\.ack must be "ack", "requeue", "requeue-failed" or "reject", got "nack"/,
+      );
       assert.match(notHandle.error.message, /not a delivery handle/);
     });
 

@@ -14,7 +14,7 @@ const HOOK = 'hook';
  * log hook in → queue config (queue "webhook" → custom_lua `event`) ⇒ custom protocol → amqp publish
  * on `queue`; output 2 to a debug node that writes each element's reason to the log.
  */
-function hookFlow({ queue, event, hook = {}, publish = true, protocol = {} }) {
+function hookFlow({ queue, event, hook = {}, publish = true, protocol = {}, logRecords = [] }) {
   const tab = { id: 'tab', type: 'tab', label: 'log hook' };
   const any = { op: 'any', value: '' };
   return [
@@ -67,8 +67,9 @@ function hookFlow({ queue, event, hook = {}, publish = true, protocol = {} }) {
       timeout: '10',
       maxInFlight: '128',
       ...protocol,
-      wires: [publish ? ['pub'] : [], []],
+      wires: [publish ? ['pub'] : [], logRecords.map((n) => n.id)],
     },
+    ...logRecords,
     {
       id: 'pub',
       type: 'amqp-publish',
@@ -131,8 +132,8 @@ describe('log hook in (a real Node-RED, the real broker)', function () {
   });
 
   async function start(options) {
-    const queue = uniqueName('log-hook');
-    side.queues.push(queue);
+    // Declared here first (as the publish node declares it), so a count before the node has connected is certain.
+    const queue = await side.queue(uniqueName('log-hook'));
     const event = `make.${uniqueName('hook')}`;
     nodeRed = await startNodeRed(hookFlow({ queue, event, ...options }), { credentials: options.credentials });
     return queue;
@@ -174,7 +175,7 @@ describe('log hook in (a real Node-RED, the real broker)', function () {
       for (const wrong of ['s3cret-valuE', 's3cret-valu', 'x'.repeat(5000)]) {
         assert.equal((await post(body, { 'X-Kumo-Secret': wrong })).status, 401, JSON.stringify(wrong).slice(0, 20));
       }
-      assert.equal(await side.count(queue).catch(() => 0), 0, 'nothing published without the secret');
+      assert.equal(await side.count(queue), 0, 'nothing published without the secret');
       const right = await post(body, { 'x-kumo-secret': 's3cret-value' });
       assert.equal(right.status, 200, right.text);
       assert.equal(hookLines(mark).length, 4, 'one log line per refused request');
@@ -227,6 +228,37 @@ describe('log hook in (a real Node-RED, the real broker)', function () {
       assert.equal(five.status, 200, five.text);
       assert.equal(five.text, '250 5 records confirmed');
       assert.equal((await side.drain(queue)).length, 5);
+    });
+  });
+
+  describe('the log records of a record it carries', function () {
+    it("carry the posted record's sender and recipient, as KumoMTA's log hook message does", async () => {
+      // Each field on a line of its own in Node-RED's log (a debug node writing to the console).
+      const field = (id, property) => ({
+        id,
+        type: 'debug',
+        z: 'tab',
+        active: true,
+        tosidebar: false,
+        console: true,
+        complete: property,
+        targetType: 'msg',
+        wires: [],
+      });
+      await start({
+        logRecords: [
+          field('lr-type', 'payload.type'),
+          field('lr-sender', 'payload.sender'),
+          field('lr-recipient', 'payload.recipient'),
+        ],
+      });
+      const mark = nodeRed.log.length;
+      const posted = record('Bounce', 7, { sender: 'bounces@example.com', recipient: 'gone@example.org' });
+      assert.equal((await post(JSON.stringify(posted))).status, 200);
+      await nodeRed.waitForLog(/\[debug:lr-recipient\][^\n]*\n?[^\n]*gone@example\.org/);
+      const lines = nodeRed.log.slice(mark);
+      assert.match(lines, /\[debug:lr-type\][^\n]*Delivery/);
+      assert.match(lines, /\[debug:lr-sender\][^\n]*bounces@example\.com/);
     });
   });
 

@@ -484,7 +484,7 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
     it('refuses a predefined KumoMTA event and a second node with the same name at deploy', async () => {
       await load([
         { id: 'a', type: 'kumo-custom-protocol', eventName: 'get_queue_config', wires: [[], []] },
-        { id: 'b', type: 'kumo-custom-protocol', eventName: 'make.same', wires: [[], []] },
+        { id: 'b', type: 'kumo-custom-protocol', name: 'relay', eventName: 'make.same', wires: [[], []] },
         { id: 'c', type: 'kumo-custom-protocol', eventName: 'make.same', wires: [[], []] },
         { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
         { id: 'errors', type: 'helper' },
@@ -496,6 +496,8 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.match(a.status.text, /predefined/);
       const c = await until(statuses, (m) => m.status.source.id === 'c' && m.status.fill === 'red');
       assert.match(c.status.text, /already bound/);
+      // The owner as the editor labels it, never its id.
+      assert.match(c.status.text, /custom protocol node "relay"/);
     });
   });
 

@@ -5,7 +5,13 @@
 
 const assert = require('node:assert/strict');
 const { decodeDelivery } = require('../../dist/core/consumer-message');
-const { queueDeclaration, queueNameProblems, parseArguments } = require('../../dist/core/consumer-queue');
+const {
+  queueDeclaration,
+  queueNameProblems,
+  parseArguments,
+  dropsPastDeliveryLimit,
+} = require('../../dist/core/consumer-queue');
+const { render } = require('../../dist/core/messages');
 const { parseHandle, settle } = require('../../dist/core/consumer-handles');
 const { isAckAction } = require('../../dist/core/consumer-ack');
 
@@ -253,10 +259,95 @@ describe('amqp consume: the queue declaration its settings describe', function (
   });
 });
 
+describe('what RabbitMQ 4.3 refuses by default is refused by the shared validator (editor and deploy)', function () {
+  const words = require('../../src/nodes/amqp-consume/locale.json')['amqp-consume'].errors;
+  const denied = [
+    [
+      { queue: 'q', durable: false },
+      'durable',
+      /^RabbitMQ 4\.3 refuses a queue that is neither durable nor exclusive \(deprecated feature transient_nonexcl_queues, denied by default\)/,
+    ],
+    [
+      { queue: 'q', queueArguments: '{"x-queue-mode": "lazy"}' },
+      'queueArguments',
+      /^RabbitMQ 4\.3 refuses x-queue-mode /,
+    ],
+    [{ queue: 'q', queueArguments: '{"x-queue-mode": "default"}' }, 'queueArguments', /refuses x-queue-mode /],
+    [
+      { queue: 'q', queueArguments: '{"x-queue-version": 1}' },
+      'queueArguments',
+      /refuses x-queue-version other than 2/,
+    ],
+    [
+      { queue: 'q', queueArguments: '{"x-queue-master-locator": "client-local"}' },
+      'queueArguments',
+      /refuses x-queue-master-locator \(deprecated feature queue_master_locator, denied by default\): use x-queue-leader-locator/,
+    ],
+  ];
+  for (const [settings, field, reason] of denied) {
+    it(`refuses ${JSON.stringify(settings)}, saying why`, function () {
+      const { declaration, problems } = queueDeclaration(settings);
+      assert.equal(declaration, null);
+      const problem = problems.find((p) => p.kind === 'denied');
+      assert.equal(problem?.field, field, JSON.stringify(problems));
+      assert.match(render(problem.said), reason);
+      assert.match(words[`${field}-denied`], /__reason__/);
+    });
+  }
+
+  it("refuses x-queue-mode in amqp publish's Declare queue arguments (parseArguments), saying why", function () {
+    const { value, problem } = parseArguments('{"x-max-length": 5, "x-queue-mode": "lazy"}');
+    assert.deepEqual(value, {});
+    assert.deepEqual([problem.field, problem.kind, problem.detail], ['queueArguments', 'denied', 'x-queue-mode']);
+    assert.match(render(problem.said), /^RabbitMQ 4\.3 refuses x-queue-mode/);
+  });
+
+  it('declares a durable queue, x-queue-version 2 and x-queue-leader-locator as before', function () {
+    const { declaration, problems } = queueDeclaration({
+      queue: 'q',
+      queueArguments: '{"x-queue-version": 2, "x-queue-leader-locator": "balanced"}',
+    });
+    assert.deepEqual(problems, []);
+    assert.equal(declaration.durable, true);
+    assert.deepEqual(declaration.arguments, { 'x-queue-version': 2, 'x-queue-leader-locator': 'balanced' });
+  });
+});
+
+describe("a quorum queue's delivery limit (RabbitMQ 4.0: 20 by default, then dead-lettered or dropped)", function () {
+  const limitOf = (settings) => dropsPastDeliveryLimit(queueDeclaration({ queue: 'q', ...settings }).declaration);
+
+  it('drops past 20 when declared quorum with no dead-letter exchange', function () {
+    assert.equal(limitOf({ queueType: 'quorum' }), 20);
+    assert.equal(limitOf({ queueArguments: '{"x-queue-type": "quorum"}' }), 20);
+  });
+
+  it('drops past the limit its arguments set; none with x-delivery-limit -1', function () {
+    assert.equal(limitOf({ queueType: 'quorum', queueArguments: '{"x-delivery-limit": 3}' }), 3);
+    assert.equal(limitOf({ queueType: 'quorum', queueArguments: '{"x-delivery-limit": -1}' }), null);
+  });
+
+  it('drops nothing with a dead-letter exchange (the field, an argument, or the default exchange "")', function () {
+    assert.equal(limitOf({ queueType: 'quorum', deadLetterExchange: 'dlx' }), null);
+    assert.equal(limitOf({ queueType: 'quorum', queueArguments: '{"x-dead-letter-exchange": "dlx"}' }), null);
+    assert.equal(
+      limitOf({
+        queueType: 'quorum',
+        queueArguments: '{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dead"}',
+      }),
+      null,
+    );
+  });
+
+  it('has no limit for a classic queue', function () {
+    assert.equal(limitOf({}), null);
+    assert.equal(limitOf({ deadLetterExchange: '' }), null);
+  });
+});
+
 describe('amqp ack: handles', function () {
-  it('knows its three actions', function () {
-    for (const a of ['ack', 'requeue', 'reject']) assert.equal(isAckAction(a), true);
-    for (const a of ['nack', 'ACK', '', null, 1]) assert.equal(isAckAction(a), false);
+  it('knows its four actions', function () {
+    for (const a of ['ack', 'requeue', 'requeue-failed', 'reject']) assert.equal(isAckAction(a), true);
+    for (const a of ['nack', 'ACK', 'requeue_failed', '', null, 1]) assert.equal(isAckAction(a), false);
   });
 
   it('tells a handle from anything else', function () {

@@ -3,6 +3,10 @@
 const assert = require('node:assert/strict');
 const { buildLogRecord, expirationResponse, internalErrorResponse, siteName } = require('../../dist/core/log-record');
 const { parseQueueName } = require('../../dist/core/queue-name');
+const { DeliveryQueue } = require('../../dist/core/delivery-queue');
+const { settle } = require('../../dist/core/delivery-outcomes');
+const { makeQueueConfig, timingsOf } = require('../../dist/core/queue-config');
+const { ManualClock } = require('../helpers/manual-clock');
 
 // The Delivery record of reference/log_record.md (comments removed).
 const KUMOMTA_DELIVERY = Object.freeze({
@@ -41,7 +45,9 @@ const KUMOMTA_DELIVERY = Object.freeze({
 
 // KumoMTA leaves these out of a record when they do not apply (skip_serializing_if),
 // and they never apply to a Lua delivery.
-const OMITTED_WHEN_NOT_APPLICABLE = ['tls_cipher', 'tls_protocol_version', 'tls_peer_subject_name', 'session_id'];
+const OMITTED_WHEN_NOT_APPLICABLE = ['tls_cipher', 'tls_protocol_version', 'tls_peer_subject_name'];
+const SESSION = 'c0c1cc3a-5a3f-4f0e-9d2b-8b1f0e6a4d21';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const CREATED_MS = 1678069691000; // 2023-03-06T02:28:11Z, the fixture's created
 const NOW_MS = CREATED_MS + 1500;
@@ -60,6 +66,7 @@ function delivery(overrides) {
     createdMs: CREATED_MS,
     nowMs: NOW_MS,
     numAttempts: 0,
+    sessionId: SESSION,
     ...overrides,
   });
 }
@@ -242,5 +249,80 @@ describe('log records: an Expiration, as KumoMTA words it', function () {
     assert.equal(record.queue, 'amqp');
     assert.deepEqual(record.response.enhanced_code, { class: 5, subject: 4, detail: 7 });
     assert.equal(record.num_attempts, 4);
+  });
+});
+
+describe('log records: session_id, one per attempt', function () {
+  // KumoMTA sets session_id on every Lua Delivery, TransientFailure and Bounce (the
+  // dispatcher session's UUID: lua_deliver.rs, ready_queue.rs) and leaves it out of an
+  // Expiration (queue.rs). The pack has no session: an attempt (a batch) is its session.
+  it('is carried by a Delivery, TransientFailure and Bounce, and left out of an Expiration', function () {
+    for (const type of ['Delivery', 'TransientFailure', 'Bounce']) {
+      assert.equal(delivery({ type }).session_id, SESSION, type);
+    }
+    const expired = delivery({ type: 'Expiration', response: expirationResponse(3600, 1800) });
+    assert.ok(!('session_id' in expired), 'an Expiration has no session');
+    assert.ok(!('session_id' in JSON.parse(JSON.stringify(delivery({ sessionId: undefined })))));
+  });
+
+  function queueHarness() {
+    const clock = new ManualClock();
+    const records = [];
+    const batches = [];
+    const queue = new DeliveryQueue(
+      { constructorName: 'make.batch', attemptTimeoutMs: 60000, maxInFlight: 100 },
+      {
+        send: (_delivery, kumo) => batches.push({ kumos: [kumo] }),
+        sendBatch: (_deliveries, kumos) => batches.push({ kumos }),
+        log: (_delivery, record) => records.push(record),
+        changed() {},
+        clock,
+        random: () => 0.5,
+      },
+    );
+    const cfg = makeQueueConfig({
+      protocol: { custom_lua: { constructor: 'make.batch', batch_size: 3, min_batch_size: 3 } },
+      retry_interval: '10s',
+      max_age: '15s',
+    });
+    const queueName = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
+    const submit = (payload) => queue.submit({ payload }, queueName, cfg, timingsOf(cfg), 1);
+    return { queue, clock, records, batches, submit };
+  }
+
+  it('is shared by the records of one batch, new for each attempt, and absent from the Expiration', async function () {
+    const h = queueHarness();
+    try {
+      for (let i = 0; i < 3; i++) h.submit(`m${i}`);
+      assert.equal(h.batches.length, 1);
+      for (const [i, kumo] of h.batches[0].kumos.entries()) {
+        settle(
+          kumo,
+          i === 0 ? { kind: 'rejected', code: 451, message: 'later' } : { kind: 'delivered', disposition: '250 ok' },
+        );
+      }
+      const first = h.records.map((r) => r.session_id);
+      assert.equal(first.length, 3);
+      assert.match(first[0], UUID);
+      assert.deepEqual(first, [first[0], first[0], first[0]], 'one session for the whole batch');
+      // The failed message's retry is a new attempt: due 10 s later, it goes alone once max_batch_latency has passed.
+      h.clock.advance(10000);
+      h.clock.advance(60000);
+      const retried = h.batches.at(-1);
+      assert.equal(retried.kumos[0].attempt, 2);
+      settle(retried.kumos[0], { kind: 'rejected', code: 451, message: 'later' });
+      const second = h.records.at(-2);
+      assert.equal(second.type, 'TransientFailure');
+      assert.match(second.session_id, UUID);
+      assert.notEqual(second.session_id, first[0], 'each attempt is its own session');
+      // Its next retry would pass max_age (15 s): expired at once, with no session.
+      const expired = h.records.at(-1);
+      assert.equal(expired.type, 'Expiration');
+      assert.ok(!('session_id' in expired));
+    } finally {
+      const closed = h.queue.close(0);
+      h.clock.advance(0);
+      await closed;
+    }
   });
 });

@@ -9,8 +9,8 @@ const {
   BindingError,
 } = require('../../dist/core/protocol-bindings');
 
-function handler(ownerId) {
-  return { ownerId, accept() {} };
+function handler(ownerLabel) {
+  return { ownerLabel, accept() {} };
 }
 
 // The bindings are module-level, like link nodes across flows: every test
@@ -37,8 +37,8 @@ describe('protocol bindings: a custom protocol node binds its event name', funct
     assert.equal(protocolFor('make.webhook'), undefined);
   });
 
-  it('refuses a second node for the same name, naming the node that owns it', function () {
-    const first = handler('node-1');
+  it('refuses a second node for the same name, naming the node that owns it by its label', function () {
+    const first = handler('amqp relay');
     bind('make.amqp', first);
     assert.throws(
       () => bindProtocol('make.amqp', handler('node-2')),
@@ -46,7 +46,7 @@ describe('protocol bindings: a custom protocol node binds its event name', funct
         assert.ok(err instanceof BindingError, `expected BindingError, got ${err?.name}`);
         assert.equal(
           err.message,
-          'event name "make.amqp" is already bound to custom protocol node node-1; each constructor name may be bound once',
+          'event name "make.amqp" is already bound to custom protocol node "amqp relay"; each constructor name may be bound once',
         );
         return true;
       },

@@ -1,5 +1,5 @@
-// amqp ack: basic.ack / basic.nack(requeue) / basic.reject of a message an
-// amqp consume node delivered, found by the handle it carries in msg._amqpAck.
+// amqp ack: basic.ack / basic.nack(requeue) / basic.reject(requeue) / basic.nack of a
+// message an amqp consume node delivered, found by the handle it carries in msg._amqpAck.
 // The msg passes on once the frame is written.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';

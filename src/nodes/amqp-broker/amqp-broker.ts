@@ -62,6 +62,17 @@ export = function register(RED: NodeAPI): void {
         this.log(t('log.regained', { seconds: ((Date.now() - lostAt) / 1000).toFixed(1) }));
         lostAt = null;
       });
+      // The broker's memory or disk alarm: one line when it holds publishing, one when it lets go.
+      let blockedAt: number | null = null;
+      connection.on('status', (status) => {
+        if (status.blocked && blockedAt === null) {
+          blockedAt = Date.now();
+          this.warn(t('log.blocked', { reason: redact(words.say(status.blocked), secrets) }));
+        } else if (!status.blocked && blockedAt !== null) {
+          this.log(t('log.unblocked', { seconds: ((Date.now() - blockedAt) / 1000).toFixed(1) }));
+          blockedAt = null;
+        }
+      });
     } catch (err) {
       self.configError = redact(words.say(err), secrets);
       this.error(self.configError);

@@ -113,6 +113,13 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     );
   },
   oneditprepare: function () {
+    // Node-RED answers {} for a node that never had credentials, and would then count the empty
+    // fields as a change on Done: they are empty, so open + Done leaves the node as it was.
+    const credentials = (this as { credentials?: Record<string, unknown> }).credentials;
+    if (credentials) {
+      credentials.username ??= '';
+      credentials.has_password ??= false;
+    }
     const refresh = () => {
       const value = $('#node-config-input-url').val();
       $('#node-config-row-tls').toggle(anyTls(value));

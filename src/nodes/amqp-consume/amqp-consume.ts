@@ -6,12 +6,18 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/consumer';
 import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
-import { type QueueProblem, queueDeclaration, queueNameProblems } from '../../core/consumer-queue';
+import {
+  dropsPastDeliveryLimit,
+  type QueueProblem,
+  queueDeclaration,
+  queueNameProblems,
+} from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
 import { MAX_TIMER_MS } from '../../core/clock';
 import { contained } from '../../core/contained';
 import { faultSink, NodeError } from '../../common/node-glue';
-import { coreWords, translator, type Translate } from '../../common/node-text';
+import { type CoreWords, coreWords, translator, type Translate } from '../../common/node-text';
+import { shortReason } from '../../common/short-reason';
 import english from './locale.json';
 
 interface AmqpConsumeDef extends NodeDef {
@@ -38,8 +44,11 @@ const STATUS_INTERVAL_MS = 500;
 // basic.qos prefetch-count is an AMQP short (0 would mean no limit).
 const PREFETCH_MAX = 65535;
 
-function problemText(t: Translate, problem: QueueProblem): string {
-  return t(`errors.${problem.field}-${problem.kind}`, { detail: problem.detail ?? '' });
+function problemText(t: Translate, words: CoreWords, problem: QueueProblem): string {
+  return t(`errors.${problem.field}-${problem.kind}`, {
+    detail: problem.detail ?? '',
+    reason: problem.said ? words.say(problem.said) : '',
+  });
 }
 
 export = function register(RED: NodeAPI): void {
@@ -54,6 +63,10 @@ export = function register(RED: NodeAPI): void {
     const ackMode: AckMode = def.ackMode || 'manual';
     const output: PayloadFormat = def.output || 'auto';
     let consumer: Consumer | null = null;
+    // One warning about a quorum queue's delivery limit: at deploy when the declaration shows
+    // no dead-letter exchange, else at the first x-delivery-count when the node cannot know its arguments.
+    let limitWarned = false;
+    let argumentsKnown = false;
 
     const fail = (message: string) => {
       this.error(message);
@@ -64,6 +77,10 @@ export = function register(RED: NodeAPI): void {
     const onDelivery = (delivery: Delivery) => {
       const decoded = decodeDelivery(delivery.message, queue, output, delivery.handle);
       const msg = decoded.msg as unknown as NodeMessage;
+      if (!limitWarned && !argumentsKnown && decoded.msg.amqp.deliveryCount !== null) {
+        limitWarned = true;
+        this.warn(t('errors.quorum-dead-letters-unknown', { queue }));
+      }
       // A body that claims JSON and is not goes to Catch nodes with its handle, so the flow can reject it.
       if (decoded.jsonError !== null)
         this.error(new NodeError(ERROR_CODES.badInput, t('errors.not-json', { error: decoded.jsonError })), msg);
@@ -82,16 +99,24 @@ export = function register(RED: NodeAPI): void {
       let declaration = null;
       if (declare) {
         const declared = queueDeclaration(def);
-        if (declared.problems.length > 0) throw new Error(problemText(t, declared.problems[0]));
+        if (declared.problems.length > 0) throw new Error(problemText(t, words, declared.problems[0]));
         declaration = declared.declaration;
       } else {
         const problems = queueNameProblems(queue, false);
-        if (problems.length > 0) throw new Error(problemText(t, problems[0]));
+        if (problems.length > 0) throw new Error(problemText(t, words, problems[0]));
       }
       const timeout = Number(def.unackedTimeout === '' || def.unackedTimeout === undefined ? 300 : def.unackedTimeout);
       if (!Number.isFinite(timeout) || timeout < 0) throw new Error(t('errors.unacked-timeout'));
       const unackedAction = def.unackedAction || 'requeue';
       if (unackedAction !== 'requeue' && unackedAction !== 'reject') throw new Error(t('errors.unacked-action'));
+      if (declaration) {
+        argumentsKnown = true;
+        const limit = dropsPastDeliveryLimit(declaration);
+        if (limit !== null) {
+          limitWarned = true;
+          this.warn(t('errors.quorum-no-dead-letters', { queue, limit }));
+        }
+      }
       consumer = new Consumer(
         broker.connection,
         {
@@ -136,6 +161,7 @@ export = function register(RED: NodeAPI): void {
     // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
     let statusTimer: NodeJS.Timeout | null = null;
     let shown = '';
+    let logged = '';
     const stateKey = (c: Consumer) =>
       `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}`;
     const showStatus = () => {
@@ -144,6 +170,7 @@ export = function register(RED: NodeAPI): void {
       const c = consumer;
       if (!c) return;
       shown = stateKey(c);
+      if (c.state !== 'waiting' && c.state !== 'disconnected') logged = '';
       switch (c.state) {
         case 'connecting':
           this.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
@@ -163,8 +190,12 @@ export = function register(RED: NodeAPI): void {
           break;
         case 'waiting':
         case 'disconnected': {
-          const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '').slice(0, 80);
-          this.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason }) });
+          // The status names the problem by its code; the sentence goes to the log once per change
+          // (a lost connection is logged by the broker node, the queue's or channel's trouble here).
+          const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '');
+          if (reason !== logged && broker?.connection?.connected) this.warn(t('log.problem', { reason }));
+          logged = reason;
+          this.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: shortReason(reason) }) });
           break;
         }
         case 'closed':
@@ -183,13 +214,18 @@ export = function register(RED: NodeAPI): void {
     if (consumer) {
       consumer.fault = faults;
       consumer.on('change', refreshStatus);
-      consumer.on('declare-refused', (error) => this.warn(t('errors.declare-refused', { queue, error })));
+      consumer.on('declare-refused', (error) => {
+        argumentsKnown = false; // consumed as it is: its arguments are not the declaration's
+        this.warn(t('errors.declare-refused', { queue, error }));
+      });
       setImmediate(showStatus);
     }
 
     this.on('close', (_removed: boolean, done: () => void) => {
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
+      // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".
+      this.status({});
       if (!consumer) return done();
       const closing = consumer;
       consumer = null;

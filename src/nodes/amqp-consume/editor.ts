@@ -12,7 +12,16 @@ import {
   queueNameProblems,
   type QueueSettings,
 } from '../../core/consumer-queue';
-import { CATEGORY, currentValue, editorText, isWholeNumber, labelled, RED, validator } from '../../editor/editor-red';
+import {
+  CATEGORY,
+  coreText,
+  currentValue,
+  editorText,
+  isWholeNumber,
+  labelled,
+  RED,
+  validator,
+} from '../../editor/editor-red';
 
 interface ConsumeProperties extends EditorNodeProperties {
   broker: string;
@@ -35,6 +44,7 @@ interface ConsumeProperties extends EditorNodeProperties {
 }
 
 const t = editorText('amqp-consume');
+const core = coreText('amqp-consume');
 
 const DECLARATION_FIELDS: (keyof QueueSettings)[] = [
   'durable',
@@ -63,7 +73,10 @@ function settingsOf(node: ConsumeProperties): QueueSettings {
 }
 
 function problemText(problem: QueueProblem): string {
-  return t(`errors.${problem.field}-${problem.kind}`, { detail: problem.detail ?? '' });
+  return t(`errors.${problem.field}-${problem.kind}`, {
+    detail: problem.detail ?? '',
+    reason: problem.said ? core(problem.said) : '',
+  });
 }
 
 /** A validator for one field: the first problem the core finds in it, in the editor's words. */
@@ -88,7 +101,7 @@ const definition: EditorNodeDef<ConsumeProperties> = {
     broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
     queue: labelled({ value: 'logging', validate: fieldCheck('queue') }, t('label.queue')),
     declare: { value: true },
-    durable: { value: true },
+    durable: { value: true, validate: fieldCheck('durable') },
     queueType: labelled({ value: 'classic', validate: fieldCheck('queueType') }, t('label.queueType')),
     deadLetterExchange: { value: '', validate: fieldCheck('deadLetterExchange') },
     deadLetterRoutingKey: { value: '', validate: fieldCheck('deadLetterRoutingKey') },

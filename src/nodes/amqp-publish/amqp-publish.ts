@@ -11,6 +11,7 @@ import { routingKeyFrom } from '../../core/amqp-message';
 import { ConfirmPublisher } from '../../core/confirm-publisher';
 import { parseArguments } from '../../core/consumer-queue';
 import { ERROR_CODES } from '../../core/errors';
+import { isMessage } from '../../core/messages';
 import { awaitsAnswer } from '../../core/record-answers';
 import {
   MessagePublisher,
@@ -34,7 +35,8 @@ import {
   showSetupError,
   ThrottledStatus,
 } from '../../common/node-glue';
-import { coreWords, translator, type Translate } from '../../common/node-text';
+import { type CoreWords, coreWords, translator, type Translate } from '../../common/node-text';
+import { shortReason } from '../../common/short-reason';
 import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
@@ -73,9 +75,11 @@ type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
 
 /** The declared queue's x-arguments, checked as amqp consume checks its own. */
-function declareArgumentsOf(t: Translate, value: unknown): Record<string, unknown> {
+function declareArgumentsOf(t: Translate, words: CoreWords, value: unknown): Record<string, unknown> {
   const { value: args, problem } = parseArguments(value);
-  if (problem) throw new Error(t('errors.declare-arguments', { value: String(value) }));
+  // An argument RabbitMQ 4 denies says why; anything else is not an object of arguments.
+  if (problem)
+    throw new Error(problem.said ? words.say(problem.said) : t('errors.declare-arguments', { value: String(value) }));
   return args;
 }
 
@@ -131,7 +135,7 @@ export = function register(RED: NodeAPI): void {
         declare: declareQueue
           ? {
               queue: declareQueue,
-              arguments: declareArgumentsOf(t, def.declareArguments),
+              arguments: declareArgumentsOf(t, words, def.declareArguments),
               bindExchange: exchange || undefined,
               // A key read from each msg has no one value to bind with: the queue's own name is its binding key.
               bindKey: staticKey ?? declareQueue,
@@ -150,9 +154,11 @@ export = function register(RED: NodeAPI): void {
       showSetupError(this, setupError, t('status.error', { reason: setupError }));
     }
 
+    let logged = '';
     const status = new ThrottledStatus(this, () => {
       if (!publisher) return null;
       const health = publisher.health;
+      if (health.state !== 'problem') logged = '';
       switch (health.state) {
         case 'ok': {
           const count = health.outstanding;
@@ -167,9 +173,17 @@ export = function register(RED: NodeAPI): void {
         case 'connecting':
           return { state: 'connecting', status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
         case 'problem': {
-          // "disconnected: " already says "not connected to the broker": the reason alone follows.
+          // The status names the problem by its code; the sentence goes to the log once per change
+          // (a lost connection is logged by the broker node, a channel's trouble here).
           const reason = words.say(health.reason);
-          const text = t('status.disconnected', { reason: reason.slice(0, 80) });
+          // Opening a channel is routine; a channel the broker closed is worth a line.
+          const channelClosed = isMessage(health.reason) && health.reason.key === 'confirm-publisher.channel-closed';
+          if (reason !== logged && channelClosed) this.warn(t('log.problem', { reason }));
+          logged = reason;
+          // A channel the broker closed is not a lost connection: the status says which it is.
+          const text = t(channelClosed ? 'status.channel-closed' : 'status.disconnected', {
+            reason: shortReason(reason),
+          });
           return { state: 'problem', status: { fill: 'red', shape: 'ring', text } };
         }
       }
@@ -258,6 +272,8 @@ export = function register(RED: NodeAPI): void {
 
     this.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".
+      this.status({});
       if (!publisher) return done();
       // Outstanding confirms get most of Node-RED's 15 s close timeout.
       publisher.close(10000).then(done, done);

@@ -6,6 +6,7 @@ import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { fitsShortString } from '../../core/amqp-names';
 import {
   CATEGORY,
+  coreText,
   currentValue,
   editorText,
   isWholeNumber,
@@ -36,6 +37,7 @@ interface PublishProperties extends EditorNodeProperties {
 }
 
 const t = editorText('amqp-publish');
+const core = coreText('amqp-publish');
 // Every validator declares (value, options): Node-RED shows the message a
 // validator returns only when it takes two arguments, else it reads "valid".
 
@@ -112,10 +114,13 @@ const definition: EditorNodeDef<PublishProperties> = {
     ),
     declareArguments: {
       value: '',
-      // The same check amqp consume makes of its own queue arguments.
-      validate: validator<PublishProperties>((v, _opt) =>
-        parseArguments(v).problem === null ? true : t('errors.declare-arguments-json'),
-      ),
+      // The same check amqp consume makes of its own queue arguments, with the core's reason for
+      // an argument RabbitMQ 4.3 refuses.
+      validate: validator<PublishProperties>((v, _opt) => {
+        const { problem } = parseArguments(v);
+        if (problem === null) return true;
+        return problem.said ? core(problem.said) : t('errors.declare-arguments-json');
+      }),
     },
     declareQueue: {
       value: '',

@@ -33,6 +33,7 @@ interface CustomProtocolProperties extends EditorNodeProperties {
   maxInFlight: number | string;
   maxQueued?: number | string;
   maxQueuedMB?: number | string;
+  spool?: boolean;
   batchSize?: string;
   minBatchSize?: string;
   maxBatchLatency?: string;
@@ -72,6 +73,23 @@ function otherBinding(self: { id?: string }, name: string): FlowNode | null {
     return other === null;
   });
   return other;
+}
+
+/**
+ * The name itself when no other custom protocol node has it, else the name followed by the first free
+ * number (make.amqp2, make.amqp3, ...): a node fresh from the palette or pasted must not start out
+ * claiming a constructor another node is bound to.
+ */
+function freeEventName(self: { id?: string }, name: string): string {
+  const taken = new Set<unknown>();
+  eachNodeOfType(TYPE, (n) => {
+    if (n.id !== self.id) taken.add(n.eventName);
+    return true;
+  });
+  if (!taken.has(name)) return name;
+  let i = 2;
+  while (taken.has(`${name}${i}`)) i++;
+  return `${name}${i}`;
 }
 
 /** The three batch settings are checked together, by the core's own rule (min not above the batch size). */
@@ -143,6 +161,8 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
       },
       t('label.maxQueuedMB'),
     ),
+    // Missing in flows saved before the setting existed: on, as the runtime takes it.
+    spool: { value: true },
     batchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
     minBatchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
     maxBatchLatency: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
@@ -157,6 +177,9 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
   },
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
+  },
+  onadd: function () {
+    this.eventName = freeEventName(this, this.eventName || 'make.amqp');
   },
   oneditprepare: function () {
     const refresh = () => {

@@ -38,6 +38,8 @@ interface CustomProtocolDef extends NodeDef {
   maxInFlight: number | string;
   maxQueued?: number | string;
   maxQueuedMB?: number | string;
+  /** Write each message to the journal when it is accepted (default), not only when it first fails. */
+  spool?: boolean;
   batchSize?: number | string;
   minBatchSize?: number | string;
   maxBatchLatency?: number | string;
@@ -89,15 +91,20 @@ export = function register(RED: NodeAPI): void {
       if (queued + inFlight + waiting === 0) {
         return { state: 'idle', status: { fill: 'green', shape: 'dot', text: t('status.idle') } };
       }
-      const text =
-        batches > 0
-          ? t('status.summary-batches', { queued, inFlight, batches, waiting })
-          : t('status.summary', { queued, inFlight, waiting });
+      // Only what there is, as a person would say it: "2 queued, 130 in flight (2 batches)".
+      const parts: string[] = [];
+      if (queued > 0) parts.push(t('status.queued', { count: queued }));
+      if (inFlight > 0 && batches === 1) parts.push(t('status.in-flight-batch', { count: inFlight }));
+      else if (inFlight > 0 && batches > 1) parts.push(t('status.in-flight-batches', { count: inFlight, batches }));
+      else if (inFlight > 0) parts.push(t('status.in-flight', { count: inFlight }));
+      if (waiting > 0) parts.push(t('status.waiting', { count: waiting }));
+      const text = parts.join(', ');
       return { state: 'busy', status: { fill: waiting > 0 ? 'yellow' : 'blue', shape: 'dot', text } };
     });
 
-    // Durable retries (see core/durable-retries.ts): under Node-RED's user directory.
+    // Durable retries and the spool (see core/durable-retries.ts): under Node-RED's user directory.
     let durable: DurableRetries<DeliveryMessage> | null = null;
+    const spool = def.spool !== false;
 
     const logRecords = Array.isArray(def.wires?.[1]) ? def.wires[1].length > 0 : true; // output 2 wired
     try {
@@ -154,6 +161,7 @@ export = function register(RED: NodeAPI): void {
           fault: faultSink(node, words),
           retrying: (delivery, change) => durable?.changed(delivery, change),
           ended: (delivery, type, response) => {
+            if (spool) durable?.changed(delivery, 'finished');
             // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
             const answered = settleRecord(delivery.msg, finalOutcome(type, response));
             // A final failure is always seen: without a log record output, Catch nodes get it.
@@ -168,7 +176,7 @@ export = function register(RED: NodeAPI): void {
       );
       const queue = deliveries;
       handler = {
-        ownerId: node.id,
+        ownerLabel: def.name || eventName,
         accept: (msg: object, routing: Routing) => submit(queue, msg as DeliveryMessage, routing),
       };
       bindProtocol(eventName, handler);
@@ -200,7 +208,12 @@ export = function register(RED: NodeAPI): void {
       showSetupError(node, message, t('status.error', { reason: message.slice(0, 80) }));
     }
 
-    function submit(queue: DeliveryQueue<DeliveryMessage>, msg: DeliveryMessage, routing: Routing): void {
+    /** Takes a message into the queue; with the spool on, the promise says when it is on disk. */
+    function submit(
+      queue: DeliveryQueue<DeliveryMessage>,
+      msg: DeliveryMessage,
+      routing: Routing,
+    ): Promise<void> | undefined {
       const given = msg.payload;
       let held: number;
       if (isCopied(given)) {
@@ -212,13 +225,17 @@ export = function register(RED: NodeAPI): void {
       }
       // Before submit: the first attempt may start inside it.
       if (isCopied(given)) firstPayload.set(msg, given);
+      let delivery: Delivery<DeliveryMessage>;
       try {
-        queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg), held);
+        delivery = queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg), held);
       } catch (err) {
         firstPayload.delete(msg);
         msg.payload = given;
         throw err;
       }
+      // A delivery that ended within submit (refused at its hand-out) has nothing left to keep.
+      if (!spool || !durable || delivery.state === 'done') return undefined;
+      return durable.accepted(delivery);
     }
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
@@ -232,8 +249,13 @@ export = function register(RED: NodeAPI): void {
         const routing = directRouting(delivery.queue, delivery.queueConfig, eventName);
         delivery.queue = routing.queue;
         delivery.queueConfig = routing.config;
-        submit(deliveries, delivery, routing);
-        done();
+        const kept = submit(deliveries, delivery, routing);
+        if (kept)
+          kept.then(
+            () => done(),
+            (err: unknown) => refuse(msg, done, err, ERROR_CODES.notKept),
+          );
+        else done();
       } catch (err) {
         refuse(msg, done, err, ERROR_CODES.badInput);
       }

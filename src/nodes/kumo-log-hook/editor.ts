@@ -132,6 +132,10 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     return this.name ? 'node_label_italic' : '';
   },
   oneditprepare: function () {
+    // Node-RED answers {} for a node that never had credentials, and would then count the empty
+    // Secret as a change on Done: it is empty, so open + Done leaves the node as it was.
+    const credentials = (this as { credentials?: Record<string, unknown> }).credentials;
+    if (credentials) credentials.has_secret ??= false;
     $('#node-input-queue').typedInput({
       default: 'str',
       typeField: $('#node-input-queueType'),

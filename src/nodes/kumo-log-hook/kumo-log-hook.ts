@@ -324,6 +324,7 @@ export = function register(RED: NodeAPI): void {
           // A record of a batch gets its own copy: a retried record must not keep the whole body alive.
           payload: split.batch ? Buffer.from(element.bytes) : element.bytes,
           properties: { contentType: 'application/json' },
+          ...envelopeOfRecord(element.value),
           [RECORD_KEY]: request.addRecord(),
         }));
         recordQueue(records, (queues) => {
@@ -502,3 +503,18 @@ export = function register(RED: NodeAPI): void {
     credentials: { secret: { type: 'password' } },
   });
 };
+
+/**
+ * The envelope KumoMTA's log hook gives the message it queues for a record: the record's sender and
+ * recipient (logging/hooks.rs), so the log records of its delivery say which record it carries. The
+ * message keeps an id of its own, as KumoMTA's does (a new spool id); the record's id and type travel
+ * in the data. A BatchByDomain record's recipient list is taken when it holds one address.
+ */
+function envelopeOfRecord(record: Readonly<Record<string, unknown>>): { sender?: string; recipient?: string } {
+  const envelope: { sender?: string; recipient?: string } = {};
+  if (typeof record.sender === 'string') envelope.sender = record.sender;
+  const recipient =
+    Array.isArray(record.recipient) && record.recipient.length === 1 ? record.recipient[0] : record.recipient;
+  if (typeof recipient === 'string') envelope.recipient = recipient;
+  return envelope;
+}

@@ -114,8 +114,14 @@ export = function register(RED: NodeAPI): void {
             t('errors.unbound-event', { name: constructorName, queue: queue.name }),
           );
         }
-        handler.accept(msg, { queue, config, timings });
-        done();
+        const kept = handler.accept(msg, { queue, config, timings });
+        // With the custom protocol's spool on, done() means written to disk: Complete nodes can answer then.
+        if (kept)
+          kept.then(
+            () => done(),
+            (err: unknown) => refuse(msg, done, err, ERROR_CODES.notKept),
+          );
+        else done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
         refuse(msg, done, err, ERROR_CODES.notConfigured);

@@ -242,6 +242,8 @@ describe('faults: bad input gives a clear error, never a crash', function () {
       helper.getNode('pub').receive({ payload: Buffer.alloc(2 * 1024 * 1024, 1) });
       const [err] = await errors.next(1);
       assert.match(err.error.message, /406.*message size 2097152 is larger than configured max size 1048576/);
+      // It can never be delivered: bad input (a custom protocol bounces it at once), not broker trouble.
+      assert.equal(err.error.code, 'KUMO_BAD_INPUT');
       await statuses.next((s) => s.fill === 'green');
       const delivered = new Promise((resolve) => helper.getNode('delivered').on('input', resolve));
       helper.getNode('pub').receive({ payload: Buffer.alloc(1000 * 1024, 2) });

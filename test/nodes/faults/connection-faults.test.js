@@ -104,6 +104,16 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       assert.ok(deliveredAtClose < TOTAL, 'the close came after the stream had finished: the test proved nothing');
       const [again] = await connectionsNamed(fb.instance, 'kumo-faults broker');
       assert.ok(again && again !== pid, 'a new connection replaced the closed one');
+      // One line each for the loss (with the broker's reason) and the regain (with how long it took); none per message.
+      const broker = helper.getNode('broker');
+      const lost = broker.warn
+        .getCalls()
+        .filter((c) => /connection to the broker lost: .*CONNECTION.FORCED/.test(c.args[0]));
+      const regained = broker.log
+        .getCalls()
+        .filter((c) => /connection to the broker regained after \d+\.\d s/.test(c.args[0]));
+      assert.equal(lost.length, 1);
+      assert.equal(regained.length, 1);
       // Messages written but unconfirmed at the close are told the connection was lost (with the
       // broker's reason) and that they may have been delivered, not a bare "channel closed".
       const inFlight = n.ledger.transient.filter((t) => !/not published within/.test(t.content));
@@ -144,7 +154,14 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       const deletedAt = Date.now();
       await side.channel.deleteExchange(exchange);
       const down = await n.statuses.until((s) => s.at >= deletedAt && s.fill === 'red');
-      assert.match(down.text, /channel closed by the broker: .*404/);
+      // The status names it short (the broker's code); the sentence is in the log, once.
+      assert.match(down.text, /^channel closed: 404 NOT.FOUND/);
+      assert.ok(
+        helper
+          .getNode('pub')
+          .warn.getCalls()
+          .some((c) => /channel closed by the broker: .*404/.test(c.args[0])),
+      );
       await n.ledger.until(() => n.ledger.transient.length > 0);
       await n.firstError; // Catch hears of a failed attempt on a path of its own, not in step with the log record
       assert.ok(
@@ -229,6 +246,9 @@ describe('faults: connection closed, channel closed, memory alarm', function () 
       await brokers.setMemoryAlarm(fb.instance, false);
       const up = await n.statuses.next((s) => s.fill === 'green');
       const result = await expectNothingLost(queue, n.ledger);
+      const broker = helper.getNode('broker');
+      assert.equal(broker.warn.getCalls().filter((c) => /is holding publishing/.test(c.args[0])).length, 1);
+      assert.equal(broker.log.getCalls().filter((c) => /lets publishing go on again/.test(c.args[0])).length, 1);
       assert.equal(n.ledger.transient.length, 0, 'a blocked message was failed instead of held');
       assert.ok(deliveredWhileBlocked < TOTAL);
       console.log(
