@@ -86,10 +86,11 @@ function publishAlone(url) {
 
 /**
  * (e) bench → queue config (domain amqp → make.amqp) ⇒ custom protocol make.amqp → amqp publish;
- * node defaults otherwise. batchSize: the rule's custom_lua batch_size (e_b), which makes the
- * custom protocol hand amqp publish one msg per batch.
+ * node defaults otherwise (the spool on). batchSize: the rule's custom_lua batch_size (e_b), which
+ * makes the custom protocol hand amqp publish one msg per batch; spool: false for the rows that
+ * measure what the spool costs.
  */
-function fullRouting(url, maxInFlight = MAX_IN_FLIGHT, { batchSize = '' } = {}) {
+function fullRouting(url, maxInFlight = MAX_IN_FLIGHT, { batchSize = '', spool = true } = {}) {
   const tab = 'bench-tab';
   return [
     { id: tab, type: 'tab', label: 'bench e' },
@@ -130,6 +131,7 @@ function fullRouting(url, maxInFlight = MAX_IN_FLIGHT, { batchSize = '' } = {}) 
       eventName: 'make.amqp',
       timeout: '60',
       maxInFlight: String(maxInFlight),
+      spool,
       wires: [['bench-publish'], []],
     },
     publishNode(tab),

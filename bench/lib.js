@@ -4,6 +4,7 @@
 // Plain CommonJS so `npm run bench` needs no build of its own (only nodes/,
 // which `npm run build` compiles from src/).
 
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -80,6 +81,83 @@ function cpuUsOf(pid) {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * Bytes a process has sent to storage so far: write_bytes of /proc/<pid>/io, counted
+ * by the kernel when a page becomes dirty, so whole 4 KiB pages (an append that is
+ * fdatasync'd alone costs a page), and nothing of what goes to sockets or pipes.
+ */
+function writeBytesOf(pid) {
+  try {
+    const m = /^write_bytes:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+const SYNC_EVENTS = ['syscalls:sys_enter_fsync', 'syscalls:sys_enter_fdatasync'];
+
+/**
+ * What a process writes to disk from now until stop(): bytes to storage (writeBytesOf)
+ * and fsync + fdatasync calls, counted by the kernel's syscall tracepoints through
+ * `perf stat` in counting mode (nothing sampled, the process is not stopped). The same
+ * probe goes on the rows compared, so its small cost per system call is on both sides.
+ * Without perf, or without the right to trace the process (root or
+ * kernel.perf_event_paranoid ≤ 1), syncs is NaN.
+ */
+async function diskProbe(pid) {
+  let perf = null;
+  let text = '';
+  let exited = Promise.resolve();
+  try {
+    perf = spawn('perf', ['stat', '-x', ',', '-I', '100', '-e', SYNC_EVENTS.join(','), '-p', String(pid)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    exited = new Promise((resolve) => {
+      perf.once('error', resolve);
+      perf.once('close', resolve);
+    });
+    // The first interval line says perf is attached; an exit first says it cannot trace here.
+    const attached = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10000);
+      perf.stderr.on('data', (chunk) => {
+        text += chunk;
+        if (SYNC_EVENTS.some((e) => text.includes(e))) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      exited.then(() => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (!attached) {
+      log(`perf stat cannot count system calls here: ${text.trim().split('\n')[0] || 'no output'}`);
+      if (perf.exitCode === null) perf.kill('SIGKILL');
+      perf = null;
+    }
+  } catch {
+    perf = null;
+  }
+  const bytes0 = writeBytesOf(pid);
+  return {
+    async stop() {
+      const writeBytes = writeBytesOf(pid) - bytes0;
+      if (!perf) return { writeBytes, syncs: NaN };
+      perf.kill('SIGINT');
+      await exited;
+      // -x, -I lines: time,count,unit,event,...; each a count for its interval.
+      let syncs = 0;
+      for (const line of text.split('\n')) {
+        const fields = line.split(',');
+        if (SYNC_EVENTS.includes(fields[3]) && /^\d+$/.test(fields[1])) syncs += Number(fields[1]);
+      }
+      return { writeBytes, syncs };
+    },
+  };
 }
 
 /**
@@ -211,6 +289,7 @@ module.exports = {
   snapshotPack,
   memoryOf,
   cpuUsOf,
+  diskProbe,
   percentile,
   latencyStats,
   median,

@@ -7,7 +7,7 @@
 //
 //   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
-//   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e1000,e_b,f,f_b,h,g)
+//   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e_nospool,e1000,e_b,e_b_nospool,f,f_b,h,g)
 //   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
 // Each row that has a peer is also given as a ratio to it, at the same window:
 // a128 (a′) raw amqplib with the custom protocol's default 128 in flight, for (e);
@@ -15,7 +15,9 @@
 // amqplib with 800 in flight, for e_b (the routing with the rule's batch_size 100,
 // max in flight 800) and f_b (the webhook example fed KumoMTA batches of 100
 // records, 8 requests at once: 800 records in flight); h Node-RED's bare
-// http in → http response with (f)'s 64 clients, for (f).
+// http in → http response with (f)'s 64 clients, for (f). e_nospool and e_b_nospool are (e)
+// and (e_b) with the custom protocol's spool off: what keeping every accepted message on disk
+// costs, with the bytes the Node-RED process sent to storage and its fsyncs per delivery.
 // Needs `npm run build` first (Node-RED loads the built dist/).
 
 const fs = require('node:fs');
@@ -37,7 +39,7 @@ const CLIENTS = 64; // (f), (h)
 const BATCH = 100; // records per request in (f_b), the rule's batch_size in (e_b)
 const BATCH_CLIENTS = 8; // requests at once in (f_b)
 const BATCH_WINDOW = BATCH * BATCH_CLIENTS; // (a″), (e_b): what (f_b) has in flight
-const ALL_ROWS = 'a,a128,a800,b,c,d,e,e1000,e_b,f,f_b,h,g';
+const ALL_ROWS = 'a,a128,a800,b,c,d,e,e_nospool,e1000,e_b,e_b_nospool,f,f_b,h,g';
 const ROWS = (process.env.BENCH_ROWS || ALL_ROWS).split(',').map((s) => s.trim());
 
 function checkBuilt() {
@@ -121,16 +123,18 @@ function rawSubject(row, n, warmup, url, window = WINDOW) {
 /**
  * Rows (d)-(h): one Node-RED process for all runs; its VmHWM is the row's peak RSS.
  * published: how many messages a run of n leaves in the queue (none for (h)).
+ * disk: watch what the process writes to disk over the measured runs (lib.diskProbe).
  */
 function nodeRedSubject(
   side,
   start,
   runOnce,
-  { n = N, warmup = Math.min(1000, n), after = null, published = (count) => count } = {},
+  { n = N, warmup = Math.min(1000, n), after = null, published = (count) => count, disk = false } = {},
 ) {
   let nr = null;
   let runs = 0;
-  const extras = { peakMB: NaN, firstPeakMB: NaN, idleMB: NaN, countMismatch: null };
+  let probe = null;
+  const extras = { peakMB: NaN, firstPeakMB: NaN, idleMB: NaN, countMismatch: null, disk: null, deliveries: 0 };
   const withLog = (err) =>
     new Error(`${err.message}${nr ? `\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}` : ''}`);
   return {
@@ -142,6 +146,7 @@ function nodeRedSubject(
         throw withLog(err);
       }
       extras.idleMB = nr.memory().rss;
+      if (disk) probe = await lib.diskProbe(nr.pid);
     },
     async run() {
       await side.purge();
@@ -154,6 +159,7 @@ function nodeRedSubject(
       }
       result.cpuUsPerMsg = (nr.cpuUs() - cpu0) / n;
       runs++;
+      extras.deliveries += n;
       if (runs === 1) extras.firstPeakMB = nr.memory().peak;
       // Every message confirmed once: the queue holds exactly n (more = a duplicate published, e.g. by a retry).
       const count = await side.count();
@@ -169,6 +175,14 @@ function nodeRedSubject(
     async close() {
       if (!nr) return;
       extras.peakMB = nr.memory().peak;
+      if (probe) {
+        // The journal's last lines (the ends of the last run's deliveries) are written after the
+        // retry store's flush delay (200 ms): wait past it, then read the counts before a clean
+        // close writes anything.
+        await sleep(1000);
+        extras.disk = await probe.stop();
+        probe = null;
+      }
       try {
         if (after) await after(nr, extras);
       } finally {
@@ -388,7 +402,7 @@ function summarise(runs) {
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const ratio = (x) => (Number.isFinite(x) ? (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)) : 'n/a');
-const SHORT = { a128: 'a′', a800: 'a″', e1000: 'e′' };
+const SHORT = { a128: 'a′', a800: 'a″', e1000: 'e′', e_nospool: 'e°', e_b_nospool: 'e_b°' };
 
 /** SPEC section 6: each row against its peer at the same window (or the same HTTP clients). */
 const TARGETS = [
@@ -412,6 +426,14 @@ const TARGETS = [
     min: 0.6,
     what: `webhook, one record per request, against bare HTTP (${CLIENTS} clients each)`,
   },
+  { row: 'e', peer: 'e_nospool', min: 0.8, what: 'the spool on against off, routing' },
+  { row: 'e_b', peer: 'e_b_nospool', min: 0.8, what: `the spool on against off, routing with batch_size ${BATCH}` },
+];
+
+/** The spool's cost: each routing row with the spool on beside the same row with it off. */
+const SPOOL_PAIRS = [
+  ['e', 'e_nospool'],
+  ['e_b', 'e_b_nospool'],
 ];
 
 async function main() {
@@ -474,7 +496,18 @@ async function main() {
         row: 'e',
         label: `e. queue config ⇒ custom protocol → amqp publish (max in flight ${flows.MAX_IN_FLIGHT})`,
         peer: 'a128',
-        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun),
+        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun, { disk: true }),
+      },
+      {
+        row: 'e_nospool',
+        label: `e°. the same, spool off`,
+        make: () =>
+          nodeRedSubject(
+            side,
+            nodeRed((url) => flows.fullRouting(url, flows.MAX_IN_FLIGHT, { spool: false })),
+            benchRun,
+            { disk: true },
+          ),
       },
       {
         row: 'e1000',
@@ -496,6 +529,18 @@ async function main() {
             side,
             nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH })),
             (nr, n) => benchRun(nr, n, BATCH_WINDOW),
+            { disk: true },
+          ),
+      },
+      {
+        row: 'e_b_nospool',
+        label: `e_b°. the same as e_b, spool off`,
+        make: () =>
+          nodeRedSubject(
+            side,
+            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH, spool: false })),
+            (nr, n) => benchRun(nr, n, BATCH_WINDOW),
+            { disk: true },
           ),
       },
       {
@@ -642,6 +687,33 @@ async function main() {
         lines.push(
           `- ${t.what}: (${SHORT[t.row] || t.row})/(${SHORT[t.peer] || t.peer}) = ${x.toFixed(2)} (by round ${rounds.join(', ')}), target ≥ ${t.min}: ${x >= t.min ? 'met' : 'not met'}`,
         );
+      }
+      lines.push('');
+    }
+    const spoolPairs = SPOOL_PAIRS.filter(([on, off]) => done(on) || done(off));
+    if (spoolPairs.length) {
+      lines.push(
+        'The spool: bytes the Node-RED process sent to storage (/proc/<pid>/io write_bytes: whole pages) and its fsync + fdatasync calls (perf stat, syscall tracepoints), per delivery, over the measured runs:',
+      );
+      lines.push('');
+      lines.push(
+        '| routing | spool | msg/s (median of 3) | on / off | disk bytes per delivery | fsyncs per delivery |',
+      );
+      lines.push('|---|---|---:|---:|---:|---:|');
+      for (const [on, off] of spoolPairs) {
+        for (const [row, spool] of [
+          [on, 'on'],
+          [off, 'off'],
+        ]) {
+          const r = done(row);
+          const d = r?.raw?.disk;
+          const per = (x, digits) =>
+            d && r.raw.deliveries > 0 && Number.isFinite(x) ? fmt(x / r.raw.deliveries, digits) : 'n/a';
+          const onOff = spool === 'on' && r && done(off) ? ratio(r.rate / done(off).rate) : '';
+          lines.push(
+            `| (${SHORT[row] || row}) | ${spool} | ${r ? fmt(r.rate, 0) : 'n/a'} | ${onOff} | ${per(d?.writeBytes, 0)} | ${per(d?.syncs, 3)} |`,
+          );
+        }
       }
       lines.push('');
     }
