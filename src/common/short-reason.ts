@@ -2,6 +2,9 @@
 // problem by the broker's reply code (or the socket's error code) and leaves the
 // sentence to the log, which gets it once per change.
 
+import { type ConnectionStatus, retryInSeconds } from '../core/broker-connection';
+import type { Translate } from './node-text';
+
 const REPLY = /\b([1-5]\d\d)\s*\(?([A-Z][A-Z_-]{2,})\)?/;
 const SOCKET = /\b(E[A-Z]{3,}|ERR_[A-Z_]+)\b/;
 const MAX = 32;
@@ -12,8 +15,38 @@ export function shortReason(reason: string): string {
   if (reply) return `${reply[1]} ${reply[2]}`;
   const socket = SOCKET.exec(reason);
   if (socket) return socket[1];
-  if (reason.length <= MAX) return reason;
-  const cut = reason.slice(0, MAX);
-  const space = cut.lastIndexOf(' ');
-  return `${(space > 12 ? cut.slice(0, space) : cut).replace(/[\s,:;.(]+$/, '')}…`;
+  return cutAtWord(reason, MAX + 1);
+}
+
+/** At most `max` characters: the text, or its start cut after a whole word with an ellipsis. */
+export function cutAtWord(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  // A cut just before a space already ends at a whole word.
+  const space = /\s/.test(text[max - 1]) ? cut.length : cut.lastIndexOf(' ');
+  // With no space past the first third, a cut inside a word keeps more than one short word would.
+  return `${(space > max / 3 ? cut.slice(0, space) : cut).replace(/[\s,:;.(]+$/, '')}…`;
+}
+
+/** The longest status that reads at a glance under a node without running under its neighbours. */
+export const STATUS_MAX = 40;
+
+/**
+ * A setup error's status: the error itself, cut at a word to fit (its red ring says it is an error; an
+ * "error: " before it would leave too few words to tell which). The whole error goes to the log.
+ */
+export function errorStatus(message: string): string {
+  return cutAtWord(message, STATUS_MAX);
+}
+
+/**
+ * "disconnected: ECONNREFUSED, retrying in 4 s" while the broker connection waits to dial again, from a node's
+ * `status.disconnected*` words. A status is not redrawn every second: the count is as of the change that drew it.
+ */
+export function disconnectedStatus(t: Translate, reason: string, connection: ConnectionStatus | undefined): string {
+  if (!connection || connection.state === 'connected') return t('status.disconnected', { reason });
+  const seconds = retryInSeconds(connection);
+  return seconds === null
+    ? t('status.disconnected-retrying', { reason })
+    : t('status.disconnected-retrying-in', { reason, seconds });
 }

@@ -135,6 +135,15 @@ export interface ConnectionStatus {
   /** True when the last failure was a setting (credentials, vhost, TLS) rather than the network. */
   misconfigured: boolean;
   endpoint: string | null;
+  /** When the next dial starts (ms since the epoch) while waiting to reconnect, else null. */
+  retryAt: number | null;
+}
+
+/** Whole seconds until the next dial, or null when none is waiting (dialling now, connected, closed). */
+export function retryInSeconds(status: ConnectionStatus, now: number = Date.now()): number | null {
+  if (status.retryAt === null) return null;
+  const seconds = Math.ceil((status.retryAt - now) / 1000);
+  return seconds > 0 ? seconds : null;
 }
 
 export declare interface BrokerConnection {
@@ -156,6 +165,7 @@ export class BrokerConnection extends ContainedEmitter {
   private endpointIndex = 0;
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private retryAt: number | null = null;
   /**
    * Bumped by every close. A dial belongs to the generation that started it:
    * one that finishes after a close discards its connection, so a closed
@@ -178,6 +188,7 @@ export class BrokerConnection extends ContainedEmitter {
       error: this.lastError,
       misconfigured: this.misconfigured,
       endpoint: this.model ? this.settings.endpoints[this.endpointIndex].display : null,
+      retryAt: this.retryAt,
     };
   }
 
@@ -248,6 +259,7 @@ export class BrokerConnection extends ContainedEmitter {
 
   async close(): Promise<void> {
     this.generation++;
+    this.retryAt = null;
     this.setState('closed');
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -261,6 +273,7 @@ export class BrokerConnection extends ContainedEmitter {
   }
 
   private connect(): void {
+    this.retryAt = null;
     if (this.connecting && this.connecting.generation === this.generation) return;
     const generation = this.generation;
     const dial = this.dial(generation).finally(() => {
@@ -345,12 +358,13 @@ export class BrokerConnection extends ContainedEmitter {
 
   private scheduleReconnect(): void {
     if (this.state === 'closed') return;
-    this.setState('disconnected');
     // Try the next cluster member at once; back off after a whole round failed.
     this.endpointIndex = (this.endpointIndex + 1) % this.settings.endpoints.length;
     const roundDone = this.endpointIndex === 0;
     const delay =
       roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
+    // Known before the status goes out, so the status says when the next dial comes.
+    this.retryAt = Date.now() + delay;
     this.timer = setTimeout(
       contained(
         () => this.fault,
@@ -361,6 +375,7 @@ export class BrokerConnection extends ContainedEmitter {
       ),
       delay,
     );
+    this.setState('disconnected');
   }
 
   private setState(state: ConnectionState): void {

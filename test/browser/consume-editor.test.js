@@ -116,6 +116,19 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
     expectNoBrowserErrors('while showing the palette');
   });
 
+  /** Whether any label of the open dialog runs onto a second line (a cut-off or wrapped label). */
+  async function wrappedLabels() {
+    return page.evaluate(() =>
+      [...document.querySelectorAll('.red-ui-tray:last-of-type .red-ui-tray-body .form-row > label')]
+        .filter((l) => l.getClientRects().length > 0 && l.textContent.trim())
+        .filter((l) => {
+          const line = Number.parseFloat(getComputedStyle(l).lineHeight) || 20;
+          return l.getBoundingClientRect().height > line * 1.5 || l.scrollWidth > l.clientWidth + 1;
+        })
+        .map((l) => l.textContent.trim()),
+    );
+  }
+
   it('amqp consume: its dialog, the declaration rows only when declaring, its label, port and help', async () => {
     consumeId = await editor.dragFromPalette('amqp-consume', 'amqp consume', { x: 200, y: 100 });
     assert.equal(await label(consumeId), 'consume logging');
@@ -146,6 +159,7 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
     await page.locator('#node-input-declare').uncheck();
     for (const field of declared)
       assert.equal(await visible(`node-input-${field}`), false, `not declaring, but ${field} shows`);
+    assert.equal(await visible('node-input-declaration'), false, 'not declaring, but the section shows');
     const body = await page.locator('.red-ui-tray:last-of-type .red-ui-tray-body').textContent();
     assert.doesNotMatch(body, RAW_I18N_KEY, 'the dialog shows a message key');
     assert.deepEqual(await helpSections('amqp consume'), ['Outputs', 'Details', 'Example', 'References']);
@@ -157,6 +171,84 @@ describe('amqp consume and amqp ack in the editor (headless Chromium)', function
     assert.equal((await tip.textContent()).trim(), 'message');
     await page.mouse.move(5, 500);
     expectNoBrowserErrors('while editing amqp consume');
+  });
+
+  it('amqp consume: the queue declaration is one section, hidden while not declaring, its fields keeping their values', async () => {
+    await editor.openNode(consumeId);
+    const section = page.locator('#node-input-declaration');
+    const declared = ['durable', 'queueType', 'messageTtl', 'queueArguments', 'deadLetterExchange'];
+    declared.push('deadLetterRoutingKey', 'exchange', 'exchangeType', 'routingKey');
+    for (const field of declared) {
+      assert.equal(await section.locator(`#node-input-${field}`).count(), 1, `${field} is outside the section`);
+    }
+    for (const field of ['name', 'broker', 'queue', 'declare', 'prefetch', 'ackMode', 'unackedTimeout', 'output'])
+      assert.equal(await section.locator(`#node-input-${field}`).count(), 0, `${field} is inside the section`);
+    // The dead-letter routing key says what it is: a routing key, under the heading Dead letters.
+    const heading = async (id) =>
+      page.evaluate((fieldId) => {
+        let row = document.getElementById(fieldId).closest('.form-row');
+        while (row && !row.querySelector('b')) row = row.previousElementSibling;
+        return row ? row.querySelector('b').textContent.trim() : null;
+      }, id);
+    assert.equal(
+      (await page.locator('label[for="node-input-deadLetterRoutingKey"]').textContent()).trim(),
+      'Routing key',
+    );
+    assert.equal(await heading('node-input-deadLetterRoutingKey'), 'Dead letters');
+    assert.equal(await heading('node-input-deadLetterExchange'), 'Dead letters');
+    assert.equal(await heading('node-input-routingKey'), 'Binding');
+    assert.deepEqual(await wrappedLabels(), [], 'labels that wrap or are cut off');
+
+    const values = {
+      deadLetterExchange: 'logs.dlx',
+      deadLetterRoutingKey: 'logs.failed',
+      messageTtl: '60000',
+      exchange: 'logs.topic',
+      routingKey: 'log.#',
+    };
+    for (const [field, value] of Object.entries(values)) await editor.fill(`node-input-${field}`, value);
+    await page.locator('#node-input-queueType').selectOption('quorum');
+    await page.locator('#node-input-exchangeType').selectOption('topic');
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'consume-dialog-declaring.png') });
+    const kept = async (when) => {
+      for (const [field, value] of Object.entries(values))
+        assert.equal(await page.inputValue(`#node-input-${field}`), value, `${field} ${when}`);
+      assert.equal(await page.inputValue('#node-input-queueType'), 'quorum', `queueType ${when}`);
+      assert.equal(await page.inputValue('#node-input-exchangeType'), 'topic', `exchangeType ${when}`);
+    };
+
+    await page.locator('#node-input-declare').uncheck();
+    await section.waitFor({ state: 'hidden' });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'consume-dialog-not-declaring.png') });
+    assert.deepEqual(await wrappedLabels(), [], 'labels that wrap or are cut off');
+    await page.locator('#node-input-declare').check();
+    await section.waitFor({ state: 'visible' });
+    await kept('after hiding and showing the section');
+
+    // Saved while not declaring, every setting stays as it was (declaring again needs nothing retyped).
+    await page.locator('#node-input-declare').uncheck();
+    await editor.closeTray('node-dialog-ok');
+    const saved = await page.evaluate(
+      ({ id, fields }) => Object.fromEntries(fields.map((f) => [f, RED.nodes.node(id)[f]])),
+      { id: consumeId, fields: ['declare', 'queueType', 'exchangeType', ...Object.keys(values)] },
+    );
+    assert.equal(saved.declare, false);
+    for (const [field, value] of Object.entries(values)) assert.equal(String(saved[field]), value, field);
+    assert.equal(saved.queueType, 'quorum');
+    assert.equal(saved.exchangeType, 'topic');
+    await editor.openNode(consumeId);
+    assert.equal(await page.locator('#node-input-declare').isChecked(), false);
+    assert.equal(await visible('node-input-declaration'), false, 'reopened not declaring, but the section shows');
+    await page.locator('#node-input-declare').check();
+    await kept('after saving while not declaring');
+
+    // Back to the defaults for the next test.
+    for (const field of Object.keys(values)) await editor.fill(`node-input-${field}`, '');
+    await page.locator('#node-input-queueType').selectOption('classic');
+    await page.locator('#node-input-exchangeType').selectOption('');
+    await editor.closeTray('node-dialog-ok');
+    expectNoBrowserErrors('while declaring and not declaring');
   });
 
   it('amqp consume: marks a prefetch of 0, a non-durable quorum queue, a TTL that is not a number, and the node', async () => {

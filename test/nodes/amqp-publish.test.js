@@ -258,6 +258,15 @@ describe('amqp publish', function () {
       assert.equal(n.delivered.messages.length + n.rejected.messages.length, 0);
     });
 
+    it('an unreachable host: the status says why and when it dials again', async () => {
+      const n = await start({}, { url: 'amqp://127.0.0.1:1' });
+      const down = await until(n.statuses, (m) => m.status.fill === 'red');
+      // The first reconnect comes 200 ms ± 20 % later: a second, counted up.
+      assert.equal(down.status.text, 'disconnected: ECONNREFUSED, retrying in 1 s');
+      // The backoff doubles (0.2, 0.4, 0.8, 1.6 s): each failed dial shows its own next time.
+      await until(n.statuses, (m) => m.status.text === 'disconnected: ECONNREFUSED, retrying in 2 s');
+    });
+
     it('a malformed URL is refused at deploy with a clear message', async () => {
       const n = await start({}, { url: 'http://user:hunter2@example' });
       const status = await until(n.statuses, (m) => m.status.fill === 'red');

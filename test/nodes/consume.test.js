@@ -445,6 +445,22 @@ describe('amqp consume → amqp ack against the real broker', function () {
     await side.queue(queue, { durable: false });
     await status.until((s) => s === 'connected');
   });
+
+  it('with the broker unreachable, says why and when it dials again: "disconnected: ECONNREFUSED, retrying in 1 s"', async () => {
+    await load([
+      brokerConfig('broker', { url: 'amqp://127.0.0.1:1' }),
+      consumeNode(uniqueName('consume-unreachable')),
+      { id: 'out', type: 'helper' },
+      { id: 'watch', type: 'status', scope: ['in'], wires: [['statuses']] },
+      { id: 'statuses', type: 'helper' },
+    ]);
+    const status = statuses(helper.getNode('statuses'));
+    const down = await status.until((s) => s.startsWith('disconnected: '));
+    // The first reconnect comes 200 ms ± 20 % later: a second, counted up.
+    assert.equal(down, 'disconnected: ECONNREFUSED, retrying in 1 s');
+    // The backoff doubles (0.2, 0.4, 0.8, 1.6 s): each failed dial shows its own next time.
+    await status.until((s) => s === 'disconnected: ECONNREFUSED, retrying in 2 s');
+  });
 });
 
 describe('amqp consume in a real Node-RED process', function () {

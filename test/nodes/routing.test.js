@@ -496,8 +496,16 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
       assert.match(a.status.text, /predefined/);
       const c = await until(statuses, (m) => m.status.source.id === 'c' && m.status.fill === 'red');
       assert.match(c.status.text, /already bound/);
-      // The owner as the editor labels it, never its id.
-      assert.match(c.status.text, /custom protocol node "relay"/);
+      // The owner as the editor labels it, never its id (the status is short; the whole error is logged).
+      const logged = helper
+        .getNode('c')
+        .error.getCalls()
+        .map((call) => String(call.args[0]));
+      assert.ok(
+        logged.some((e) => /custom protocol node "relay"/.test(e)),
+        logged.join(' | '),
+      );
+      assert.ok(logged.every((e) => !e.includes('"b"')));
     });
   });
 

@@ -3,7 +3,7 @@
 // the sentence goes to the log.
 
 const assert = require('node:assert/strict');
-const { shortReason } = require('../../dist/common/short-reason');
+const { cutAtWord, errorStatus, shortReason, STATUS_MAX } = require('../../dist/common/short-reason');
 const english = require('../../src/nodes/amqp-publish/locale.json')['amqp-publish'];
 
 // What the broker and the socket say, as the statuses used to show them (cut at 80 characters).
@@ -42,5 +42,38 @@ describe('a status names a broker problem by its code', function () {
       const text = english.status.disconnected.replace('__reason__', shortReason(reason));
       assert.ok(text.length <= 40, `"${text}" is ${text.length} characters`);
     }
+  });
+});
+
+describe("a setup error's status is the error cut at a word", function () {
+  // Setup errors as the nodes word them (the whole error goes to the log).
+  const SETUP_ERRORS = [
+    [
+      '"get_queue_config" is a predefined KumoMTA event; choose another name such as make.amqp',
+      '"get_queue_config" is a predefined…',
+    ],
+    [
+      'event name "make.same" is already bound to custom protocol node "relay"; each constructor name may be bound once',
+      'event name "make.same" is already bound…',
+    ],
+    ['max queued must be a whole number greater than 0, not "lots"', 'max queued must be a whole number…'],
+    ['no broker configured', 'no broker configured'],
+  ];
+  for (const [error, status] of SETUP_ERRORS) {
+    it(`"${error.slice(0, 40)}…" reads "${status}"`, function () {
+      assert.equal(errorStatus(error), status);
+      assert.ok(errorStatus(error).length <= STATUS_MAX);
+    });
+  }
+
+  it('never runs past its room, and cuts inside a word only when the first word fills most of it', function () {
+    for (let max = 8; max <= 60; max++) {
+      for (const [error] of SETUP_ERRORS) {
+        const cut = cutAtWord(error, max);
+        assert.ok(cut.length <= max, `"${cut}" is longer than ${max}`);
+        if (cut !== error) assert.ok(cut.endsWith('…'), `"${cut}" hides its cut`);
+      }
+    }
+    assert.equal(cutAtWord('Supercalifragilisticexpialidocious is long', 12), 'Supercalifr…');
   });
 });

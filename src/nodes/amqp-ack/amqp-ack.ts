@@ -9,6 +9,8 @@ import { ERROR_CODES, type ErrorCode } from '../../core/errors';
 import { failInput, NodeError } from '../../common/node-glue';
 import { typeName } from '../../core/messages';
 import { coreWords, translator } from '../../common/node-text';
+import { AckCounts } from '../../common/metric-counts';
+import { ackers, serveMetrics } from '../../common/metrics';
 import english from './locale.json';
 
 interface AmqpAckDef extends NodeDef {
@@ -29,11 +31,15 @@ function shown(value: unknown): string {
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-ack', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
 
   function AmqpAck(this: Node, def: AmqpAckDef): void {
     RED.nodes.createNode(this, def);
     const configured: AckAction | null = isAckAction(def.action || 'ack') ? def.action || 'ack' : null;
     if (!configured) this.error(t('errors.action'));
+    const counts = new AckCounts();
+    const untrack = ackers.add(this, counts);
+    this.on('close', untrack);
 
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const fail = (code: ErrorCode, text: string) => failInput(words, done, new NodeError(code, text));
@@ -57,6 +63,9 @@ export = function register(RED: NodeAPI): void {
       const result = settle(handle, action);
       switch (result.outcome) {
         case 'settled':
+          if (action === 'ack') counts.acked++;
+          else if (action === 'reject') counts.rejected++;
+          else counts.requeued.add(action === 'requeue' ? 'nack' : 'reject');
           send(msg);
           done();
           return;

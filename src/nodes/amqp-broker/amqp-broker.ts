@@ -9,11 +9,18 @@ import { parseBrokerUrls, secretsOf, redact } from '../../core/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
 import { say } from '../../core/messages';
 import { coreWords, translator } from '../../common/node-text';
+import { BrokerCounts } from '../../common/metric-counts';
+import { brokers, type BrokerState, type BrokerView, serveMetrics } from '../../common/metrics';
+import type { ConnectionStatus } from '../../core/broker-connection';
 import english from './locale.json';
 
 // Long enough for publish nodes to collect their confirms, short enough for
 // Node-RED's 15 s close timeout.
 const CLOSE_WAIT_MS = 12000;
+
+function stateOf(status: ConnectionStatus): BrokerState {
+  return status.state === 'connected' && status.blocked ? 'blocked' : status.state;
+}
 
 interface TlsConfigNode extends Node {
   addTLSOptions(options: TlsOptions): TlsOptions;
@@ -22,6 +29,7 @@ interface TlsConfigNode extends Node {
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-broker', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
 
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: AmqpBrokerDef): void {
     RED.nodes.createNode(this, def);
@@ -31,6 +39,16 @@ export = function register(RED: NodeAPI): void {
     self.connection = null;
     self.configError = null;
     self.endpoints = [];
+    const counts = new BrokerCounts();
+    const createdMs = Date.now();
+    let view = (): BrokerView => ({
+      state: 'error',
+      sinceMs: createdMs,
+      endpoint: null,
+      reason: self.configError,
+      endpoints: [],
+      blockedSinceMs: null,
+    });
     try {
       const heartbeat = def.heartbeat === '' || def.heartbeat === undefined ? 60 : Number(def.heartbeat);
       if (!Number.isInteger(heartbeat) || heartbeat < 0) throw new Error(t('errors.heartbeat-invalid'));
@@ -59,6 +77,7 @@ export = function register(RED: NodeAPI): void {
       });
       connection.on('connected', () => {
         if (lostAt === null) return;
+        counts.reconnects++;
         this.log(t('log.regained', { seconds: ((Date.now() - lostAt) / 1000).toFixed(1) }));
         lostAt = null;
       });
@@ -69,16 +88,42 @@ export = function register(RED: NodeAPI): void {
           blockedAt = Date.now();
           this.warn(t('log.blocked', { reason: redact(words.say(status.blocked), secrets) }));
         } else if (!status.blocked && blockedAt !== null) {
+          counts.blockedSeconds += (Date.now() - blockedAt) / 1000;
           this.log(t('log.unblocked', { seconds: ((Date.now() - blockedAt) / 1000).toFixed(1) }));
           blockedAt = null;
         }
       });
+      // For /kumo/health and the metrics: the state, since when, and why.
+      let state = stateOf(connection.status);
+      let sinceMs = createdMs;
+      connection.on('status', (status) => {
+        const now = stateOf(status);
+        if (now === state) return;
+        state = now;
+        sinceMs = Date.now();
+      });
+      const endpoints = self.endpoints.map((endpoint) => endpoint.display);
+      view = () => {
+        const status = connection.status;
+        const why = status.blocked ?? (status.state === 'connected' ? null : status.error);
+        return {
+          state,
+          sinceMs,
+          endpoint: status.endpoint,
+          reason: why === null ? null : redact(words.say(why), secrets),
+          endpoints,
+          blockedSinceMs: blockedAt,
+        };
+      };
     } catch (err) {
       self.configError = redact(words.say(err), secrets);
       this.error(self.configError);
     }
 
+    const untrack = brokers.add(this, { counts, view: () => view() });
+
     this.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       const connection = self.connection;
       if (!connection) return done();
       connection.closeWhenIdle(CLOSE_WAIT_MS).then(done, done);

@@ -17,7 +17,9 @@ import { MAX_TIMER_MS } from '../../core/clock';
 import { contained } from '../../core/contained';
 import { faultSink, NodeError } from '../../common/node-glue';
 import { type CoreWords, coreWords, translator, type Translate } from '../../common/node-text';
-import { shortReason } from '../../common/short-reason';
+import { disconnectedStatus, shortReason } from '../../common/short-reason';
+import { ConsumeCounts } from '../../common/metric-counts';
+import { consumers, serveMetrics } from '../../common/metrics';
 import english from './locale.json';
 
 interface AmqpConsumeDef extends NodeDef {
@@ -54,6 +56,7 @@ function problemText(t: Translate, words: CoreWords, problem: QueueProblem): str
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-consume', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
 
   function AmqpConsume(this: Node, def: AmqpConsumeDef): void {
     RED.nodes.createNode(this, def);
@@ -63,6 +66,7 @@ export = function register(RED: NodeAPI): void {
     const ackMode: AckMode = def.ackMode || 'manual';
     const output: PayloadFormat = def.output || 'auto';
     let consumer: Consumer | null = null;
+    const counts = new ConsumeCounts();
     // One warning about a quorum queue's delivery limit: at deploy when the declaration shows
     // no dead-letter exchange, else at the first x-delivery-count when the node cannot know its arguments.
     let limitWarned = false;
@@ -77,6 +81,8 @@ export = function register(RED: NodeAPI): void {
     const onDelivery = (delivery: Delivery) => {
       const decoded = decodeDelivery(delivery.message, queue, output, delivery.handle);
       const msg = decoded.msg as unknown as NodeMessage;
+      counts.delivered++;
+      counts.deliveryCount.observe(decoded.msg.amqp.deliveryCount ?? 0);
       if (!limitWarned && !argumentsKnown && decoded.msg.amqp.deliveryCount !== null) {
         limitWarned = true;
         this.warn(t('errors.quorum-dead-letters-unknown', { queue }));
@@ -131,6 +137,7 @@ export = function register(RED: NodeAPI): void {
       );
       const seconds = timeout;
       consumer.on('unacked-expired', (expired, action) => {
+        for (let i = 0; i < expired.length; i++) counts.timedOut.add(action);
         // One line per sweep, naming at most a few: a flow that drops everything must not flood the log.
         const which = expired
           .slice(0, 5)
@@ -162,8 +169,9 @@ export = function register(RED: NodeAPI): void {
     let statusTimer: NodeJS.Timeout | null = null;
     let shown = '';
     let logged = '';
+    // A new reconnect time is a new state: its "retrying in N s" shows at once.
     const stateKey = (c: Consumer) =>
-      `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}`;
+      `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
     const showStatus = () => {
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
@@ -195,7 +203,11 @@ export = function register(RED: NodeAPI): void {
           const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '');
           if (reason !== logged && broker?.connection?.connected) this.warn(t('log.problem', { reason }));
           logged = reason;
-          this.status({ fill: 'red', shape: 'ring', text: t('status.disconnected', { reason: shortReason(reason) }) });
+          this.status({
+            fill: 'red',
+            shape: 'ring',
+            text: disconnectedStatus(t, shortReason(reason), broker?.connection?.status),
+          });
           break;
         }
         case 'closed':
@@ -214,6 +226,18 @@ export = function register(RED: NodeAPI): void {
     if (consumer) {
       consumer.fault = faults;
       consumer.on('change', refreshStatus);
+      // One line when the broker cancels the consumer (its queue was deleted), one when it consumes again.
+      const watched = consumer;
+      let cancelledAt: number | null = null;
+      consumer.on('change', () => {
+        if (watched.state === 'cancelled' && cancelledAt === null) {
+          cancelledAt = Date.now();
+          this.warn(t('log.cancelled', { queue }));
+        } else if (watched.state === 'consuming' && cancelledAt !== null) {
+          this.log(t('log.consuming-again', { queue, seconds: ((Date.now() - cancelledAt) / 1000).toFixed(1) }));
+          cancelledAt = null;
+        }
+      });
       consumer.on('declare-refused', (error) => {
         argumentsKnown = false; // consumed as it is: its arguments are not the declaration's
         this.warn(t('errors.declare-refused', { queue, error }));
@@ -221,7 +245,14 @@ export = function register(RED: NodeAPI): void {
       setImmediate(showStatus);
     }
 
+    const untrack = consumers.add(this, {
+      counts,
+      held: () =>
+        consumer ? { unacknowledged: consumer.unacknowledged, oldestSeconds: consumer.oldestUnackedMs / 1000 } : null,
+    });
+
     this.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       if (statusTimer) clearTimeout(statusTimer);
       statusTimer = null;
       // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".

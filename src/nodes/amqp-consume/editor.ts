@@ -172,7 +172,7 @@ const definition: EditorNodeDef<ConsumeProperties> = {
     $('#node-input-queueArguments').typedInput({ types: ['json'] });
 
     const refresh = () => {
-      $('.amqp-consume-declared').toggle($('#node-input-declare').is(':checked'));
+      $('#node-input-declaration').toggle($('#node-input-declare').is(':checked'));
       $('#node-input-consume-tip').html(t(`tip.${$('#node-input-ackMode').val() === 'auto' ? 'auto' : 'manual'}`));
       $('.amqp-consume-manual').toggle($('#node-input-ackMode').val() !== 'auto');
     };

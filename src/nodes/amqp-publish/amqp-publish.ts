@@ -36,7 +36,9 @@ import {
   ThrottledStatus,
 } from '../../common/node-glue';
 import { type CoreWords, coreWords, translator, type Translate } from '../../common/node-text';
-import { shortReason } from '../../common/short-reason';
+import { disconnectedStatus, shortReason } from '../../common/short-reason';
+import { PublishCounts } from '../../common/metric-counts';
+import { publishers, serveMetrics } from '../../common/metrics';
 import english from './locale.json';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
@@ -86,6 +88,7 @@ function declareArgumentsOf(t: Translate, words: CoreWords, value: unknown): Rec
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'amqp-publish', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
 
   function AmqpPublish(this: Node, def: AmqpPublishDef): void {
     RED.nodes.createNode(this, def);
@@ -181,9 +184,9 @@ export = function register(RED: NodeAPI): void {
           if (reason !== logged && channelClosed) this.warn(t('log.problem', { reason }));
           logged = reason;
           // A channel the broker closed is not a lost connection: the status says which it is.
-          const text = t(channelClosed ? 'status.channel-closed' : 'status.disconnected', {
-            reason: shortReason(reason),
-          });
+          const text = channelClosed
+            ? t('status.channel-closed', { reason: shortReason(reason) })
+            : disconnectedStatus(t, shortReason(reason), broker?.connection?.status);
           return { state: 'problem', status: { fill: 'red', shape: 'ring', text } };
         }
       }
@@ -236,8 +239,13 @@ export = function register(RED: NodeAPI): void {
       callback(failure, key);
     };
 
+    const counts = new PublishCounts();
+    const untrack = publishers.add(this, { counts, waiting: () => publisher?.outstanding ?? null });
+
     const publish = (msg: PublishMessage, send: Send, done: Done) => {
+      const started = performance.now();
       (messages as MessagePublisher).publish(msg, keyOf, (published: Published) => {
+        counts.ended(published, (performance.now() - started) / 1000);
         refreshStatus();
         if (published.amqp) msg.amqp = published.amqp;
         if (published.error) {
@@ -264,6 +272,7 @@ export = function register(RED: NodeAPI): void {
         const reason = setupError
           ? t('errors.not-configured-because', { reason: setupError })
           : t('errors.not-configured');
+        counts.results.add('refused');
         failed(msg, new NodeError(ERROR_CODES.notConfigured, reason), done);
         return;
       }
@@ -271,6 +280,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     this.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       status.stop();
       // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".
       this.status({});

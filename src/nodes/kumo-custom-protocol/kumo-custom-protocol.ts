@@ -29,6 +29,9 @@ import {
   ThrottledStatus,
 } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
+import { CustomProtocolCounts, errorCode } from '../../common/metric-counts';
+import { customProtocols, serveMetrics } from '../../common/metrics';
+import { errorStatus } from '../../common/short-reason';
 import english from './locale.json';
 
 interface CustomProtocolDef extends NodeDef {
@@ -59,6 +62,7 @@ const CLOSE_GRACE_MS = 10000;
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-custom-protocol', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
 
   function CustomProtocol(this: Node, def: CustomProtocolDef): void {
     RED.nodes.createNode(this, def);
@@ -66,6 +70,7 @@ export = function register(RED: NodeAPI): void {
     let deliveries: DeliveryQueue<DeliveryMessage> | null = null;
     let eventName = '';
     let handler: ProtocolHandler | null = null;
+    const counts = new CustomProtocolCounts();
     // Each attempt leaves as its own shallow copy of the delivery's msg, so a late
     // attempt still downstream (a slow node) keeps its own msg.kumo and cannot change
     // the next one; the delivery's msg itself never leaves and keeps the payload as it
@@ -159,8 +164,14 @@ export = function register(RED: NodeAPI): void {
           measure: (delivery: Delivery<DeliveryMessage>) => dataSize(delivery.msg.payload),
           changed: () => status.refresh(),
           fault: faultSink(node, words),
-          retrying: (delivery, change) => durable?.changed(delivery, change),
+          retrying: (delivery, change) => {
+            if (change !== 'finished') counts.retries++;
+            durable?.changed(delivery, change);
+          },
           ended: (delivery, type, response) => {
+            if (type === 'Delivery') counts.delivered++;
+            else if (type === 'Bounce') counts.bounced++;
+            else counts.expired++;
             if (spool) durable?.changed(delivery, 'finished');
             // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
             const answered = settleRecord(delivery.msg, finalOutcome(type, response));
@@ -177,7 +188,7 @@ export = function register(RED: NodeAPI): void {
       const queue = deliveries;
       handler = {
         ownerLabel: def.name || eventName,
-        accept: (msg: object, routing: Routing) => submit(queue, msg as DeliveryMessage, routing),
+        accept: (msg: object, routing: Routing) => take(queue, msg as DeliveryMessage, routing),
       };
       bindProtocol(eventName, handler);
       const userDir = (RED.settings as { userDir?: string }).userDir;
@@ -205,7 +216,35 @@ export = function register(RED: NodeAPI): void {
       handler = null;
       void deliveries?.close(0);
       deliveries = null;
-      showSetupError(node, message, t('status.error', { reason: message.slice(0, 80) }));
+      showSetupError(node, message, errorStatus(message));
+    }
+
+    /** submit, counted: accepted once taken (and on disk, with the spool on), else failed by its err.code. */
+    function take(
+      queue: DeliveryQueue<DeliveryMessage>,
+      msg: DeliveryMessage,
+      routing: Routing,
+    ): Promise<void> | undefined {
+      let kept: Promise<void> | undefined;
+      try {
+        kept = submit(queue, msg, routing);
+      } catch (err) {
+        counts.failed.add(errorCode(err, ERROR_CODES.badInput));
+        throw err;
+      }
+      if (!kept) {
+        counts.accepted++;
+        return undefined;
+      }
+      return kept.then(
+        () => {
+          counts.accepted++;
+        },
+        (err: unknown) => {
+          counts.failed.add(ERROR_CODES.notKept);
+          throw err;
+        },
+      );
     }
 
     /** Takes a message into the queue; with the spool on, the promise says when it is on disk. */
@@ -240,16 +279,23 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
+        counts.failed.add(ERROR_CODES.notConfigured);
         refuse(msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {
         // Wired straight in: the queue and config are read from the msg.
         const delivery = msg as DeliveryMessage;
-        const routing = directRouting(delivery.queue, delivery.queueConfig, eventName);
+        let routing: Routing;
+        try {
+          routing = directRouting(delivery.queue, delivery.queueConfig, eventName);
+        } catch (err) {
+          counts.failed.add(errorCode(err, ERROR_CODES.badInput));
+          throw err;
+        }
         delivery.queue = routing.queue;
         delivery.queueConfig = routing.config;
-        const kept = submit(deliveries, delivery, routing);
+        const kept = take(deliveries, delivery, routing);
         if (kept)
           kept.then(
             () => done(),
@@ -268,7 +314,23 @@ export = function register(RED: NodeAPI): void {
       else failInput(words, done, error);
     }
 
+    const untrack = customProtocols.add(node, {
+      counts,
+      state: () => {
+        if (!deliveries) return null;
+        const { queued, inFlight, waiting } = deliveries.counts;
+        let oldestMs = Number.POSITIVE_INFINITY;
+        if (waiting > 0)
+          for (const delivery of deliveries.retryingDeliveries)
+            if (delivery.state === 'waiting' && delivery.createdMs < oldestMs) oldestMs = delivery.createdMs;
+        const oldestWaitingSeconds =
+          oldestMs === Number.POSITIVE_INFINITY ? 0 : Math.max(0, Date.now() - oldestMs) / 1000;
+        return { queued, inFlight, waiting, oldestWaitingSeconds };
+      },
+    });
+
     node.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       if (handler) unbindProtocol(eventName, handler);
       status.stop();
       if (!deliveries) return done();

@@ -15,6 +15,9 @@ import type { Message } from '../../core/messages';
 import { RECORD_KEY, type RecordsAnswer, RecordsRequest } from '../../core/record-answers';
 import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
+import { errorStatus } from '../../common/short-reason';
+import { LogHookCounts } from '../../common/metric-counts';
+import { logHooks, serveMetrics } from '../../common/metrics';
 import english from './locale.json';
 
 type QueueSource = 'str' | 'env' | 'msg' | 'jsonata';
@@ -131,6 +134,7 @@ function loadCors(RED: NodeAPI): ((options: unknown) => Handler) | null {
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, 'kumo-log-hook', english);
   const words = coreWords(RED);
+  serveMetrics(RED);
   const settings = RED.settings as {
     httpNodeRoot?: unknown;
     httpNodeCors?: unknown;
@@ -148,6 +152,8 @@ export = function register(RED: NodeAPI): void {
     let closed = false;
     let handler: Handler | null = null;
     let preflight: Handler | null = null;
+    const counts = new LogHookCounts();
+    const untrack = logHooks.add(node, counts);
 
     const status = new ThrottledStatus(node, () => {
       if (!route) return null;
@@ -310,6 +316,7 @@ export = function register(RED: NodeAPI): void {
         }
         if (split.kind !== 'elements') return; // not reached: a body that is not JSON has its verdict
         const records = split.elements.filter((e): e is Extract<BodyElement, { record: true }> => e.record);
+        counts.records.observe(records.length);
         const request = new RecordsRequest((answer) => {
           clearTimeout(deadline);
           open.delete(request);
@@ -369,6 +376,7 @@ export = function register(RED: NodeAPI): void {
         if (summary)
           node.warn(t('log.refused', { path: route, status: answer.status, reason: answer.text.slice(0, 300) }));
         if (res.headersSent || res.writableEnded || res.destroyed) return;
+        counts.answers.add(String(answer.status));
         const body = Buffer.from(answer.text, 'utf8');
         const complete = req.complete;
         res.writeHead(answer.status, {
@@ -406,7 +414,7 @@ export = function register(RED: NodeAPI): void {
     } catch (err) {
       const message = words.say(err);
       route = '';
-      showSetupError(node, message, t('status.error', { reason: message.slice(0, 80) }));
+      showSetupError(node, message, errorStatus(message));
     }
 
     /** The queue of each record (msg.queue): fixed, from env, or read over the record. */
@@ -465,6 +473,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       closed = true;
       status.stop();
       if (servedPaths.get(route) === node.id) {

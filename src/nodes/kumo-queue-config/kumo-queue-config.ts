@@ -12,6 +12,7 @@ import { say } from '../../core/messages';
 import { refusedOutcome, settleRecord } from '../../core/record-answers';
 import { failInput, NodeError } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
+import { errorStatus } from '../../common/short-reason';
 import english from './locale.json';
 
 type QueueSource = 'msg' | 'str' | 'env';
@@ -59,7 +60,7 @@ export = function register(RED: NodeAPI): void {
         this.status({
           fill: 'red',
           shape: 'ring',
-          text: t('status.error', { reason: (configError as string).slice(0, 80) }),
+          text: errorStatus(configError as string),
         }),
       );
     }

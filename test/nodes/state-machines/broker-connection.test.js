@@ -3,8 +3,10 @@
 // proxy that can hold a dial, stall a socket or drop it.
 
 const assert = require('node:assert/strict');
-const { BROKER_URL, requireBroker } = require('../../helpers/amqp');
+const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
+const { BrokerConnection, retryInSeconds } = require('../../../dist/core/broker-connection');
+const { parseBrokerUrls } = require('../../../dist/core/broker-url');
 const { brokerTarget, connectionTo: connectTo, next } = require('./support/broker');
 
 const connectionTo = (url) => connectTo(url, 'state-machines broker-connection');
@@ -106,6 +108,61 @@ describe('state machines: BrokerConnection at its edges', function () {
       const after = await next(connection, 'connected');
       assert.notEqual(after, before);
       await usable(after);
+    });
+  });
+
+  describe('the next dial\'s time, for a status that says "retrying in N s"', function () {
+    // No jitter: the first reconnect comes exactly RETRY_MS after the loss.
+    const RETRY_MS = 2000;
+    const slowConnectionTo = (url) =>
+      new BrokerConnection({
+        endpoints: parseBrokerUrls(url, 5),
+        credentials: CREDENTIALS,
+        secrets: [CREDENTIALS.password],
+        connectionName: 'state-machines broker-connection retry time',
+        connectTimeoutMs: 5000,
+        backoff: { initialDelayMs: RETRY_MS, maxDelayMs: 10 * RETRY_MS, jitter: 0 },
+      });
+
+    it("a lost connection's status says when it dials again; dialling and connected again, no time", async function () {
+      connection = slowConnectionTo(proxy.url(BROKER_URL));
+      connection.register({});
+      await connected(connection);
+      assert.equal(connection.status.retryAt, null);
+      const lost = next(connection, 'status', (status) => status.state === 'disconnected');
+      const droppedAt = Date.now();
+      proxy.drop();
+      const status = await lost;
+      const seenAt = Date.now();
+      assert.ok(
+        status.retryAt >= droppedAt + RETRY_MS && status.retryAt <= seenAt + RETRY_MS,
+        `retryAt is ${status.retryAt - droppedAt} ms after the drop, not ${RETRY_MS}`,
+      );
+      assert.equal(retryInSeconds(status, seenAt), Math.ceil((status.retryAt - seenAt) / 1000));
+      assert.equal(retryInSeconds(status, status.retryAt - 1500), 2);
+      assert.equal(retryInSeconds(status, status.retryAt), null, 'due now: "retrying", not "retrying in 0 s"');
+      const dialling = await next(connection, 'status', (s) => s.state === 'connecting');
+      // Timers run on a monotonic clock, Date.now on the wall clock: a millisecond apart at most.
+      assert.ok(Date.now() >= status.retryAt - 1, 'dialled before the time the status gave');
+      assert.equal(dialling.retryAt, null, 'a dial under way has no next time');
+      await next(connection, 'connected');
+      assert.equal(connection.status.retryAt, null);
+    });
+
+    it('an unreachable broker: every failed dial gives the next time; a close clears it', async function () {
+      const gone = await TcpProxy.start(brokerTarget());
+      const url = gone.url(BROKER_URL);
+      await gone.close(); // a port nothing listens on
+      connection = slowConnectionTo(url);
+      const failedAt = Date.now();
+      connection.register({});
+      const status = await next(connection, 'status', (s) => s.state === 'disconnected');
+      assert.ok(status.error, 'no reason for the failed dial');
+      assert.ok(status.retryAt >= failedAt + RETRY_MS, 'no time, or one before the backoff');
+      assert.equal(retryInSeconds(status), 2);
+      await connection.close();
+      assert.equal(connection.status.state, 'closed');
+      assert.equal(connection.status.retryAt, null);
     });
   });
 
