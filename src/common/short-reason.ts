@@ -7,7 +7,10 @@ import type { Translate } from './node-text';
 
 const REPLY = /\b([1-5]\d\d)\s*\(?([A-Z][A-Z_-]{2,})\)?/;
 const SOCKET = /\b(E[A-Z]{3,}|ERR_[A-Z_]+)\b/;
-const MAX = 32;
+// What is left of a 40-character status after "disconnected: ".
+const MAX = 26;
+// A broker's address before the reason ("amqps://host:5671: TLS: ..."): the node already says which broker.
+const ENDPOINT = /^amqps?:\/\/[^\s:]+(?::\d+)?[^\s]*?:\s+/;
 
 /** "320 CONNECTION-FORCED", "404 NOT_FOUND", "ECONNREFUSED", or the start of the reason cut at a word. */
 export function shortReason(reason: string): string {
@@ -15,7 +18,7 @@ export function shortReason(reason: string): string {
   if (reply) return `${reply[1]} ${reply[2]}`;
   const socket = SOCKET.exec(reason);
   if (socket) return socket[1];
-  return cutAtWord(reason, MAX + 1);
+  return cutAtWord(reason.replace(ENDPOINT, ''), MAX + 1);
 }
 
 /** At most `max` characters: the text, or its start cut after a whole word with an ellipsis. */

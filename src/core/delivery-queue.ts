@@ -173,6 +173,8 @@ export class DeliveryQueue<M> {
   /** Ready queues by site; a site without ready messages has none. */
   private readonly ready = new Map<string, ReadyQueue<M>>();
   private readyCount = 0;
+  /** Submitted with `hold`, not yet released: queued, but not in a ready queue. */
+  private readonly unkept = new Set<Delivery<M>>();
   /** The heldBytes of every unfinished delivery. */
   private bytesHeld = 0;
   /** Messages of each batch in flight still without an outcome. */
@@ -214,13 +216,19 @@ export class DeliveryQueue<M> {
 
   /** Deliveries this queue references (ready, in flight, waiting, retrying): for tests of what is held. */
   get held(): number {
-    const all = new Set<Delivery<M>>([...this.inFlight, ...this.waiting, ...this.retrying, ...this.batchLeft.keys()]);
+    const all = new Set<Delivery<M>>([
+      ...this.inFlight,
+      ...this.waiting,
+      ...this.retrying,
+      ...this.batchLeft.keys(),
+      ...this.unkept,
+    ]);
     for (const queue of this.ready.values()) for (const d of queue.deliveries.toArray()) all.add(d);
     return all.size;
   }
 
   get counts(): DeliveryCounts {
-    return { queued: this.readyCount, inFlight: this.inFlight.size, waiting: this.waiting.size };
+    return { queued: this.readyCount + this.unkept.size, inFlight: this.inFlight.size, waiting: this.waiting.size };
   }
 
   /** Batches in flight: a batch counts until every message of it has its outcome. */
@@ -228,7 +236,12 @@ export class DeliveryQueue<M> {
     return this.batchesInFlight;
   }
 
-  /** `heldBytes`: what the message's data takes while it is kept, for maxQueuedBytes. */
+  /**
+   * `heldBytes`: what the message's data takes while it is kept, for maxQueuedBytes.
+   * `hold`: the delivery waits (counted as queued) until release(), as a spooled message
+   * waits until it is on disk: its first attempt never runs ahead of the spool, which so
+   * keeps what it has yet to write as small as one write's worth.
+   */
   submit(
     msg: M,
     queue: QueueName,
@@ -237,10 +250,11 @@ export class DeliveryQueue<M> {
     size: number | null,
     envelope: Envelope = NO_ENVELOPE,
     heldBytes = 0,
+    hold = false,
   ): Delivery<M> {
     const name = this.settings.constructorName;
     if (this.closed) throw new KumoError(ERROR_CODES.closing, say('delivery-queue.closing', { name }));
-    const unfinished = this.readyCount + this.inFlight.size + this.waiting.size;
+    const unfinished = this.readyCount + this.unkept.size + this.inFlight.size + this.waiting.size;
     if (this.settings.maxQueued !== undefined && unfinished >= this.settings.maxQueued) {
       throw new KumoError(
         ERROR_CODES.overloaded,
@@ -256,10 +270,22 @@ export class DeliveryQueue<M> {
       );
     }
     const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0, heldBytes);
+    if (hold) {
+      this.unkept.add(delivery);
+    } else {
+      this.enqueue(delivery);
+      this.pump();
+    }
+    this.io.changed();
+    return delivery;
+  }
+
+  /** A delivery submitted with `hold` may go now. */
+  release(delivery: Delivery<M>): void {
+    if (!this.unkept.delete(delivery) || this.closed) return;
     this.enqueue(delivery);
     this.pump();
     this.io.changed();
-    return delivery;
   }
 
   /** Takes back a delivery a previous run left unfinished; its next attempt keeps its due time. */
@@ -388,6 +414,8 @@ export class DeliveryQueue<M> {
     this.readyCount = 0;
     this.batchLeft.clear();
     this.batchesInFlight = 0;
+    queued.push(...this.unkept);
+    this.unkept.clear();
     const unfinished = [...this.inFlight, ...queued, ...this.waiting];
     for (const delivery of unfinished) {
       forgetOutcome(delivery.id);

@@ -123,7 +123,7 @@ export class DurableRetries<M extends StorableMessage> {
    * when it cannot be kept (the delivery still goes on in memory).
    */
   accepted(delivery: Delivery<M>): Promise<void> {
-    if (!this.store.put(storedDelivery(delivery)))
+    if (!this.store.put(storedDelivery(delivery), () => storedDelivery(delivery)))
       return Promise.reject(new KumoError(ERROR_CODES.notKept, say('durable-retries.not-kept', { id: delivery.id })));
     return this.store.commit();
   }
@@ -132,7 +132,7 @@ export class DurableRetries<M extends StorableMessage> {
   changed(delivery: Delivery<M>, change: RetryingChange): void {
     if (change === 'finished') this.store.remove(delivery.id);
     else if (this.store.has(delivery.id)) this.store.reschedule(delivery.id, delivery.attempts, delivery.dueMs);
-    else this.store.put(storedDelivery(delivery));
+    else this.store.put(storedDelivery(delivery), () => storedDelivery(delivery));
   }
 
   /** Keeps every delivery a closing queue handed back, then waits until it is on disk. */

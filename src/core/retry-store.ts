@@ -425,6 +425,13 @@ async function syncDirectoryDefault(dir: string): Promise<void> {
 
 let tempCounter = 0;
 
+interface LiveEntry {
+  d: StoredDelivery | null;
+  source: (() => StoredDelivery) | null;
+  /** The size of its put line, which compaction weighs the journal against. */
+  bytes: number;
+}
+
 // A snapshot is written in pieces of about this many characters, never joined into one string.
 const WRITE_CHUNK_CHARS = 4 * 1024 * 1024;
 
@@ -475,7 +482,13 @@ export class RetryStore {
   /** fsync / fdatasync calls made, for the benchmark. */
   syncs = 0;
 
-  private readonly live = new Map<string, { d: StoredDelivery; bytes: number }>();
+  /**
+   * What is kept, by id: the record itself (read from the file, or put without a source),
+   * or where to make it again when a snapshot needs it. A spooled delivery lives in the
+   * delivery queue anyway: keeping a second copy of its data here (base64 and all) would
+   * double what every unfinished message holds in memory.
+   */
+  private readonly live = new Map<string, LiveEntry>();
   private liveBytes = 0;
   private buffer: string[] = [];
   private bufferBytes = 0;
@@ -605,11 +618,13 @@ export class RetryStore {
 
   /**
    * Keeps a delivery (a new one, or a new version of a kept one): its whole
-   * record, payload included. A record JSON cannot write (a circular or BigInt
-   * payload) is not kept and goes to onError; returns whether it was kept.
+   * record, payload included, is written. With `source`, the store keeps only that
+   * (what makes the record again, as it is then, for a snapshot) instead of the record.
+   * A record JSON cannot write (a circular or BigInt payload) is not kept and goes to
+   * onError; returns whether it was kept.
    */
-  put(d: StoredDelivery): boolean {
-    const record = { ...d };
+  put(d: StoredDelivery, source?: () => StoredDelivery): boolean {
+    const record = source ? d : { ...d };
     let line: string;
     try {
       line = encode({ op: 'put', d: record });
@@ -619,7 +634,7 @@ export class RetryStore {
     }
     const bytes = Buffer.byteLength(line);
     this.append(line, bytes);
-    this.keep(record, bytes);
+    this.keepEntry(d.id, { d: source ? null : record, source: source ?? null, bytes });
     return true;
   }
 
@@ -627,7 +642,8 @@ export class RetryStore {
   reschedule(id: string, attempts: number, dueMs: number): void {
     const entry = this.live.get(id);
     if (!entry) return;
-    entry.d = { ...entry.d, attempts, dueMs };
+    // A source gives the delivery as it is now; a kept record is brought up to date.
+    if (entry.d) entry.d = { ...entry.d, attempts, dueMs };
     this.append(encode({ op: 'reschedule', id, attempts, dueMs }));
   }
 
@@ -695,10 +711,14 @@ export class RetryStore {
 
   /** `bytes`: the size of its put line, which compaction weighs the journal against (attempts and dueMs change it by a few digits). */
   private keep(d: StoredDelivery, bytes: number): void {
-    const old = this.live.get(d.id);
+    this.keepEntry(d.id, { d, source: null, bytes });
+  }
+
+  private keepEntry(id: string, entry: LiveEntry): void {
+    const old = this.live.get(id);
     if (old) this.liveBytes -= old.bytes;
-    this.live.set(d.id, { d, bytes });
-    this.liveBytes += bytes;
+    this.live.set(id, entry);
+    this.liveBytes += entry.bytes;
   }
 
   private append(line: string, bytes = Buffer.byteLength(line)): void {
@@ -764,7 +784,14 @@ export class RetryStore {
     this.appendable = false;
     // The lines of the live set as it is now (it changes while the write runs), a chunk at a time.
     const lines = [encode({ op: 'header', version: JOURNAL_VERSION, eventName: this.eventName })];
-    for (const { d } of this.live.values()) lines.push(encode({ op: 'put', d }));
+    for (const entry of this.live.values()) {
+      try {
+        lines.push(encode({ op: 'put', d: entry.d ?? (entry.source as () => StoredDelivery)() }));
+      } catch (err) {
+        // It was written once (its put line is in the journal this snapshot replaces): say so, keep the rest.
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     await ensurePrivateDirectory(path.dirname(this.file));
     const bytes = await this.replaceAtomically(lines);
     this.bytesWritten += bytes;

@@ -70,12 +70,23 @@ export = function register(RED: NodeAPI): void {
       connection.fault = (err) =>
         this.error(redact(words.say(say('contained.fault', { error: words.say(err) })), secrets));
       // One line per connection change, none per message: lost with why, regained with how long it took.
+      // A dial that fails says why once per new reason (statuses show only the broker's code).
       let lostAt: number | null = null;
+      let lastProblem: string | null = null;
       connection.on('disconnected', (reason) => {
         lostAt = Date.now();
-        this.warn(t('log.lost', { reason: redact(words.say(reason), secrets) }));
+        lastProblem = redact(words.say(reason), secrets);
+        this.warn(t('log.lost', { reason: lastProblem }));
+      });
+      connection.on('status', (status) => {
+        if (status.state === 'connected' || status.error === null) return;
+        const problem = redact(words.say(status.error), secrets);
+        if (problem === lastProblem) return;
+        lastProblem = problem;
+        this.warn(t('log.cannot-connect', { reason: problem }));
       });
       connection.on('connected', () => {
+        lastProblem = null;
         if (lostAt === null) return;
         counts.reconnects++;
         this.log(t('log.regained', { seconds: ((Date.now() - lostAt) / 1000).toFixed(1) }));

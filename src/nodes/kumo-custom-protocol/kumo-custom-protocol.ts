@@ -264,17 +264,33 @@ export = function register(RED: NodeAPI): void {
       }
       // Before submit: the first attempt may start inside it.
       if (isCopied(given)) firstPayload.set(msg, given);
+      // Spooled, a delivery waits until it is on disk before its first attempt (see DeliveryQueue.submit's hold).
+      const journal = spool ? durable : null;
       let delivery: Delivery<DeliveryMessage>;
       try {
-        delivery = queue.submit(msg, routing.queue, routing.config, routing.timings, null, envelopeOf(msg), held);
+        delivery = queue.submit(
+          msg,
+          routing.queue,
+          routing.config,
+          routing.timings,
+          null,
+          envelopeOf(msg),
+          held,
+          journal !== null,
+        );
       } catch (err) {
         firstPayload.delete(msg);
         msg.payload = given;
         throw err;
       }
-      // A delivery that ended within submit (refused at its hand-out) has nothing left to keep.
-      if (!spool || !durable || delivery.state === 'done') return undefined;
-      return durable.accepted(delivery);
+      if (!journal) return undefined;
+      // Written or not, it goes on (a message the spool could not write is still delivered while Node-RED runs).
+      const kept = journal.accepted(delivery);
+      kept.then(
+        () => queue.release(delivery),
+        () => queue.release(delivery),
+      );
+      return kept;
     }
 
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
