@@ -21,6 +21,8 @@ const DIST = path.join(ROOT, 'dist');
 // meanwhile sees the previous build or the new one, never a half-written tree.
 const STAGE = path.join(ROOT, `dist.building-${process.pid}`);
 const ICONS = path.join(ROOT, 'icons');
+// What every node's form shares (see the sheet).
+const FORM_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'form.css'), 'utf8');
 const require = createRequire(import.meta.url);
 // The core's catalogue in each language (messages.<lang>.json); common/node-text.ts and
 // editor/editor-red.ts read it under this key of every node's catalogue.
@@ -59,7 +61,7 @@ async function buildNode(type) {
   const out = path.join(STAGE, 'nodes', type);
   const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8');
   const has = (name) => fs.existsSync(path.join(dir, name));
-  const parts = [];
+  const parts = [`<style>\n${FORM_CSS}</style>`];
   if (has('editor.css')) parts.push(`<style>\n${read('editor.css')}</style>`);
   parts.push(`<script type="text/html" data-template-name="${type}">\n${read('editor.html')}</script>`);
   const script = has('editor.ts') ? await editorScript(dir) : read('editor.js');

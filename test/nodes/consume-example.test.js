@@ -11,19 +11,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { SideChannel, uniqueName, BROKER_URL, CREDENTIALS } = require('../helpers/amqp');
 const { startNodeRed } = require('../helpers/node-red-process');
+const { eventually } = require('../helpers/eventually');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-/** Waits (bounded) for a condition only the broker or a file can tell: there is no event to await. */
-async function eventually(what, check, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** checkQueue on a channel of its own: for a missing queue the broker closes the channel it was asked on. */
 async function queueExists(side, queue) {

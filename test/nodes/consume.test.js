@@ -11,6 +11,7 @@ const assert = require('node:assert/strict');
 const { helper, load, brokerConfig, collector, until } = require('../helpers/node-red');
 const { SideChannel, uniqueName, BROKER_URL, CREDENTIALS } = require('../helpers/amqp');
 const { startNodeRed } = require('../helpers/node-red-process');
+const { eventually } = require('../helpers/eventually');
 
 function consumeNode(queue, overrides = {}) {
   return {
@@ -486,17 +487,6 @@ describe('amqp consume in a real Node-RED process', function () {
       heartbeat: 10,
       connectionName: 'consume-process',
     };
-  }
-
-  /** Waits (bounded) for a condition only the broker or a file can tell: there is no event to await. */
-  async function eventually(what, check, ms = 15000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const value = await check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms / 1000} s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 
   it('a Node-RED stop returns the messages still unacknowledged in the flow to the queue', async () => {

@@ -11,17 +11,7 @@ const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
 const { RetryStore, readRetryStore } = require('../../dist/core/retry-store');
-
-/** Polls a condition in another process (a file, a broker queue): there is no event to await across processes. */
-async function eventually(what, check, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const { eventually } = require('../helpers/eventually');
 
 function flow(queue, sendTo, url = AMQP_URL) {
   return [

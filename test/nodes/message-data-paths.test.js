@@ -7,17 +7,7 @@
 const assert = require('node:assert/strict');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
-
-/** Polls the broker (another process): there is no event to await across processes. */
-async function eventually(what, check, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const { eventually } = require('../helpers/eventually');
 
 const TIMESTAMP_MS = 1733400000000;
 

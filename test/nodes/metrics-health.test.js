@@ -13,6 +13,7 @@ const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed } = require('../helpers/node-red-process');
 const { TcpProxy } = require('../helpers/tcp-proxy');
+const { eventually } = require('../helpers/eventually');
 
 const TOKEN = 'scrape-token-0123456789';
 const NARROW_TOKEN = 'flows-only-token-0123456789';
@@ -327,6 +328,12 @@ describe('metrics and health on the admin API (GET /kumo/metrics, /kumo/health, 
   });
 
   it('amqp consume logs one line when the broker cancels its consumer, and one when it consumes again', async () => {
+    // The precondition, made certain: the consumer consumes (after the health test's outage it reconnects, and a
+    // consumer still reconnecting would declare the queue again rather than be cancelled).
+    await eventually(
+      'the consumer back on the queue',
+      async () => (await side.channel.checkQueue(queue)).consumerCount === 1,
+    );
     await side.channel.deleteQueue(queue);
     await nodeRed.waitForLog(/\[amqp-consume:con\] the broker cancelled the consumer of queue kumo-metrics-/);
     await side.channel.assertQueue(queue, { durable: true });

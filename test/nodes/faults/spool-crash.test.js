@@ -9,22 +9,12 @@
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../helpers/node-red-process');
 const { startFaultBroker, Side, brokers } = require('./support/faults');
+const { eventually } = require('../../helpers/eventually');
 
 const CREDENTIALS = { broker: { username: 'guest', password: 'guest' } };
 const ROUNDS = process.env.SOAK ? 25 : 4;
 // The custom protocol's Max in flight: at most that many were published and not yet marked done at a kill.
 const MAX_IN_FLIGHT = 128;
-
-/** Polls the broker (another process): there is no event to await across processes. */
-async function eventually(what, check, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /**
  * POST /send {id} → queue config ⇒ custom protocol (spool on) → amqp publish to `queue`. The answer
@@ -198,10 +188,14 @@ describe('faults: the spool survives SIGKILL (accepted means kept)', function ()
     await brokers.setMemoryAlarm(fb.instance, false);
     nodeRed = await startNodeRed(flow(fb.plainUrl, queue), { userDir, credentials: CREDENTIALS });
     const counts = new Map();
-    await eventually('all 2000 in the queue', async () => {
-      for (const [id, n] of await published(queue)) counts.set(id, (counts.get(id) ?? 0) + n);
-      return [...accepted].every((id) => counts.has(id));
-    });
+    await eventually(
+      'all 2000 in the queue',
+      async () => {
+        for (const [id, n] of await published(queue)) counts.set(id, (counts.get(id) ?? 0) + n);
+        return [...accepted].every((id) => counts.has(id));
+      },
+      60000,
+    );
     const lost = [...accepted].filter((id) => !counts.has(id));
     assert.deepEqual(lost, []);
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
@@ -229,10 +223,14 @@ describe('faults: the spool survives SIGKILL (accepted means kept)', function ()
     // A last start, to deliver what the last kill left.
     nodeRed = await startNodeRed(flow(fb.plainUrl, queue), { userDir, credentials: CREDENTIALS });
     const counts = new Map();
-    await eventually('every accepted message in the queue', async () => {
-      for (const [id, n] of await published(queue)) counts.set(id, (counts.get(id) ?? 0) + n);
-      return [...accepted].every((id) => counts.has(id));
-    });
+    await eventually(
+      'every accepted message in the queue',
+      async () => {
+        for (const [id, n] of await published(queue)) counts.set(id, (counts.get(id) ?? 0) + n);
+        return [...accepted].every((id) => counts.has(id));
+      },
+      60000,
+    );
     const lost = [...accepted].filter((id) => !counts.has(id));
     assert.deepEqual(lost, [], `${lost.length} accepted messages lost`);
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
