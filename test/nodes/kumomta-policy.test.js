@@ -35,7 +35,9 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { LuaFactory } = require('wasmoon');
+const amqp = require('amqplib');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
+const { eventually } = require('../helpers/eventually');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
 
 const ROOT = path.join(__dirname, '../..');
@@ -284,6 +286,21 @@ function exampleFlow(queue, { declare = true, change = (n) => n } = {}) {
   ];
 }
 
+/** Whether the broker has the queue, asked on a channel of its own (a 404 closes the channel it is asked on). */
+async function queueExists(queue) {
+  const connection = await amqp.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    await channel.checkQueue(queue);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
 async function startExample(flows, secret = SECRET) {
   return startNodeRed(flows, { credentials: { [HOOK_NODE.id]: { secret } } });
 }
@@ -395,6 +412,9 @@ describe('the documented KumoMTA policy, in a Lua VM, against the webhook exampl
         const queue = uniqueName('policy-422');
         side.queues.push(queue);
         nodeRed = await startExample(exampleFlow(queue));
+        // The precondition, made certain: the example's publish node has declared the queue, so a record
+        // published by mistake would be counted there (not dropped by the default exchange).
+        await eventually('the example declaring its queue', () => queueExists(queue));
         const vm = await vmFor(doc);
         const outcome = vm.deliver(['{"not":"a log record"}'], { batch: false });
         assert.deepEqual(
