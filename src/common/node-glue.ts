@@ -6,6 +6,7 @@ import type { Node, NodeStatus } from 'node-red';
 import { contained, type FaultSink } from '../core/contained';
 import type { ErrorCode } from '../core/errors';
 import { say } from '../core/messages';
+import { refusedOutcome, settleRecord } from '../core/record-answers';
 import type { CoreWords } from './node-text';
 
 /** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
@@ -102,4 +103,20 @@ export function showSetupError(node: Node, message: string, statusText: string):
  */
 export function failInput(words: CoreWords, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
   done(words.error(err, code));
+}
+
+/**
+ * A message the node cannot take: a log hook record's refusal is its request's answer
+ * (one log line per request, not one per record), anything else fails as failInput does.
+ */
+export function refuseInput(
+  words: CoreWords,
+  msg: object,
+  done: (err?: Error) => void,
+  err: unknown,
+  code?: ErrorCode,
+): void {
+  const error = words.error(err, code);
+  if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
+  else failInput(words, done, error);
 }

@@ -8,11 +8,11 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { nodeBatchSettings } from '../../core/batching';
 import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
 import { DurableRetries, unfinishedCounts } from '../../core/durable-retries';
-import { ERROR_CODES, type ErrorCode } from '../../core/errors';
+import { ERROR_CODES } from '../../core/errors';
 import { validateEventName } from '../../core/event-names';
 import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
 import { copyData } from '../../core/message-data';
-import { finalOutcome, refusedOutcome, settleRecord } from '../../core/record-answers';
+import { finalOutcome, settleRecord } from '../../core/record-answers';
 import {
   bindProtocol,
   directRouting,
@@ -21,7 +21,7 @@ import {
   unbindProtocol,
 } from '../../core/protocol-bindings';
 import {
-  failInput,
+  refuseInput,
   faultSink,
   NodeError,
   positiveSetting,
@@ -296,7 +296,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, _send, done) => {
       if (!deliveries) {
         counts.failed.add(ERROR_CODES.notConfigured);
-        refuse(msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
+        refuseInput(words, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
         return;
       }
       try {
@@ -315,20 +315,13 @@ export = function register(RED: NodeAPI): void {
         if (kept)
           kept.then(
             () => done(),
-            (err: unknown) => refuse(msg, done, err, ERROR_CODES.notKept),
+            (err: unknown) => refuseInput(words, msg, done, err, ERROR_CODES.notKept),
           );
         else done();
       } catch (err) {
-        refuse(msg, done, err, ERROR_CODES.badInput);
+        refuseInput(words, msg, done, err, ERROR_CODES.badInput);
       }
     });
-
-    /** A log hook record's refusal is its request's answer (one line per request, not per record); others fail. */
-    function refuse(msg: NodeMessageInFlow, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
-      const error = words.error(err, code);
-      if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
-      else failInput(words, done, error);
-    }
 
     const untrack = customProtocols.add(node, {
       counts,

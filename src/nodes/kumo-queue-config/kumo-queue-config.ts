@@ -7,10 +7,10 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/queue-config';
 import { queueNameFrom } from '../../core/queue-name';
 import { protocolFor } from '../../core/protocol-bindings';
-import { ERROR_CODES, type ErrorCode } from '../../core/errors';
+import { ERROR_CODES } from '../../core/errors';
 import { say } from '../../core/messages';
 import { refusedOutcome, settleRecord } from '../../core/record-answers';
-import { failInput, NodeError } from '../../common/node-glue';
+import { NodeError, refuseInput } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import { errorStatus } from '../../common/short-reason';
 import english from './locale.json';
@@ -76,7 +76,8 @@ export = function register(RED: NodeAPI): void {
     this.on('input', (input: NodeMessageInFlow, send, done) => {
       const msg = input as RoutedMessage;
       if (!rules) {
-        refuse(
+        refuseInput(
+          words,
           msg,
           done,
           new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason: String(configError) })),
@@ -120,21 +121,14 @@ export = function register(RED: NodeAPI): void {
         if (kept)
           kept.then(
             () => done(),
-            (err: unknown) => refuse(msg, done, err, ERROR_CODES.notKept),
+            (err: unknown) => refuseInput(words, msg, done, err, ERROR_CODES.notKept),
           );
         else done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
-        refuse(msg, done, err, ERROR_CODES.notConfigured);
+        refuseInput(words, msg, done, err, ERROR_CODES.notConfigured);
       }
     });
-
-    /** A log hook record's refusal is its request's answer (one line per request, not per record); others fail. */
-    function refuse(msg: NodeMessageInFlow, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
-      const error = words.error(err, code);
-      if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
-      else failInput(words, done, error);
-    }
   }
 
   RED.nodes.registerType('kumo-queue-config', QueueConfigNode);
