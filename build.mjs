@@ -1,11 +1,15 @@
-// `npm run build`: src/ (what we write) → dist/ (what Node-RED loads).
-//   src/core/, src/common/, src/nodes/<type>/<type>.ts  → tsc → dist/.../*.js
+// `npm run build`: src/ (what we write) → nodes/ (what Node-RED loads).
+//   src/core/, src/common/                              → tsc → nodes/lib/core/, nodes/lib/common/
+//   src/nodes/<type>/<type>.ts and what its folder holds → esbuild → nodes/<type>/<type>.js
+//     (its imports of the core and common stay requires of nodes/lib/: one instance of each
+//     module for all the nodes, since the nodes meet there: bindings, metrics)
 //   src/nodes/<type>/editor.ts (bundled with the core modules it imports by esbuild),
-//   editor.html (the form), editor.css                  → dist/nodes/<type>/<type>.html
-//   src/nodes/<type>/locale.json (+ src/core/messages.en-US.json under "kumo"),
-//   help.html                                           → dist/nodes/<type>/locales/en-US/<type>.json|.html
-//   icons/<type>.svg                                    → dist/nodes/<type>/icons/
-// The editor code is type-checked with tsconfig.editor.json (browser, Node-RED's editor types).
+//   editor.html (the form), editor.css                  → nodes/<type>/<type>.html
+//   src/nodes/<type>/locale.json (+ src/core/text/messages.en-US.json under "kumo"),
+//   help.html                                           → nodes/<type>/locales/en-US/<type>.json|.html
+//   icons/<type>.svg                                    → nodes/<type>/icons/
+// Everything is type-checked with tsc first: the runtime with tsconfig.json, the editor
+// with tsconfig.editor.json (browser, Node-RED's editor types).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,20 +20,24 @@ import esbuild from 'esbuild';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const SRC_NODES = path.join(ROOT, 'src', 'nodes');
-const DIST = path.join(ROOT, 'dist');
-// Built beside dist/ and swapped in whole at the end: a test or a Node-RED reading dist/
+const SRC = path.join(ROOT, 'src');
+const OUT = path.join(ROOT, 'nodes');
+// Built beside nodes/ and swapped in whole at the end: a test or a Node-RED reading nodes/
 // meanwhile sees the previous build or the new one, never a half-written tree.
-const STAGE = path.join(ROOT, `dist.building-${process.pid}`);
+const STAGE = path.join(ROOT, `nodes.building-${process.pid}`);
+const LIB = path.join(STAGE, 'lib');
 const ICONS = path.join(ROOT, 'icons');
 // What every node's form shares (see the sheet).
 const FORM_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'form.css'), 'utf8');
+// The kumomta sidebar tab's sheet (editor/sidebar.ts, loaded with the broker's script).
+const SIDEBAR_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'sidebar.css'), 'utf8');
 const require = createRequire(import.meta.url);
 // The core's catalogue in each language (messages.<lang>.json); common/node-text.ts and
 // editor/editor-red.ts read it under this key of every node's catalogue.
 const CORE_NAMESPACE = 'kumo';
-const CORE = path.join(ROOT, 'src', 'core');
+const CORE_TEXT = path.join(SRC, 'core', 'text');
 function coreMessages(lang) {
-  const file = path.join(CORE, `messages.${lang}.json`);
+  const file = path.join(CORE_TEXT, `messages.${lang}.json`);
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
 }
 
@@ -56,12 +64,45 @@ async function editorScript(dir) {
   return result.outputFiles[0].text;
 }
 
+/**
+ * The node's runtime: its folder bundled into one file; an import that leaves the folder
+ * (the core, common) stays a require of that module's build under nodes/lib/.
+ */
+async function runtimeScript(dir, out, type) {
+  const toLib = {
+    name: 'core-and-common-from-lib',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, (args) => {
+        const target = path.resolve(args.resolveDir, args.path);
+        if (target.startsWith(dir + path.sep)) return undefined;
+        const built = path.join(LIB, path.relative(SRC, target)).replace(/\.ts$/, '');
+        const relative = path.relative(out, built).split(path.sep).join('/');
+        return { path: relative.startsWith('.') ? relative : `./${relative}`, external: true };
+      });
+    },
+  };
+  await esbuild.build({
+    entryPoints: [path.join(dir, `${type}.ts`)],
+    outfile: path.join(out, `${type}.js`),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    plugins: [toLib],
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
 async function buildNode(type) {
   const dir = path.join(SRC_NODES, type);
-  const out = path.join(STAGE, 'nodes', type);
+  const out = path.join(STAGE, type);
+  fs.mkdirSync(out, { recursive: true });
+  await runtimeScript(dir, out, type);
   const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8');
   const has = (name) => fs.existsSync(path.join(dir, name));
-  const parts = [`<style>\n${FORM_CSS}</style>`];
+  const parts = [`<style>\n${FORM_CSS}</style>`, `<style>\n${SIDEBAR_CSS}</style>`];
   if (has('editor.css')) parts.push(`<style>\n${read('editor.css')}</style>`);
   parts.push(`<script type="text/html" data-template-name="${type}">\n${read('editor.html')}</script>`);
   const script = has('editor.ts') ? await editorScript(dir) : read('editor.js');
@@ -90,13 +131,15 @@ async function buildNode(type) {
 
 fs.rmSync(STAGE, { recursive: true, force: true });
 try {
-  tsc('tsconfig.json', '--outDir', STAGE);
+  // One pass type-checks the whole runtime; of its output nodes/lib/ keeps the core and common.
+  tsc('tsconfig.json', '--outDir', LIB);
+  fs.rmSync(path.join(LIB, 'nodes'), { recursive: true });
   tsc('tsconfig.editor.json', '--noEmit');
   const types = fs.readdirSync(SRC_NODES).filter((name) => fs.existsSync(path.join(SRC_NODES, name, `${name}.ts`)));
   await Promise.all(types.map(buildNode));
-  const old = `${DIST}.old-${process.pid}`;
-  if (fs.existsSync(DIST)) fs.renameSync(DIST, old);
-  fs.renameSync(STAGE, DIST);
+  const old = `${OUT}.old-${process.pid}`;
+  if (fs.existsSync(OUT)) fs.renameSync(OUT, old);
+  fs.renameSync(STAGE, OUT);
   fs.rmSync(old, { recursive: true, force: true });
 } catch (err) {
   fs.rmSync(STAGE, { recursive: true, force: true });

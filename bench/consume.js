@@ -15,7 +15,7 @@
 //   BENCH_N=20000 (default)   messages per run
 //   BENCH_PREFETCH=100        prefetch of every consumer (amqp consume's default)
 //   AMQP_URL=amqp://...       reuse a broker, else a private RabbitMQ (port 5697) is started and stopped
-// Needs `npm run build` first (Node-RED loads the built dist/).
+// Needs `npm run build` first (Node-RED loads the built nodes/).
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -161,8 +161,8 @@ async function run(side, url, row) {
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'dist/nodes/amqp-consume/amqp-consume.js')))
-    throw new Error('dist/nodes/amqp-consume/amqp-consume.js is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(ROOT, 'nodes/amqp-consume/amqp-consume.js')))
+    throw new Error('nodes/amqp-consume/amqp-consume.js is missing: run `npm run build` first');
   const broker = await lib.acquireBroker();
   const connection = await amqp.connect(broker.url);
   const side = { channel: await connection.createChannel(), confirm: await connection.createConfirmChannel() };

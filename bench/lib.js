@@ -161,16 +161,16 @@ async function diskProbe(pid) {
 }
 
 /**
- * A copy of the built pack (package.json and dist/) in a temporary directory, for
+ * A copy of the built pack (package.json and nodes/) in a temporary directory, for
  * every Node-RED of one bench run: a `npm run build` elsewhere while the bench runs
- * (dist/ emptied and written again) then changes nothing, and all rows run the same
+ * (nodes/ emptied and written again) then changes nothing, and all rows run the same
  * code. Its node_modules links to the checkout's, where the pack's dependencies are.
  */
 function snapshotPack() {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-pack-'));
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.cpSync(path.join(ROOT, 'nodes'), path.join(dir, 'nodes'), { recursive: true });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
   // Every node file there and loadable: a copy taken in the middle of a build is refused here.

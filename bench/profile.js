@@ -26,9 +26,9 @@ function category(url, functionName) {
   if (!url)
     return /^\((garbage collector|program|idle|root)\)$/.test(functionName) ? `V8 ${functionName}` : 'V8 / native';
   const file = url.replace(/^file:\/\//, '');
-  // The pack runs from a copy of dist/ (lib.snapshotPack); a flow's function nodes have urls of their own.
-  if (file.startsWith(path.join(lib.ROOT, 'dist') + path.sep) || /\/kumo-bench-pack-[^/]+\/dist\//.test(file))
-    return 'ours (dist/)';
+  // The pack runs from a copy of nodes/ (lib.snapshotPack); a flow's function nodes have urls of their own.
+  if (file.startsWith(path.join(lib.ROOT, 'nodes') + path.sep) || /\/kumo-bench-pack-[^/]+\/nodes\//.test(file))
+    return 'ours (nodes/)';
   if (file.startsWith('Function node:')) return "the flow's function nodes";
   if (/node_modules\/amqplib\//.test(file)) return 'amqplib';
   if (/node_modules\/(@node-red\/|node-red\/)/.test(file)) return 'Node-RED';
@@ -42,7 +42,7 @@ function shortUrl(url) {
   const file = url.replace(/^file:\/\//, '');
   const nm = file.lastIndexOf('node_modules/');
   if (nm >= 0) return file.slice(nm + 'node_modules/'.length);
-  const copy = /\/kumo-bench-pack-[^/]+\/(dist\/.*)$/.exec(file);
+  const copy = /\/kumo-bench-pack-[^/]+\/(nodes\/.*)$/.exec(file);
   if (copy) return copy[1];
   return file.startsWith(lib.ROOT) ? path.relative(lib.ROOT, file) : file;
 }
@@ -84,7 +84,7 @@ function print({ total, rows, categories }, title) {
   const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
   const out = [`${title}: ${(total / 1000).toFixed(0)} ms of samples`, '', 'Self time by origin:'];
   for (const [name, us] of categories) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  for (const cat of ['ours (dist/)', 'Node-RED', "the flow's function nodes", 'amqplib']) {
+  for (const cat of ['ours (nodes/)', 'Node-RED', "the flow's function nodes", 'amqplib']) {
     out.push('', `Top ${TOP} self time, ${cat}:`);
     for (const r of rows.filter((x) => x.category === cat).slice(0, TOP))
       out.push(`  ${pct(r.us)}  ${r.name}  ${r.where}`);

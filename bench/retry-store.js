@@ -9,13 +9,13 @@
 //
 // "whole set" is the store that rewrites every payload kept on each 200 ms
 // flush in which something changed; its bytes are counted, not written (it
-// would write gigabytes). "journal" is dist/core/retry-store.js, writing to
+// would write gigabytes). "journal" is nodes/lib/core/store/retry-store.js, writing to
 // a temporary directory for real, fsyncs included.
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { RetryStore, storePayload } = require('../dist/core/retry-store');
+const { RetryStore, storePayload } = require('../nodes/lib/core/store/retry-store');
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES || 10000);
 const PAYLOAD_BYTES = 1024;

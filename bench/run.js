@@ -18,7 +18,7 @@
 // http in → http response with (f)'s 64 clients, for (f). e_nospool and e_b_nospool are (e)
 // and (e_b) with the custom protocol's spool off: what keeping every accepted message on disk
 // costs, with the bytes the Node-RED process sent to storage and its fsyncs per delivery.
-// Needs `npm run build` first (Node-RED loads the built dist/).
+// Needs `npm run build` first (Node-RED loads the built nodes/).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -44,10 +44,9 @@ const ROWS = (process.env.BENCH_ROWS || ALL_ROWS).split(',').map((s) => s.trim()
 
 function checkBuilt() {
   const missing = ['amqp-publish', 'kumo-queue-config', 'kumo-custom-protocol', 'amqp-broker'].filter(
-    (n) => !fs.existsSync(path.join(ROOT, 'dist', 'nodes', n, `${n}.js`)),
+    (n) => !fs.existsSync(path.join(ROOT, 'nodes', n, `${n}.js`)),
   );
-  if (missing.length)
-    throw new Error(`dist/nodes/${missing[0]}/${missing[0]}.js is missing: run \`npm run build\` first`);
+  if (missing.length) throw new Error(`nodes/${missing[0]}/${missing[0]}.js is missing: run \`npm run build\` first`);
   const newest = (dir, ext) => {
     let t = 0;
     for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -56,8 +55,8 @@ function checkBuilt() {
     }
     return t;
   };
-  if (newest(path.join(ROOT, 'src'), '.ts') > newest(path.join(ROOT, 'dist'), '.js'))
-    log('warning: src/ is newer than dist/; run `npm run build` to bench the current code');
+  if (newest(path.join(ROOT, 'src'), '.ts') > newest(path.join(ROOT, 'nodes'), '.js'))
+    log('warning: src/ is newer than nodes/; run `npm run build` to bench the current code');
 }
 
 function machine() {

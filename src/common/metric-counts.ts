@@ -3,9 +3,9 @@
 // still hashes its labels on every increment; a field of an object the node already
 // holds costs nothing, and the registry reads these at scrape time.
 
-import { type ConfirmResult, PublishError } from '../core/confirm-publisher';
-import type { Published } from '../core/message-publisher';
-import type { ElementResult } from '../core/publish-outcome';
+import { type ConfirmResult, PublishError } from '../core/amqp/confirm-publisher';
+import type { Published } from '../core/publish/message-publisher';
+import type { ElementResult } from '../core/publish/publish-outcome';
 
 /** A histogram's counts: one per upper bound (not cumulative), plus those above the last. */
 export class BucketCounts {

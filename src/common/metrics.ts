@@ -21,6 +21,7 @@ import type {
 } from './metric-counts';
 // Prometheus's HELP lines: English, as exporters write them, kept apart from the code.
 import HELP from './metric-help.json';
+import { startSidebarFeed } from './sidebar-feed';
 
 type MetricName = keyof typeof HELP;
 
@@ -346,6 +347,7 @@ export function serveMetrics(RED: NodeAPI): void {
   // No admin server (httpAdminRoot: false), or no way to guard one: nothing is served unguarded.
   if (!admin || typeof needsPermission !== 'function' || served.has(admin)) return;
   served.add(admin);
+  startSidebarFeed(RED, { brokers, customProtocols, consumers, acks: ackers, logHooks });
   const guard = needsPermission('kumo.read');
   const metrics: Route = (_req, res) => {
     registry.metrics().then(

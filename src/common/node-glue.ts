@@ -3,10 +3,10 @@
 // carrying a code a flow can branch on, in Node-RED's language.
 
 import type { Node, NodeStatus } from 'node-red';
-import { contained, type FaultSink } from '../core/contained';
-import type { ErrorCode } from '../core/errors';
-import { say } from '../core/messages';
-import { refusedOutcome, settleRecord } from '../core/record-answers';
+import { contained, type FaultSink } from '../core/base/contained';
+import type { ErrorCode } from '../core/text/errors';
+import { say } from '../core/text/messages';
+import { refusedOutcome, settleRecord } from '../core/kumo/record-answers';
 import type { CoreWords } from './node-text';
 
 /** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
@@ -83,7 +83,7 @@ export class ThrottledStatus {
 }
 
 /**
- * Where a node's contained faults go (see core/contained.ts): its log, with its name,
+ * Where a node's contained faults go (see core/base/contained.ts): its log, with its name,
  * so an error inside a timer or a broker event is seen without stopping Node-RED.
  */
 export function faultSink(node: Node, words: CoreWords): FaultSink {

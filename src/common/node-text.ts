@@ -6,8 +6,8 @@
 // build puts the core's catalogue into every node's locale under CORE_NAMESPACE.
 
 import type { NodeAPI } from 'node-red';
-import { CoreError, type ErrorCode, withCode } from '../core/errors';
-import { fill, type MessageLookup, spoken } from '../core/messages';
+import { CoreError, type ErrorCode, withCode } from '../core/text/errors';
+import { fill, type MessageLookup, spoken } from '../core/text/messages';
 
 /** Where the build puts core/messages.<lang>.json inside each node's catalogue. */
 export const CORE_NAMESPACE = 'kumo';

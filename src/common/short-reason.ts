@@ -2,7 +2,7 @@
 // problem by the broker's reply code (or the socket's error code) and leaves the
 // sentence to the log, which gets it once per change.
 
-import { type ConnectionStatus, retryInSeconds } from '../core/broker-connection';
+import { type ConnectionStatus, retryInSeconds } from '../core/amqp/broker-connection';
 import type { Translate } from './node-text';
 
 const REPLY = /\b([1-5]\d\d)\s*\(?([A-Z][A-Z_-]{2,})\)?/;

@@ -1,7 +1,7 @@
 // KumoMTA's custom_lua batch fields, checked in the editor by the core's own
-// rule (core/batching.ts), so a value the runtime refuses is marked before deploy.
+// rule (core/kumo/batching.ts), so a value the runtime refuses is marked before deploy.
 
-import { customLuaBatch } from '../core/batching';
+import { customLuaBatch } from '../core/kumo/batching';
 
 /** True, or the core's message for the first problem (blank fields are not set, so fine). */
 export function batchProblem(

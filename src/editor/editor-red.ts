@@ -2,7 +2,7 @@
 // the browser) and the node's own words from its catalogue.
 
 import type { EditorRED } from 'node-red';
-import { type MessageLookup, spoken } from '../core/messages';
+import { type MessageLookup, spoken } from '../core/text/messages';
 
 /** Node-RED's editor API; node definition scripts run after the editor created it. */
 export const RED = (window as unknown as { RED: EditorRED }).RED;

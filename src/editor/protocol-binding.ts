@@ -3,7 +3,7 @@
 // matches. Both ends of the binding draw it (custom protocol lists the rules
 // that route to it; queue config names the node each rule reaches).
 
-import { MATCH_FIELDS, type MatchField } from '../core/queue-config';
+import { MATCH_FIELDS, type MatchField } from '../core/kumo/queue-config';
 import { type EditorTranslate, RED } from './editor-red';
 
 /** A node as the editor holds it: its flow JSON properties, `z` (its flow or subflow) and `d` (disabled). */

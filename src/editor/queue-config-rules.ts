@@ -9,7 +9,7 @@ import {
   QUEUE_CONFIG_DEFAULTS,
   type RuleField,
   ruleProblems,
-} from '../core/queue-config';
+} from '../core/kumo/queue-config';
 import type { EditorTranslate } from './editor-red';
 
 export const MATCH_OPS: readonly MatchOp[] = ['any', 'eq', 'regex'];

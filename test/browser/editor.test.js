@@ -20,7 +20,9 @@ const { BROKER_URL, CREDENTIALS, requireBroker } = require('../helpers/amqp');
 
 const PACK = require(path.join(ROOT, 'package.json')).name;
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
-const CORE_MESSAGES = JSON.parse(fs.readFileSync(path.join(ROOT, 'src', 'core', 'messages.en-US.json'), 'utf8'));
+const CORE_MESSAGES = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'src', 'core', 'text', 'messages.en-US.json'), 'utf8'),
+);
 const CONNECT_TIMEOUT_MS = 20000;
 
 // What a user must find in the palette: type, palette label, the edit dialog's fields

@@ -12,7 +12,9 @@ const { chromium } = require('playwright-core');
 const { startNodeRed, ROOT, PACK } = require('../../scripts/node-red-process');
 const { Editor, watchErrors, CHROMIUM_ARGS } = require('./support/editor');
 
-const CORE_MESSAGES = JSON.parse(fs.readFileSync(path.join(ROOT, 'src', 'core', 'messages.en-US.json'), 'utf8'));
+const CORE_MESSAGES = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'src', 'core', 'text', 'messages.en-US.json'), 'utf8'),
+);
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
 const CATASTROPHIC = '^([a-z0-9]+-?)+$';
 

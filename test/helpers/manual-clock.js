@@ -1,5 +1,5 @@
 'use strict';
-// A clock for the state machines (core/clock.ts's Clock) that moves only when a
+// A clock for the state machines (core/base/clock.ts's Clock) that moves only when a
 // test says so: timers run in due order as the test advances time.
 
 /** Timers run only when the test advances time, in due order. */

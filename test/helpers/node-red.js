@@ -12,7 +12,7 @@ const NODE_RED = process.env.NODE_RED_HOME
   : path.dirname(require.resolve('node-red/package.json'));
 helper.init(require.resolve(NODE_RED));
 
-const NODES = path.resolve(__dirname, '../../dist/nodes');
+const NODES = path.resolve(__dirname, '../../nodes');
 const CORE = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [NODE_RED] }));
 
 const packNodes = [

@@ -7,9 +7,9 @@
 
 const assert = require('node:assert/strict');
 const fc = require('fast-check');
-const { BrokerConnection } = require('../../dist/core/broker-connection');
-const { parseBrokerUrls, secretsOf, redact } = require('../../dist/core/broker-url');
-const { render } = require('../../dist/core/messages');
+const { BrokerConnection } = require('../../nodes/lib/core/amqp/broker-connection');
+const { parseBrokerUrls, secretsOf, redact } = require('../../nodes/lib/core/amqp/broker-url');
+const { render } = require('../../nodes/lib/core/text/messages');
 const { BROKER_URL } = require('../helpers/amqp');
 
 const printable = fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code));

@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
-const { RetryStore, readRetryStore } = require('../../dist/core/retry-store');
+const { RetryStore, readRetryStore } = require('../../nodes/lib/core/store/retry-store');
 const { eventually } = require('../helpers/eventually');
 
 function flow(queue, sendTo, url = AMQP_URL) {
@@ -167,7 +167,7 @@ describe('durable retries', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-'));
     const file = path.join(dir, 'retries-make.crash.json');
     const writer = `
-      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/core/retry-store'))});
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/lib/core/store/retry-store'))});
       const store = new RetryStore(${JSON.stringify(file)}, 'make.crash');
       let n = 0;
       const big = 'x'.repeat(4096);
@@ -202,7 +202,7 @@ describe('durable retries', function () {
     // Round n: keep ten new deliveries, reschedule the previous round's, remove those of round n - 3, flush.
     // A small compaction floor makes some flushes snapshots, so kills land in both kinds of write.
     const writer = `
-      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/core/retry-store'))});
+      const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/lib/core/store/retry-store'))});
       const store = new RetryStore(${JSON.stringify(file)}, 'make.journal', { flushDelayMs: 1000000, compactFloorBytes: 64 * 1024 });
       store.load();
       const big = 'x'.repeat(2048);

@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { encodeBody, publishOptions, PROPERTY_NAMES, MessageError } = require('../../dist/core/amqp-message');
+const { encodeBody, publishOptions, PROPERTY_NAMES, MessageError } = require('../../nodes/lib/core/amqp/amqp-message');
 
 function throwsMessageError(fn, pattern) {
   assert.throws(fn, (err) => {

@@ -1,7 +1,11 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { reconnectDelayMs, isConfigurationFailure, DEFAULT_BACKOFF } = require('../../dist/core/broker-connection');
+const {
+  reconnectDelayMs,
+  isConfigurationFailure,
+  DEFAULT_BACKOFF,
+} = require('../../nodes/lib/core/amqp/broker-connection');
 
 const BACKOFF = { initialDelayMs: 100, maxDelayMs: 10000, jitter: 0.2 };
 const MIDDLE = () => 0.5; // jitter of exactly zero

@@ -1,7 +1,13 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { parseBrokerUrls, stripUserinfo, secretsOf, redact, BrokerUrlError } = require('../../dist/core/broker-url');
+const {
+  parseBrokerUrls,
+  stripUserinfo,
+  secretsOf,
+  redact,
+  BrokerUrlError,
+} = require('../../nodes/lib/core/amqp/broker-url');
 
 function throwsBrokerUrlError(fn, pattern) {
   assert.throws(fn, (err) => {
@@ -214,7 +220,7 @@ describe('broker url: redact', function () {
 });
 
 describe('broker URLs: a password typed into the URL setting', function () {
-  const { takeUserinfo } = require('../../dist/core/broker-url');
+  const { takeUserinfo } = require('../../nodes/lib/core/amqp/broker-url');
 
   it("is taken out of every URL, with the first URL's user and password decoded", function () {
     assert.deepEqual(takeUserinfo('amqp://alice:s%40cret@a:5672/v, amqp://bob:x@b'), {
@@ -389,7 +395,7 @@ describe('broker url: redact masks whole secrets', function () {
 });
 
 describe('broker URLs: a password typed into the URL setting, reserved characters unescaped', function () {
-  const { takeUserinfo, withoutUserinfo } = require('../../dist/core/broker-url');
+  const { takeUserinfo, withoutUserinfo } = require('../../nodes/lib/core/amqp/broker-url');
 
   it('is moved out whole when it holds a /, an @ or a comma', function () {
     assert.deepEqual(takeUserinfo('amqp://kumo:pa/ss@rabbit/vh'), {

@@ -3,7 +3,7 @@
 // delay a KumoMTA max_age of weeks reaches; the system clock chains such delays.
 
 const assert = require('node:assert/strict');
-const { systemClock, MAX_TIMER_MS } = require('../../dist/core/clock');
+const { systemClock, MAX_TIMER_MS } = require('../../nodes/lib/core/base/clock');
 
 describe('clock: timers never overflow', function () {
   it('does not fire a delay of 50 days at once (plain setTimeout would)', async function () {

@@ -4,16 +4,16 @@
 // and the handles amqp ack reads (settled on a real channel in consumer.test.js).
 
 const assert = require('node:assert/strict');
-const { decodeDelivery } = require('../../dist/core/consumer-message');
+const { decodeDelivery } = require('../../nodes/lib/core/amqp/consumer-message');
 const {
   queueDeclaration,
   queueNameProblems,
   parseArguments,
   dropsPastDeliveryLimit,
-} = require('../../dist/core/consumer-queue');
-const { render } = require('../../dist/core/messages');
-const { parseHandle, settle } = require('../../dist/core/consumer-handles');
-const { isAckAction } = require('../../dist/core/consumer-ack');
+} = require('../../nodes/lib/core/amqp/consumer-queue');
+const { render } = require('../../nodes/lib/core/text/messages');
+const { parseHandle, settle } = require('../../nodes/lib/core/amqp/consumer-handles');
+const { isAckAction } = require('../../nodes/lib/core/amqp/consumer-ack');
 
 /** A delivery as amqplib hands it over: every basic property present, undefined when not set. */
 function delivery(body, properties = {}, fields = {}) {

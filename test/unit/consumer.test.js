@@ -6,11 +6,11 @@
 // a declaration the broker refuses.
 
 const assert = require('node:assert/strict');
-const { Consumer } = require('../../dist/core/consumer');
-const { settle } = require('../../dist/core/consumer-handles');
-const { queueDeclaration } = require('../../dist/core/consumer-queue');
-const { BrokerConnection } = require('../../dist/core/broker-connection');
-const { parseBrokerUrls } = require('../../dist/core/broker-url');
+const { Consumer } = require('../../nodes/lib/core/amqp/consumer');
+const { settle } = require('../../nodes/lib/core/amqp/consumer-handles');
+const { queueDeclaration } = require('../../nodes/lib/core/amqp/consumer-queue');
+const { BrokerConnection } = require('../../nodes/lib/core/amqp/broker-connection');
+const { parseBrokerUrls } = require('../../nodes/lib/core/amqp/broker-url');
 const { BROKER_URL, CREDENTIALS, SideChannel, uniqueName } = require('../helpers/amqp');
 const { TcpProxy } = require('../helpers/tcp-proxy');
 

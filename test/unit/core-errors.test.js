@@ -10,14 +10,14 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { queueNameFrom, QueueNameError } = require('../../dist/core/queue-name');
-const { compileRules } = require('../../dist/core/queue-config');
-const { CoreError, ERROR_CODES } = require('../../dist/core/errors');
-const { coreWords } = require('../../dist/common/node-text');
-const { describeFailure } = require('../../dist/core/broker-connection');
+const { queueNameFrom, QueueNameError } = require('../../nodes/lib/core/kumo/queue-name');
+const { compileRules } = require('../../nodes/lib/core/kumo/queue-config');
+const { CoreError, ERROR_CODES } = require('../../nodes/lib/core/text/errors');
+const { coreWords } = require('../../nodes/lib/common/node-text');
+const { describeFailure } = require('../../nodes/lib/core/amqp/broker-connection');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CORE_CATALOGUE = JSON.parse(fs.readFileSync(path.join(ROOT, 'src/core/messages.en-US.json'), 'utf8'));
+const CORE_CATALOGUE = JSON.parse(fs.readFileSync(path.join(ROOT, 'src/core/text/messages.en-US.json'), 'utf8'));
 const NODE_TYPES = fs.readdirSync(path.join(ROOT, 'src/nodes'));
 
 function thrown(fn) {
@@ -115,7 +115,7 @@ describe("the glue says the core's errors in Node-RED's language", function () {
   it("every built node catalogue holds the core's catalogue under kumo", function () {
     for (const type of NODE_TYPES) {
       const built = JSON.parse(
-        fs.readFileSync(path.join(ROOT, 'dist/nodes', type, 'locales/en-US', `${type}.json`), 'utf8'),
+        fs.readFileSync(path.join(ROOT, 'nodes', type, 'locales/en-US', `${type}.json`), 'utf8'),
       );
       assert.ok(built[type], `${type}: its own words`);
       assert.deepEqual(built.kumo, CORE_CATALOGUE, `${type}: the core's words`);
@@ -127,14 +127,14 @@ describe("the glue says the core's errors in Node-RED's language", function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-i18n-'));
     const file = 'amqp-publish.json';
     fs.mkdirSync(path.join(dir, 'en-US'));
-    fs.copyFileSync(path.join(ROOT, 'dist/nodes/amqp-publish/locales/en-US', file), path.join(dir, 'en-US', file));
+    fs.copyFileSync(path.join(ROOT, 'nodes/amqp-publish/locales/en-US', file), path.join(dir, 'en-US', file));
     fs.mkdirSync(path.join(dir, 'fr'));
     const french = { kumo: { 'queue-name': { 'not-queue': 'la file doit être un nom ou un objet, pas __type__' } } };
     fs.writeFileSync(path.join(dir, 'fr', file), JSON.stringify(french));
     const script = `
       const { i18n } = require('@node-red/util');
-      const { coreWords } = require(${JSON.stringify(path.join(ROOT, 'dist/common/node-text'))});
-      const { queueNameFrom } = require(${JSON.stringify(path.join(ROOT, 'dist/core/queue-name'))});
+      const { coreWords } = require(${JSON.stringify(path.join(ROOT, 'nodes/lib/common/node-text'))});
+      const { queueNameFrom } = require(${JSON.stringify(path.join(ROOT, 'nodes/lib/core/kumo/queue-name'))});
       (async () => {
         await i18n.init({ lang: process.argv[1] });
         await i18n.registerMessageCatalog('pack/amqp-publish', ${JSON.stringify(dir)}, ${JSON.stringify(file)});

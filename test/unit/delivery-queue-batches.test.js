@@ -5,10 +5,10 @@
 // a partly failed batch retries only what failed, each on its own schedule.
 
 const assert = require('node:assert/strict');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { settle } = require('../../dist/core/delivery-outcomes');
-const { compileRules, makeQueueConfig, ruleProblems, timingsOf } = require('../../dist/core/queue-config');
-const { customLuaBatch, nodeBatchSettings } = require('../../dist/core/batching');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
+const { compileRules, makeQueueConfig, ruleProblems, timingsOf } = require('../../nodes/lib/core/kumo/queue-config');
+const { customLuaBatch, nodeBatchSettings } = require('../../nodes/lib/core/kumo/batching');
 const { ManualClock } = require('../helpers/manual-clock');
 
 const queueOf = (domain) => ({ name: domain, domain, tenant: null, campaign: null, routing_domain: null });

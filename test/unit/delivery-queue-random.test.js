@@ -7,8 +7,8 @@
 // holds nothing of a message after its final outcome.
 
 const assert = require('node:assert/strict');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { settle, awaitedOutcomes } = require('../../dist/core/delivery-outcomes');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { settle, awaitedOutcomes } = require('../../nodes/lib/core/kumo/delivery-outcomes');
 const { ManualClock } = require('../helpers/manual-clock');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };

@@ -1,8 +1,8 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { settle } = require('../../dist/core/delivery-outcomes');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
 
 // The lifecycle of a custom protocol delivery, without Node-RED or a broker:
 // io.send stands for output 1, io.log for output 2, and the tests report

@@ -7,11 +7,11 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { DurableRetries, unfinishedCounts } = require('../../dist/core/durable-retries');
-const { ERROR_CODES } = require('../../dist/core/errors');
-const { directRouting } = require('../../dist/core/protocol-bindings');
-const { RetryStore, storeFileName } = require('../../dist/core/retry-store');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { DurableRetries, unfinishedCounts } = require('../../nodes/lib/core/store/durable-retries');
+const { ERROR_CODES } = require('../../nodes/lib/core/text/errors');
+const { directRouting } = require('../../nodes/lib/core/kumo/protocol-bindings');
+const { RetryStore, storeFileName } = require('../../nodes/lib/core/store/retry-store');
 
 const { QUEUE, CONFIG } = require('../helpers/kumo-queue');
 const DAY_MS = 86_400_000;

@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { parseDuration, formatDuration, DurationError } = require('../../dist/core/duration');
+const { parseDuration, formatDuration, DurationError } = require('../../nodes/lib/core/kumo/duration');
 
 function throwsDurationError(fn, pattern) {
   assert.throws(fn, (err) => {

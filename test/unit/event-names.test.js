@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { PREDEFINED_EVENTS, validateEventName, EventNameError } = require('../../dist/core/event-names');
+const { PREDEFINED_EVENTS, validateEventName, EventNameError } = require('../../nodes/lib/core/kumo/event-names');
 
 function throwsEventNameError(fn, pattern) {
   assert.throws(fn, (err) => {

@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { Fifo } = require('../../dist/core/fifo');
+const { Fifo } = require('../../nodes/lib/core/base/fifo');
 
 describe('fifo: first in, first out', function () {
   it('gives items back in the order they were pushed', function () {

@@ -1,11 +1,16 @@
 'use strict';
-// log hook in's body (core/log-hook.ts): one KumoMTA log record or an array of them,
+// log hook in's body (core/kumo/log-hook.ts): one KumoMTA log record or an array of them,
 // split into elements with each element's own bytes, bounded in elements and in depth,
 // measured without recursion; and the path the node serves.
 
 const assert = require('node:assert/strict');
-const { splitLogHookBody, noRecordReason, logHookPath, MAX_RECORD_DEPTH } = require('../../dist/core/log-hook');
-const { render } = require('../../dist/core/messages');
+const {
+  splitLogHookBody,
+  noRecordReason,
+  logHookPath,
+  MAX_RECORD_DEPTH,
+} = require('../../nodes/lib/core/kumo/log-hook');
+const { render } = require('../../nodes/lib/core/text/messages');
 
 const LIMITS = { maxRecords: 10000, maxDepth: MAX_RECORD_DEPTH };
 const split = (text, limits = LIMITS) => splitLogHookBody(Buffer.from(text, 'utf8'), limits);

@@ -1,11 +1,16 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { buildLogRecord, expirationResponse, internalErrorResponse, siteName } = require('../../dist/core/log-record');
-const { parseQueueName } = require('../../dist/core/queue-name');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { settle } = require('../../dist/core/delivery-outcomes');
-const { makeQueueConfig, timingsOf } = require('../../dist/core/queue-config');
+const {
+  buildLogRecord,
+  expirationResponse,
+  internalErrorResponse,
+  siteName,
+} = require('../../nodes/lib/core/kumo/log-record');
+const { parseQueueName } = require('../../nodes/lib/core/kumo/queue-name');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
+const { makeQueueConfig, timingsOf } = require('../../nodes/lib/core/kumo/queue-config');
 const { ManualClock } = require('../helpers/manual-clock');
 
 // The Delivery record of reference/log_record.md (comments removed).

@@ -5,7 +5,7 @@
 
 const assert = require('node:assert/strict');
 const fc = require('fast-check');
-const { copyData, encodeData, decodeData, MAX_DATA_DEPTH } = require('../../dist/core/message-data');
+const { copyData, encodeData, decodeData, MAX_DATA_DEPTH } = require('../../nodes/lib/core/store/message-data');
 
 /** Values a msg holds: JSON, plus what JSON loses (Date, Buffer, undefined, -0, NaN, BigInt, Map, Set, `$` keys). */
 const leaf = fc.oneof(

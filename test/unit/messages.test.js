@@ -1,6 +1,6 @@
 'use strict';
 
-// Runtime messages live in src/core/messages.en-US.json (the core) and in
+// Runtime messages live in src/core/text/messages.en-US.json (the core) and in
 // each node's catalogue, src/nodes/<type>/locale.json (the glue). These tests read the TypeScript
 // sources to check that every key used exists, every placeholder is filled,
 // and no user-facing sentence is written straight into the code.
@@ -8,11 +8,11 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { text, typeName } = require('../../dist/core/messages');
-const { translator } = require('../../dist/common/node-text');
+const { text, typeName } = require('../../nodes/lib/core/text/messages');
+const { translator } = require('../../nodes/lib/common/node-text');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CATALOGUE_FILE = path.join(ROOT, 'src', 'core', 'messages.en-US.json');
+const CATALOGUE_FILE = path.join(ROOT, 'src', 'core', 'text', 'messages.en-US.json');
 const nodeCatalogueFile = (type) => path.join(ROOT, 'src', 'nodes', type, 'locale.json');
 const nodeGlueFile = (type) => `src/nodes/${type}/${type}.ts`;
 const PLACEHOLDER = /__(\w+?)__/g;
@@ -45,11 +45,17 @@ function sourceFiles() {
   const files = [];
   const dirs = ['src/core', 'src/common', ...NODE_TYPES.map((type) => `src/nodes/${type}`)];
   for (const dir of dirs) {
-    for (const name of fs.readdirSync(path.join(ROOT, dir))) {
+    for (const entry of fs.readdirSync(path.join(ROOT, dir), { recursive: true })) {
+      const name = path.basename(entry);
       // The editor's scripts run in the browser and speak through RED._ (checked with the editor).
-      if (name.endsWith('.ts') && name !== 'editor.ts') files.push(path.join(dir, name));
+      if (name.endsWith('.ts') && name !== 'editor.ts') files.push(path.join(dir, entry));
     }
   }
+  // The core's rooms hold every core file: a scan that missed one would check nothing there.
+  assert.ok(
+    files.some((file) => file.startsWith(path.join('src', 'core', 'kumo'))),
+    'no file of src/core/kumo scanned',
+  );
   return files;
 }
 
@@ -375,17 +381,17 @@ describe('runtime messages: no user-facing sentence is written into the code', f
   // consumers of its log records parse: they must stay exactly as KumoMTA writes them.
   const KUMOMTA_WORDING = [
     {
-      file: 'src/core/log-record.ts',
+      file: 'src/core/kumo/log-record.ts',
       text: 'Next delivery time would be ',
       reason: "an Expiration's response content (queue.rs)",
     },
     {
-      file: 'src/core/log-record.ts',
+      file: 'src/core/kumo/log-record.ts',
       text: 'after creation, which exceeds max_age=',
       reason: "an Expiration's response content (queue.rs)",
     },
     {
-      file: 'src/core/log-record.ts',
+      file: 'src/core/kumo/log-record.ts',
       text: 'KumoMTA internal: error in deliver_message: sender:',
       reason: "a failed Lua send's response content, with the method's context (lua_deliver.rs)",
     },

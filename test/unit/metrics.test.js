@@ -4,10 +4,16 @@
 
 const assert = require('node:assert/strict');
 const promClient = require('prom-client');
-const { BucketCounts, CountsBy, errorCode, PublishCounts, failureResult } = require('../../dist/common/metric-counts');
-const { registry, publishers, logHooks, healthOf, labelsOf } = require('../../dist/common/metrics');
-const { PublishError } = require('../../dist/core/confirm-publisher');
-const { LogHookCounts } = require('../../dist/common/metric-counts');
+const {
+  BucketCounts,
+  CountsBy,
+  errorCode,
+  PublishCounts,
+  failureResult,
+} = require('../../nodes/lib/common/metric-counts');
+const { registry, publishers, logHooks, healthOf, labelsOf } = require('../../nodes/lib/common/metrics');
+const { PublishError } = require('../../nodes/lib/core/amqp/confirm-publisher');
+const { LogHookCounts } = require('../../nodes/lib/common/metric-counts');
 
 const ack = (extra = {}) => ({
   status: 'Ack',

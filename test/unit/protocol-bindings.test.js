@@ -7,7 +7,7 @@ const {
   protocolFor,
   boundEventNames,
   BindingError,
-} = require('../../dist/core/protocol-bindings');
+} = require('../../nodes/lib/core/kumo/protocol-bindings');
 
 function handler(ownerLabel) {
   return { ownerLabel, accept() {} };

@@ -5,9 +5,9 @@
 
 const assert = require('node:assert/strict');
 const fc = require('fast-check');
-const { publishOptions, PROPERTY_NAMES, MessageError } = require('../../dist/core/amqp-message');
-const { queueDeclaration } = require('../../dist/core/consumer-queue');
-const { isReturnedAs, isNackedAs } = require('../../dist/core/publish-outcome');
+const { publishOptions, PROPERTY_NAMES, MessageError } = require('../../nodes/lib/core/amqp/amqp-message');
+const { queueDeclaration } = require('../../nodes/lib/core/amqp/consumer-queue');
+const { isReturnedAs, isNackedAs } = require('../../nodes/lib/core/publish/publish-outcome');
 
 const RAW = { content: Buffer.from('x'), contentType: null };
 const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);

@@ -9,8 +9,8 @@ const {
   constructorOf,
   timingsOf,
   makeQueueConfig,
-} = require('../../dist/core/queue-config');
-const { parseQueueName } = require('../../dist/core/queue-name');
+} = require('../../nodes/lib/core/kumo/queue-config');
+const { parseQueueName } = require('../../nodes/lib/core/kumo/queue-name');
 
 const q = (name) => parseQueueName(name);
 
@@ -408,7 +408,7 @@ describe('queue config: the constructor of a config', function () {
 });
 
 describe('queue config: a regular expression that could block Node-RED is refused at deploy', function () {
-  const { ruleProblems } = require('../../dist/core/queue-config');
+  const { ruleProblems } = require('../../nodes/lib/core/kumo/queue-config');
   const fs = require('node:fs');
   const path = require('node:path');
   const tenantRule = (value) => ({ match: { tenant: { op: 'regex', value } }, protocol: 'smtp' });

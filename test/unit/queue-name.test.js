@@ -1,7 +1,12 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { parseQueueName, formatQueueName, queueNameFrom, QueueNameError } = require('../../dist/core/queue-name');
+const {
+  parseQueueName,
+  formatQueueName,
+  queueNameFrom,
+  QueueNameError,
+} = require('../../nodes/lib/core/kumo/queue-name');
 
 // The 8 forms of reference/queues.md, with the components KumoMTA's
 // QueueNameComponents::parse gives them (an empty tenant reads as null here).
@@ -208,7 +213,7 @@ describe('the queue of a message: a name or an object', function () {
 });
 
 describe('queue names: bounded length, checked before anything else reads the name', function () {
-  const { QUEUE_NAME_MAX_OCTETS, QUEUE_PART_MAX_OCTETS } = require('../../dist/core/queue-name');
+  const { QUEUE_NAME_MAX_OCTETS, QUEUE_PART_MAX_OCTETS } = require('../../nodes/lib/core/kumo/queue-name');
   const label = (n) => 'a'.repeat(n);
 
   function throwsBadInput(fn, pattern) {

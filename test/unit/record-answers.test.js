@@ -1,5 +1,5 @@
 'use strict';
-// How log hook in learns each record's final outcome from the pack (core/record-answers.ts):
+// How log hook in learns each record's final outcome from the pack (core/kumo/record-answers.ts):
 // a key on the record's msg, settled once by whoever ends the record, and the request's answer
 // once every record is settled, at its deadline, or when the node closes.
 
@@ -13,8 +13,8 @@ const {
   refusedOutcome,
   RECORD_KEY,
   RETRY_AFTER_SEC,
-} = require('../../dist/core/record-answers');
-const { render } = require('../../dist/core/messages');
+} = require('../../nodes/lib/core/kumo/record-answers');
+const { render } = require('../../nodes/lib/core/text/messages');
 
 /** A request of `n` records: their msgs (with keys) and a promise of its answer. */
 function request(n) {

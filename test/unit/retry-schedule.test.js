@@ -1,7 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { retryDelaySeconds, delayBounds, nextRetry } = require('../../dist/core/retry-schedule');
+const { retryDelaySeconds, delayBounds, nextRetry } = require('../../nodes/lib/core/kumo/retry-schedule');
 
 // KumoMTA's defaults: retry_interval 20 minutes, no max_retry_interval, max_age 7 days.
 const DEFAULTS = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 7 * 86400 };

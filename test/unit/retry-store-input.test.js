@@ -8,10 +8,15 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { DurableRetries } = require('../../dist/core/durable-retries');
-const { encodeData } = require('../../dist/core/message-data');
-const { RetryStore, storeFileName, legacyStoreFileName, storableProps } = require('../../dist/core/retry-store');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { DurableRetries } = require('../../nodes/lib/core/store/durable-retries');
+const { encodeData } = require('../../nodes/lib/core/store/message-data');
+const {
+  RetryStore,
+  storeFileName,
+  legacyStoreFileName,
+  storableProps,
+} = require('../../nodes/lib/core/store/retry-store');
 const { QUEUE, CONFIG } = require('../helpers/kumo-queue');
 
 const DAY_MS = 86_400_000;

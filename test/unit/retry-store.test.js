@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { RetryStore, readRetryStore } = require('../../dist/core/retry-store');
+const { RetryStore, readRetryStore } = require('../../nodes/lib/core/store/retry-store');
 
 const QUEUE = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
 const CONFIG = {

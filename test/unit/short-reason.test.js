@@ -3,7 +3,7 @@
 // the sentence goes to the log.
 
 const assert = require('node:assert/strict');
-const { cutAtWord, errorStatus, shortReason, STATUS_MAX } = require('../../dist/common/short-reason');
+const { cutAtWord, errorStatus, shortReason, STATUS_MAX } = require('../../nodes/lib/common/short-reason');
 const english = require('../../src/nodes/amqp-publish/locale.json')['amqp-publish'];
 
 // What the broker and the socket say, as the statuses used to show them (cut at 80 characters).

@@ -7,10 +7,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { DeliveryQueue } = require('../../dist/core/delivery-queue');
-const { DurableRetries } = require('../../dist/core/durable-retries');
-const { settle } = require('../../dist/core/delivery-outcomes');
-const { RetryStore, storeFileName } = require('../../dist/core/retry-store');
+const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
+const { DurableRetries } = require('../../nodes/lib/core/store/durable-retries');
+const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
+const { RetryStore, storeFileName } = require('../../nodes/lib/core/store/retry-store');
 const { QUEUE, CONFIG, TIMINGS } = require('../helpers/kumo-queue');
 
 describe('the spool: accepted means kept', function () {

@@ -3,11 +3,11 @@
 // The msg passes on once the frame is written.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { type AckAction, isAckAction } from '../../core/consumer-ack';
-import { settle } from '../../core/consumer-handles';
-import { ERROR_CODES, type ErrorCode } from '../../core/errors';
+import { type AckAction, isAckAction } from '../../core/amqp/consumer-ack';
+import { settle } from '../../core/amqp/consumer-handles';
+import { ERROR_CODES, type ErrorCode } from '../../core/text/errors';
 import { failInput, NodeError } from '../../common/node-glue';
-import { typeName } from '../../core/messages';
+import { typeName } from '../../core/text/messages';
 import { coreWords, translator } from '../../common/node-text';
 import { AckCounts } from '../../common/metric-counts';
 import { ackers, serveMetrics } from '../../common/metrics';

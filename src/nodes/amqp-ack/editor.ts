@@ -1,7 +1,7 @@
 // amqp ack's editor: one choice, named on the node.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { ACK_ACTIONS, isAckAction } from '../../core/consumer-ack';
+import { ACK_ACTIONS, isAckAction } from '../../core/amqp/consumer-ack';
 import { CATEGORY, editorText, RED, validator } from '../../editor/editor-red';
 
 interface AckProperties extends EditorNodeProperties {

@@ -1,8 +1,8 @@
 // The shape other nodes see of an amqp-broker config node.
 
 import type { Node, NodeDef } from 'node-red';
-import type { BrokerConnection } from '../../core/broker-connection';
-import type { BrokerEndpoint } from '../../core/broker-url';
+import type { BrokerConnection } from '../../core/amqp/broker-connection';
+import type { BrokerEndpoint } from '../../core/amqp/broker-url';
 
 export interface AmqpBrokerDef extends NodeDef {
   url: string;

@@ -4,14 +4,14 @@
 
 import type { Node, NodeAPI } from 'node-red';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { BrokerConnection } from '../../core/broker-connection';
-import { parseBrokerUrls, secretsOf, redact } from '../../core/broker-url';
+import { BrokerConnection } from '../../core/amqp/broker-connection';
+import { parseBrokerUrls, secretsOf, redact } from '../../core/amqp/broker-url';
 import type { AmqpBrokerDef, AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
-import { say } from '../../core/messages';
+import { say } from '../../core/text/messages';
 import { coreWords, translator } from '../../common/node-text';
 import { BrokerCounts } from '../../common/metric-counts';
 import { brokers, type BrokerState, type BrokerView, serveMetrics } from '../../common/metrics';
-import type { ConnectionStatus } from '../../core/broker-connection';
+import type { ConnectionStatus } from '../../core/amqp/broker-connection';
 import english from './locale.json';
 
 // Long enough for publish nodes to collect their confirms, short enough for

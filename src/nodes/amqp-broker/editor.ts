@@ -11,8 +11,9 @@ import {
   splitBrokerUrls,
   takeUserinfo,
   withoutUserinfo,
-} from '../../core/broker-url';
+} from '../../core/amqp/broker-url';
 import { editorText, labelled, RED, validator } from '../../editor/editor-red';
+import '../../editor/sidebar';
 
 interface BrokerProperties extends EditorNodeProperties {
   url: string;

@@ -4,17 +4,17 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
-import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/consumer';
-import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/consumer-message';
+import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/amqp/consumer';
+import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
 import {
   dropsPastDeliveryLimit,
   type QueueProblem,
   queueDeclaration,
   queueNameProblems,
-} from '../../core/consumer-queue';
-import { ERROR_CODES } from '../../core/errors';
-import { MAX_TIMER_MS } from '../../core/clock';
-import { contained } from '../../core/contained';
+} from '../../core/amqp/consumer-queue';
+import { ERROR_CODES } from '../../core/text/errors';
+import { MAX_TIMER_MS } from '../../core/base/clock';
+import { contained } from '../../core/base/contained';
 import { faultSink, NodeError } from '../../common/node-glue';
 import { type CoreWords, coreWords, translator, type Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';

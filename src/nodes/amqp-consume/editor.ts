@@ -11,7 +11,7 @@ import {
   queueDeclaration,
   queueNameProblems,
   type QueueSettings,
-} from '../../core/consumer-queue';
+} from '../../core/amqp/consumer-queue';
 import {
   CATEGORY,
   coreText,

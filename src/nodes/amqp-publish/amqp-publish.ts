@@ -7,26 +7,26 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
-import { routingKeyFrom } from '../../core/amqp-message';
-import { ConfirmPublisher } from '../../core/confirm-publisher';
-import { parseArguments } from '../../core/consumer-queue';
-import { ERROR_CODES } from '../../core/errors';
-import { isMessage } from '../../core/messages';
-import { awaitsAnswer } from '../../core/record-answers';
+import { routingKeyFrom } from '../../core/amqp/amqp-message';
+import { ConfirmPublisher } from '../../core/amqp/confirm-publisher';
+import { parseArguments } from '../../core/amqp/consumer-queue';
+import { ERROR_CODES } from '../../core/text/errors';
+import { isMessage } from '../../core/text/messages';
+import { awaitsAnswer } from '../../core/kumo/record-answers';
 import {
   MessagePublisher,
   type Published,
   type PublishInput,
   type RoutingKeyOf,
   reportFailure,
-} from '../../core/message-publisher';
+} from '../../core/publish/message-publisher';
 import {
   isNackedAs,
   isReturnedAs,
   type NackedAs,
   type OutcomeRules,
   type ReturnedAs,
-} from '../../core/publish-outcome';
+} from '../../core/publish/publish-outcome';
 import {
   failInput,
   faultSink,

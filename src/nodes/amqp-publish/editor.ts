@@ -3,7 +3,7 @@
 // exchange's routing (by queue name) would drop the messages.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { fitsShortString } from '../../core/amqp-names';
+import { fitsShortString } from '../../core/amqp/amqp-names';
 import {
   CATEGORY,
   coreText,
@@ -15,7 +15,7 @@ import {
   utils,
   validator,
 } from '../../editor/editor-red';
-import { parseArguments } from '../../core/consumer-queue';
+import { parseArguments } from '../../core/amqp/consumer-queue';
 
 type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
 

@@ -4,9 +4,9 @@
 // queue config rules that route to it.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { EventNameError, validateEventName } from '../../core/event-names';
+import { EventNameError, validateEventName } from '../../core/kumo/event-names';
 import { batchProblem } from '../../editor/batch-fields';
-import type { RuleDefinition } from '../../core/queue-config';
+import type { RuleDefinition } from '../../core/kumo/queue-config';
 import {
   CATEGORY,
   coreText,

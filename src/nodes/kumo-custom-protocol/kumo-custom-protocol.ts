@@ -5,21 +5,21 @@
 
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { nodeBatchSettings } from '../../core/batching';
-import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/delivery-queue';
-import { DurableRetries, unfinishedCounts } from '../../core/durable-retries';
-import { ERROR_CODES } from '../../core/errors';
-import { validateEventName } from '../../core/event-names';
-import { dataSize, envelopeOf, type LogRecord } from '../../core/log-record';
-import { copyData } from '../../core/message-data';
-import { finalOutcome, settleRecord } from '../../core/record-answers';
+import { nodeBatchSettings } from '../../core/kumo/batching';
+import { type Delivery, DeliveryQueue, type KumoDeliveryInfo } from '../../core/kumo/delivery-queue';
+import { DurableRetries, unfinishedCounts } from '../../core/store/durable-retries';
+import { ERROR_CODES } from '../../core/text/errors';
+import { validateEventName } from '../../core/kumo/event-names';
+import { dataSize, envelopeOf, type LogRecord } from '../../core/kumo/log-record';
+import { copyData } from '../../core/store/message-data';
+import { finalOutcome, settleRecord } from '../../core/kumo/record-answers';
 import {
   bindProtocol,
   directRouting,
   type ProtocolHandler,
   type Routing,
   unbindProtocol,
-} from '../../core/protocol-bindings';
+} from '../../core/kumo/protocol-bindings';
 import {
   refuseInput,
   faultSink,
@@ -107,7 +107,7 @@ export = function register(RED: NodeAPI): void {
       return { state: 'busy', status: { fill: waiting > 0 ? 'yellow' : 'blue', shape: 'dot', text } };
     });
 
-    // Durable retries and the spool (see core/durable-retries.ts): under Node-RED's user directory.
+    // Durable retries and the spool (see core/store/durable-retries.ts): under Node-RED's user directory.
     let durable: DurableRetries<DeliveryMessage> | null = null;
     const spool = def.spool !== false;
 
@@ -364,6 +364,6 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  // The editor checks event names with core/event-names.ts itself (bundled into its script).
+  // The editor checks event names with core/kumo/event-names.ts itself (bundled into its script).
   RED.nodes.registerType('kumo-custom-protocol', CustomProtocol);
 };

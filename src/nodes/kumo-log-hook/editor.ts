@@ -3,7 +3,7 @@
 // each record, and the shared secret as a credential (never in the flow JSON).
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { logHookPath } from '../../core/log-hook';
+import { logHookPath } from '../../core/kumo/log-hook';
 import {
   CATEGORY,
   coreText,

@@ -3,16 +3,16 @@
 // apply), reads the body itself under a size limit and a time limit, sends each log
 // record on as its own msg (output 1) and whatever is not a log record to output 2,
 // and answers the request itself once the pack has settled every record of it
-// (core/record-answers.ts), always before its deadline. Answers are text/plain.
+// (core/kumo/record-answers.ts), always before its deadline. Answers are text/plain.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { type BodyElement, logHookPath, MAX_RECORD_DEPTH, noRecordReason, splitLogHookBody } from '../../core/log-hook';
-import type { Message } from '../../core/messages';
-import { RECORD_KEY, type RecordsAnswer, RecordsRequest } from '../../core/record-answers';
+import { type BodyElement, logHookPath, MAX_RECORD_DEPTH, noRecordReason, splitLogHookBody } from '../../core/kumo/log-hook';
+import type { Message } from '../../core/text/messages';
+import { RECORD_KEY, type RecordsAnswer, RecordsRequest } from '../../core/kumo/record-answers';
 import { positiveSetting, showSetupError, ThrottledStatus } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import { errorStatus } from '../../common/short-reason';

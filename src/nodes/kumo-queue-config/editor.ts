@@ -10,8 +10,8 @@ import {
   RULE_DURATION_FIELDS,
   type RuleDefinition,
   type RuleField,
-} from '../../core/queue-config';
-import { QueueNameError, queueNameFrom } from '../../core/queue-name';
+} from '../../core/kumo/queue-config';
+import { QueueNameError, queueNameFrom } from '../../core/kumo/queue-name';
 import { CATEGORY, coreText, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
 import {
   eachNodeOfType,

@@ -4,12 +4,12 @@
 // every other protocol leaves by the output.
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/queue-config';
-import { queueNameFrom } from '../../core/queue-name';
-import { protocolFor } from '../../core/protocol-bindings';
-import { ERROR_CODES } from '../../core/errors';
-import { say } from '../../core/messages';
-import { refusedOutcome, settleRecord } from '../../core/record-answers';
+import { compileRules, selectQueueConfig, constructorOf, type CompiledRules } from '../../core/kumo/queue-config';
+import { queueNameFrom } from '../../core/kumo/queue-name';
+import { protocolFor } from '../../core/kumo/protocol-bindings';
+import { ERROR_CODES } from '../../core/text/errors';
+import { say } from '../../core/text/messages';
+import { refusedOutcome, settleRecord } from '../../core/kumo/record-answers';
 import { NodeError, refuseInput } from '../../common/node-glue';
 import { coreWords, translator } from '../../common/node-text';
 import { errorStatus } from '../../common/short-reason';

@@ -1,7 +1,7 @@
 // reject's editor: the code's meaning (transient or permanent) shown as it is typed.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { isTransientCode, rejectCode } from '../../core/reject-code';
+import { isTransientCode, rejectCode } from '../../core/kumo/reject-code';
 import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
 
 interface RejectProperties extends EditorNodeProperties {

@@ -3,10 +3,10 @@
 // failure (retried), 5xx a permanent one (Bounce).
 
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { batchRefs, deliveryRef, settle } from '../../core/delivery-outcomes';
-import { ERROR_CODES } from '../../core/errors';
+import { batchRefs, deliveryRef, settle } from '../../core/kumo/delivery-outcomes';
+import { ERROR_CODES } from '../../core/text/errors';
 import { failInput, NodeError } from '../../common/node-glue';
-import { rejectCode } from '../../core/reject-code';
+import { rejectCode } from '../../core/kumo/reject-code';
 import { coreWords, translator, type Translate } from '../../common/node-text';
 import english from './locale.json';
 

@@ -5,8 +5,8 @@
 const assert = require('node:assert/strict');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
-const { BrokerConnection, retryInSeconds } = require('../../../dist/core/broker-connection');
-const { parseBrokerUrls } = require('../../../dist/core/broker-url');
+const { BrokerConnection, retryInSeconds } = require('../../../nodes/lib/core/amqp/broker-connection');
+const { parseBrokerUrls } = require('../../../nodes/lib/core/amqp/broker-url');
 const { brokerTarget, connectionTo: connectTo, next } = require('./support/broker');
 
 const connectionTo = (url) => connectTo(url, 'state-machines broker-connection');

@@ -6,8 +6,8 @@
 const assert = require('node:assert/strict');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../dist/core/confirm-publisher');
-const { ERROR_CODES, KumoError } = require('../../../dist/core/errors');
+const { ConfirmPublisher, PublishError, publishErrorCode } = require('../../../nodes/lib/core/amqp/confirm-publisher');
+const { ERROR_CODES, KumoError } = require('../../../nodes/lib/core/text/errors');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { TcpProxy } = require('../../helpers/tcp-proxy');
 const { brokerTarget, connectionTo: connectTo, next, ready } = require('./support/broker');

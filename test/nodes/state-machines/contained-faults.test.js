@@ -5,13 +5,13 @@
 // deliveries each contain their errors and report them to the node.
 
 const assert = require('node:assert/strict');
-const { ContainedEmitter } = require('../../../dist/core/contained');
-const { ConfirmPublisher } = require('../../../dist/core/confirm-publisher');
-const { Consumer } = require('../../../dist/core/consumer');
-const { DeliveryQueue } = require('../../../dist/core/delivery-queue');
-const { settle } = require('../../../dist/core/delivery-outcomes');
-const { KumoError, ERROR_CODES } = require('../../../dist/core/errors');
-const { say } = require('../../../dist/core/messages');
+const { ContainedEmitter } = require('../../../nodes/lib/core/base/contained');
+const { ConfirmPublisher } = require('../../../nodes/lib/core/amqp/confirm-publisher');
+const { Consumer } = require('../../../nodes/lib/core/amqp/consumer');
+const { DeliveryQueue } = require('../../../nodes/lib/core/kumo/delivery-queue');
+const { settle } = require('../../../nodes/lib/core/kumo/delivery-outcomes');
+const { KumoError, ERROR_CODES } = require('../../../nodes/lib/core/text/errors');
+const { say } = require('../../../nodes/lib/core/text/messages');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { ManualClock } = require('../../helpers/manual-clock');
 const { QUEUE, CONFIG, TIMINGS } = require('../../helpers/kumo-queue');

@@ -6,11 +6,11 @@
 
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { ConfirmPublisher } = require('../../../dist/core/confirm-publisher');
-const { expectOutcome, forgetOutcome } = require('../../../dist/core/delivery-outcomes');
-const { ERROR_CODES } = require('../../../dist/core/errors');
-const { MessagePublisher } = require('../../../dist/core/message-publisher');
-const { spoken } = require('../../../dist/core/messages');
+const { ConfirmPublisher } = require('../../../nodes/lib/core/amqp/confirm-publisher');
+const { expectOutcome, forgetOutcome } = require('../../../nodes/lib/core/kumo/delivery-outcomes');
+const { ERROR_CODES } = require('../../../nodes/lib/core/text/errors');
+const { MessagePublisher } = require('../../../nodes/lib/core/publish/message-publisher');
+const { spoken } = require('../../../nodes/lib/core/text/messages');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
 const { connectionTo, next, ready } = require('./support/broker');
 

@@ -3,8 +3,8 @@
 // proxy to forward to), a BrokerConnection to a URL with a fast backoff, and a
 // wait for an event that is not a sleep.
 
-const { BrokerConnection } = require('../../../../dist/core/broker-connection');
-const { parseBrokerUrls } = require('../../../../dist/core/broker-url');
+const { BrokerConnection } = require('../../../../nodes/lib/core/amqp/broker-connection');
+const { parseBrokerUrls } = require('../../../../nodes/lib/core/amqp/broker-url');
 const { BROKER_URL, CREDENTIALS } = require('../../../helpers/amqp');
 
 const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };

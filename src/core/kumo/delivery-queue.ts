@@ -7,7 +7,7 @@
 // place that decides what an outcome means.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Fifo } from './fifo';
+import { Fifo } from '../base/fifo';
 import {
   buildLogRecord,
   expirationResponse,
@@ -22,9 +22,9 @@ import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
 import { expectOutcome, forgetOutcome, type ReportedOutcome } from './delivery-outcomes';
-import { say, text } from './messages';
-import { type Clock, systemClock, type TimerHandle } from './clock';
-import { ERROR_CODES, KumoError } from './errors';
+import { say, text } from '../text/messages';
+import { type Clock, systemClock, type TimerHandle } from '../base/clock';
+import { ERROR_CODES, KumoError } from '../text/errors';
 import { isTransientCode } from './reject-code';
 import { BATCH_DEFAULTS, type BatchSettings, batchSettings } from './batching';
 

@@ -2,8 +2,8 @@
 // (a cluster, tried in turn). Credentials come from Node-RED's credential store;
 // userinfo in a URL is only used when those are empty, as the spec allows.
 
-import { CoreError } from './errors';
-import { type Message, say } from './messages';
+import { CoreError } from '../text/errors';
+import { type Message, say } from '../text/messages';
 
 /** What is wrong with the setting, for a caller (the editor) that words it itself. */
 export type BrokerUrlReason =

@@ -4,7 +4,7 @@
 // plain string survives Node-RED cloning the message at a fork. The delivery
 // queue (delivery-queue.ts) decides what the outcome means for the delivery.
 
-import { ERROR_CODES } from './errors';
+import { ERROR_CODES } from '../text/errors';
 
 export type ReportedOutcome =
   /** The sender's disposition, e.g. '250 {"status":"Ack",...}' */

@@ -6,8 +6,8 @@
  * durations appear inside its log records (e.g. an Expiration's max_age).
  */
 
-import { CoreError } from './errors';
-import { type Message, say, type MessageParam, valueType } from './messages';
+import { CoreError } from '../text/errors';
+import { type Message, say, type MessageParam, valueType } from '../text/messages';
 
 export class DurationError extends CoreError {
   override name = 'DurationError';

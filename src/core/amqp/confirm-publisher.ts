@@ -4,12 +4,12 @@
 // past it a message fails at once instead of queueing without limit; a settled
 // message is let go at once, whatever its neighbours still wait for.
 
-import { ContainedEmitter, contained, toError } from './contained';
+import { ContainedEmitter, contained, toError } from '../base/contained';
 import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
-import { ERROR_CODES, type ErrorCode, KumoError } from './errors';
-import { Fifo } from './fifo';
-import { type Message, type MessageParam, say } from './messages';
+import { ERROR_CODES, type ErrorCode, KumoError } from '../text/errors';
+import { Fifo } from '../base/fifo';
+import { type Message, type MessageParam, say } from '../text/messages';
 
 export type ConfirmStatus = 'Ack' | 'NotRequested' | 'Nack';
 

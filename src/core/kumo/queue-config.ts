@@ -9,11 +9,11 @@
  * rule is reported then, not on the first message it meets.
  */
 
-import { CoreError } from './errors';
+import { CoreError } from '../text/errors';
 import { BatchSettingError, type CustomLuaBatch, checkBatchField, customLuaBatch } from './batching';
 import { DurationError, formatDuration, parseDuration } from './duration';
 import { EventNameError, validateEventName } from './event-names';
-import { type Message, type MessageParam, say, valueType } from './messages';
+import { type Message, type MessageParam, say, valueType } from '../text/messages';
 import type { QueueName } from './queue-name';
 import ret, { type Root, type SetToken, type Token, types } from 'ret';
 import safeRegex from 'safe-regex2';

@@ -23,11 +23,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { CoreError } from './errors';
+import { CoreError } from '../text/errors';
 import { decodeData, encodeData } from './message-data';
-import { say, text } from './messages';
-import type { QueueConfig } from './queue-config';
-import type { QueueName } from './queue-name';
+import { say, text } from '../text/messages';
+import type { QueueConfig } from '../kumo/queue-config';
+import type { QueueName } from '../kumo/queue-name';
 
 export type StoredPayload =
   | { type: 'buffer'; base64: string }

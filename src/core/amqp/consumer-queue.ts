@@ -7,7 +7,7 @@
 
 import type * as amqp from 'amqplib';
 import { fitsShortString } from './amqp-names';
-import { type Message, say } from './messages';
+import { type Message, say } from '../text/messages';
 
 export type QueueType = 'classic' | 'quorum';
 export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];

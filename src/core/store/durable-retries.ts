@@ -6,14 +6,14 @@
 // payload); the end of a delivery drops it. On close everything unfinished is
 // kept, so a redeploy or restart loses nothing either way.
 
-import type { Delivery, DeliveryQueue, RetryingChange } from './delivery-queue';
-import { envelopeOf } from './log-record';
-import { makeQueueConfig, timingsOf } from './queue-config';
-import { queueNameFrom } from './queue-name';
+import type { Delivery, DeliveryQueue, RetryingChange } from '../kumo/delivery-queue';
+import { envelopeOf } from '../kumo/log-record';
+import { makeQueueConfig, timingsOf } from '../kumo/queue-config';
+import { queueNameFrom } from '../kumo/queue-name';
 import * as fs from 'node:fs';
-import { ERROR_CODES, KumoError } from './errors';
+import { ERROR_CODES, KumoError } from '../text/errors';
 import { copyData } from './message-data';
-import { say } from './messages';
+import { say } from '../text/messages';
 import {
   legacyStoreFileName,
   RetryStore,

@@ -6,11 +6,11 @@
 // option re-dials a single URL, while a cluster URL list must be tried in turn.
 // The delay is the same capped, jittered exponential backoff amqplib uses.
 
-import { ContainedEmitter, contained } from './contained';
+import { ContainedEmitter, contained } from '../base/contained';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
-import { type MessageParam, say } from './messages';
+import { type MessageParam, say } from '../text/messages';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 

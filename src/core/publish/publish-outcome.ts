@@ -4,10 +4,10 @@
 // broker returned (basic.return, 312 NO_ROUTE) was not delivered, whatever its
 // confirm says: by default it is retried (451).
 
-import type { ConfirmResult } from './confirm-publisher';
-import type { AttemptEnd, ReportedOutcome } from './delivery-outcomes';
-import { CoreError } from './errors';
-import { say } from './messages';
+import type { ConfirmResult } from '../amqp/confirm-publisher';
+import type { AttemptEnd, ReportedOutcome } from '../kumo/delivery-outcomes';
+import { CoreError } from '../text/errors';
+import { say } from '../text/messages';
 
 /** SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it. */
 export const RETURNED_CODES = { transient: 451, permanent: 550 } as const;

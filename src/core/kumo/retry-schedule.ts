@@ -19,8 +19,8 @@
  * keeps fractions, so a test or a webhook flow may retry after 0.5 s.
  */
 
-import { CoreError } from './errors';
-import { say } from './messages';
+import { CoreError } from '../text/errors';
+import { say } from '../text/messages';
 import type { ResolvedTimings } from './queue-config';
 
 export interface DelayBounds {

@@ -11,8 +11,8 @@
 // -0), {$undefined}, {$map}, {$set}. A message's own object with a key starting
 // with `$` is wrapped in {$object}, so it comes back as it was.
 
-import { ERROR_CODES, KumoError } from './errors';
-import { say } from './messages';
+import { ERROR_CODES, KumoError } from '../text/errors';
+import { say } from '../text/messages';
 
 /**
  * How deep a message's data may nest. KumoMTA's log records nest four deep; a

@@ -6,9 +6,9 @@
 // KumoMTA itself does not check the values; here a batch size of 0, or a minimum
 // above the batch size, is refused where it is set rather than stalling a queue.
 
-import { CoreError } from './errors';
+import { CoreError } from '../text/errors';
 import { formatDuration, parseDuration } from './duration';
-import { say } from './messages';
+import { say } from '../text/messages';
 
 export interface BatchSettings {
   batchSize: number;

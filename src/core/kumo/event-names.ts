@@ -6,8 +6,8 @@
  * handler instead of a delivery.
  */
 
-import { CoreError } from './errors';
-import { type Message, say, valueType } from './messages';
+import { CoreError } from '../text/errors';
+import { type Message, say, valueType } from '../text/messages';
 
 /** Why a name cannot be used, for a caller (the editor) that words it itself. */
 export type EventNameReason = 'not-string' | 'empty' | 'invisible' | 'predefined';

@@ -2,8 +2,8 @@
 // name. Like link nodes, the binding is by name across all deployed flows, so
 // queue config needs no wire; a second node with the same name is refused.
 
-import { CoreError, ERROR_CODES, withCode } from './errors';
-import { say } from './messages';
+import { CoreError, ERROR_CODES, withCode } from '../text/errors';
+import { say } from '../text/messages';
 import { makeQueueConfig, type QueueConfig, type ResolvedTimings, timingsOf } from './queue-config';
 import { type QueueName, queueNameFrom } from './queue-name';
 

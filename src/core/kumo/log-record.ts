@@ -7,8 +7,8 @@
 
 import { formatDuration } from './duration';
 import type { QueueName } from './queue-name';
-import { say, valueType } from './messages';
-import { ERROR_CODES, KumoError } from './errors';
+import { say, valueType } from '../text/messages';
+import { ERROR_CODES, KumoError } from '../text/errors';
 
 export type RecordType = 'Delivery' | 'TransientFailure' | 'Bounce' | 'Expiration';
 

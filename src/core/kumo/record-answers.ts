@@ -7,8 +7,8 @@
 // answered at its deadline, or the record was restored after a restart) is ignored.
 
 import { randomBytes } from 'node:crypto';
-import { ERROR_CODES } from './errors';
-import { type Message, say } from './messages';
+import { ERROR_CODES } from '../text/errors';
+import { type Message, say } from '../text/messages';
 
 /** Where a record's msg carries its key. */
 export const RECORD_KEY = '_kumoLogHook';

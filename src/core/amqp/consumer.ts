@@ -5,13 +5,13 @@
 // when the flow says so; when the channel goes (redeploy, lost connection) the
 // broker returns what was not acked to the queue, marked redelivered.
 
-import { ContainedEmitter, contained } from './contained';
+import { ContainedEmitter, contained } from '../base/contained';
 import type * as amqp from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { settleWithin } from './confirm-publisher';
 import { AckChannel, type HeldDelivery } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
-import type { MessageParam } from './messages';
+import type { MessageParam } from '../text/messages';
 
 export type AckMode = 'manual' | 'auto';
 export const ACK_MODES: readonly AckMode[] = ['manual', 'auto'];

@@ -8,8 +8,8 @@
 // at a fork) overflow the stack at some thousands of levels, so a record nested
 // deeper than MAX_RECORD_DEPTH is not a log record, measured without recursion.
 
-import { CoreError } from './errors';
-import { type Message, say, valueType } from './messages';
+import { CoreError } from '../text/errors';
+import { type Message, say, valueType } from '../text/messages';
 
 /** How deep a log record may nest (the record itself is level 1); KumoMTA's own are under 10. */
 export const MAX_RECORD_DEPTH = 64;

@@ -6,11 +6,11 @@
 // published exactly as that message alone would be, with its own properties and
 // its own routing key.
 
-import { encodeBody, publishOptions } from './amqp-message';
-import type { ConfirmPublisher, ConfirmResult } from './confirm-publisher';
-import { type AttemptEnd, batchRefs, settle } from './delivery-outcomes';
-import { CoreError, ERROR_CODES, KumoError } from './errors';
-import { say } from './messages';
+import { encodeBody, publishOptions } from '../amqp/amqp-message';
+import type { ConfirmPublisher, ConfirmResult } from '../amqp/confirm-publisher';
+import { type AttemptEnd, batchRefs, settle } from '../kumo/delivery-outcomes';
+import { CoreError, ERROR_CODES, KumoError } from '../text/errors';
+import { say } from '../text/messages';
 import {
   type BatchResult,
   type OutcomeRules,

@@ -33,8 +33,8 @@ export interface QueueNameParts {
   routing_domain?: string | null;
 }
 
-import { say, valueType } from './messages';
-import { CoreError, ERROR_CODES } from './errors';
+import { say, valueType } from '../text/messages';
+import { CoreError, ERROR_CODES } from '../text/errors';
 
 /** A queue name a message carried that KumoMTA would not accept: bad input. */
 export class QueueNameError extends CoreError {

@@ -5,8 +5,8 @@
 
 import type { Options } from 'amqplib';
 import { fitsShortString, SHORT_STRING_MAX } from './amqp-names';
-import { type Message, say } from './messages';
-import { CoreError, ERROR_CODES } from './errors';
+import { type Message, say } from '../text/messages';
+import { CoreError, ERROR_CODES } from '../text/errors';
 
 /** The msg cannot be published as it is: bad input, never worth retrying unchanged. */
 export class MessageError extends CoreError {
