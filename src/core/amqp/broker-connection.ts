@@ -4,13 +4,17 @@
 //
 // Reconnection is ours rather than amqplib's `recovery` option because that
 // option re-dials a single URL, while a cluster URL list must be tried in turn.
-// The delay is the same capped, jittered exponential backoff amqplib uses.
+// The delay between rounds is backoff.ts's, with the connection's own numbers.
 
 import { ContainedEmitter, contained } from '../base/contained';
 import * as amqp from 'amqplib';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
 import { type MessageParam, say } from '../text/messages';
+import { Backoff, type BackoffSettings } from './backoff';
+
+// The connection's tests drive the delay under the name it has here.
+export { backoffDelayMs as reconnectDelayMs } from './backoff';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -25,27 +29,8 @@ export interface BrokerSettings {
   backoff?: BackoffSettings;
 }
 
-export interface BackoffSettings {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  jitter: number;
-}
-
+/** Jittered: the Node-REDs of a broker that restarts must not all redial at once. */
 export const DEFAULT_BACKOFF: BackoffSettings = { initialDelayMs: 200, maxDelayMs: 15000, jitter: 0.2 };
-
-export function reconnectDelayMs(
-  attempt: number,
-  backoff: BackoffSettings,
-  random: () => number = Math.random,
-): number {
-  // Capping the base at max/(1+jitter) keeps the jittered value under the cap
-  // without piling every late attempt onto exactly maxDelayMs.
-  const base = Math.min(
-    backoff.maxDelayMs / (1 + backoff.jitter),
-    backoff.initialDelayMs * 2 ** Math.max(0, attempt - 1),
-  );
-  return Math.round(base * (1 + backoff.jitter * (2 * random() - 1)));
-}
 
 /** Failures that another attempt will not mend until someone changes a setting. */
 export function isConfigurationFailure(err: Error): boolean {
@@ -103,24 +88,30 @@ export function describeFailure(err: Error & { code?: unknown }, endpoint: Broke
   return error;
 }
 
-// Closing waits for the broker's CloseOk, which a stalled socket never sends.
+// Closing a connection or a channel waits for the broker's CloseOk, which a
+// stalled socket never sends; a redeploy must not wait for it.
 const CLOSE_HANDSHAKE_MS = 1000;
+
+/**
+ * Waits for a connection's or a channel's close, at most CLOSE_HANDSHAKE_MS;
+ * true when it ended in time. How it ended is not ours to report: we are letting go.
+ */
+export function closeHandshake(closing: Promise<unknown>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), CLOSE_HANDSHAKE_MS);
+    const ended = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    closing.then(ended, ended);
+  });
+}
 
 /** Closes a connection we are letting go of: its late events are not news, and a stalled socket is destroyed. */
 async function shutdown(model: amqp.ChannelModel): Promise<void> {
   model.removeAllListeners('close');
   model.on('error', () => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([
-    model.close().then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), CLOSE_HANDSHAKE_MS);
-    }),
-  ]);
-  clearTimeout(timer);
+  const closed = await closeHandshake(model.close());
   // amqplib has no way to abandon a close handshake; its socket is the one thing left to end.
   if (!closed)
     (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
@@ -163,7 +154,6 @@ export class BrokerConnection extends ContainedEmitter {
   private lastError: MessageParam | null = null;
   private misconfigured = false;
   private endpointIndex = 0;
-  private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
   private retryAt: number | null = null;
   /**
@@ -173,12 +163,12 @@ export class BrokerConnection extends ContainedEmitter {
    */
   private generation = 0;
   private connecting: { generation: number; dial: Promise<void> } | null = null;
-  private readonly backoff: BackoffSettings;
+  private readonly backoff: Backoff;
 
   constructor(private readonly settings: BrokerSettings) {
     super();
     this.setMaxListeners(0); // one listener per user node
-    this.backoff = settings.backoff ?? DEFAULT_BACKOFF;
+    this.backoff = new Backoff(settings.backoff ?? DEFAULT_BACKOFF);
   }
 
   get status(): ConnectionStatus {
@@ -304,7 +294,7 @@ export class BrokerConnection extends ContainedEmitter {
       return;
     }
     this.model = model;
-    this.attempt = 0;
+    this.backoff.reset();
     this.lastError = null;
     this.misconfigured = false;
     this.blocked = null;
@@ -361,8 +351,7 @@ export class BrokerConnection extends ContainedEmitter {
     // Try the next cluster member at once; back off after a whole round failed.
     this.endpointIndex = (this.endpointIndex + 1) % this.settings.endpoints.length;
     const roundDone = this.endpointIndex === 0;
-    const delay =
-      roundDone || this.settings.endpoints.length === 1 ? reconnectDelayMs(++this.attempt, this.backoff) : 0;
+    const delay = roundDone || this.settings.endpoints.length === 1 ? this.backoff.next() : 0;
     // Known before the status goes out, so the status says when the next dial comes.
     this.retryAt = Date.now() + delay;
     this.timer = setTimeout(

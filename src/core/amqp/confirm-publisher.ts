@@ -6,7 +6,10 @@
 
 import { ContainedEmitter, contained, toError } from '../base/contained';
 import type * as amqp from 'amqplib';
+import type { BackoffSettings } from './backoff';
 import type { BrokerConnection } from './broker-connection';
+import { ChannelKeeper, type ChannelLoss, type LossCause } from './channel';
+import { type QueueDeclaration, declareQueue } from './consumer-queue';
 import { ERROR_CODES, type ErrorCode, KumoError } from '../text/errors';
 import { Fifo } from '../base/fifo';
 import { type Message, type MessageParam, say } from '../text/messages';
@@ -66,7 +69,8 @@ export class PublishError extends KumoError {
   }
 }
 
-export interface QueueDeclaration {
+/** The queue a publish node declares: durable, and bound to the exchange it publishes to (which must exist). */
+export interface PublishedQueue {
   queue: string;
   /** x-arguments (dead-letter exchange, queue type, TTL, ...): a queue must be declared the same way everywhere. */
   arguments?: Record<string, unknown>;
@@ -79,7 +83,17 @@ export interface PublisherSettings {
   confirm: boolean;
   confirmTimeoutMs: number;
   maxWaiting: number;
-  declare?: QueueDeclaration | null;
+  declare?: PublishedQueue | null;
+}
+
+function declarationOf(published: PublishedQueue): QueueDeclaration {
+  const { queue, bindExchange } = published;
+  return {
+    queue,
+    durable: true,
+    arguments: published.arguments ?? {},
+    bind: bindExchange ? { exchange: bindExchange, exchangeType: '', routingKey: published.bindKey ?? '' } : null,
+  };
 }
 
 interface Entry {
@@ -103,32 +117,12 @@ interface Entry {
 const REPLACE_AFTER_NACK_MS = 250;
 
 // A channel the broker keeps closing (a missing exchange closes it at the first
-// publish) is reopened after a delay that doubles up to the cap, until a publish succeeds.
-const REOPEN_INITIAL_MS = 50;
-const REOPEN_MAX_MS = 5000;
+// publish) is reopened after a delay that doubles up to the cap, until a publish
+// succeeds. Without jitter: one publisher's channel herds with nobody.
+const REOPEN: BackoffSettings = { initialDelayMs: 50, maxDelayMs: 5000 };
 
 // RabbitMQ's words when a message exceeds max_message_size (406 PRECONDITION_FAILED).
 const TOO_LARGE = /is larger than configured max size (\d+)/;
-
-// Closing a channel or connection waits for the broker's CloseOk; a stalled
-// socket never sends one, and a redeploy must not wait for it.
-const CLOSE_HANDSHAKE_MS = 1000;
-
-/** Waits for `promise`, at most `ms`; its failure is not ours to report (we are letting go of it). */
-export function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    promise
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-  });
-}
 
 export declare interface ConfirmPublisher {
   on(event: 'change', listener: () => void): this;
@@ -144,18 +138,14 @@ export type PublisherHealth =
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only types the events this class emits
 export class ConfirmPublisher extends ContainedEmitter {
-  private channel: amqp.Channel | null = null;
-  private opening = false;
-  private channelError: string | null = null;
-  /** Channels that failed since the last publish that succeeded: the reopen delay grows with it. */
-  private channelFailures = 0;
+  private readonly keeper: ChannelKeeper;
+  private readonly declaration: QueueDeclaration | null;
   private channelOpenedAt = 0;
   /** A declaration the broker refused (e.g. the queue exists with other arguments) is not retried. */
   private declareRefused = false;
   private writable = true;
   private closing = false;
   private outstandingCount = 0;
-  private reopenTimer: NodeJS.Timeout | null = null;
   private lastReplacedMs = 0;
   /** Confirms each channel still owes us. */
   private readonly unconfirmed = new Map<amqp.Channel, number>();
@@ -171,12 +161,9 @@ export class ConfirmPublisher extends ContainedEmitter {
    * waiting for its confirm does not hold every later one.
    */
   private readonly timeline = new Set<Entry>();
-  /** The connection each channel belongs to, to tell a lost connection from a closed channel. */
-  private readonly modelOf = new WeakMap<amqp.Channel, amqp.ChannelModel>();
   /** Mandatory messages awaiting their confirm, to match a basic.return against. */
   private readonly mandatoryInFlight: Entry[] = [];
 
-  private readonly onConnected = () => this.openChannel();
   private readonly onStatus = () => {
     const status = this.connection.status;
     if (status.state !== 'connected' && status.misconfigured)
@@ -192,10 +179,24 @@ export class ConfirmPublisher extends ContainedEmitter {
     private readonly settings: PublisherSettings,
   ) {
     super();
-    connection.on('connected', this.onConnected);
+    this.declaration = settings.declare ? declarationOf(settings.declare) : null;
+    this.keeper = new ChannelKeeper(
+      connection,
+      { confirm: settings.confirm, backoff: REOPEN },
+      {
+        prepare: (channel) => this.prepare(channel),
+        opened: (channel, previous) => this.onOpened(channel, previous),
+        lost: (loss) => this.onLost(loss),
+      },
+      () => this.fault,
+    );
     connection.on('status', this.onStatus);
-    connection.register(this);
-    if (connection.channelModel) this.openChannel();
+    this.keeper.start();
+  }
+
+  /** The channel messages are written on now, or null. */
+  private get channel(): amqp.Channel | null {
+    return this.keeper.channel;
   }
 
   get outstanding(): number {
@@ -208,7 +209,8 @@ export class ConfirmPublisher extends ContainedEmitter {
 
   /** Why the publisher cannot write now, or null; used for status and errors. */
   get problem(): Message | null {
-    if (this.channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
+    const channel = this.channel;
+    if (channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
     if (status.state !== 'connected') {
       return status.error
@@ -216,10 +218,9 @@ export class ConfirmPublisher extends ContainedEmitter {
         : say('confirm-publisher.not-connected');
     }
     if (status.blocked) return say('confirm-publisher.blocking', { reason: status.blocked });
-    if (!this.channel) {
-      return this.channelError
-        ? say('confirm-publisher.channel-closed', { error: this.channelError })
-        : say('confirm-publisher.opening-channel');
+    if (!channel) {
+      const error = this.keeper.error;
+      return error ? say('confirm-publisher.channel-closed', { error }) : say('confirm-publisher.opening-channel');
     }
     return null;
   }
@@ -286,6 +287,7 @@ export class ConfirmPublisher extends ContainedEmitter {
    */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    this.keeper.stop();
     this.failUnwritten(new PublishError('closing', say('confirm-publisher.closing')));
     if (this.outstandingCount > 0 && this.connection.connected) {
       await new Promise<void>((resolve) => {
@@ -299,18 +301,13 @@ export class ConfirmPublisher extends ContainedEmitter {
     for (const entry of this.timeline) {
       this.settle(entry, new PublishError('closing', say('confirm-publisher.closed-unconfirmed')), null);
     }
-    if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    this.reopenTimer = this.deadlineTimer = null;
-    this.connection.removeListener('connected', this.onConnected);
+    this.deadlineTimer = null;
     this.connection.removeListener('status', this.onStatus);
-    const channel = this.channel;
-    this.channel = null;
     for (const retired of this.retiring) void retired.close().catch(() => undefined);
     this.retiring.clear();
     this.unconfirmed.clear();
-    if (channel) await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
-    await this.connection.deregister(this);
+    await this.keeper.close();
   }
 
   // Messages not yet written when the broker refused our settings (credentials,
@@ -360,7 +357,7 @@ export class ConfirmPublisher extends ContainedEmitter {
     } catch (err) {
       // amqplib refuses a write to a channel that is closing: broker trouble, not the message's fault.
       if (err instanceof Error && err.name === 'IllegalOperationError') {
-        const error = this.connection.redact(this.channelError ?? err.message);
+        const error = this.connection.redact(this.keeper.error ?? err.message);
         this.settle(
           entry,
           new PublishError('channel-closed', say('confirm-publisher.channel-closed', { error })),
@@ -399,29 +396,21 @@ export class ConfirmPublisher extends ContainedEmitter {
     }
     if (entry.settled) return;
     if (err === null) {
-      this.channelFailures = 0; // the channel works: a later failure starts the backoff afresh
+      this.keeper.working(); // a later failure starts the backoff afresh
       this.settle(entry, null, this.result(entry, 'Ack'));
     } else if (err.message === 'message nacked') {
       // amqplib's wording for a Nack
       this.settle(entry, null, this.result(entry, 'Nack'));
       if (entry.channel) this.replaceAfterNack(entry.channel);
     } else {
-      // amqplib closes a lost connection's channels (failing their confirms
-      // with a bare "channel closed") just before the connection emits 'close',
-      // in the same turn: a microtask later the connection tells which it was.
-      queueMicrotask(
-        contained(
-          () => this.fault,
-          () => this.onConfirmLost(entry, channel, err),
-        ),
-      );
+      // A bare "channel closed": the channel's, or its connection's with it.
+      this.keeper.diagnose(channel, (cause) => this.onConfirmLost(entry, cause, err));
     }
   }
 
-  private onConfirmLost(entry: Entry, channel: amqp.Channel | null, err: Error): void {
+  private onConfirmLost(entry: Entry, cause: LossCause, err: Error): void {
     if (entry.settled) return;
-    const model = channel ? this.modelOf.get(channel) : undefined;
-    if (!this.connection.connected || (model !== undefined && model !== this.connection.channelModel)) {
+    if (cause === 'connection') {
       const error = this.connection.status.error ?? say('confirm-publisher.closed');
       this.settle(
         entry,
@@ -429,7 +418,7 @@ export class ConfirmPublisher extends ContainedEmitter {
         null,
       );
     } else {
-      const error = this.channelError ?? err.message;
+      const error = this.keeper.error ?? err.message;
       // The broker closes the channel for a message over its max_message_size (16 MiB by default since
       // RabbitMQ 4.0): that message can never be delivered (bad input); the others on the channel can.
       const tooLarge = TOO_LARGE.exec(error);
@@ -495,84 +484,57 @@ export class ConfirmPublisher extends ContainedEmitter {
   /** Opens a fresh channel for new messages; the Nacking one finishes its confirms, then closes. */
   private replaceAfterNack(nacking: amqp.Channel): void {
     const now = Date.now();
-    if (this.channel !== nacking || this.opening || this.closing || now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS)
+    if (
+      this.channel !== nacking ||
+      this.keeper.opening ||
+      this.closing ||
+      now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS
+    )
       return;
     this.lastReplacedMs = now;
-    this.openChannel(true);
+    this.keeper.replace();
   }
 
-  /** `replace`: open a new channel although one is open, and swap it in once it is ready. */
-  private openChannel(replace = false): void {
-    const model = this.connection.channelModel;
-    if (!model || (this.channel && !replace) || this.opening || this.closing) return;
-    this.opening = true;
-    const created = this.settings.confirm ? model.createConfirmChannel() : model.createChannel();
-    created
-      .then(async (channel) => {
-        channel.on(
-          'error',
-          contained(
-            () => this.fault,
-            (err: Error) => {
-              this.channelError = this.connection.redact(err.message);
-            },
-          ),
-        );
-        if (this.settings.declare && !this.declareRefused) {
-          try {
-            await this.declare(channel, this.settings.declare);
-          } catch (err) {
-            // Publishing must not depend on a convenience: warn once, then go on without it.
-            this.declareRefused = true;
-            const error = this.connection.redact((err as Error).message);
-            this.emit(
-              'warning',
-              say('confirm-publisher.declare-failed', { queue: this.settings.declare.queue, error }),
-            );
-            throw err;
-          }
-        }
-        return channel;
-      })
-      .then((channel) => {
-        this.opening = false;
-        if (this.closing) {
-          void channel.close().catch(() => undefined);
-          return;
-        }
-        const previous = this.channel;
-        this.channel = channel;
-        this.modelOf.set(channel, model);
-        this.channelError = null;
+  private async prepare(channel: amqp.Channel): Promise<void> {
+    const declaration = this.declaration;
+    if (!declaration || this.declareRefused) return;
+    try {
+      await declareQueue(channel, declaration);
+    } catch (err) {
+      // Publishing must not depend on a convenience: warn once, then go on without it.
+      this.declareRefused = true;
+      const error = this.connection.redact((err as Error).message);
+      this.emit('warning', say('confirm-publisher.declare-failed', { queue: declaration.queue, error }));
+      throw err;
+    }
+  }
+
+  private onOpened(channel: amqp.Channel, previous: amqp.Channel | null): void {
+    this.writable = true;
+    this.channelOpenedAt = Date.now();
+    if (previous) this.retire(previous);
+    const guard = <A extends unknown[]>(fn: (...args: A) => void) => contained(() => this.fault, fn);
+    channel.on(
+      'drain',
+      guard(() => {
+        if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
         this.writable = true;
-        this.channelOpenedAt = Date.now();
-        if (previous) this.retire(previous);
-        const guard = <A extends unknown[]>(fn: (...args: A) => void) => contained(() => this.fault, fn);
-        channel.on(
-          'drain',
-          guard(() => {
-            if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
-            this.writable = true;
-            this.flush();
-          }),
-        );
-        channel.on(
-          'return',
-          guard((message: amqp.Message) => this.onReturn(message)),
-        );
-        channel.on(
-          'close',
-          guard(() => this.onChannelClosed(channel)),
-        );
-        this.emit('change');
         this.flush();
-      })
-      .catch((err: Error) => {
-        this.opening = false;
-        this.channelError = this.connection.redact(this.channelError ?? err.message);
-        this.emit('change');
-        this.scheduleReopen();
-      });
+      }),
+    );
+    channel.on(
+      'return',
+      guard((message: amqp.Message) => this.onReturn(message)),
+    );
+    channel.on(
+      'close',
+      guard(() => {
+        this.unconfirmed.delete(channel);
+        this.retiring.delete(channel);
+      }),
+    );
+    this.emit('change');
+    this.flush();
   }
 
   // A replaced channel's messages still get their confirms (their callbacks are
@@ -582,38 +544,13 @@ export class ConfirmPublisher extends ContainedEmitter {
     else void channel.close().catch(() => undefined);
   }
 
-  private async declare(channel: amqp.Channel, declaration: QueueDeclaration): Promise<void> {
-    await channel.assertQueue(declaration.queue, { durable: true, arguments: declaration.arguments });
-    if (declaration.bindExchange)
-      await channel.bindQueue(declaration.queue, declaration.bindExchange, declaration.bindKey ?? '');
-  }
-
-  private onChannelClosed(channel: amqp.Channel): void {
-    this.unconfirmed.delete(channel);
-    this.retiring.delete(channel);
-    if (this.channel !== channel) return;
-    this.channel = null;
+  private onLost(loss: ChannelLoss): void {
     // Without confirms no publish ever reports success: a channel that lived
     // through the longest delay counts as a working one.
-    if (!this.settings.confirm && Date.now() - this.channelOpenedAt >= REOPEN_MAX_MS) this.channelFailures = 0;
-    this.mandatoryInFlight.length = 0;
+    if (!this.settings.confirm && loss.channel && Date.now() - this.channelOpenedAt >= REOPEN.maxDelayMs)
+      this.keeper.working();
+    if (loss.channel) this.mandatoryInFlight.length = 0;
     this.emit('change');
-    this.scheduleReopen();
-  }
-
-  private scheduleReopen(): void {
-    if (this.closing || this.reopenTimer || !this.connection.channelModel) return;
-    const delay = Math.min(REOPEN_MAX_MS, REOPEN_INITIAL_MS * 2 ** Math.min(this.channelFailures++, 7));
-    this.reopenTimer = setTimeout(
-      contained(
-        () => this.fault,
-        () => {
-          this.reopenTimer = null;
-          this.openChannel();
-        },
-      ),
-      delay,
-    );
   }
 
   private armDeadline(at: number): void {

@@ -5,10 +5,11 @@
 // when the flow says so; when the channel goes (redeploy, lost connection) the
 // broker returns what was not acked to the queue, marked redelivered.
 
-import { ContainedEmitter, contained } from '../base/contained';
+import { ContainedEmitter, contained, toError } from '../base/contained';
 import type * as amqp from 'amqplib';
-import type { BrokerConnection } from './broker-connection';
-import { settleWithin } from './confirm-publisher';
+import { Backoff, type BackoffSettings } from './backoff';
+import { type BrokerConnection, closeHandshake } from './broker-connection';
+import { ChannelKeeper, type ChannelLoss } from './channel';
 import { AckChannel, type HeldDelivery } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
 import type { MessageParam } from '../text/messages';
@@ -26,11 +27,6 @@ export const ACK_MODES: readonly AckMode[] = ['manual', 'auto'];
  */
 export type ConsumerState = 'connecting' | 'consuming' | 'cancelled' | 'waiting' | 'disconnected' | 'closed';
 
-export interface RetryBackoff {
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
-
 export interface ConsumerSettings {
   queue: string;
   /** Declared (with its exchange and binding) before each consume; null consumes the queue as it is. */
@@ -39,7 +35,7 @@ export interface ConsumerSettings {
   prefetch: number;
   ackMode: AckMode;
   /** Delay before a channel is opened again after the broker refused it, and between polls for a cancelled queue. */
-  retry?: RetryBackoff;
+  retry?: BackoffSettings;
   /**
    * How long a delivery may stay unacknowledged in the flow (manual mode) before the
    * consumer settles it itself with `unackedAction`: a msg the flow dropped would
@@ -56,10 +52,8 @@ export interface Delivery {
   handle: string | null;
 }
 
-export const DEFAULT_RETRY: RetryBackoff = { initialDelayMs: 200, maxDelayMs: 5000 };
-
-// Closing a channel waits for the broker's CloseOk, which a stalled socket never sends.
-const CLOSE_HANDSHAKE_MS = 1000;
+/** Without jitter: one consumer's channel, reopened on its own schedule, herds with nobody. */
+const DEFAULT_RETRY: BackoffSettings = { initialDelayMs: 200, maxDelayMs: 5000 };
 
 function isPreconditionFailed(err: unknown): boolean {
   return (err as { code?: unknown })?.code === 406 || /PRECONDITION[-_]FAILED/.test(String((err as Error)?.message));
@@ -78,21 +72,15 @@ export declare interface Consumer {
 export class Consumer extends ContainedEmitter {
   private stateValue: ConsumerState = 'connecting';
   private problemValue: MessageParam | null = null;
-  private channel: amqp.Channel | null = null;
   private acks: AckChannel | null = null;
-  private opening = false;
   private closing = false;
   private declareRefused = false;
-  private channelError: string | null = null;
-  private failures = 0;
-  private timer: NodeJS.Timeout | null = null;
+  /** Polls for a cancelled consumer's queue. */
+  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly polls: Backoff;
   private unackedTimer: NodeJS.Timeout | null = null;
-  private readonly retry: RetryBackoff;
+  private readonly keeper: ChannelKeeper;
 
-  private readonly onConnected = () => {
-    this.failures = 0;
-    this.open();
-  };
   private readonly onStatus = () => {
     const status = this.connection.status;
     if (status.state === 'connected' || this.closing) return;
@@ -109,11 +97,20 @@ export class Consumer extends ContainedEmitter {
     private readonly deliver: (delivery: Delivery) => void,
   ) {
     super();
-    this.retry = settings.retry ?? DEFAULT_RETRY;
-    connection.on('connected', this.onConnected);
+    const retry = settings.retry ?? DEFAULT_RETRY;
+    this.polls = new Backoff(retry);
+    this.keeper = new ChannelKeeper(
+      connection,
+      { confirm: false, backoff: retry },
+      {
+        prepare: (channel) => this.prepare(channel),
+        opened: (channel) => this.onOpened(channel),
+        lost: (loss) => this.onLost(loss),
+      },
+      () => this.fault,
+    );
     connection.on('status', this.onStatus);
-    connection.register(this);
-    if (connection.channelModel) this.open();
+    this.keeper.start();
   }
 
   get state(): ConsumerState {
@@ -165,19 +162,16 @@ export class Consumer extends ContainedEmitter {
    */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.keeper.stop();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
     if (this.unackedTimer) clearTimeout(this.unackedTimer);
     this.unackedTimer = null;
-    this.connection.removeListener('connected', this.onConnected);
     this.connection.removeListener('status', this.onStatus);
     this.acks?.release();
     this.acks = null;
-    const channel = this.channel;
-    this.channel = null;
     this.setState('closed', null);
-    if (channel) await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
-    await this.connection.deregister(this);
+    await this.keeper.close();
   }
 
   private setState(state: ConsumerState, problem: MessageParam | null): void {
@@ -188,41 +182,7 @@ export class Consumer extends ContainedEmitter {
     this.emit('change');
   }
 
-  private open(): void {
-    const model = this.connection.channelModel;
-    if (!model || this.channel || this.opening || this.closing) return;
-    this.opening = true;
-    this.channelError = null;
-    this.setup(model).then(
-      () => {
-        this.opening = false;
-      },
-      (err: unknown) => {
-        this.opening = false;
-        if (this.closing) return;
-        const reason = this.connection.redact(this.channelError ?? (err instanceof Error ? err.message : String(err)));
-        if (!this.connection.connected) return; // onStatus says why
-        this.setState('waiting', reason);
-        this.schedule(() => this.open());
-      },
-    );
-  }
-
-  private async setup(model: amqp.ChannelModel): Promise<void> {
-    const channel = await model.createChannel();
-    channel.on(
-      'error',
-      contained(
-        () => this.fault,
-        (err: Error) => {
-          this.channelError = err.message;
-        },
-      ),
-    );
-    if (this.closing) {
-      await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
-      return;
-    }
+  private async prepare(channel: amqp.Channel): Promise<void> {
     const declaration = this.settings.declaration;
     if (declaration && !this.declareRefused) {
       try {
@@ -231,34 +191,34 @@ export class Consumer extends ContainedEmitter {
         // The queue exists with other arguments: consume it as it is rather than not at all.
         if (isPreconditionFailed(err)) {
           this.declareRefused = true;
-          this.emit('declare-refused', this.connection.redact(this.channelError ?? (err as Error).message));
+          this.emit('declare-refused', this.connection.redact(this.keeper.error ?? (err as Error).message));
         }
         throw err;
       }
     }
     // Per consumer (global = false): RabbitMQ 4 quorum queues do not support global QoS.
     await channel.prefetch(this.settings.prefetch, false);
-    if (this.closing) {
-      await settleWithin(channel.close(), CLOSE_HANDSHAKE_MS);
-      return;
-    }
+  }
+
+  private onOpened(channel: amqp.Channel): void {
     const acks = new AckChannel(channel, this.onSettled);
-    this.channel = channel;
     this.acks = acks;
     channel.on(
       'close',
       contained(
         () => this.fault,
-        () => this.onChannelClosed(channel, acks),
+        () => {
+          acks.release();
+          if (this.acks === acks) this.acks = null;
+        },
       ),
     );
-    try {
-      await this.consume(channel, acks);
-    } catch (err) {
-      // The channel is closing (404 no such queue, 403): its close handler takes over.
-      this.onChannelClosed(channel, acks);
-      throw err;
-    }
+    this.consume(channel, acks).catch((err: unknown) => {
+      // Refused by the broker (404 no such queue, 403), the channel is closed by now and the
+      // keeper reopens it; refused before it was sent, the channel stays: the state says why.
+      if (!this.closing && this.keeper.channel === channel)
+        this.setState('waiting', this.connection.redact(toError(err).message));
+    });
   }
 
   private async consume(channel: amqp.Channel, acks: AckChannel): Promise<void> {
@@ -274,7 +234,7 @@ export class Consumer extends ContainedEmitter {
             return;
           }
           // A delivery that arrives while closing is not handed out: the close returns it to the queue.
-          if (this.channel !== channel) return;
+          if (this.closing || this.keeper.channel !== channel) return;
           let handle: string | null = null;
           if (manual) {
             const messageId = message.properties.messageId;
@@ -297,50 +257,31 @@ export class Consumer extends ContainedEmitter {
       ),
       { noAck: false },
     );
-    if (this.channel !== channel) return;
-    this.failures = 0;
+    if (this.keeper.channel !== channel) return;
+    this.keeper.working();
+    this.polls.reset();
     this.setState('consuming', null);
   }
 
-  private onChannelClosed(channel: amqp.Channel, acks: AckChannel): void {
-    acks.release();
-    if (this.channel !== channel) return;
-    this.channel = null;
-    this.acks = null;
+  private onLost(loss: ChannelLoss): void {
     if (this.closing) return;
-    // amqplib closes a lost connection's channels just before the connection emits
-    // 'close', in the same turn: a microtask later the connection says which it was.
-    queueMicrotask(
-      contained(
-        () => this.fault,
-        () => this.afterChannelClosed(),
-      ),
-    );
-  }
-
-  private afterChannelClosed(): void {
-    if (this.closing || this.channel) return;
-    if (!this.connection.connected) {
-      this.emit('change'); // the unacknowledged count is now 0; onStatus names the state
-      return;
-    }
-    const reason = this.connection.redact(this.channelError ?? '');
-    this.setState('waiting', reason || null);
-    if (!this.opening) this.schedule(() => this.open());
+    // The unacknowledged count is now 0; for a lost connection, onStatus names the state.
+    if (loss.cause === 'connection') this.emit('change');
+    else this.setState('waiting', loss.error ? this.connection.redact(loss.error) : null);
   }
 
   /** The broker cancelled the consumer (its queue was deleted): wait for the queue, then consume again. */
   private onCancelled(channel: amqp.Channel): void {
-    if (this.channel !== channel || this.closing) return;
+    if (this.keeper.channel !== channel || this.closing) return;
     this.setState('cancelled', null);
-    this.schedule(() => this.pollQueue(channel));
+    this.schedulePoll(channel);
   }
 
   // Polling uses a channel of its own: checkQueue of a missing queue closes the channel it is asked on,
   // and the consumer's channel still holds deliveries the flow may settle.
   private pollQueue(channel: amqp.Channel): void {
     const model = this.connection.channelModel;
-    if (this.channel !== channel || this.closing || !model) return;
+    if (this.keeper.channel !== channel || this.closing || !model) return;
     const check = async (): Promise<boolean> => {
       const probe = await model.createChannel();
       probe.on('error', () => undefined); // a 404 is the answer, not a failure
@@ -361,36 +302,35 @@ export class Consumer extends ContainedEmitter {
           return true;
         }
       }
-      await settleWithin(probe.close(), CLOSE_HANDSHAKE_MS);
+      await closeHandshake(probe.close());
       return true;
     };
     check()
       .catch(() => false)
       .then(async (back) => {
-        if (this.channel !== channel || this.closing) return;
+        if (this.keeper.channel !== channel || this.closing) return;
         if (!back) {
-          this.schedule(() => this.pollQueue(channel));
+          this.schedulePoll(channel);
           return;
         }
         await this.consume(channel, this.acks as AckChannel);
       })
       .catch(() => {
-        // consume failed: the channel closes and its handler reopens it
+        // consume failed: the broker closes the channel and the keeper reopens it
       });
   }
 
-  private schedule(action: () => void): void {
-    if (this.closing || this.timer) return;
-    const delay = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** Math.min(this.failures++, 16));
-    this.timer = setTimeout(
+  private schedulePoll(channel: amqp.Channel): void {
+    if (this.closing || this.pollTimer) return;
+    this.pollTimer = setTimeout(
       contained(
         () => this.fault,
         () => {
-          this.timer = null;
-          action();
+          this.pollTimer = null;
+          this.pollQueue(channel);
         },
       ),
-      delay,
+      this.polls.next(),
     );
   }
 }
