@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // A TCP proxy on loopback in front of the real broker that reads the AMQP 0-9-1
 // method frames the client sends, for what the broker does not tell apart on
@@ -11,10 +12,32 @@ const PROTOCOL_HEADER = 8; // "AMQP" 0 0 9 1
 const FRAME_METHOD = 1;
 const FRAME_END = 0xce;
 
-/** The basic class's methods this helper names (AMQP 0-9-1, class 60). */
+/** @typedef {'basic.qos' | 'basic.ack' | 'basic.reject' | 'basic.nack'} BasicMethodName */
+/**
+ * A basic method a client sent, with the fields its kind has.
+ * @typedef {object} SniffedMethod
+ * @property {BasicMethodName} name
+ * @property {number} channel
+ * @property {number} [prefetchCount] basic.qos
+ * @property {boolean} [global] basic.qos
+ * @property {number} [deliveryTag] basic.ack, basic.reject, basic.nack
+ * @property {boolean} [multiple] basic.ack, basic.nack
+ * @property {boolean} [requeue] basic.reject, basic.nack
+ */
+/** @typedef {{ host: string, port: number }} Target */
+
+/**
+ * The basic class's methods this helper names (AMQP 0-9-1, class 60).
+ * @type {Record<number, BasicMethodName | undefined>}
+ */
 const BASIC = { 10: 'basic.qos', 80: 'basic.ack', 90: 'basic.reject', 120: 'basic.nack' };
 
-/** The fields of the methods above, read from a method frame's arguments. */
+/**
+ * The fields of the methods above, read from a method frame's arguments.
+ * @param {BasicMethodName} name
+ * @param {Buffer} args
+ * @returns {Omit<SniffedMethod, 'name' | 'channel'>}
+ */
 function decode(name, args) {
   switch (name) {
     case 'basic.qos':
@@ -35,29 +58,47 @@ function decode(name, args) {
 }
 
 class AmqpSniffer extends EventEmitter {
-  /** Listens on 127.0.0.1, a free port; `target` is `{host, port}` of the broker. */
+  /**
+   * Listens on 127.0.0.1, a free port; `target` is `{host, port}` of the broker.
+   * @param {Target} target
+   * @returns {Promise<AmqpSniffer>}
+   */
   static async start(target) {
     const sniffer = new AmqpSniffer(target);
-    await new Promise((resolve, reject) => {
-      sniffer.server.once('error', reject);
-      sniffer.server.listen(0, '127.0.0.1', resolve);
-    });
-    sniffer.port = sniffer.server.address().port;
+    await /** @type {Promise<void>} */ (
+      new Promise((resolve, reject) => {
+        sniffer.server.once('error', reject);
+        sniffer.server.listen(0, '127.0.0.1', resolve);
+      })
+    );
+    // A TCP server's address is an AddressInfo (a string only for a pipe or a Unix socket).
+    sniffer.port = /** @type {import('node:net').AddressInfo} */ (sniffer.server.address()).port;
     return sniffer;
   }
 
+  /** @param {Target} target */
   constructor(target) {
     super();
     this.target = target;
+    /** The port it listens on, once start() has resolved. */
+    this.port = 0;
+    /** @type {Set<import('node:net').Socket>} */
     this.sockets = new Set();
-    /** The basic methods clients sent, in order: {name, channel, ...fields}. */
+    /**
+     * The basic methods clients sent, in order: {name, channel, ...fields}.
+     * @type {SniffedMethod[]}
+     */
     this.methods = [];
     /** Set when a client's bytes could not be read as frames (the methods list is then incomplete). */
     this.unreadable = false;
     this.server = net.createServer((client) => this.accept(client));
   }
 
-  /** The broker's URL with the sniffer's host and port. */
+  /**
+   * The broker's URL with the sniffer's host and port.
+   * @param {string} brokerUrl
+   * @returns {string}
+   */
   url(brokerUrl) {
     const url = new URL(brokerUrl);
     url.hostname = '127.0.0.1';
@@ -65,6 +106,7 @@ class AmqpSniffer extends EventEmitter {
     return url.toString().replace(/\/$/, '');
   }
 
+  /** @param {import('node:net').Socket} client */
   accept(client) {
     const upstream = net.connect(this.target);
     this.sockets.add(client);
@@ -116,11 +158,16 @@ class AmqpSniffer extends EventEmitter {
     }
   }
 
-  /** Resolves with the first method, sent already or to come, that satisfies `predicate`. */
+  /**
+   * Resolves with the first method, sent already or to come, that satisfies `predicate`.
+   * @param {(method: SniffedMethod) => boolean} predicate
+   * @returns {Promise<SniffedMethod>}
+   */
   waitFor(predicate) {
     const found = this.methods.find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise((resolve) => {
+      /** @param {SniffedMethod} method */
       const check = (method) => {
         if (!predicate(method)) return;
         this.removeListener('method', check);
@@ -130,6 +177,7 @@ class AmqpSniffer extends EventEmitter {
     });
   }
 
+  /** Destroys every connection and stops listening. */
   async close() {
     for (const socket of this.sockets) socket.destroy();
     await new Promise((resolve) => this.server.close(resolve));

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The real RabbitMQ the tests talk to (started by scripts/test.js, or AMQP_URL),
 // and a side connection to set up queues and read back what the nodes published.
@@ -20,35 +21,68 @@ const CREDENTIALS = {
   password: decodeURIComponent(parsed.password || 'guest'),
 };
 
+/**
+ * A name no other test or run uses: `prefix-` and 8 hex digits.
+ * @param {string} prefix
+ * @returns {string}
+ */
 function uniqueName(prefix) {
   return `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
+/** A connection of the test's own; the queues and exchanges it declares are deleted on close. */
 class SideChannel {
+  /** @returns {Promise<SideChannel>} */
   static async open() {
     requireBroker();
-    const side = new SideChannel();
-    side.connection = await amqp.connect(AMQP_URL);
-    side.channel = await side.connection.createChannel();
-    side.queues = [];
-    side.exchanges = [];
-    return side;
+    const connection = await amqp.connect(AMQP_URL);
+    return new SideChannel(connection, await connection.createChannel());
   }
 
+  /**
+   * @param {import('amqplib').ChannelModel} connection
+   * @param {import('amqplib').Channel} channel
+   */
+  constructor(connection, channel) {
+    this.connection = connection;
+    this.channel = channel;
+    /** @type {string[]} */
+    this.queues = [];
+    /** @type {string[]} */
+    this.exchanges = [];
+  }
+
+  /**
+   * Declares a durable queue (unless `options` say otherwise), deleted on close.
+   * @param {string} name
+   * @param {import('amqplib').Options.AssertQueue} [options]
+   * @returns {Promise<string>} the name
+   */
   async queue(name, options = {}) {
     await this.channel.assertQueue(name, { durable: true, ...options });
     this.queues.push(name);
     return name;
   }
 
+  /**
+   * Declares a transient exchange, deleted on close.
+   * @param {string} name
+   * @param {string} [type]
+   * @returns {Promise<string>} the name
+   */
   async exchange(name, type = 'direct') {
     await this.channel.assertExchange(name, type, { durable: false, autoDelete: false });
     this.exchanges.push(name);
     return name;
   }
 
-  /** Reads every message now in the queue (basic.get until empty). */
+  /**
+   * Reads every message now in the queue (basic.get until empty).
+   * @param {string} queue
+   * @returns {Promise<import('amqplib').GetMessage[]>}
+   */
   async drain(queue) {
+    /** @type {import('amqplib').GetMessage[]} */
     const messages = [];
     for (;;) {
       const m = await this.channel.get(queue, { noAck: true });
@@ -57,10 +91,16 @@ class SideChannel {
     }
   }
 
+  /**
+   * The queue's ready messages, as the broker counts them.
+   * @param {string} queue
+   * @returns {Promise<number>}
+   */
   async count(queue) {
     return (await this.channel.checkQueue(queue)).messageCount;
   }
 
+  /** Deletes what it declared and closes the connection; never rejects. */
   async close() {
     for (const q of this.queues) await this.channel.deleteQueue(q).catch(() => undefined);
     for (const e of this.exchanges) await this.channel.deleteExchange(e).catch(() => undefined);

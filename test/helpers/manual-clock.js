@@ -1,19 +1,34 @@
+// @ts-check
 'use strict';
 // A clock for the state machines (core/base/clock.ts's Clock) that moves only when a
 // test says so: timers run in due order as the test advances time.
 
-/** Timers run only when the test advances time, in due order. */
+/** @typedef {import('../../nodes/lib/core/base/clock').Clock} Clock */
+/** @typedef {import('../../nodes/lib/core/base/clock').TimerHandle} TimerHandle */
+/** @typedef {{ due: number, seq: number, fn: () => void, cancelled: boolean }} ManualTimer */
+
+/**
+ * Timers run only when the test advances time, in due order.
+ * @implements {Clock}
+ */
 class ManualClock {
   constructor() {
     this.time = 1700000000000;
+    /** @type {ManualTimer[]} */
     this.timers = [];
     this.seq = 0;
   }
 
+  /** @returns {number} */
   now() {
     return this.time;
   }
 
+  /**
+   * @param {() => void} fn
+   * @param {number} delayMs
+   * @returns {TimerHandle}
+   */
   setTimer(fn, delayMs) {
     const timer = { due: this.time + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
     this.timers.push(timer);
@@ -24,6 +39,10 @@ class ManualClock {
     };
   }
 
+  /**
+   * Moves time on by `ms`, running the timers due by then.
+   * @param {number} ms
+   */
   advance(ms) {
     const end = this.time + ms;
     for (;;) {

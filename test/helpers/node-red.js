@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // node-red-node-test-helper with this pack's nodes and the core nodes the
 // flows under test use, plus small waits built on node events (no sleeps).
@@ -34,6 +35,25 @@ const coreNodes = {
 
 const CONFIG_TYPES = new Set(['amqp-broker', 'tls-config']);
 
+/**
+ * A node of a flow as Node-RED stores it: its id, type, tab (z), wires and its own settings.
+ * @typedef {{ id: string; type: string; z?: string; wires?: string[][]; [setting: string]: unknown }} FlowNode
+ */
+/** @typedef {import('node-red').Node} Node */
+/** @typedef {import('node-red').NodeMessageInFlow} NodeMessageInFlow */
+/**
+ * What a helper node has received, and a wait for more.
+ * @typedef {object} Collector
+ * @property {NodeMessageInFlow[]} messages every message so far, in order
+ * @property {(n?: number) => Promise<NodeMessageInFlow[]>} next resolves once `n` have arrived (default: one more)
+ */
+
+/**
+ * An amqp-broker config node for the test broker.
+ * @param {string} [id]
+ * @param {Record<string, unknown>} [overrides] settings to set or replace
+ * @returns {FlowNode}
+ */
 function brokerConfig(id = 'broker', overrides = {}) {
   requireBroker();
   return {
@@ -47,7 +67,12 @@ function brokerConfig(id = 'broker', overrides = {}) {
   };
 }
 
-/** Loads a flow; the broker node gets the test broker's credentials unless given others. */
+/**
+ * Loads a flow; the broker node gets the test broker's credentials unless given others.
+ * @param {FlowNode[]} flow
+ * @param {Record<string, object>} [credentials] by node id
+ * @returns {Promise<void>}
+ */
 function load(flow, credentials) {
   const creds =
     credentials || Object.fromEntries(flow.filter((n) => n.type === 'amqp-broker').map((n) => [n.id, CREDENTIALS]));
@@ -60,9 +85,15 @@ function load(flow, credentials) {
   );
 }
 
-/** Collects the messages a helper node receives; `next(n)` resolves once n have arrived. */
+/**
+ * Collects the messages a helper node receives; `next(n)` resolves once n have arrived.
+ * @param {Node} node
+ * @returns {Collector}
+ */
 function collector(node) {
+  /** @type {NodeMessageInFlow[]} */
   const messages = [];
+  /** @type {{ n: number, resolve: (messages: NodeMessageInFlow[]) => void }[]} */
   const waiters = [];
   node.on('input', (msg) => {
     messages.push(msg);
@@ -82,7 +113,12 @@ function collector(node) {
   };
 }
 
-/** Resolves with the first message, already received or to come, that satisfies `predicate`. */
+/**
+ * Resolves with the first message, already received or to come, that satisfies `predicate`.
+ * @param {Collector} col
+ * @param {(msg: NodeMessageInFlow) => unknown} predicate
+ * @returns {Promise<NodeMessageInFlow>}
+ */
 function until(col, predicate) {
   const found = col.messages.find(predicate);
   if (found) return Promise.resolve(found);

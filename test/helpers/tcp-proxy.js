@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // A TCP proxy on loopback in front of the real broker, for the faults a broker
 // alone cannot make on cue: a dial that hangs (hold), a socket that stops
@@ -7,23 +8,50 @@
 const net = require('node:net');
 const { EventEmitter } = require('node:events');
 
+/** @typedef {import('node:net').Socket} Socket */
+/** @typedef {{ host: string, port: number }} Target */
+/**
+ * A client connection and its dial to the broker (null while held), with the bytes
+ * each side sent that are not passed on yet.
+ * @typedef {object} Pair
+ * @property {Socket} client
+ * @property {Socket | null} upstream
+ * @property {Map<Socket, Buffer[]>} backlog
+ */
+
+/**
+ * Emits `accepted` (a client connected), `forwarding` (its dial to the broker is open)
+ * and `closed`, each with the Pair.
+ */
 class TcpProxy extends EventEmitter {
-  /** Listens on 127.0.0.1, a free port; `target` is `{host, port}` of the broker. */
+  /**
+   * Listens on 127.0.0.1, a free port; `target` is `{host, port}` of the broker.
+   * @param {Target} target
+   * @returns {Promise<TcpProxy>}
+   */
   static async start(target) {
     const proxy = new TcpProxy(target);
-    await new Promise((resolve, reject) => {
-      proxy.server.once('error', reject);
-      proxy.server.listen(0, '127.0.0.1', resolve);
-    });
-    proxy.port = proxy.server.address().port;
+    await /** @type {Promise<void>} */ (
+      new Promise((resolve, reject) => {
+        proxy.server.once('error', reject);
+        proxy.server.listen(0, '127.0.0.1', resolve);
+      })
+    );
+    // A TCP server's address is an AddressInfo (a string only for a pipe or a Unix socket).
+    proxy.port = /** @type {import('node:net').AddressInfo} */ (proxy.server.address()).port;
     return proxy;
   }
 
+  /** @param {Target} target */
   constructor(target) {
     super();
     this.target = target;
+    /** The port it listens on, once start() has resolved. */
+    this.port = 0;
+    /** @type {Set<Pair>} */
     this.pairs = new Set();
     this.holding = false;
+    /** @type {Pair[]} */
     this.held = [];
     this.stalled = false;
     /** Client connections accepted so far. */
@@ -31,7 +59,11 @@ class TcpProxy extends EventEmitter {
     this.server = net.createServer((client) => this.accept(client));
   }
 
-  /** `amqp://user:pass@127.0.0.1:<proxy port>/vhost` from the broker's URL. */
+  /**
+   * `amqp://user:pass@127.0.0.1:<proxy port>/vhost` from the broker's URL.
+   * @param {string} brokerUrl
+   * @returns {string}
+   */
   url(brokerUrl) {
     const url = new URL(brokerUrl);
     url.hostname = '127.0.0.1';
@@ -39,7 +71,10 @@ class TcpProxy extends EventEmitter {
     return url.toString().replace(/\/$/, '');
   }
 
-  /** Open client connections. */
+  /**
+   * Open client connections.
+   * @returns {number}
+   */
   get connections() {
     return this.pairs.size;
   }
@@ -49,6 +84,7 @@ class TcpProxy extends EventEmitter {
     this.holding = true;
   }
 
+  /** Forwards the connections held since hold(), and new ones. */
   release() {
     this.holding = false;
     for (const pair of this.held.splice(0)) this.forward(pair);
@@ -67,8 +103,9 @@ class TcpProxy extends EventEmitter {
         [pair.client, pair.upstream],
         [pair.upstream, pair.client],
       ]) {
-        if (!to || to.connecting) continue; // forward() resumes it once connected
-        for (const chunk of pair.backlog.get(from).splice(0)) to.write(chunk);
+        // A held pair has no upstream yet; a dialling one is resumed by forward() once connected.
+        if (!from || !to || to.connecting) continue;
+        for (const chunk of backlogOf(pair, from).splice(0)) to.write(chunk);
         from.resume();
       }
     }
@@ -87,8 +124,10 @@ class TcpProxy extends EventEmitter {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
+  /** @param {Socket} client */
   accept(client) {
     this.accepted++;
+    /** @type {Pair} */
     const pair = { client, upstream: null, backlog: new Map([[client, []]]) };
     this.pairs.add(pair);
     client.on('error', () => this.end(pair));
@@ -100,6 +139,7 @@ class TcpProxy extends EventEmitter {
     else this.forward(pair);
   }
 
+  /** @param {Pair} pair */
   forward(pair) {
     if (!this.pairs.has(pair)) return;
     const upstream = net.connect(this.target);
@@ -112,21 +152,27 @@ class TcpProxy extends EventEmitter {
       if (!this.pairs.has(pair)) return;
       this.emit('forwarding', pair);
       if (this.stalled) return; // unstall() moves what the client sent meanwhile
-      for (const chunk of pair.backlog.get(pair.client).splice(0)) upstream.write(chunk);
+      for (const chunk of backlogOf(pair, pair.client).splice(0)) upstream.write(chunk);
       pair.client.resume();
     });
   }
 
+  /**
+   * @param {Pair} pair
+   * @param {Socket} from
+   * @param {Buffer} chunk
+   */
   pass(pair, from, chunk) {
     const to = from === pair.client ? pair.upstream : pair.client;
     if (this.stalled || !to) {
-      pair.backlog.get(from).push(chunk);
+      backlogOf(pair, from).push(chunk);
       from.pause(); // the peer's writes back up in the kernel, as on a stalled network
       return;
     }
     to.write(chunk);
   }
 
+  /** @param {Pair} pair */
   end(pair) {
     if (!this.pairs.delete(pair)) return;
     pair.client.destroy();
@@ -134,7 +180,10 @@ class TcpProxy extends EventEmitter {
     this.emit('closed', pair);
   }
 
-  /** Resolves once the proxy has no open connection (e.g. a discarded dial's socket was closed). */
+  /**
+   * Resolves once the proxy has no open connection (e.g. a discarded dial's socket was closed).
+   * @returns {Promise<void>}
+   */
   idle() {
     if (this.pairs.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -146,6 +195,16 @@ class TcpProxy extends EventEmitter {
       this.on('closed', check);
     });
   }
+}
+
+/**
+ * The bytes `socket` sent that are not passed on yet (accept() and forward() give each socket its list).
+ * @param {Pair} pair
+ * @param {Socket} socket
+ * @returns {Buffer[]}
+ */
+function backlogOf(pair, socket) {
+  return /** @type {Buffer[]} */ (pair.backlog.get(socket));
 }
 
 module.exports = { TcpProxy };

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The Node-RED editor driven as a user drives it: menus, the palette, double-clicks,
 // the edit trays, Deploy. Each helper waits for what the user would wait for
@@ -16,8 +17,50 @@ const CHROMIUM_ARGS = [
 ];
 const UI_TIMEOUT = 15000;
 
-/** Errors the user would see in the browser's console, plus failed requests. */
+/** @typedef {import('playwright-core').Page} Page */
+/** @typedef {import('playwright-core').Locator} Locator */
+/**
+ * A node as the editor holds it.
+ * @typedef {{ id: string, type: string, valid: boolean, d?: boolean, validationErrors?: string[] }} EditorNode
+ */
+/**
+ * What the page-side functions below (they run in the editor's window, not in Node) use of
+ * Node-RED's editor API and of the jQuery (with jQuery UI) it loads; each takes them from `window`.
+ * @typedef {object} EditorRed
+ * @property {{ close(): void }} tray
+ * @property {{
+ *   node(id: string): EditorNode | null,
+ *   filterNodes(filter: { z: string }): EditorNode[],
+ *   eachNode(fn: (node: EditorNode) => void): void,
+ *   eachConfig(fn: (node: EditorNode) => void): void,
+ *   getWorkspaceOrder(): string[],
+ * }} nodes
+ * @property {{ active(): string }} workspaces
+ * @property {{ getNodeLabel(node: EditorNode, defaultLabel?: string): string }} utils
+ * @property {{ state(): number }} view
+ * @property {{ DEFAULT: number, IMPORT_DRAGGING: number }} state
+ */
+/**
+ * @typedef {(selector: string) => {
+ *   dialog(command: 'close'): unknown,
+ *   val(value: string): { trigger(event: string): unknown },
+ *   is(selector: string): boolean,
+ * }} EditorJQuery
+ */
+/** @typedef {typeof window & { RED: EditorRed, $: EditorJQuery }} EditorWindow */
+
+/**
+ * A notification the editor showed: its text, kind, button labels and the element.
+ * @typedef {{ text: string, kind: string, buttons: string[], locator: Locator }} Notification
+ */
+
+/**
+ * Errors the user would see in the browser's console, plus failed requests.
+ * @param {Page} page
+ * @returns {string[]} the errors, added to as they happen
+ */
 function watchErrors(page) {
+  /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
@@ -31,18 +74,24 @@ function watchErrors(page) {
   });
   page.on('requestfailed', (req) => {
     // A navigation away (reload) cancels requests: that is not an error the user sees.
-    if (req.failure() && req.failure().errorText !== 'net::ERR_ABORTED')
-      errors.push(`request failed: ${req.url()} (${req.failure().errorText})`);
+    const failure = req.failure();
+    if (failure && failure.errorText !== 'net::ERR_ABORTED')
+      errors.push(`request failed: ${req.url()} (${failure.errorText})`);
   });
   return errors;
 }
 
 class Editor {
+  /**
+   * @param {Page} page
+   * @param {string[]} errors what watchErrors(page) collects
+   */
   constructor(page, errors) {
     this.page = page;
     this.errors = errors;
   }
 
+  /** @param {string} url the editor's */
   async open(url) {
     await this.page.goto(url);
     // The editor is usable once the palette has its core nodes and the loader is gone.
@@ -57,13 +106,15 @@ class Editor {
   async reset() {
     await this.page.keyboard.press('Escape').catch(() => {});
     await this.page.evaluate(() => {
+      const { RED, $ } = /** @type {EditorWindow} */ (window);
       $('.ui-dialog-content:visible').dialog('close');
       for (let i = 0; i < 5 && document.querySelector('.red-ui-tray'); i++) RED.tray.close();
       $('#red-ui-palette-search input').val('').trigger('change');
     });
-    await this.page.waitForFunction(
-      () => !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden'),
-    );
+    await this.page.waitForFunction(() => {
+      const { $ } = /** @type {EditorWindow} */ (window);
+      return !document.querySelector('.red-ui-tray') && $('#red-ui-header-shade').is(':hidden');
+    });
     // An open menu closes on a click elsewhere: the header's title is a harmless place.
     if (await this.page.locator('#red-ui-header-button-sidemenu-submenu').isVisible()) {
       await this.page
@@ -73,12 +124,18 @@ class Editor {
     }
   }
 
-  /** Takes the errors seen since the last call, leaving the list empty. */
+  /**
+   * Takes the errors seen since the last call, leaving the list empty.
+   * @returns {string[]}
+   */
   takeErrors() {
     return this.errors.splice(0, this.errors.length);
   }
 
-  /** Menu > item, or Menu > submenu > item: menu('menu-item-workspace', 'menu-item-workspace-delete'). */
+  /**
+   * Menu > item, or Menu > submenu > item: menu('menu-item-workspace', 'menu-item-workspace-delete').
+   * @param {...string} itemIds
+   */
   async menu(...itemIds) {
     await this.page.click('#red-ui-header-button-sidemenu');
     const last = itemIds.pop();
@@ -86,7 +143,11 @@ class Editor {
     await this.page.click(`#${last}`);
   }
 
-  /** Menu > Manage palette > Install > upload: the file input behind the upload button, then Upload. */
+  /**
+   * Menu > Manage palette > Install > upload: the file input behind the upload button, then Upload.
+   * @param {string} file the pack's tarball
+   * @returns {Promise<Notification>} what the editor then said
+   */
   async installTarball(file) {
     const page = this.page;
     await this.menu('menu-item-edit-palette');
@@ -105,12 +166,16 @@ class Editor {
   async markNotifications() {
     await this.page.evaluate(() =>
       document.querySelectorAll('.red-ui-notification').forEach((n) => {
-        n.dataset.seen = '1';
+        /** @type {HTMLElement} */ (n).dataset.seen = '1';
       }),
     );
   }
 
-  /** Text and kind (success, warning, error, confirm) of the next notification. */
+  /**
+   * Text and kind (success, warning, error, confirm) of the next notification.
+   * @param {number} [timeout] ms
+   * @returns {Promise<Notification>}
+   */
   async nextNotification(timeout = UI_TIMEOUT) {
     const el = this.page.locator('.red-ui-notification:not([data-seen])').first();
     await el.waitFor({ state: 'visible', timeout });
@@ -120,14 +185,15 @@ class Editor {
         ['success', 'warning', 'error', 'compact'].find((k) => n.classList.contains(`red-ui-notification-${k}`)) ||
         'info';
       return {
-        text: n.textContent.trim(),
+        text: (n.textContent ?? '').trim(),
         kind,
-        buttons: [...n.querySelectorAll('button')].map((b) => b.textContent.trim()),
+        buttons: [...n.querySelectorAll('button')].map((b) => (b.textContent ?? '').trim()),
       };
     });
     return { ...info, locator: el };
   }
 
+  /** Closes the notifications on screen that a click closes. */
   async closeNotifications() {
     // A click closes a Node-RED notification (those with buttons excepted); they would cover the header.
     const open = this.page.locator('.red-ui-notification:not(:has(button))');
@@ -137,11 +203,21 @@ class Editor {
     }
   }
 
+  /**
+   * @param {string} type
+   * @returns {Locator} the palette's entry for the node type
+   */
   paletteNode(type) {
     return this.page.locator(`#red-ui-palette .red-ui-palette-node[data-palette-type="${type}"]`);
   }
 
-  /** Filters the palette for the node's label and drags it onto the workspace; returns the new node's id. */
+  /**
+   * Filters the palette for the node's label and drags it onto the workspace; returns the new node's id.
+   * @param {string} type
+   * @param {string} label what the palette shows
+   * @param {{ x: number, y: number }} [position] in the workspace
+   * @returns {Promise<string>}
+   */
   async dragFromPalette(type, label, position) {
     const page = this.page;
     const search = page.locator('#red-ui-palette-search input');
@@ -150,10 +226,14 @@ class Editor {
     await source.waitFor({ state: 'visible', timeout: 5000 }).catch(() => {
       throw new Error(`the palette has no "${label}" node (${type}) to drag`);
     });
-    const before = await page.evaluate(() => RED.nodes.filterNodes({ z: RED.workspaces.active() }).map((n) => n.id));
+    const before = await page.evaluate(() => {
+      const { RED } = /** @type {EditorWindow} */ (window);
+      return RED.nodes.filterNodes({ z: RED.workspaces.active() }).map((n) => n.id);
+    });
     await source.dragTo(page.locator('#red-ui-workspace-chart'), { targetPosition: position });
     await search.fill('');
     const id = await page.evaluate((known) => {
+      const { RED } = /** @type {EditorWindow} */ (window);
       const added = RED.nodes.filterNodes({ z: RED.workspaces.active() }).filter((n) => !known.includes(n.id));
       return added.length === 1 ? added[0].id : null;
     }, before);
@@ -162,11 +242,18 @@ class Editor {
     return id;
   }
 
+  /**
+   * @param {string} id
+   * @returns {Locator} the node drawn in the workspace
+   */
   nodeElement(id) {
     return this.page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
   }
 
-  /** Double-clicks the node and waits for its edit tray. */
+  /**
+   * Double-clicks the node and waits for its edit tray.
+   * @param {string} id
+   */
   async openNode(id) {
     await this.nodeElement(id).locator('rect.red-ui-flow-node').first().dblclick();
     await this.page.waitForSelector('#node-dialog-ok', { state: 'visible' });
@@ -181,12 +268,16 @@ class Editor {
    */
   async trayOpened() {
     await this.page.waitForFunction(() => {
-      const top = [...document.querySelectorAll('.red-ui-tray')].pop();
+      const top = /** @type {HTMLElement | undefined} */ ([...document.querySelectorAll('.red-ui-tray')].pop());
       return !!top && top.style.right === '0px' && getComputedStyle(top).right === '0px';
     });
   }
 
-  /** Clicks a tray's button (Done, Cancel, Update, Close; or the one labelled `text` in the tray that has it) and waits until that tray is gone. */
+  /**
+   * Clicks a tray's button (Done, Cancel, Update, Close; or the one labelled `text` in the tray that has it) and waits until that tray is gone.
+   * @param {string} buttonId
+   * @param {string} [text]
+   */
   async closeTray(buttonId, text) {
     // Trays stack: a config node's tray takes its parent's place in the DOM, which comes back when it closes.
     const tray = await this.page.locator(`.red-ui-tray:has(#${buttonId})`).elementHandle();
@@ -196,18 +287,27 @@ class Editor {
     await this.page.waitForFunction((el) => !el.isConnected, tray);
     await tray.dispose();
     await this.page.waitForFunction(() => {
-      const top = [...document.querySelectorAll('.red-ui-tray')].pop();
+      const top = /** @type {HTMLElement | undefined} */ ([...document.querySelectorAll('.red-ui-tray')].pop());
       return !top || top.style.right === '0px';
     });
   }
 
-  /** The visible text input of a typedInput or a plain input. */
+  /**
+   * The visible text input of a typedInput or a plain input.
+   * @param {string} id the input's
+   * @returns {{ typed: Locator, plain: Locator }}
+   */
   field(id) {
     // typedInput turns the element into a hidden input and puts its own widget right after it.
     const typed = this.page.locator(`#${id} + .red-ui-typedInput-container input.red-ui-typedInput-input`);
     return { typed, plain: this.page.locator(`#${id}`) };
   }
 
+  /**
+   * Types `value` into the field, as the user would, until it holds it.
+   * @param {string} id
+   * @param {string} value
+   */
   async fill(id, value) {
     const { typed, plain } = this.field(id);
     const target = (await typed.count()) ? typed : plain;
@@ -225,7 +325,11 @@ class Editor {
     }
   }
 
-  /** Whether Node-RED marks the field as invalid (input-error on it or on its typedInput). */
+  /**
+   * Whether Node-RED marks the field as invalid (input-error on it or on its typedInput).
+   * @param {string} id
+   * @returns {Promise<boolean | null>} null: no such field
+   */
   async fieldInvalid(id) {
     return this.page.evaluate((fieldId) => {
       const el = document.getElementById(fieldId);
@@ -237,18 +341,27 @@ class Editor {
     }, id);
   }
 
-  /** Node-RED's red triangle on the node, and the problems its tooltip lists. */
+  /**
+   * Node-RED's red triangle on the node, and the problems its tooltip lists.
+   * @param {string} id
+   * @returns {Promise<{ triangle: boolean, errors: string[], valid: boolean | null }>}
+   */
   async nodeValidity(id) {
     return this.page.evaluate((nodeId) => {
+      const { RED } = /** @type {EditorWindow} */ (window);
       const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
-      const badge = g?.querySelector('.red-ui-flow-node-error');
+      const badge = /** @type {SVGGraphicsElement | null | undefined} */ (g?.querySelector('.red-ui-flow-node-error'));
       const visible = !!badge && getComputedStyle(badge).display !== 'none' && badge.getBBox().width > 0;
       const node = RED.nodes.node(nodeId);
       return { triangle: visible, errors: node?.validationErrors || [], valid: node ? node.valid : null };
     }, id);
   }
 
-  /** Text and colour of the status shown under a node. */
+  /**
+   * Text and colour of the status shown under a node.
+   * @param {string} id
+   * @returns {Promise<{ text: string | null, fill: string, shape?: string }>}
+   */
   async status(id) {
     return this.page.evaluate((nodeId) => {
       const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${nodeId}"]`);
@@ -261,7 +374,14 @@ class Editor {
     }, id);
   }
 
-  /** Waits until the status under the node reads `text` (a RegExp) with a dot or ring of colour `fill`. */
+  /**
+   * Waits until the status under the node reads `text` (a RegExp) with a dot or ring of colour `fill`.
+   * @param {string} id
+   * @param {RegExp} text
+   * @param {string} fill
+   * @param {number} [timeout] ms
+   * @returns {Promise<boolean>} false: not within the timeout
+   */
   async waitForStatus(id, text, fill, timeout) {
     try {
       await this.page.waitForFunction(
@@ -272,7 +392,7 @@ class Editor {
           const cls = shape?.getAttribute('class') || '';
           return (
             !!label &&
-            new RegExp(source, flags).test(label.textContent) &&
+            new RegExp(source, flags).test(label.textContent ?? '') &&
             new RegExp(`-(dot|ring)-${colour}\\b`).test(cls)
           );
         },
@@ -281,12 +401,15 @@ class Editor {
       );
       return true;
     } catch (err) {
-      if (err.name === 'TimeoutError') return false;
+      if (err instanceof Error && err.name === 'TimeoutError') return false;
       throw err;
     }
   }
 
-  /** Clicks Deploy; resolves with the notification the user then sees. */
+  /**
+   * Clicks Deploy; resolves with the notification the user then sees.
+   * @returns {Promise<Notification>}
+   */
   async deploy() {
     await this.markNotifications();
     await this.page.click('#red-ui-header-button-deploy');
@@ -294,6 +417,8 @@ class Editor {
     if (note.buttons.length) {
       // "The workspace contains some nodes that are not properly configured…": the user would cancel and fix them.
       const invalid = await this.page.evaluate(() => {
+        const { RED } = /** @type {EditorWindow} */ (window);
+        /** @type {string[]} */
         const out = [];
         RED.nodes.eachNode((n) => {
           if (!n.valid && !n.d)
@@ -321,7 +446,12 @@ class Editor {
     return note;
   }
 
-  /** Menu > Import > Examples > module > example, into a new flow. */
+  /**
+   * Menu > Import > Examples > module > example, into a new flow.
+   * @param {string} moduleName
+   * @param {string} exampleName
+   * @returns {Promise<string>} the new flow's id
+   */
   async importExample(moduleName, exampleName) {
     const page = this.page;
     await this.menu('menu-item-import');
@@ -348,23 +478,33 @@ class Editor {
     });
     await example.click();
     await page.click('#red-ui-clipboard-dialog-import-opt-new');
-    const tabsBefore = await page.evaluate(() => RED.nodes.getWorkspaceOrder().length);
+    const tabsBefore = await page.evaluate(
+      () => /** @type {EditorWindow} */ (window).RED.nodes.getWorkspaceOrder().length,
+    );
     await this.markNotifications();
     await page.click('#red-ui-clipboard-dialog-ok');
     // Either the new flow opens, or the editor says why not (e.g. "Some of the nodes you are importing already exist").
     const imported = await page
       .waitForFunction(
-        (n) =>
-          RED.nodes.getWorkspaceOrder().length > n ||
-          [...document.querySelectorAll('.red-ui-notification:not([data-seen])')].some(
-            (el) => el.offsetParent !== null,
-          ) ||
-          $('#red-ui-clipboard-dialog-import-conflict').is(':visible'),
+        (n) => {
+          const { RED, $ } = /** @type {EditorWindow} */ (window);
+          return (
+            RED.nodes.getWorkspaceOrder().length > n ||
+            [...document.querySelectorAll('.red-ui-notification:not([data-seen])')].some(
+              (el) => /** @type {HTMLElement} */ (el).offsetParent !== null,
+            ) ||
+            $('#red-ui-clipboard-dialog-import-conflict').is(':visible')
+          );
+        },
         tabsBefore,
         { timeout: UI_TIMEOUT },
       )
       .then(
-        () => page.evaluate((n) => RED.nodes.getWorkspaceOrder().length > n, tabsBefore),
+        () =>
+          page.evaluate(
+            (n) => /** @type {EditorWindow} */ (window).RED.nodes.getWorkspaceOrder().length > n,
+            tabsBefore,
+          ),
         () => false,
       );
     if (!imported) {
@@ -376,17 +516,30 @@ class Editor {
       throw new Error(`importing "${exampleName}" opened no new flow tab${said ? `; the editor says: ${said}` : ''}`);
     }
     // Imported nodes follow the mouse until the user clicks where they go.
-    if (await page.evaluate(() => RED.view.state() === RED.state.IMPORT_DRAGGING)) {
+    if (
+      await page.evaluate(() => {
+        const { RED } = /** @type {EditorWindow} */ (window);
+        return RED.view.state() === RED.state.IMPORT_DRAGGING;
+      })
+    ) {
       const chart = await page.locator('#red-ui-workspace-chart').boundingBox();
+      assert.ok(chart, 'the workspace is not shown, so the imported nodes cannot be placed');
       await page.mouse.move(chart.x + 200, chart.y + 100);
       await page.mouse.move(chart.x + 220, chart.y + 120, { steps: 3 });
       await page.mouse.click(chart.x + 220, chart.y + 120);
-      await page.waitForFunction(() => RED.view.state() === RED.state.DEFAULT);
+      await page.waitForFunction(() => {
+        const { RED } = /** @type {EditorWindow} */ (window);
+        return RED.view.state() === RED.state.DEFAULT;
+      });
     }
-    return page.evaluate(() => RED.workspaces.active());
+    return page.evaluate(() => /** @type {EditorWindow} */ (window).RED.workspaces.active());
   }
 }
 
+/**
+ * @param {string} s
+ * @returns {string} `s` matched literally in a RegExp
+ */
 function escapeRegExp(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

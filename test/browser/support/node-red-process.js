@@ -1,9 +1,14 @@
+// @ts-check
 'use strict';
 // A fresh Node-RED for the browser tests: no pack installed (the test installs
 // it through the palette), palette upload enabled, no Flow Library catalogue.
 
 const { startNodeRed: start, freePort, ROOT } = require('../../../scripts/node-red-process');
 
+/**
+ * Starts that Node-RED; `stop()` keeps its user directory (the test removes it).
+ * @param {{ timeoutMs?: number }} [options] how long to wait for it to listen
+ */
 function startNodeRed({ timeoutMs = 60000 } = {}) {
   return start({
     ready: /Server now running at/,

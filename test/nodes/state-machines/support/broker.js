@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // What the state-machine tests share: the real broker's address (for the TCP
 // proxy to forward to), a BrokerConnection to a URL with a fast backoff, and a
@@ -7,14 +8,25 @@ const { BrokerConnection } = require('../../../../nodes/lib/core/amqp/broker-con
 const { parseBrokerUrls } = require('../../../../nodes/lib/core/amqp/broker-url');
 const { BROKER_URL, CREDENTIALS } = require('../../../helpers/amqp');
 
+/** @type {NonNullable<import('../../../../nodes/lib/core/amqp/broker-connection').BrokerSettings['backoff']>} */
 const FAST_BACKOFF = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
 const HEARTBEAT_S = 5;
 
+/**
+ * The test broker's host and port, for a TCP proxy to forward to.
+ * @returns {{ host: string, port: number }}
+ */
 function brokerTarget() {
   const url = new URL(BROKER_URL);
   return { host: url.hostname, port: Number(url.port || 5672) };
 }
 
+/**
+ * A BrokerConnection (not yet used) to `url` with the test broker's credentials and a fast backoff.
+ * @param {string} url
+ * @param {string} [connectionName]
+ * @returns {BrokerConnection}
+ */
 function connectionTo(url, connectionName) {
   return new BrokerConnection({
     endpoints: parseBrokerUrls(url, HEARTBEAT_S),
@@ -26,9 +38,17 @@ function connectionTo(url, connectionName) {
   });
 }
 
-/** Resolves with the first event `name` whose arguments satisfy `predicate`. */
+/**
+ * Resolves with the first event `name` whose arguments satisfy `predicate`.
+ * @template {unknown[]} A the event's arguments
+ * @param {import('node:events').EventEmitter} emitter
+ * @param {string} name
+ * @param {(...args: A) => unknown} [predicate]
+ * @returns {Promise<A[0]>} the event's first argument
+ */
 function next(emitter, name, predicate = () => true) {
   return new Promise((resolve) => {
+    /** @param {A} args */
     const listener = (...args) => {
       if (!predicate(...args)) return;
       emitter.removeListener(name, listener);
@@ -38,7 +58,11 @@ function next(emitter, name, predicate = () => true) {
   });
 }
 
-/** Resolves once a ConfirmPublisher has an open channel. */
+/**
+ * Resolves once a ConfirmPublisher has an open channel.
+ * @param {import('../../../../nodes/lib/core/amqp/confirm-publisher').ConfirmPublisher} publisher
+ * @returns {Promise<void>}
+ */
 function ready(publisher) {
   if (publisher.ready) return Promise.resolve();
   return next(publisher, 'change', () => publisher.ready);
