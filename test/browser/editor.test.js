@@ -3,8 +3,8 @@
 // Chromium: install the `npm pack` tarball through Manage palette, find the kumomta
 // nodes, open every edit dialog and its help, see validation, import every example
 // from Import > Examples, point it at the test RabbitMQ, Deploy, see "connected",
-// click its inject buttons (no error in the Debug sidebar), change a property and
-// redeploy. A screenshot per example goes to test-results/screenshots/ (git-ignored;
+// try it (click its inject buttons, POST a log record to its log hook; no error in the
+// Debug sidebar), change a property and redeploy; every example must have been tried. A screenshot per example goes to test-results/screenshots/ (git-ignored;
 // <example>-FAILED.png when it failed). Needs AMQP_URL (set by `npm test`).
 
 const assert = require('node:assert/strict');
@@ -77,6 +77,31 @@ const BROKER_NODE = {
 // An untranslated message shows its key, e.g. "amqp-publish.label.broker".
 const RAW_I18N_KEY =
   /\b(?:amqp-broker|amqp-publish|kumo-queue-config|kumo-custom-protocol|kumo-reject|common)\.[\w-]+\.[\w-]+/;
+
+// What KumoMTA's log hook posts: one log record (reference/log_record.md), for an example fed over HTTP.
+const LOG_RECORD = {
+  type: 'Delivery',
+  id: '1d98076abbbc11ed940250ebf67f93bd',
+  sender: 'noreply@example.com',
+  recipient: 'user@example.com',
+  queue: 'campaign_x:tenant_y@example.com',
+  site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+  size: 1047,
+  response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
+  peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
+  timestamp: 1678069691,
+  created: 1678069690,
+  num_attempts: 0,
+  bounce_classification: 'Uncategorized',
+  egress_pool: 'pool0',
+  egress_source: 'source2',
+  feedback_report: null,
+  meta: {},
+  headers: {},
+  delivery_protocol: 'ESMTP',
+  reception_protocol: 'ESMTP',
+  nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+};
 
 // Every example the pack ships, as found now: each one must import, deploy and connect.
 const EXAMPLES = fs
@@ -431,9 +456,12 @@ describe('the editor in headless Chromium: installing and using the pack as a us
       }
     });
 
+    // The examples whose inputs were tried: one that was skipped, for whatever reason, fails the count below.
+    const tried = new Set();
+
     for (const file of EXAMPLES) {
       const name = file.replace(/\.json$/, '');
-      it(`${name}: imports into a new flow, deploys against the test RabbitMQ, shows "connected", redeploys after a change`, async function () {
+      it(`${name}: imports into a new flow, deploys against the test RabbitMQ, shows "connected", takes its inputs without error, redeploys after a change`, async function () {
         let flow;
         let failure = null;
         fs.rmSync(path.join(SCREENSHOTS, `${name}-FAILED.png`), { force: true });
@@ -491,39 +519,57 @@ describe('the editor in headless Chromium: installing and using the pack as a us
           await editor.deploy();
           await expectConnected(publishers, `after deploying example ${name}`);
 
-          // The user tries it: each inject button once, then reads the Debug sidebar, where no error may show.
-          const injects = await page.evaluate(
-            (z) => RED.nodes.filterNodes({ z, type: 'inject' }).map((n) => n.id),
+          // The user tries it as it can be tried: each inject button once, and a KumoMTA log record POSTed to each
+          // log hook's path (as KumoMTA's log hook would). Then the Debug sidebar shows what came of it, no error.
+          const inputs = await page.evaluate(
+            (z) =>
+              RED.nodes
+                .filterNodes({ z })
+                .filter((n) => n.type === 'inject' || n.type === 'kumo-log-hook')
+                .map((n) => ({ id: n.id, type: n.type, path: n.path })),
             flow,
           );
-          if (injects.length) {
-            await page.click('#red-ui-tab-debug-link-button');
-            await page.click('#red-ui-sidebar-debug-clear');
-            for (const id of injects) await editor.nodeElement(id).locator('.red-ui-flow-node-button').click();
-            const seen = await page
-              .waitForFunction(
-                (n) => document.querySelectorAll('.red-ui-debug-content-list .red-ui-debug-msg').length >= n,
-                injects.length,
-                { timeout: 15000 },
-              )
-              .then(
-                () => true,
-                () => false,
-              );
-            const debug = await page.locator('.red-ui-debug-content-list .red-ui-debug-msg').evaluateAll((els) =>
-              els.map((el) => ({
-                error: el.classList.contains('red-ui-debug-msg-level-20'),
-                text: el.textContent.replace(/\s+/g, ' ').slice(0, 300),
-              })),
-            );
-            assert.ok(
-              seen,
-              `after clicking the ${injects.length} inject buttons of example ${name}, the Debug sidebar shows only ${debug.length} messages`,
-            );
-            const errors = debug.filter((m) => m.error).map((m) => m.text);
-            assert.deepEqual(errors, [], `example ${name} put errors in the Debug sidebar:`);
-            await expectConnected(publishers, `after the inject buttons of example ${name}`);
+          assert.ok(inputs.length > 0, `example ${name} has no inject node and no log hook: the user cannot try it`);
+          await page.click('#red-ui-tab-debug-link-button');
+          await page.click('#red-ui-sidebar-debug-clear');
+          for (const input of inputs) {
+            if (input.type === 'inject') {
+              await editor.nodeElement(input.id).locator('.red-ui-flow-node-button').click();
+              continue;
+            }
+            const res = await fetch(`${nodeRed.url.replace(/\/$/, '')}${input.path}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(LOG_RECORD),
+            });
+            const answer = await res.text();
+            assert.equal(res.status, 200, `example ${name}: POST ${input.path} answered ${res.status} ${answer}`);
+            assert.match(answer, /^250 /, `example ${name}: POST ${input.path} answered ${answer}`);
           }
+          const seen = await page
+            .waitForFunction(
+              (n) => document.querySelectorAll('.red-ui-debug-content-list .red-ui-debug-msg').length >= n,
+              inputs.length,
+              { timeout: 15000 },
+            )
+            .then(
+              () => true,
+              () => false,
+            );
+          const debug = await page.locator('.red-ui-debug-content-list .red-ui-debug-msg').evaluateAll((els) =>
+            els.map((el) => ({
+              error: el.classList.contains('red-ui-debug-msg-level-20'),
+              text: el.textContent.replace(/\s+/g, ' ').slice(0, 300),
+            })),
+          );
+          assert.ok(
+            seen,
+            `after trying the ${inputs.length} inputs of example ${name}, the Debug sidebar shows only ${debug.length} messages`,
+          );
+          const errors = debug.filter((m) => m.error).map((m) => m.text);
+          assert.deepEqual(errors, [], `example ${name} put errors in the Debug sidebar:`);
+          await expectConnected(publishers, `after trying example ${name}`);
+          tried.add(name);
 
           // A user edits something and deploys again: the node reconnects and says so.
           const first = publishers[0];
@@ -563,6 +609,15 @@ describe('the editor in headless Chromium: installing and using the pack as a us
         if (failure) throw failure;
       });
     }
+
+    it('every example was tried, each through its inputs', function () {
+      const names = EXAMPLES.map((f) => f.replace(/\.json$/, ''));
+      assert.deepEqual(
+        names.filter((n) => !tried.has(n)),
+        [],
+        `${tried.size} of ${names.length} examples were tried; not tried:`,
+      );
+    });
   });
 
   // --- helpers that need the page ---------------------------------------------------------

@@ -2,8 +2,8 @@
 // Every example at once, as `npm start` loads them (scripts/start.js exampleFlows: a tab each, the
 // shared broker config node once), in Debian's headless Chromium, as a newcomer meets them: one
 // broker, every pack node valid as shipped and after open + Done (nothing changed by it), no red
-// status and every status short, and an inject on one example prints nothing on another example's
-// tab. A custom protocol fresh from the palette takes a free event name. Screenshots of each
+// status and every status short, and trying one example (its injects; a log record posted to its log
+// hook) prints nothing on another example's tab, every example tried. A custom protocol fresh from the palette takes a free event name. Screenshots of each
 // example and each dialog go to test-results/screenshots/together-*.png. Needs AMQP_URL.
 
 const assert = require('node:assert/strict');
@@ -23,6 +23,30 @@ const PACK_TYPES = /^(amqp-|kumo-)/;
 const STATUS_MAX = 40;
 // After an inject's own flow has printed, how long another tab is watched for anything it prints.
 const QUIET_MS = 1500;
+// What KumoMTA's log hook posts: one log record (reference/log_record.md), for the example fed over HTTP.
+const LOG_RECORD = {
+  type: 'Delivery',
+  id: '2d98076abbbc11ed940250ebf67f93bd',
+  sender: 'noreply@example.com',
+  recipient: 'user@example.com',
+  queue: 'campaign_x:tenant_y@example.com',
+  site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
+  size: 1047,
+  response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
+  peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
+  timestamp: 1678069691,
+  created: 1678069690,
+  num_attempts: 0,
+  bounce_classification: 'Uncategorized',
+  egress_pool: 'pool0',
+  egress_source: 'source2',
+  feedback_report: null,
+  meta: {},
+  headers: {},
+  delivery_protocol: 'ESMTP',
+  reception_protocol: 'ESMTP',
+  nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
+};
 
 describe('every example together, as npm start loads them', function () {
   this.timeout(120000);
@@ -207,17 +231,41 @@ describe('every example together, as npm start loads them', function () {
     assert.deepEqual(editor.takeErrors(), []);
   });
 
-  it('an inject on one example prints nothing on another example tab', async function () {
+  it('trying one example (an inject, a log record posted to its log hook) prints nothing on another example tab', async function () {
     this.timeout(240000);
+    const tried = [];
     for (const tab of tabs) {
-      const injects = flows.filter((n) => n.z === tab.id && n.type === 'inject');
-      if (!injects.length) continue;
+      const own = flows.filter((n) => n.z === tab.id);
+      const inputs = [
+        ...own
+          .filter((n) => n.type === 'inject')
+          .map((n) => ({
+            what: `inject "${n.name}"`,
+            go: () => editor.nodeElement(n.id).locator('.red-ui-flow-node-button').click(),
+          })),
+        // A Delivery record: the consume example, which reads what the webhook example publishes, acks it silently.
+        ...own
+          .filter((n) => n.type === 'kumo-log-hook')
+          .map((n) => ({
+            what: `a log record POSTed to ${n.path}`,
+            go: async () => {
+              const res = await fetch(`${nodeRed.url.replace(/\/$/, '')}${n.path}`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify(LOG_RECORD),
+              });
+              const answer = await res.text();
+              assert.equal(res.status, 200, `${tab.label}: POST ${n.path} answered ${res.status} ${answer}`);
+            },
+          })),
+      ];
+      assert.ok(inputs.length > 0, `${tab.label} has no inject node and no log hook: nothing to try it with`);
       await showTab(tab.id);
-      for (const inject of injects) {
+      for (const input of inputs) {
         await page.evaluate(() => {
           window.kumoDebug.length = 0;
         });
-        await editor.nodeElement(inject.id).locator('.red-ui-flow-node-button').click();
+        await input.go();
         await page.waitForFunction((z) => window.kumoDebug.some((m) => m.z === z), tab.id, { timeout: 20000 });
         // A leak would come through the broker a moment later: watch the other tabs for a while.
         await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
@@ -225,12 +273,18 @@ describe('every example together, as npm start loads them', function () {
           (z) => window.kumoDebug.filter((m) => m.z !== z).map((m) => `${m.name} (${m.z})`),
           tab.id,
         );
-        assert.deepEqual(elsewhere, [], `inject "${inject.name}" on ${tab.label} printed on another tab`);
+        assert.deepEqual(elsewhere, [], `${input.what} on ${tab.label} printed on another tab`);
       }
       await page.click('#red-ui-tab-debug-link-button');
       await editor.closeNotifications();
       await page.screenshot({ path: path.join(SCREENSHOTS, `together-${tab.label}-injected.png`) });
+      tried.push(tab.label);
     }
+    // Each example was tried: none was passed over for want of a way to try it.
+    assert.deepEqual(
+      tried,
+      tabs.map((t) => t.label),
+    );
   });
 
   it('a custom protocol fresh from the palette takes a free event name, valid through open + Done', async function () {

@@ -276,16 +276,32 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
     // The policy as a client: 2xx delivered; 422 with the verdict header bounced; anything
     // else (a 404 while the flow is being deployed, a 5xx, a refused connection) tried again.
     const outcome = { bounced: 0, retried: 0, notFound: 0 };
+    // Requests under way now, and those each redeploy found under way when it started: the overlap to prove.
+    const inFlight = new Set();
+    const overlapping = [];
+    let delivered = 0;
+    const progress = []; // [records delivered, resolve]: a redeploy waits for the stream to reach a point
+    async function attempt(body) {
+      const request = {};
+      inFlight.add(request);
+      try {
+        // KumoMTA's HTTP client gives up after 60 s; a request open across the redeploy is never answered.
+        return await post(body, 5000);
+      } catch {
+        return null; // refused, reset or timed out: KumoMTA retries it as a transient failure
+      } finally {
+        inFlight.delete(request);
+        request.settled = true;
+      }
+    }
     async function deliver(body) {
       for (;;) {
-        let answer = null;
-        try {
-          // KumoMTA's HTTP client gives up after 60 s; a request open across the redeploy is never answered.
-          answer = await post(body, 5000);
-        } catch {
-          // refused, reset or timed out: KumoMTA retries it as a transient failure
+        const answer = await attempt(body);
+        if (answer && answer.status >= 200 && answer.status < 300) {
+          delivered++;
+          for (const [count, resolve] of progress) if (delivered >= count) resolve();
+          return;
         }
-        if (answer && answer.status >= 200 && answer.status < 300) return;
         if (answer && answer.status === 422 && answer.verdict === 'not-a-log-record') {
           outcome.bounced++;
           return;
@@ -296,29 +312,38 @@ describe('the webhook example (POST /kumomta/log → AMQP)', function () {
         await new Promise((resolve) => setTimeout(resolve, 100)); // KumoMTA's retry interval, shortened
       }
     }
+    const reached = (count) => new Promise((resolve) => progress.push([count, resolve]));
     const bodies = Array.from({ length: 300 }, (_, i) => record('Delivery', i, 400));
     let next = 0;
     const clients = Array.from({ length: 8 }, async () => {
       while (next < bodies.length) await deliver(bodies[next++]);
     });
     const redeploys = (async () => {
+      // Each redeploy once the stream has delivered another 50 records, so at least 150 are still to come.
       for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 150));
+        await reached(50 * (i + 1));
+        const underWay = [...inFlight];
         const res = await fetch(`${nodeRed.url}/flows`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
           body: JSON.stringify(flows),
         });
         assert.ok(res.ok, `deploy answered ${res.status}`);
+        // Still unanswered once the deploy answered: requests the flow was replaced under.
+        overlapping.push({ underWay: underWay.length, across: underWay.filter((r) => !r.settled).length });
       }
     })();
     await Promise.all([...clients, redeploys]);
+    // Without requests under way as a redeploy started, the test would prove nothing about a redeploy mid-stream.
+    overlapping.forEach(({ underWay }, i) => {
+      assert.ok(underWay >= 1, `redeploy ${i + 1} started with no request under way: it overlapped no traffic`);
+    });
     assert.equal(outcome.bounced, 0, 'a record was bounced');
     const ids = new Set((await side.drain(queue)).map((m) => JSON.parse(m.content.toString()).id));
     const missing = bodies.map((b) => JSON.parse(b).id).filter((id) => !ids.has(id));
     assert.deepEqual(missing, [], `${missing.length} records never reached the queue`);
     console.log(
-      `      [figures] 300 records, 3 redeploys mid-stream: 0 bounced, 0 lost, ${outcome.retried} answers retried (${outcome.notFound} of them 404 during a deploy)`,
+      `      [figures] 300 records, 3 redeploys mid-stream (requests under way as each started: ${overlapping.map((o) => o.underWay).join(', ')}; still unanswered when it answered: ${overlapping.map((o) => o.across).join(', ')}): 0 bounced, 0 lost, ${outcome.retried} answers retried (${outcome.notFound} of them 404 during a deploy)`,
     );
   });
 });
