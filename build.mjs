@@ -1,8 +1,9 @@
 // `npm run build`: src/ (what we write) → nodes/ (what Node-RED loads).
 //   src/core/, src/common/                              → tsc → nodes/lib/core/, nodes/lib/common/
+//   src/nodes/<type>/settings.ts                        → tsc → nodes/lib/nodes/<type>/settings.js
 //   src/nodes/<type>/<type>.ts and what its folder holds → esbuild → nodes/<type>/<type>.js
-//     (its imports of the core and common stay requires of nodes/lib/: one instance of each
-//     module for all the nodes, since the nodes meet there: bindings, metrics)
+//     (its imports of the core, common and its settings stay requires of nodes/lib/: one
+//     instance of each module for all the nodes, since the nodes meet there: bindings, metrics)
 //   src/nodes/<type>/editor.ts (bundled with the core modules it imports by esbuild),
 //   editor.html (the form), editor.css                  → nodes/<type>/<type>.html
 //   src/nodes/<type>/locale.json (+ src/core/text/messages.en-US.json under "kumo"),
@@ -74,7 +75,8 @@ async function runtimeScript(dir, out, type) {
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const target = path.resolve(args.resolveDir, args.path);
-        if (target.startsWith(dir + path.sep)) return undefined;
+        // The node's own files are bundled, except its settings, which tests read too (one copy, in lib).
+        if (target.startsWith(dir + path.sep) && path.basename(target, '.ts') !== 'settings') return undefined;
         const built = path.join(LIB, path.relative(SRC, target)).replace(/\.ts$/, '');
         const relative = path.relative(out, built).split(path.sep).join('/');
         return { path: relative.startsWith('.') ? relative : `./${relative}`, external: true };
@@ -131,9 +133,12 @@ async function buildNode(type) {
 
 fs.rmSync(STAGE, { recursive: true, force: true });
 try {
-  // One pass type-checks the whole runtime; of its output nodes/lib/ keeps the core and common.
+  // One pass type-checks the whole runtime; of its output nodes/lib/ keeps the core, common
+  // and each node's settings (the rest of a node's folder is bundled into its file below).
   tsc('tsconfig.json', '--outDir', LIB);
-  fs.rmSync(path.join(LIB, 'nodes'), { recursive: true });
+  for (const entry of fs.readdirSync(path.join(LIB, 'nodes'), { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name !== 'settings.js') fs.rmSync(path.join(entry.parentPath, entry.name));
+  }
   tsc('tsconfig.editor.json', '--noEmit');
   const types = fs.readdirSync(SRC_NODES).filter((name) => fs.existsSync(path.join(SRC_NODES, name, `${name}.ts`)));
   await Promise.all(types.map(buildNode));

@@ -7,7 +7,9 @@ import { contained, type FaultSink } from '../core/base/contained';
 import type { ErrorCode } from '../core/text/errors';
 import { say } from '../core/text/messages';
 import { refusedOutcome, settleRecord } from '../core/kumo/record-answers';
+import { type Migration, migrate } from './migrate';
 import type { CoreWords } from './node-text';
+import { errorStatus } from './short-reason';
 
 /** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
 export class NodeError extends Error {
@@ -90,11 +92,36 @@ export function faultSink(node: Node, words: CoreWords): FaultSink {
   return (err) => node.error(words.say(say('contained.fault', { error: words.say(err) })));
 }
 
-/** A node that could not be set up: the error is logged, and the status says so once the flow has started. */
-export function showSetupError(node: Node, message: string, statusText: string): void {
+/**
+ * A node that could not be set up: the whole error goes to the log, and the status says it
+ * short once the flow has started. Every node's setup errors end here.
+ */
+export function setupFailed(node: Node, message: string): void {
   node.error(message);
   // After construction, so Status nodes (created later in the same flow) see it too.
-  setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: statusText }));
+  setImmediate(() => node.status({ fill: 'red', shape: 'ring', text: errorStatus(message) }));
+}
+
+/**
+ * The node's definition brought up to date (common/migrate.ts), or null when this pack
+ * cannot read it (a newer version): the node then shows that as its setup error, and
+ * fails every message with it.
+ */
+export function upToDate<D extends object>(
+  node: Node,
+  type: string,
+  def: D,
+  steps: readonly Migration[],
+  words: CoreWords,
+): (D & { version: number }) | null {
+  try {
+    return migrate(type, def, steps);
+  } catch (err) {
+    setupFailed(node, words.say(err));
+    // Every message then fails with the same reason, so a Catch node sees what to fix.
+    node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => failInput(words, done, err));
+    return null;
+  }
 }
 
 /**

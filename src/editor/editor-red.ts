@@ -2,6 +2,7 @@
 // the browser) and the node's own words from its catalogue.
 
 import type { EditorRED } from 'node-red';
+import { type Definition, type Migration, migrate } from '../common/migrate';
 import { type MessageLookup, spoken } from '../core/text/messages';
 
 /** Node-RED's editor API; node definition scripts run after the editor created it. */
@@ -68,4 +69,19 @@ export function labelled<D extends object>(definition: D, label: string): D {
 /** A whole number typed into a form field, within min..max (digits only, as the runtime reads them). */
 export function isWholeNumber(value: unknown, min: number, max = Number.POSITIVE_INFINITY): boolean {
   return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min && Number(value) <= max;
+}
+
+/**
+ * Brings a node's saved settings up to date in the editor, when it is added (from the
+ * palette, a paste or an import) and when its dialog opens; the runtime does the same when
+ * it creates the node. A version this pack does not know is said in a notification.
+ */
+export function upgradeNode(node: object, type: string, steps: readonly Migration[]): void {
+  const fields = node as Definition;
+  try {
+    const migrated = migrate(type, { ...fields }, steps);
+    for (const [key, value] of Object.entries(migrated)) if (fields[key] !== value) fields[key] = value;
+  } catch (err) {
+    RED.notify(coreText(type)(err), 'error');
+  }
 }

@@ -349,6 +349,14 @@ describe('broker url: a password typed as it is, reserved characters unescaped',
     throwsBrokerUrlError(() => parseBrokerUrls('amqp://rabbit/team@kumo'), /in a vhost write @ as %40/);
   });
 
+  it('refuses a password with a # and two commas as a password to escape, not as an empty URL', function () {
+    // Two commas in a password split the setting into entries with an empty one between them.
+    assert.throws(
+      () => parseBrokerUrls('amqp://kumo:#,,@rabbit/vh'),
+      (err) => err.reason === 'userinfo-unescaped' && !err.message.includes('#,,'),
+    );
+  });
+
   it('gives amqplib any printable password it can read, and refuses the rest without quoting it', function () {
     fc.assert(
       fc.property(

@@ -110,20 +110,21 @@ export function parseBrokerUrls(setting: unknown, heartbeatSec?: number): Broker
   }
   const list = (setting || DEFAULT_BROKER_URL).trim() || DEFAULT_BROKER_URL;
   const entries = splitBrokerUrls(list);
-  if (entries.some((entry) => entry === '')) {
-    throw new BrokerUrlError(say('broker-url.empty-entry'), { reason: 'empty-entry' });
-  }
   const where = (index: number): Message =>
     entries.length > 1 ? say('broker-url.url-number', { position: index + 1 }) : say('broker-url.the-url');
-  const parts = entries.map(partsOf);
-  // Checked for every entry before any is quoted: a password cut at a comma leaves its
-  // first half in one entry and its @ in the next.
-  const stray = parts.findIndex((part) => part.strayAt);
+  // Checked for every entry before any is quoted, and before empty entries: a password cut
+  // at a comma leaves its first half in one entry and its @ in the next, and two commas in
+  // it leave an empty entry between them.
+  const stray = entries.findIndex((entry) => entry !== '' && partsOf(entry).strayAt);
   if (stray >= 0) {
     throw new BrokerUrlError(say('broker-url.userinfo-unescaped', { where: where(stray) }), {
       reason: 'userinfo-unescaped',
     });
   }
+  if (entries.some((entry) => entry === '')) {
+    throw new BrokerUrlError(say('broker-url.empty-entry'), { reason: 'empty-entry' });
+  }
+  const parts = entries.map(partsOf);
   return parts.map((part, index) => parseOne(part, where(index), heartbeatSec));
 }
 

@@ -30,6 +30,7 @@ export interface QueueSettings {
   routingKey?: string;
 }
 
+/** How a queue is declared (declareQueue), by amqp consume and amqp publish alike. */
 export interface QueueDeclaration {
   queue: string;
   durable: boolean;

@@ -2,11 +2,10 @@
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { ACK_ACTIONS, isAckAction } from '../../core/amqp/consumer-ack';
-import { CATEGORY, editorText, RED, validator } from '../../editor/editor-red';
+import { CATEGORY, editorText, RED, validator, upgradeNode } from '../../editor/editor-red';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpAckSettings } from './settings';
 
-interface AckProperties extends EditorNodeProperties {
-  action: string;
-}
+type AckProperties = EditorNodeProperties & AmqpAckSettings;
 
 const t = editorText('amqp-ack');
 
@@ -14,11 +13,18 @@ const definition: EditorNodeDef<AckProperties> = {
   category: CATEGORY,
   color: '#F0963F',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     action: {
-      value: 'ack',
+      value: DEFAULTS.action,
       validate: validator<AckProperties>((v) => (isAckAction(v) ? true : t('errors.action'))),
     },
+  },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
+  oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
   },
   inputs: 1,
   outputs: 1,

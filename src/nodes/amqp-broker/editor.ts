@@ -5,22 +5,17 @@
 import type { EditorNodeDef, EditorNodeProperties, EditorNodePropertyDef } from 'node-red';
 import {
   BrokerUrlError,
-  DEFAULT_BROKER_URL,
   hasUserinfo,
   parseBrokerUrls,
   splitBrokerUrls,
   takeUserinfo,
   withoutUserinfo,
 } from '../../core/amqp/broker-url';
-import { editorText, labelled, RED, validator } from '../../editor/editor-red';
+import { editorText, labelled, RED, validator, upgradeNode } from '../../editor/editor-red';
 import '../../editor/sidebar';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpBrokerSettings } from './settings';
 
-interface BrokerProperties extends EditorNodeProperties {
-  url: string;
-  tls: string;
-  heartbeat: number | string;
-  connectionName: string;
-}
+type BrokerProperties = EditorNodeProperties & AmqpBrokerSettings;
 
 interface BrokerCredentials {
   username: string;
@@ -78,10 +73,11 @@ function withoutDefault(definition: Partial<EditorNodePropertyDef<string>>): Edi
 const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
   category: 'config',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     url: labelled(
       {
-        value: DEFAULT_BROKER_URL,
+        value: DEFAULTS.url,
         required: true,
         validate: validator<BrokerProperties>((v, _opt) => urlProblem(v)),
       },
@@ -90,14 +86,14 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     tls: labelled(withoutDefault({ type: 'tls-config', required: false }), t('label.tls')),
     heartbeat: labelled(
       {
-        value: 60,
+        value: DEFAULTS.heartbeat,
         validate: validator<BrokerProperties>((v, _opt) =>
           /^\s*\d+\s*$/.test(String(v)) ? true : t('errors.heartbeat'),
         ),
       },
       t('label.heartbeat'),
     ),
-    connectionName: { value: '' },
+    connectionName: { value: DEFAULTS.connectionName },
   },
   credentials: {
     username: { type: 'text' },
@@ -113,7 +109,11 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
         .join(', ') || t('paletteLabel')
     );
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     // Node-RED answers {} for a node that never had credentials, and would then count the empty
     // fields as a change on Done: they are empty, so open + Done leaves the node as it was.
     const credentials = (this as { credentials?: Record<string, unknown> }).credentials;

@@ -21,27 +21,11 @@ import {
   labelled,
   RED,
   validator,
+  upgradeNode,
 } from '../../editor/editor-red';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpConsumeSettings } from './settings';
 
-interface ConsumeProperties extends EditorNodeProperties {
-  broker: string;
-  queue: string;
-  declare: boolean;
-  durable: boolean;
-  queueType: string;
-  deadLetterExchange: string;
-  deadLetterRoutingKey: string;
-  messageTtl: string;
-  queueArguments: string;
-  exchange: string;
-  exchangeType: string;
-  routingKey: string;
-  prefetch: string | number;
-  ackMode: string;
-  unackedTimeout?: string | number;
-  unackedAction?: string;
-  output: string;
-}
+type ConsumeProperties = EditorNodeProperties & AmqpConsumeSettings;
 
 const t = editorText('amqp-consume');
 const core = coreText('amqp-consume');
@@ -97,45 +81,49 @@ const definition: EditorNodeDef<ConsumeProperties> = {
   category: CATEGORY,
   color: '#F0963F',
   defaults: {
-    name: { value: '' },
-    broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
-    queue: labelled({ value: 'logging', validate: fieldCheck('queue') }, t('label.queue')),
-    declare: { value: true },
-    durable: { value: true, validate: fieldCheck('durable') },
-    queueType: labelled({ value: 'classic', validate: fieldCheck('queueType') }, t('label.queueType')),
-    deadLetterExchange: { value: '', validate: fieldCheck('deadLetterExchange') },
-    deadLetterRoutingKey: { value: '', validate: fieldCheck('deadLetterRoutingKey') },
-    messageTtl: labelled({ value: '', validate: fieldCheck('messageTtl') }, t('label.messageTtl')),
-    queueArguments: labelled({ value: '', validate: fieldCheck('queueArguments') }, t('label.queueArguments')),
-    exchange: labelled({ value: '', validate: fieldCheck('exchange') }, t('label.exchange')),
-    exchangeType: { value: '', validate: fieldCheck('exchangeType') },
-    routingKey: labelled({ value: '', validate: fieldCheck('routingKey') }, t('label.routingKey')),
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
+    broker: labelled({ value: DEFAULTS.broker, type: 'amqp-broker', required: true }, t('label.broker')),
+    queue: labelled({ value: DEFAULTS.queue, validate: fieldCheck('queue') }, t('label.queue')),
+    declare: { value: DEFAULTS.declare },
+    durable: { value: DEFAULTS.durable, validate: fieldCheck('durable') },
+    queueType: labelled({ value: DEFAULTS.queueType, validate: fieldCheck('queueType') }, t('label.queueType')),
+    deadLetterExchange: { value: DEFAULTS.deadLetterExchange, validate: fieldCheck('deadLetterExchange') },
+    deadLetterRoutingKey: { value: DEFAULTS.deadLetterRoutingKey, validate: fieldCheck('deadLetterRoutingKey') },
+    messageTtl: labelled({ value: DEFAULTS.messageTtl, validate: fieldCheck('messageTtl') }, t('label.messageTtl')),
+    queueArguments: labelled(
+      { value: DEFAULTS.queueArguments, validate: fieldCheck('queueArguments') },
+      t('label.queueArguments'),
+    ),
+    exchange: labelled({ value: DEFAULTS.exchange, validate: fieldCheck('exchange') }, t('label.exchange')),
+    exchangeType: { value: DEFAULTS.exchangeType, validate: fieldCheck('exchangeType') },
+    routingKey: labelled({ value: DEFAULTS.routingKey, validate: fieldCheck('routingKey') }, t('label.routingKey')),
     prefetch: labelled(
       {
-        value: 100,
+        value: DEFAULTS.prefetch,
         validate: validator<ConsumeProperties>((v) => (isWholeNumber(v, 1, 65535) ? true : t('errors.prefetch'))),
       },
       t('label.prefetch'),
     ),
     ackMode: {
-      value: 'manual',
+      value: DEFAULTS.ackMode,
       validate: validator<ConsumeProperties>((v) => (['manual', 'auto'].includes(v) ? true : t('errors.ack-mode'))),
     },
     unackedTimeout: {
-      value: 300,
+      value: DEFAULTS.unackedTimeout,
       // Blank, or missing in flows saved before the setting existed: the default applies.
       validate: validator<ConsumeProperties>((v) =>
         v === undefined || String(v).trim() === '' || isWholeNumber(v, 0) ? true : t('errors.unacked-timeout'),
       ),
     },
     unackedAction: {
-      value: 'requeue',
+      value: DEFAULTS.unackedAction,
       validate: validator<ConsumeProperties>((v) =>
         v === undefined || v === 'requeue' || v === 'reject' ? true : t('errors.unacked-action'),
       ),
     },
     output: {
-      value: 'auto',
+      value: DEFAULTS.output,
       validate: validator<ConsumeProperties>((v) =>
         ['auto', 'buffer', 'string', 'json'].includes(v) ? true : t('errors.output'),
       ),
@@ -152,7 +140,11 @@ const definition: EditorNodeDef<ConsumeProperties> = {
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     const queueType = $('#node-input-queueType');
     for (const type of QUEUE_TYPES)
       queueType.append(

@@ -14,27 +14,12 @@ import {
   RED,
   utils,
   validator,
+  upgradeNode,
 } from '../../editor/editor-red';
 import { parseArguments } from '../../core/amqp/consumer-queue';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpPublishSettings } from './settings';
 
-type RoutingKeyType = 'str' | 'msg' | 'env' | 'jsonata';
-
-interface PublishProperties extends EditorNodeProperties {
-  broker: string;
-  exchange: string;
-  routingKey: string;
-  routingKeyType: RoutingKeyType;
-  persistent: boolean;
-  mandatory: boolean;
-  returnedAs: 'transient' | 'permanent' | 'delivered';
-  arrayPayload?: 'json' | 'elements';
-  nackedAs?: 'permanent' | 'transient';
-  waitForConfirm: boolean;
-  confirmTimeout: number | string;
-  maxWaiting: number | string;
-  declareQueue: string;
-  declareArguments?: string;
-}
+type PublishProperties = EditorNodeProperties & AmqpPublishSettings;
 
 const t = editorText('amqp-publish');
 const core = coreText('amqp-publish');
@@ -48,15 +33,16 @@ const definition: EditorNodeDef<PublishProperties> = {
   category: CATEGORY,
   color: '#F0963F',
   defaults: {
-    name: { value: '' },
-    broker: labelled({ value: '', type: 'amqp-broker', required: true }, t('label.broker')),
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
+    broker: labelled({ value: DEFAULTS.broker, type: 'amqp-broker', required: true }, t('label.broker')),
     exchange: {
-      value: '',
+      value: DEFAULTS.exchange,
       validate: validator<PublishProperties>((v, _opt) => (fitsName(v) ? true : t('errors.exchange-long'))),
     },
     routingKey: labelled(
       {
-        value: 'logging',
+        value: DEFAULTS.routingKey,
         validate: validator<PublishProperties>(function (v, opt) {
           const type = String(currentValue(this, 'routingKeyType') || 'str');
           if (type !== 'str') return utils().validateTypedProperty(v, type, opt);
@@ -69,33 +55,33 @@ const definition: EditorNodeDef<PublishProperties> = {
       },
       t('label.routingKey'),
     ),
-    routingKeyType: { value: 'str' },
-    persistent: { value: true },
-    mandatory: { value: false },
+    routingKeyType: { value: DEFAULTS.routingKeyType },
+    persistent: { value: DEFAULTS.persistent },
+    mandatory: { value: DEFAULTS.mandatory },
     returnedAs: {
-      value: 'transient',
+      value: DEFAULTS.returnedAs,
       validate: validator<PublishProperties>((v, _opt) =>
         ['transient', 'permanent', 'delivered'].includes(v) ? true : t('errors.returned-as'),
       ),
     },
     arrayPayload: {
-      value: 'json',
+      value: DEFAULTS.arrayPayload,
       // Flows saved before the option existed have none: one JSON message, as before.
       validate: validator<PublishProperties>((v, _opt) =>
         v === undefined || v === 'json' || v === 'elements' ? true : t('errors.array-payload-choice'),
       ),
     },
     nackedAs: {
-      value: 'permanent',
+      value: DEFAULTS.nackedAs,
       // Flows saved before the option existed have none: KumoMTA's 500.
       validate: validator<PublishProperties>((v, _opt) =>
         v === undefined || ['permanent', 'transient'].includes(v) ? true : t('errors.nacked-as'),
       ),
     },
-    waitForConfirm: { value: true },
+    waitForConfirm: { value: DEFAULTS.waitForConfirm },
     confirmTimeout: labelled(
       {
-        value: 30,
+        value: DEFAULTS.confirmTimeout,
         validate: validator<PublishProperties>((v, _opt) => {
           const n = Number(v);
           return String(v).trim() !== '' && Number.isFinite(n) && n > 0 && n <= 86400
@@ -107,13 +93,13 @@ const definition: EditorNodeDef<PublishProperties> = {
     ),
     maxWaiting: labelled(
       {
-        value: 10000,
+        value: DEFAULTS.maxWaiting,
         validate: validator<PublishProperties>((v, _opt) => (isWholeNumber(v, 1) ? true : t('errors.max-waiting'))),
       },
       t('label.maxWaiting'),
     ),
     declareArguments: {
-      value: '',
+      value: DEFAULTS.declareArguments,
       // The same check amqp consume makes of its own queue arguments, with the core's reason for
       // an argument RabbitMQ 4.3 refuses.
       validate: validator<PublishProperties>((v, _opt) => {
@@ -123,7 +109,7 @@ const definition: EditorNodeDef<PublishProperties> = {
       }),
     },
     declareQueue: {
-      value: '',
+      value: DEFAULTS.declareQueue,
       validate: validator<PublishProperties>((v, _opt) => {
         if (!v) return true;
         if (/^amq\./.test(v)) return t('errors.queue-reserved');
@@ -159,7 +145,11 @@ const definition: EditorNodeDef<PublishProperties> = {
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     const routingKey = $('#node-input-routingKey');
     routingKey.typedInput({
       default: 'str',

@@ -16,6 +16,7 @@ import {
   labelled,
   RED,
   validator,
+  upgradeNode,
 } from '../../editor/editor-red';
 import {
   eachNodeOfType,
@@ -26,20 +27,10 @@ import {
   nodeLink,
   placeOf,
 } from '../../editor/protocol-binding';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type CustomProtocolSettings } from './settings';
 
-interface CustomProtocolProperties extends EditorNodeProperties {
-  eventName: string;
-  timeout: number | string;
-  maxInFlight: number | string;
-  maxQueued?: number | string;
-  maxQueuedMB?: number | string;
-  spool?: boolean;
-  batchSize?: string;
-  minBatchSize?: string;
-  maxBatchLatency?: string;
-}
+type CustomProtocolProperties = EditorNodeProperties & CustomProtocolSettings;
 
-const TYPE = 'kumo-custom-protocol';
 const t = editorText(TYPE);
 const say = coreText(TYPE);
 // Every validator declares (value, options): Node-RED shows the message a
@@ -105,10 +96,11 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
   category: CATEGORY,
   color: '#F7AE5B',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     eventName: labelled(
       {
-        value: 'make.amqp',
+        value: DEFAULTS.eventName,
         required: true,
         validate: validator<CustomProtocolProperties & { id?: string }>(function (v, _opt) {
           const name = v || '';
@@ -123,7 +115,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     ),
     timeout: labelled(
       {
-        value: 60,
+        value: DEFAULTS.timeout,
         validate: validator<CustomProtocolProperties>((v, _opt) => {
           const n = Number(v);
           return String(v).trim() !== '' && Number.isFinite(n) && n > 0 ? true : t('errors.timeout');
@@ -133,7 +125,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     ),
     maxInFlight: labelled(
       {
-        value: 128,
+        value: DEFAULTS.maxInFlight,
         validate: validator<CustomProtocolProperties>((v, _opt) =>
           isWholeNumber(v, 1) ? true : t('errors.max-in-flight'),
         ),
@@ -142,7 +134,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     ),
     maxQueued: labelled(
       {
-        value: 10000,
+        value: DEFAULTS.maxQueued,
         // Blank, or missing in flows saved before this setting existed: the runtime's default applies.
         validate: validator<CustomProtocolProperties>((v, _opt) =>
           v === undefined || String(v).trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-queued'),
@@ -152,7 +144,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     ),
     maxQueuedMB: labelled(
       {
-        value: '',
+        value: DEFAULTS.maxQueuedMB,
         validate: validator<CustomProtocolProperties>((v, _opt) => {
           if (v === undefined || String(v).trim() === '') return true;
           const n = Number(v);
@@ -162,10 +154,13 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
       t('label.maxQueuedMB'),
     ),
     // Missing in flows saved before the setting existed: on, as the runtime takes it.
-    spool: { value: true },
-    batchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
-    minBatchSize: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
-    maxBatchLatency: { value: '', validate: validator<CustomProtocolProperties>(batchFieldValidator) },
+    spool: { value: DEFAULTS.spool },
+    batchSize: { value: DEFAULTS.batchSize, validate: validator<CustomProtocolProperties>(batchFieldValidator) },
+    minBatchSize: { value: DEFAULTS.minBatchSize, validate: validator<CustomProtocolProperties>(batchFieldValidator) },
+    maxBatchLatency: {
+      value: DEFAULTS.maxBatchLatency,
+      validate: validator<CustomProtocolProperties>(batchFieldValidator),
+    },
   },
   inputs: 1,
   outputs: 2,
@@ -179,9 +174,11 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     return this.name ? 'node_label_italic' : '';
   },
   onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     this.eventName = freeEventName(this, this.eventName || 'make.amqp');
   },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     const refresh = () => {
       const eventName = String($('#node-input-eventName').val()).trim();
       $('#node-input-kumo-lua').text(`kumo.on('${eventName || '…'}', function(domain, tenant, campaign) …)`);

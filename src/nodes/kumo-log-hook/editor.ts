@@ -14,20 +14,11 @@ import {
   RED,
   utils,
   validator,
+  upgradeNode,
 } from '../../editor/editor-red';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type LogHookSettings } from './settings';
 
-type QueueSource = 'str' | 'env' | 'msg' | 'jsonata';
-
-interface LogHookProperties extends EditorNodeProperties {
-  path: string;
-  queue: string;
-  queueType: QueueSource;
-  maxBody: number | string;
-  maxRecords: number | string;
-  deadline: number | string;
-  bodyTimeout: number | string;
-  secretHeader: string;
-}
+type LogHookProperties = EditorNodeProperties & LogHookSettings;
 
 interface LogHookCredentials {
   secret: string;
@@ -50,10 +41,11 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
   category: CATEGORY,
   color: '#F0963F',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     path: labelled(
       {
-        value: '/kumomta/log',
+        value: DEFAULTS.path,
         required: true,
         validate: validator<LogHookProperties>((v, _opt) => {
           try {
@@ -68,7 +60,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     ),
     queue: labelled(
       {
-        value: 'webhook',
+        value: DEFAULTS.queue,
         validate: validator<LogHookProperties>(function (v, opt) {
           const type = String(currentValue(this, 'queueType') || 'str');
           if ((v || '') === '') return t('errors.queue-empty');
@@ -77,14 +69,17 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
       },
       t('label.queue'),
     ),
-    queueType: { value: 'str' },
+    queueType: { value: DEFAULTS.queueType },
     maxBody: labelled(
-      { value: 5, validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.max-body'))) },
+      {
+        value: DEFAULTS.maxBody,
+        validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.max-body'))),
+      },
       t('label.maxBody'),
     ),
     maxRecords: labelled(
       {
-        value: 10000,
+        value: DEFAULTS.maxRecords,
         validate: validator<LogHookProperties>((v, _opt) =>
           String(v ?? '').trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-records'),
         ),
@@ -93,7 +88,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     ),
     deadline: labelled(
       {
-        value: 50,
+        value: DEFAULTS.deadline,
         validate: validator<LogHookProperties>((v, _opt) =>
           positive(v, 3600) && (String(v ?? '').trim() === '' || Number(v) >= 1) ? true : t('errors.deadline'),
         ),
@@ -102,14 +97,14 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     ),
     bodyTimeout: labelled(
       {
-        value: 10,
+        value: DEFAULTS.bodyTimeout,
         validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.body-timeout'))),
       },
       t('label.bodyTimeout'),
     ),
     secretHeader: labelled(
       {
-        value: 'X-Kumo-Secret',
+        value: DEFAULTS.secretHeader,
         validate: validator<LogHookProperties>((v, _opt) =>
           (v || '') === '' || /^[A-Za-z0-9-]{1,100}$/.test(v) ? true : t('errors.secret-header'),
         ),
@@ -131,7 +126,11 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     // Node-RED answers {} for a node that never had credentials, and would then count the empty
     // Secret as a change on Done: it is empty, so open + Done leaves the node as it was.
     const credentials = (this as { credentials?: Record<string, unknown> }).credentials;

@@ -12,7 +12,17 @@ import {
   type RuleField,
 } from '../../core/kumo/queue-config';
 import { QueueNameError, queueNameFrom } from '../../core/kumo/queue-name';
-import { CATEGORY, coreText, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+import {
+  CATEGORY,
+  coreText,
+  currentValue,
+  editorText,
+  labelled,
+  RED,
+  utils,
+  validator,
+  upgradeNode,
+} from '../../editor/editor-red';
 import {
   eachNodeOfType,
   type FlowNode,
@@ -31,13 +41,9 @@ import {
   PROTOCOLS,
   routedEvents,
 } from '../../editor/queue-config-rules';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type QueueConfigSettings } from './settings';
 
-interface QueueConfigProperties extends EditorNodeProperties {
-  queue: string;
-  queueType: string;
-  /** As the dialog saves them (see FormRule); a flow file may hold anything. */
-  rules: unknown[];
-}
+type QueueConfigProperties = EditorNodeProperties & QueueConfigSettings;
 
 interface Binding {
   enabled: FlowNode[];
@@ -126,10 +132,11 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
   category: CATEGORY,
   color: '#FCCB7E',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     queue: labelled(
       {
-        value: 'queue',
+        value: DEFAULTS.queue,
         validate: validator<QueueConfigProperties>(function (v, opt) {
           const type = String(currentValue(this, 'queueType') || 'msg');
           if ((v || '') === '') return t('errors.queue-empty');
@@ -147,9 +154,9 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
       },
       t('label.queue'),
     ),
-    queueType: { value: 'msg' },
+    queueType: { value: DEFAULTS.queueType },
     rules: {
-      value: [],
+      value: DEFAULTS.rules,
       validate: validateRules as unknown as (this: unknown, value: string) => boolean,
     },
   },
@@ -169,7 +176,11 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     const byEvent = protocolNodesByEvent();
     const container = $('#node-input-rule-container');
 

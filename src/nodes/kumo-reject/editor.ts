@@ -2,14 +2,19 @@
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
 import { isTransientCode, rejectCode } from '../../core/kumo/reject-code';
-import { CATEGORY, currentValue, editorText, labelled, RED, utils, validator } from '../../editor/editor-red';
+import {
+  CATEGORY,
+  currentValue,
+  editorText,
+  labelled,
+  RED,
+  utils,
+  validator,
+  upgradeNode,
+} from '../../editor/editor-red';
+import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type RejectSettings } from './settings';
 
-interface RejectProperties extends EditorNodeProperties {
-  code: string;
-  codeType: string;
-  message: string;
-  messageType: string;
-}
+type RejectProperties = EditorNodeProperties & RejectSettings;
 
 const t = editorText('kumo-reject');
 
@@ -23,10 +28,11 @@ const definition: EditorNodeDef<RejectProperties> = {
   category: CATEGORY,
   color: '#E8835A',
   defaults: {
-    name: { value: '' },
+    name: { value: DEFAULTS.name },
+    version: { value: VERSION },
     code: labelled(
       {
-        value: '451',
+        value: DEFAULTS.code,
         validate: validator<RejectProperties>(function (v, opt) {
           const type = String(currentValue(this, 'codeType') || 'num');
           if (type !== 'num') {
@@ -37,10 +43,10 @@ const definition: EditorNodeDef<RejectProperties> = {
       },
       t('label.code'),
     ),
-    codeType: { value: 'num' },
+    codeType: { value: DEFAULTS.codeType },
     message: labelled(
       {
-        value: '',
+        value: DEFAULTS.message,
         validate: validator<RejectProperties>(function (v, opt) {
           const type = String(currentValue(this, 'messageType') || 'str');
           if (type === 'str') return true;
@@ -49,7 +55,7 @@ const definition: EditorNodeDef<RejectProperties> = {
       },
       t('label.message'),
     ),
-    messageType: { value: 'str' },
+    messageType: { value: DEFAULTS.messageType },
   },
   inputs: 1,
   outputs: 1,
@@ -74,7 +80,11 @@ const definition: EditorNodeDef<RejectProperties> = {
   labelStyle: function () {
     return this.name ? 'node_label_italic' : '';
   },
+  onadd: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
+  },
   oneditprepare: function () {
+    upgradeNode(this, TYPE, MIGRATIONS);
     $('#node-input-code').typedInput({
       default: 'num',
       typeField: $('#node-input-codeType'),

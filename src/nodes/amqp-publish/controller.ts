@@ -1,0 +1,256 @@
+// amqp publish: client:publish{...} + confirm:wait() of KumoMTA's seed, with
+// its Ack / NotRequested = delivered, Nack = kumo.reject(500, ...) handling.
+// Every input ends in exactly one of: output 1, output 2, or done(err). An
+// array published element by element (a custom protocol batch, or the node's
+// setting) leaves once, when every element is settled, and each element of a
+// batch reports its own outcome.
+
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
+import { routingKeyFrom } from '../../core/amqp/amqp-message';
+import { ConfirmPublisher } from '../../core/amqp/confirm-publisher';
+import { parseArguments } from '../../core/amqp/consumer-queue';
+import { ERROR_CODES } from '../../core/text/errors';
+import { isMessage } from '../../core/text/messages';
+import { awaitsAnswer } from '../../core/kumo/record-answers';
+import {
+  MessagePublisher,
+  type Published,
+  type PublishInput,
+  type RoutingKeyOf,
+  reportFailure,
+} from '../../core/publish/message-publisher';
+import { isNackedAs, isReturnedAs, type OutcomeRules, type ReturnedAs } from '../../core/publish/publish-outcome';
+import { failInput, faultSink, NodeError, positiveSetting, setupFailed, ThrottledStatus } from '../../common/node-glue';
+import type { CoreWords, Translate } from '../../common/node-text';
+import { disconnectedStatus, shortReason } from '../../common/short-reason';
+import { PublishCounts } from '../../common/metric-counts';
+import { publishers } from '../../common/metrics';
+import { type AmqpPublishSettings, DEFAULTS } from './settings';
+import { type TypedInput, typedInput } from '../../common/typed-input';
+
+const ROUTING_KEY_TYPES: readonly string[] = ['str', 'msg', 'env', 'jsonata'];
+interface PublishMessage extends NodeMessageInFlow {
+  properties?: unknown;
+  kumo?: unknown;
+  amqp?: unknown;
+  reject?: { code: number; message: string };
+}
+
+/** A day: a confirm that has not come by then is not coming. */
+const CONFIRM_TIMEOUT_MAX_S = 86400;
+
+type Send = (m: (PublishMessage | null)[]) => void;
+type Done = (err?: Error) => void;
+
+/** The declared queue's x-arguments, checked as amqp consume checks its own. */
+function declareArgumentsOf(t: Translate, words: CoreWords, value: unknown): Record<string, unknown> {
+  const { value: args, problem } = parseArguments(value);
+  // An argument RabbitMQ 4 denies says why; anything else is not an object of arguments.
+  if (problem)
+    throw new Error(problem.said ? words.say(problem.said) : t('errors.declare-arguments', { value: String(value) }));
+  return args;
+}
+
+export function amqpPublishController(
+  RED: NodeAPI,
+  node: Node,
+  def: NodeDef & AmqpPublishSettings,
+  t: Translate,
+  words: CoreWords,
+): void {
+  const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
+  const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
+  const keyType = def.routingKeyType || 'str';
+  const rules: OutcomeRules = {
+    // Checked below: a flow file may hold anything.
+    returnedAs: (def.returnedAs || 'transient') as ReturnedAs,
+    nackedAs: def.nackedAs === 'transient' ? 'transient' : 'permanent',
+  };
+  let publisher: ConfirmPublisher | null = null;
+  let messages: MessagePublisher | null = null;
+  let staticKey: string | null = null;
+  let routingKey: TypedInput | null = null;
+
+  // Why the node could not be set up: every message is failed with it, not
+  // with a generic "not configured", so a Catch node sees what to fix.
+  let setupError: string | null = null;
+
+  try {
+    if (!broker) throw new Error(t('errors.no-broker'));
+    if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
+    if (!ROUTING_KEY_TYPES.includes(keyType))
+      throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
+    routingKey = typedInput(RED, node, def.routingKey ?? DEFAULTS.routingKey, keyType);
+    if (routingKey.fixed) staticKey = routingKeyFrom(routingKey.value);
+    // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
+    if (!isReturnedAs(rules.returnedAs)) throw new Error(t('errors.returned-as'));
+    if (def.nackedAs !== undefined && !isNackedAs(def.nackedAs)) throw new Error(t('errors.nacked-as'));
+    if (def.arrayPayload !== undefined && def.arrayPayload !== 'json' && def.arrayPayload !== 'elements') {
+      throw new Error(t('errors.array-payload', { value: String(def.arrayPayload) }));
+    }
+    const positive = (value: unknown, fallback: number, key: string) =>
+      positiveSetting(value, fallback, false, (v) => t(key, { value: v }));
+    const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
+    const confirmTimeoutMs = (seconds: number) => {
+      // Node's timers fire at once past 2^31-1 ms (24.8 days).
+      if (seconds > CONFIRM_TIMEOUT_MAX_S)
+        throw new Error(t('errors.confirm-timeout-too-long', { max: CONFIRM_TIMEOUT_MAX_S }));
+      return seconds * 1000;
+    };
+    publisher = new ConfirmPublisher(broker.connection, {
+      confirm: def.waitForConfirm !== false,
+      confirmTimeoutMs: confirmTimeoutMs(positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid')),
+      maxWaiting: Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid')),
+      declare: declareQueue
+        ? {
+            queue: declareQueue,
+            arguments: declareArgumentsOf(t, words, def.declareArguments),
+            bindExchange: exchange || undefined,
+            // A key read from each msg has no one value to bind with: the queue's own name is its binding key.
+            bindKey: staticKey ?? declareQueue,
+          }
+        : null,
+    });
+    messages = new MessagePublisher(publisher, {
+      exchange,
+      persistent: def.persistent !== false,
+      mandatory: def.mandatory === true,
+      rules,
+      eachElement: def.arrayPayload === 'elements',
+    });
+  } catch (err) {
+    setupError = words.say(err);
+    setupFailed(node, setupError);
+  }
+
+  let logged = '';
+  const status = new ThrottledStatus(node, () => {
+    if (!publisher) return null;
+    const health = publisher.health;
+    if (health.state !== 'problem') logged = '';
+    switch (health.state) {
+      case 'ok': {
+        const count = health.outstanding;
+        const text = count > 0 ? t('status.in-flight', { count }) : t('status.connected');
+        return { state: 'ok', status: { fill: 'green', shape: 'dot', text } };
+      }
+      case 'blocked':
+        return {
+          state: 'blocked',
+          status: { fill: 'yellow', shape: 'dot', text: t('status.blocked', { count: health.outstanding }) },
+        };
+      case 'connecting':
+        return { state: 'connecting', status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
+      case 'problem': {
+        // The status names the problem by its code; the sentence goes to the log once per change
+        // (a lost connection is logged by the broker node, a channel's trouble here).
+        const reason = words.say(health.reason);
+        // Opening a channel is routine; a channel the broker closed is worth a line.
+        const channelClosed = isMessage(health.reason) && health.reason.key === 'confirm-publisher.channel-closed';
+        if (reason !== logged && channelClosed) node.warn(t('log.problem', { reason }));
+        logged = reason;
+        // A channel the broker closed is not a lost connection: the status says which it is.
+        const text = channelClosed
+          ? t('status.channel-closed', { reason: shortReason(reason) })
+          : disconnectedStatus(t, shortReason(reason), broker?.connection?.status);
+        return { state: 'problem', status: { fill: 'red', shape: 'ring', text } };
+      }
+    }
+  });
+  // Per message: a new state shows at once, the in-flight count at most every interval,
+  // with nothing rendered. A new reason comes with a 'change' (the connection or channel), shown at once.
+  const refreshStatus = () => status.refresh(publisher?.problem ? publisher.health.state : 'ok');
+  if (publisher) {
+    publisher.fault = faultSink(node, words);
+    publisher.on('change', () => status.show());
+    publisher.on('warning', (said) => node.warn(words.say(said)));
+    setImmediate(() => status.show());
+  }
+
+  /** Ends a msg that cannot be published: its delivery (every message of a batch) is a transient failure. */
+  const failed = (msg: PublishMessage, err: Error, done: Done) => {
+    reportFailure(msg.kumo, err);
+    failInput(words, done, err);
+  };
+
+  /** The routing key for a msg (a batch element's own msg too); a key it cannot give is bad input. */
+  const keyOf: RoutingKeyOf = (msg: PublishInput, callback) => {
+    if (staticKey !== null) {
+      callback(null, staticKey);
+      return;
+    }
+    if (!routingKey) return;
+    const expression = routingKey.type === 'jsonata';
+    routingKey.read(msg, (err, value) => {
+      let key = '';
+      let failure: Error | null = null;
+      try {
+        if (err && expression)
+          throw new NodeError(ERROR_CODES.badInput, t('errors.routing-key-expression', { error: err.message }));
+        if (err) throw err;
+        key = routingKeyFrom(value);
+      } catch (e) {
+        // An expression's value that is no key says so itself; a property names where it looked.
+        failure =
+          expression && e instanceof Error
+            ? e
+            : new NodeError(
+                ERROR_CODES.badInput,
+                t('errors.routing-key-property', { property: def.routingKey, error: words.say(e) }),
+              );
+      }
+      callback(failure, key);
+    });
+  };
+
+  const counts = new PublishCounts();
+  const untrack = publishers.add(node, { counts, waiting: () => publisher?.outstanding ?? null });
+
+  const publish = (msg: PublishMessage, send: Send, done: Done) => {
+    const started = performance.now();
+    (messages as MessagePublisher).publish(msg, keyOf, (published: Published) => {
+      counts.ended(published, (performance.now() - started) / 1000);
+      refreshStatus();
+      if (published.amqp) msg.amqp = published.amqp;
+      if (published.error) {
+        // A log hook record's failure is its delivery's (retried or bounced) and its request's answer,
+        // which logs one line per request: one error per record would flood the log when the broker is down.
+        if (awaitsAnswer(msg)) done();
+        else failInput(words, done, published.error);
+        return;
+      }
+      if (published.reject) {
+        msg.reject = published.reject;
+        send([null, msg]);
+      } else {
+        send([msg, null]);
+      }
+      done();
+    });
+    refreshStatus();
+  };
+
+  node.on('input', (input: NodeMessageInFlow, send, done) => {
+    const msg = input as PublishMessage;
+    if (!messages) {
+      const reason = setupError
+        ? t('errors.not-configured-because', { reason: setupError })
+        : t('errors.not-configured');
+      counts.results.add('refused');
+      failed(msg, new NodeError(ERROR_CODES.notConfigured, reason), done);
+      return;
+    }
+    publish(msg, send, done);
+  });
+
+  node.on('close', (_removed: boolean, done: () => void) => {
+    untrack();
+    status.stop();
+    // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".
+    node.status({});
+    if (!publisher) return done();
+    // Outstanding confirms get most of Node-RED's 15 s close timeout.
+    publisher.close(10000).then(done, done);
+  });
+}

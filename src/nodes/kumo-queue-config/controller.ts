@@ -1,0 +1,121 @@
+// queue config's behaviour: KumoMTA's get_queue_config. Ordered rules pick a config for the
+// message's queue; a custom_lua config hands the message to the custom protocol node bound to
+// its constructor, every other protocol leaves by the output.
+
+import type { Node, NodeMessageInFlow } from 'node-red';
+import { protocolFor } from '../../core/kumo/protocol-bindings';
+import { type CompiledRules, compileRules, constructorOf, selectQueueConfig } from '../../core/kumo/queue-config';
+import { queueNameFrom } from '../../core/kumo/queue-name';
+import { refusedOutcome, settleRecord } from '../../core/kumo/record-answers';
+import { ERROR_CODES } from '../../core/text/errors';
+import { say } from '../../core/text/messages';
+import { NodeError, refuseInput, setupFailed } from '../../common/node-glue';
+import type { CoreWords, Translate } from '../../common/node-text';
+import type { TypedInput } from '../../common/typed-input';
+import type { QueueConfigSettings } from './settings';
+
+interface RoutedMessage extends NodeMessageInFlow {
+  queue?: unknown;
+  queueConfig?: unknown;
+}
+
+type Send = (msg: NodeMessageInFlow) => void;
+type Done = (err?: Error) => void;
+
+export class QueueConfigController {
+  private readonly rules: CompiledRules | null = null;
+  private readonly configError: string | null = null;
+
+  constructor(
+    node: Node,
+    settings: QueueConfigSettings,
+    /** Where the queue comes from (msg, str, env), or why it cannot. */
+    private readonly queue: TypedInput | Error,
+    private readonly t: Translate,
+    private readonly words: CoreWords,
+  ) {
+    try {
+      if (queue instanceof Error) throw queue;
+      this.rules = compileRules(settings.rules ?? []);
+      const count = Array.isArray(settings.rules) ? settings.rules.length : 0;
+      setImmediate(() =>
+        node.status({
+          fill: 'green',
+          shape: 'dot',
+          text: count === 1 ? t('status.rule') : t('status.rules', { count }),
+        }),
+      );
+    } catch (err) {
+      this.configError = words.say(err);
+      setupFailed(node, this.configError);
+    }
+  }
+
+  /** A bad queue's error, prefixed with where the queue came from. */
+  private badQueue(error: string, property: string): string {
+    const { t } = this;
+    const source = (this.queue as TypedInput).type;
+    return source === 'msg'
+      ? t('errors.queue-from-msg', { property, error })
+      : source === 'env'
+        ? t('errors.queue-from-env', { property, error })
+        : t('errors.queue-from-setting', { error });
+  }
+
+  input(input: NodeMessageInFlow, send: Send, done: Done, property: string): void {
+    const { t, words, rules } = this;
+    const msg = input as RoutedMessage;
+    if (!rules || this.queue instanceof Error) {
+      const reason = String(this.configError);
+      refuseInput(words, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason })));
+      return;
+    }
+    const source = this.queue;
+    source.read(msg, (readError, raw) => {
+      try {
+        if (readError) throw readError;
+        let queue: ReturnType<typeof queueNameFrom>;
+        try {
+          queue = queueNameFrom(raw);
+        } catch (err) {
+          // A fixed or env queue is the node's setting, not the message's fault.
+          const code = source.type === 'msg' ? ERROR_CODES.badInput : ERROR_CODES.notConfigured;
+          throw new NodeError(code, this.badQueue(words.say(err), property));
+        }
+        const { config, timings } = selectQueueConfig(rules, queue);
+        msg.queue = queue;
+        msg.queueConfig = config;
+        const constructorName = constructorOf(config);
+        if (constructorName === null) {
+          // Routed to the flow, not to a custom protocol: nothing will tell a log hook how it ends.
+          settleRecord(
+            msg,
+            refusedOutcome(null, words.say(say('record-answers.routed-nowhere', { queue: queue.name }))),
+          );
+          send(msg);
+          done();
+          return;
+        }
+        const handler = protocolFor(constructorName);
+        if (!handler) {
+          // During a redeploy the custom protocol node is briefly unbound: the sender should try again.
+          throw new NodeError(
+            ERROR_CODES.notBound,
+            t('errors.unbound-event', { name: constructorName, queue: queue.name }),
+          );
+        }
+        const kept = handler.accept(msg, { queue, config, timings });
+        // With the custom protocol's spool on, done() means written to disk: Complete nodes can answer then.
+        if (kept)
+          kept.then(
+            () => done(),
+            (err: unknown) => refuseInput(words, msg, done, err, ERROR_CODES.notKept),
+          );
+        else done();
+      } catch (err) {
+        // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
+        refuseInput(words, msg, done, err, ERROR_CODES.notConfigured);
+      }
+    });
+  }
+}
