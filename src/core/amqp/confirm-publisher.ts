@@ -69,31 +69,12 @@ export class PublishError extends KumoError {
   }
 }
 
-/** The queue a publish node declares: durable, and bound to the exchange it publishes to (which must exist). */
-export interface PublishedQueue {
-  queue: string;
-  /** x-arguments (dead-letter exchange, queue type, TTL, ...): a queue must be declared the same way everywhere. */
-  arguments?: Record<string, unknown>;
-  /** With a named exchange the queue is bound to it with this key. */
-  bindExchange?: string;
-  bindKey?: string;
-}
-
 export interface PublisherSettings {
   confirm: boolean;
   confirmTimeoutMs: number;
   maxWaiting: number;
-  declare?: PublishedQueue | null;
-}
-
-function declarationOf(published: PublishedQueue): QueueDeclaration {
-  const { queue, bindExchange } = published;
-  return {
-    queue,
-    durable: true,
-    arguments: published.arguments ?? {},
-    bind: bindExchange ? { exchange: bindExchange, exchangeType: '', routingKey: published.bindKey ?? '' } : null,
-  };
+  /** A queue declared on every new channel before publishing (amqp publish's Declare queue). */
+  declare?: QueueDeclaration | null;
 }
 
 interface Entry {
@@ -179,7 +160,7 @@ export class ConfirmPublisher extends ContainedEmitter {
     private readonly settings: PublisherSettings,
   ) {
     super();
-    this.declaration = settings.declare ? declarationOf(settings.declare) : null;
+    this.declaration = settings.declare ?? null;
     this.keeper = new ChannelKeeper(
       connection,
       { confirm: settings.confirm, backoff: REOPEN },

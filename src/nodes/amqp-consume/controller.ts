@@ -14,8 +14,7 @@ import {
 } from '../../core/amqp/consumer-queue';
 import { ERROR_CODES } from '../../core/text/errors';
 import { MAX_TIMER_MS } from '../../core/base/clock';
-import { contained } from '../../core/base/contained';
-import { faultSink, NodeError, setupFailed } from '../../common/node-glue';
+import { type ComputedStatus, faultSink, NodeError, setupFailed, ThrottledStatus } from '../../common/node-glue';
 import type { CoreWords, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { ConsumeCounts } from '../../common/metric-counts';
@@ -140,64 +139,52 @@ export function amqpConsumeController(
     setupFailed(node, words.say(err));
   }
 
-  // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
-  let statusTimer: NodeJS.Timeout | null = null;
-  let shown = '';
   let logged = '';
   // A new reconnect time is a new state: its "retrying in N s" shows at once.
   const stateKey = (c: Consumer) =>
     `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
-  const showStatus = () => {
-    if (statusTimer) clearTimeout(statusTimer);
-    statusTimer = null;
-    const c = consumer;
-    if (!c) return;
-    shown = stateKey(c);
-    if (c.state !== 'waiting' && c.state !== 'disconnected') logged = '';
-    switch (c.state) {
-      case 'connecting':
-        node.status({ fill: 'yellow', shape: 'ring', text: t('status.connecting') });
-        break;
-      case 'consuming':
-        if (c.unacknowledged > 0) {
+  // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
+  const status = new ThrottledStatus(
+    node,
+    (): ComputedStatus | null => {
+      const c = consumer;
+      if (!c) return null;
+      const state = stateKey(c);
+      if (c.state !== 'waiting' && c.state !== 'disconnected') logged = '';
+      switch (c.state) {
+        case 'connecting':
+          return { state, status: { fill: 'yellow', shape: 'ring', text: t('status.connecting') } };
+        case 'consuming': {
+          if (c.unacknowledged === 0)
+            return { state, status: { fill: 'green', shape: 'dot', text: t('status.connected') } };
           const seconds = Math.floor(c.oldestUnackedMs / 1000);
           const text =
             seconds >= 1
               ? t('status.unacknowledged-oldest', { count: c.unacknowledged, seconds })
               : t('status.unacknowledged', { count: c.unacknowledged });
-          node.status({ fill: seconds >= 60 ? 'yellow' : 'green', shape: 'dot', text });
-        } else node.status({ fill: 'green', shape: 'dot', text: t('status.connected') });
-        break;
-      case 'cancelled':
-        node.status({ fill: 'yellow', shape: 'ring', text: t('status.cancelled') });
-        break;
-      case 'waiting':
-      case 'disconnected': {
-        // The status names the problem by its code; the sentence goes to the log once per change
-        // (a lost connection is logged by the broker node, the queue's or channel's trouble here).
-        const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '');
-        if (reason !== logged && broker?.connection?.connected) node.warn(t('log.problem', { reason }));
-        logged = reason;
-        node.status({
-          fill: 'red',
-          shape: 'ring',
-          text: disconnectedStatus(t, shortReason(reason), broker?.connection?.status),
-        });
-        break;
+          return { state, status: { fill: seconds >= 60 ? 'yellow' : 'green', shape: 'dot', text } };
+        }
+        case 'cancelled':
+          return { state, status: { fill: 'yellow', shape: 'ring', text: t('status.cancelled') } };
+        case 'waiting':
+        case 'disconnected': {
+          // The status names the problem by its code; the sentence goes to the log once per change
+          // (a lost connection is logged by the broker node, the queue's or channel's trouble here).
+          const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '');
+          if (reason !== logged && broker?.connection?.connected) node.warn(t('log.problem', { reason }));
+          logged = reason;
+          const text = disconnectedStatus(t, shortReason(reason), broker?.connection?.status);
+          return { state, status: { fill: 'red', shape: 'ring', text } };
+        }
+        case 'closed':
+          return null;
       }
-      case 'closed':
-        break;
-    }
+    },
+    STATUS_INTERVAL_MS,
+  );
+  const refreshStatus = () => {
+    if (consumer) status.refresh(stateKey(consumer));
   };
-  function refreshStatus() {
-    if (!consumer) return;
-    if (stateKey(consumer) !== shown) showStatus();
-    else if (!statusTimer)
-      statusTimer = setTimeout(
-        contained(() => faults, showStatus),
-        STATUS_INTERVAL_MS,
-      );
-  }
   if (consumer) {
     consumer.fault = faults;
     consumer.on('change', refreshStatus);
@@ -217,7 +204,7 @@ export function amqpConsumeController(
       argumentsKnown = false; // consumed as it is: its arguments are not the declaration's
       node.warn(t('errors.declare-refused', { queue, error }));
     });
-    setImmediate(showStatus);
+    setImmediate(() => status.show());
   }
 
   const untrack = consumers.add(node, {
@@ -228,8 +215,7 @@ export function amqpConsumeController(
 
   node.on('close', (_removed: boolean, done: () => void) => {
     untrack();
-    if (statusTimer) clearTimeout(statusTimer);
-    statusTimer = null;
+    status.stop();
     // A stopped node (its flow disabled, or removed) shows nothing rather than a stale "connected".
     node.status({});
     if (!consumer) return done();

@@ -102,13 +102,14 @@ export function amqpPublishController(
       confirm: def.waitForConfirm !== false,
       confirmTimeoutMs: confirmTimeoutMs(positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid')),
       maxWaiting: Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid')),
+      // Durable, and bound to the exchange the node publishes to (which must exist). A key read
+      // from each msg has no one value to bind with: the queue's own name is its binding key.
       declare: declareQueue
         ? {
             queue: declareQueue,
+            durable: true,
             arguments: declareArgumentsOf(t, words, def.declareArguments),
-            bindExchange: exchange || undefined,
-            // A key read from each msg has no one value to bind with: the queue's own name is its binding key.
-            bindKey: staticKey ?? declareQueue,
+            bind: exchange ? { exchange, exchangeType: '', routingKey: staticKey ?? declareQueue } : null,
           }
         : null,
     });
