@@ -78,10 +78,10 @@ export class CustomProtocolCounts {
 }
 
 /** Seconds from a publish to its confirm: a loopback broker answers in about a millisecond. */
-export const CONFIRM_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const CONFIRM_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** How an AMQP message that amqp publish offered ended. */
-export const PUBLISH_RESULTS = ['Ack', 'NotRequested', 'Nack', 'returned', 'timeout', 'refused', 'error'] as const;
+const PUBLISH_RESULTS = ['Ack', 'NotRequested', 'Nack', 'returned', 'timeout', 'refused', 'error'] as const;
 export type PublishResult = (typeof PUBLISH_RESULTS)[number];
 
 export class PublishCounts {
@@ -129,7 +129,7 @@ export class BrokerCounts {
 }
 
 /** x-delivery-count: 0 first time; a quorum queue dead-letters (or drops) past 20 by default since RabbitMQ 4.0. */
-export const DELIVERY_COUNTS = [0, 1, 2, 3, 5, 10, 20, 50];
+const DELIVERY_COUNTS = [0, 1, 2, 3, 5, 10, 20, 50];
 
 export class ConsumeCounts {
   delivered = 0;
@@ -146,7 +146,7 @@ export class AckCounts {
 }
 
 /** Records in one request: KumoMTA's log hooks post one, or a batch of up to their batch_size. */
-export const RECORDS_PER_REQUEST = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
+const RECORDS_PER_REQUEST = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
 export class LogHookCounts {
   /** Requests by the status code they were answered with. */

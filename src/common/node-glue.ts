@@ -6,9 +6,9 @@ import type { Node, NodeStatus } from 'node-red';
 import { contained, type FaultSink } from '../core/base/contained';
 import type { ErrorCode } from '../core/text/errors';
 import { say } from '../core/text/messages';
-import { refusedOutcome, settleRecord } from '../core/kumo/record-answers';
+import { refusedOutcome, answerRecord } from '../core/kumo/record-answers';
 import { type Migration, migrate } from './migrate';
-import type { CoreWords } from './node-text';
+import type { CoreText } from './node-text';
 import { errorStatus } from './short-reason';
 
 /** An error the glue words itself, from its node's catalogue (already in Node-RED's language), with a code. */
@@ -88,8 +88,8 @@ export class ThrottledStatus {
  * Where a node's contained faults go (see core/base/contained.ts): its log, with its name,
  * so an error inside a timer or a broker event is seen without stopping Node-RED.
  */
-export function faultSink(node: Node, words: CoreWords): FaultSink {
-  return (err) => node.error(words.say(say('contained.fault', { error: words.say(err) })));
+export function faultSink(node: Node, core: CoreText): FaultSink {
+  return (err) => node.error(core.render(say('contained.fault', { error: core.render(err) })));
 }
 
 /**
@@ -112,14 +112,14 @@ export function upToDate<D extends object>(
   type: string,
   def: D,
   steps: readonly Migration[],
-  words: CoreWords,
+  core: CoreText,
 ): (D & { version: number }) | null {
   try {
     return migrate(type, def, steps);
   } catch (err) {
-    setupFailed(node, words.say(err));
+    setupFailed(node, core.render(err));
     // Every message then fails with the same reason, so a Catch node sees what to fix.
-    node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => failInput(words, done, err));
+    node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => failInput(core, done, err));
     return null;
   }
 }
@@ -128,8 +128,8 @@ export function upToDate<D extends object>(
  * Ends an input with an error Catch nodes see: every node's input errors end here.
  * A core error is said in Node-RED's language; an error without a code gets `code`.
  */
-export function failInput(words: CoreWords, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
-  done(words.error(err, code));
+export function failInput(core: CoreText, done: (err?: Error) => void, err: unknown, code?: ErrorCode): void {
+  done(core.error(err, code));
 }
 
 /**
@@ -137,13 +137,13 @@ export function failInput(words: CoreWords, done: (err?: Error) => void, err: un
  * (one log line per request, not one per record), anything else fails as failInput does.
  */
 export function refuseInput(
-  words: CoreWords,
+  core: CoreText,
   msg: object,
   done: (err?: Error) => void,
   err: unknown,
   code?: ErrorCode,
 ): void {
-  const error = words.error(err, code);
-  if (settleRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
-  else failInput(words, done, error);
+  const error = core.error(err, code);
+  if (answerRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
+  else failInput(core, done, error);
 }

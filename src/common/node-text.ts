@@ -7,7 +7,7 @@
 
 import type { NodeAPI } from 'node-red';
 import { CoreError, type ErrorCode, withCode } from '../core/text/errors';
-import { fill, type MessageLookup, spoken } from '../core/text/messages';
+import { fill, type MessageLookup, render } from '../core/text/messages';
 
 /** Where the build puts core/messages.<lang>.json inside each node's catalogue. */
 export const CORE_NAMESPACE = 'kumo';
@@ -45,9 +45,9 @@ function coreLookup(RED: NodeAPI): MessageLookup {
   };
 }
 
-export interface CoreWords {
+export interface CoreText {
   /** What the core says (a Message, a core error) in Node-RED's language; any other error's own text. */
-  say: (what: unknown) => string;
+  render: (what: unknown) => string;
   /**
    * The error as Catch nodes get it: a core error's words in Node-RED's language (a
    * copy when they differ from its English, with its name, code and parameters), and
@@ -56,20 +56,20 @@ export interface CoreWords {
   error(err: unknown, code?: ErrorCode): Error;
 }
 
-export function coreWords(RED: NodeAPI): CoreWords {
+export function coreText(RED: NodeAPI): CoreText {
   const find = coreLookup(RED);
-  const speak = (what: unknown): string => spoken(what, find);
+  const inWords = (what: unknown): string => render(what, find);
   return {
-    say: speak,
+    render: inWords,
     error(err, code) {
       let error = err instanceof Error ? err : new Error(String(err));
       if (error instanceof CoreError) {
-        const words = speak(error);
-        if (words !== error.message) {
+        const rendered = inWords(error);
+        if (rendered !== error.message) {
           // The original may be shared (one connection loss fails many messages): it keeps its English.
           const copy = Object.create(Object.getPrototypeOf(error)) as CoreError;
           Object.defineProperties(copy, Object.getOwnPropertyDescriptors(error));
-          Object.defineProperty(copy, 'message', { value: words, writable: true, configurable: true });
+          Object.defineProperty(copy, 'message', { value: rendered, writable: true, configurable: true });
           error = copy;
         }
       }

@@ -10,7 +10,7 @@ import { say } from '../core/text/messages';
 import type { AckCounts, CountsBy, LogHookCounts } from './metric-counts';
 // Types only: metrics.ts starts the feed and hands it its members.
 import type { BrokerSource, BrokerState, ConsumeSource, CustomProtocolSource, NodeLabels } from './metrics';
-import { coreWords } from './node-text';
+import { coreText } from './node-text';
 
 /** The comms topic the editor subscribes to. */
 export const SIDEBAR_TOPIC = 'kumo/sidebar';
@@ -56,7 +56,7 @@ export interface ConsumerRow extends SidebarRow {
   timedOut: Record<string, number>;
 }
 
-/** An amqp ack node: it settles what any consumer delivered, so it has a row of its own. */
+/** An amqp ack node: it acknowledges what any consumer delivered, so it has a row of its own. */
 export interface AckRow extends SidebarRow {
   acked: number;
   /** By how: 'nack' or 'reject' (with requeue). */
@@ -246,11 +246,11 @@ const feeds = new WeakSet<object>();
 export function startSidebarFeed(RED: NodeAPI, sources: SidebarSources, clock?: Clock): void {
   if (feeds.has(RED.events)) return;
   feeds.add(RED.events);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   const feed = new SidebarFeed(
     sources,
     (snapshot) => RED.comms.publish(SIDEBAR_TOPIC, snapshot, true),
-    (err) => RED.log.error(words.say(say('contained.fault', { error: words.say(err) }))),
+    (err) => RED.log.error(core.render(say('contained.fault', { error: core.render(err) }))),
     clock,
   );
   RED.events.on('flows:started', () => feed.wake());

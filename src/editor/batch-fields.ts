@@ -5,7 +5,7 @@ import { customLuaBatch } from '../core/kumo/batching';
 
 /** True, or the core's message for the first problem (blank fields are not set, so fine). */
 export function batchProblem(
-  say: (what: unknown) => string,
+  render: (what: unknown) => string,
   fields: {
     batch_size: unknown;
     min_batch_size: unknown;
@@ -16,6 +16,6 @@ export function batchProblem(
     customLuaBatch(fields);
     return true;
   } catch (err) {
-    return say(err);
+    return render(err);
   }
 }

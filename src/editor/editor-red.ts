@@ -3,7 +3,7 @@
 
 import type { EditorRED } from 'node-red';
 import { type Definition, type Migration, migrate } from '../common/migrate';
-import { type MessageLookup, spoken } from '../core/text/messages';
+import { type MessageLookup, render } from '../core/text/messages';
 
 /** Node-RED's editor API; node definition scripts run after the editor created it. */
 export const RED = (window as unknown as { RED: EditorRED }).RED;
@@ -19,18 +19,21 @@ export function editorText(type: string): EditorTranslate {
   return (key, vars) => RED._(`${namespace}:${type}.${key}`, vars);
 }
 
-/**
- * What the core says (a Message, or a core error a validator threw) in the editor's
- * language: the build puts the core's catalogue into each node's under `kumo`.
- */
-export function coreText(type: string): (what: unknown) => string {
+/** The core's words in the editor, as the glue's coreText (common/node-text.ts) gives them at runtime. */
+export interface EditorCoreText {
+  /** What the core says (a Message, or a core error a validator threw) in the editor's language. */
+  render: (what: unknown) => string;
+}
+
+/** The build puts the core's catalogue into each node's under `kumo`: the editor reads it there. */
+export function coreText(type: string): EditorCoreText {
   const namespace = `${PACKAGE}/${type}`;
   const lookup: MessageLookup = (key, vars) => {
     const translated = RED._(`${namespace}:kumo.${key}`, vars);
     // i18next answers a missing key with the key: the core's English is used then.
     return translated && !translated.endsWith(`kumo.${key}`) ? translated : null;
   };
-  return (what) => spoken(what, lookup);
+  return { render: (what) => render(what, lookup) };
 }
 
 /** A form field's current value while the dialog is open, else the node's saved one. */
@@ -82,6 +85,6 @@ export function upgradeNode(node: object, type: string, steps: readonly Migratio
     const migrated = migrate(type, { ...fields }, steps);
     for (const [key, value] of Object.entries(migrated)) if (fields[key] !== value) fields[key] = value;
   } catch (err) {
-    RED.notify(coreText(type)(err), 'error');
+    RED.notify(coreText(type).render(err), 'error');
   }
 }

@@ -110,8 +110,8 @@ export function keepUnshown(saved: unknown, rule: FormRule): FormRule {
  * What the runtime would refuse at deploy, in the core's words, plus one hint
  * of the editor's own: `domain == ""` is valid but can never match.
  */
-export function formProblems(rule: unknown, t: EditorTranslate, say: (what: unknown) => string): FormProblem[] {
-  const problems: FormProblem[] = ruleProblems(rule).map((p) => ({ field: p.field, message: say(p.said) }));
+export function formProblems(rule: unknown, t: EditorTranslate, render: (what: unknown) => string): FormProblem[] {
+  const problems: FormProblem[] = ruleProblems(rule).map((p) => ({ field: p.field, message: render(p.said) }));
   const match = isRecord(rule) && isRecord(rule.match) ? rule.match : {};
   const domain = isRecord(match.domain) ? match.domain : {};
   // The domain comes first in the form, so its hint does too.

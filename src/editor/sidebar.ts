@@ -24,8 +24,9 @@ const CHART_WIDTH = 100;
 const CHART_HEIGHT = 20;
 const SVG = 'http://www.w3.org/2000/svg';
 
-const t = editorText('amqp-broker');
-const say = (key: string, vars?: Record<string, string | number>) => t(`sidebar.${key}`, vars);
+const brokerCatalogue = editorText('amqp-broker');
+/** The tab's words: the sidebar section of amqp broker's catalogue. */
+const t = (key: string, vars?: Record<string, string | number>) => brokerCatalogue(`sidebar.${key}`, vars);
 
 function element<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -49,15 +50,15 @@ function count(value: number | null): string {
 function age(seconds: number | null): string {
   if (seconds === null) return '–';
   const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return say('age.seconds', { n: s });
-  if (s < 3600) return say('age.minutes', { n: Math.floor(s / 60) });
-  if (s < 86400) return say('age.hours', { n: Math.floor(s / 3600) });
-  return say('age.days', { n: Math.floor(s / 86400) });
+  if (s < 60) return t('age.seconds', { n: s });
+  if (s < 3600) return t('age.minutes', { n: Math.floor(s / 60) });
+  if (s < 86400) return t('age.hours', { n: Math.floor(s / 3600) });
+  return t('age.days', { n: Math.floor(s / 86400) });
 }
 
 function rate(perSecond: number): string {
   const n = perSecond >= 10 || perSecond === 0 ? perSecond.toFixed(0) : perSecond.toFixed(1);
-  return say('rate', { n });
+  return t('rate', { n });
 }
 
 function sum(counts: Record<string, number>): number {
@@ -96,7 +97,7 @@ interface Shown {
   charted?: { value: number; title: string };
 }
 
-const cell = (key: string, value: string, title?: string): Cell => ({ key, label: say(`count.${key}`), value, title });
+const cell = (key: string, value: string, title?: string): Cell => ({ key, label: t(`count.${key}`), value, title });
 
 function customProtocol(row: CustomProtocolRow): Shown {
   return {
@@ -112,7 +113,7 @@ function customProtocol(row: CustomProtocolRow): Shown {
       cell('waiting', count(row.waiting)),
       cell('oldest', age(row.oldestWaitingSeconds)),
     ],
-    charted: { value: row.delivered, title: say('chart.delivered') },
+    charted: { value: row.delivered, title: t('chart.delivered') },
   };
 }
 
@@ -124,7 +125,7 @@ function consumer(row: ConsumerRow): Shown {
       cell('oldest', age(row.oldestSeconds)),
       cell('timedOut', count(sum(row.timedOut)), byKey(row.timedOut)),
     ],
-    charted: { value: row.delivered, title: say('chart.delivered') },
+    charted: { value: row.delivered, title: t('chart.delivered') },
   };
 }
 
@@ -135,7 +136,7 @@ function ack(row: AckRow): Shown {
       cell('requeued', count(sum(row.requeued)), byKey(row.requeued)),
       cell('rejected', count(row.rejected)),
     ],
-    charted: { value: row.acked, title: say('chart.acked') },
+    charted: { value: row.acked, title: t('chart.acked') },
   };
 }
 
@@ -147,11 +148,11 @@ function logHook(row: LogHookRow): Shown {
       cell('records', count(row.records)),
       ...answers.map(([code, n]) => ({
         key: `answer-${code}`,
-        label: say('count.answered', { code }),
+        label: t('count.answered', { code }),
         value: count(n),
       })),
     ],
-    charted: { value: row.records, title: say('chart.records') },
+    charted: { value: row.records, title: t('chart.records') },
   };
 }
 
@@ -243,7 +244,7 @@ class RowView {
   constructor(id: string, broker: boolean) {
     this.element = element('div', 'kumo-sidebar-row');
     this.element.dataset.id = id;
-    this.element.title = say('reveal');
+    this.element.title = t('reveal');
     this.element.addEventListener('click', () => reveal(id));
     const head = element('div', 'kumo-sidebar-head', this.element);
     this.dot = broker ? element('span', 'kumo-sidebar-dot', head) : null;
@@ -259,7 +260,7 @@ class RowView {
     if (this.dot) this.dot.dataset.colour = STATE_COLOUR[row.state];
     this.element.dataset.state = row.state;
     const time = age((at - row.sinceMs) / 1000);
-    this.aside.textContent = say('stateSince', { state: say(`state.${row.state}`), time });
+    this.aside.textContent = t('stateSince', { state: t(`state.${row.state}`), time });
     const where = [row.endpoint, row.state === 'connected' ? null : row.reason].filter((s) => s).join(' · ');
     this.detail.textContent = where;
     this.detail.hidden = where === '';
@@ -310,10 +311,10 @@ class SectionView {
   ) {
     const section = element('div', 'kumo-sidebar-section', parent);
     section.dataset.section = key;
-    element('div', 'kumo-sidebar-title', section).textContent = say(`section.${key}`);
+    element('div', 'kumo-sidebar-title', section).textContent = t(`section.${key}`);
     this.list = element('div', 'kumo-sidebar-rows', section);
     this.empty = element('div', 'kumo-sidebar-empty', section);
-    this.empty.textContent = say('none');
+    this.empty.textContent = t('none');
   }
 
   /** The rows of this snapshot, created or updated by `update`; rows of nodes gone are removed. */
@@ -359,7 +360,7 @@ function createTab(): void {
     const at = data.at;
     brokers.show(data.brokers, (view, row) => view.broker(row, at));
     protocols.show(data.customProtocols, (view, row) => view.counted(row, customProtocol(row), at));
-    // amqp ack settles what the consumers delivered: its rows follow theirs.
+    // amqp ack acknowledges what the consumers delivered: its rows follow theirs.
     consumers.show<SidebarRow>([...data.consumers, ...data.acks], (view, row) =>
       view.counted(row, row.type === 'amqp-ack' ? ack(row as AckRow) : consumer(row as ConsumerRow), at),
     );

@@ -10,7 +10,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { SideChannel, uniqueName, AMQP_URL } = require('../helpers/amqp');
 const { startNodeRed, freePort } = require('../helpers/node-red-process');
-const { RetryStore, readRetryStore } = require('../../nodes/lib/core/store/retry-store');
+const { RetryStore } = require('../../nodes/lib/core/store/retry-store');
+const { countDiskSyncs } = require('../helpers/disk-syncs');
 const { eventually } = require('../helpers/eventually');
 
 function flow(queue, sendTo, url = AMQP_URL) {
@@ -80,6 +81,26 @@ function flow(queue, sendTo, url = AMQP_URL) {
   ];
 }
 
+/**
+ * What the store file of a running node holds, read from a copy: a load cleans up (temporary
+ * files, a file it cannot read), which must not touch the directory the node writes in.
+ */
+function storedIn(file, eventName) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-store-copy-'));
+  try {
+    const copy = path.join(dir, path.basename(file));
+    try {
+      fs.copyFileSync(file, copy);
+    } catch (err) {
+      if (err.code === 'ENOENT') return { deliveries: [], problem: null };
+      throw err;
+    }
+    return new RetryStore(copy, eventName).load();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Temporary files of store writes in `dir`: a finished write renames its own away. */
 function temporaryFiles(dir) {
   return fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
@@ -128,7 +149,7 @@ describe('durable retries', function () {
     assert.ok(elapsed < 5000, `the redeploy took ${elapsed} ms with the broker down`);
     await nodeRed.waitForLog(/20 message\(s\) of "make\.durable" were not delivered before the flow stopped/);
     const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
-    const kept = readRetryStore(store)
+    const kept = storedIn(store, 'make.durable')
       .deliveries.map((d) => d.payload.value.id)
       .sort();
     assert.deepEqual(kept, ids.slice().sort());
@@ -152,7 +173,10 @@ describe('durable retries', function () {
     }
     // The store file appears once the transient failures are recorded.
     const store = path.join(nodeRed.userDir, 'kumo-amqp', 'retries-make.durable.json');
-    await eventually('the store to hold every message', () => readRetryStore(store).deliveries.length === ids.length);
+    await eventually(
+      'the store to hold every message',
+      () => storedIn(store, 'make.durable').deliveries.length === ids.length,
+    );
     const userDir = nodeRed.userDir;
     await nodeRed.stop({ keep: true });
     nodeRed = null;
@@ -195,10 +219,10 @@ describe('durable retries', function () {
         return handle;
       };
       const { RetryStore } = require(${JSON.stringify(path.resolve(__dirname, '../../nodes/lib/core/store/retry-store'))});
-      const store = new RetryStore(${JSON.stringify(file)}, 'make.crash');
       let n = 0;
       const big = 'x'.repeat(4096);
-      (async () => { for (;;) { n++; const list = Array.from({ length: 200 + (n % 50) }, (_, i) => ({ id: n + '-' + i, payload: { type: 'string', value: big }, queue: { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null }, queueConfig: { protocol: { custom_lua: { constructor: 'make.crash' } }, retry_interval: '1m', max_retry_interval: null, max_age: '1h' }, createdMs: 0, attempts: 1, dueMs: 0, props: {} })); await store.save(list); if (n === 3) process.stdout.write('writing\\n'); } })();
+      // Each write is a store's first, without load(): a snapshot that replaces whatever the file held.
+      (async () => { for (;;) { n++; const store = new RetryStore(${JSON.stringify(file)}, 'make.crash'); for (let i = 0; i < 200 + (n % 50); i++) store.put({ id: n + '-' + i, payload: { type: 'string', value: big }, queue: { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null }, queueConfig: { protocol: { custom_lua: { constructor: 'make.crash' } }, retry_interval: '1m', max_retry_interval: null, max_age: '1h' }, createdMs: 0, attempts: 1, dueMs: 0, props: {} }); await store.flush(); if (n === 3) process.stdout.write('writing\\n'); } })();
     `;
     for (let round = 0; round < 6; round++) {
       // Even rounds: a kill at varied points of the write loop. Odd rounds: a kill inside snapshot number holdAt.
@@ -373,7 +397,14 @@ describe('durable retries', function () {
       props: {},
     });
     const writes = [
-      ['a snapshot (save)', () => store.save([delivery('a'), delivery('b')])],
+      [
+        'a snapshot (the first write)',
+        () => {
+          store.put(delivery('a'));
+          store.put(delivery('b'));
+          return store.flush();
+        },
+      ],
       [
         'an append',
         () => {
@@ -388,14 +419,25 @@ describe('durable retries', function () {
           return store.flush();
         },
       ],
-      ['the removal of the last delivery', () => store.save([])],
+      [
+        'the removal of the last delivery',
+        () => {
+          for (const id of ['a', 'b', 'c']) store.remove(id);
+          return store.flush();
+        },
+      ],
     ];
-    for (const [what, write] of writes) {
-      await write();
-      assert.deepEqual(temporaryFiles(dir), [], `${what} left a temporary file`);
+    const syncs = await countDiskSyncs();
+    try {
+      for (const [what, write] of writes) {
+        await write();
+        assert.deepEqual(temporaryFiles(dir), [], `${what} left a temporary file`);
+      }
+    } finally {
+      syncs.stop();
     }
     assert.ok(!fs.existsSync(file), 'the store file is removed once nothing is kept');
-    assert.ok(store.syncs >= 3, `only ${store.syncs} writes reached the disk: the writes above did not happen`);
+    assert.ok(syncs.count >= 3, `only ${syncs.count} writes reached the disk: the writes above did not happen`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -109,7 +109,7 @@ describe('publish options: msg.properties sets AMQP basic properties', function 
     assert.deepEqual(publishOptions(properties, true, RAW), { persistent: true, ...properties });
   });
 
-  it('lists exactly the properties SPEC §3 allows', function () {
+  it('lists exactly the properties docs/nodes/amqp-publish.md allows', function () {
     assert.deepEqual([...PROPERTY_NAMES].sort(), [
       'appId',
       'contentEncoding',

@@ -5,6 +5,7 @@
 const assert = require('node:assert/strict');
 const fc = require('fast-check');
 const { Backoff, backoffDelayMs } = require('../../nodes/lib/core/amqp/backoff');
+const { DEFAULT_BACKOFF } = require('../../nodes/lib/core/amqp/broker-connection');
 
 /** Whole milliseconds of 10 or more, as every user's settings are; jitter below 1, so no delay rounds to 0. */
 const settings = fc
@@ -79,5 +80,75 @@ describe('backoff: the wait before the next try', function () {
     );
     backoff.reset();
     assert.deepEqual([backoff.next(), backoff.next()], [50, 100]);
+  });
+});
+
+// The broker connection redials by it, with a jitter of its own.
+const BACKOFF = { initialDelayMs: 100, maxDelayMs: 10000, jitter: 0.2 };
+const MIDDLE = () => 0.5; // jitter of exactly zero
+const LOWEST = () => 0;
+const HIGHEST = () => 0.999999; // Math.random() is always < 1
+
+describe('reconnect: the delay doubles from initialDelayMs', function () {
+  it('waits initialDelayMs before the first retry', function () {
+    assert.equal(backoffDelayMs(1, BACKOFF, MIDDLE), 100);
+  });
+
+  it('doubles with each failed attempt', function () {
+    const delays = [1, 2, 3, 4, 5, 6].map((n) => backoffDelayMs(n, BACKOFF, MIDDLE));
+    assert.deepEqual(delays, [100, 200, 400, 800, 1600, 3200]);
+  });
+
+  it('treats attempt 0 like attempt 1', function () {
+    assert.equal(backoffDelayMs(0, BACKOFF, MIDDLE), 100);
+  });
+
+  it("starts at 200 ms with the broker connection's default", function () {
+    assert.equal(backoffDelayMs(1, DEFAULT_BACKOFF, MIDDLE), 200);
+  });
+});
+
+describe('reconnect: the delay never exceeds maxDelayMs', function () {
+  it('stays at or under the cap, jitter included, however many attempts failed', function () {
+    for (const attempt of [7, 8, 10, 20, 100, 2000]) {
+      for (const random of [LOWEST, MIDDLE, HIGHEST]) {
+        const delay = backoffDelayMs(attempt, BACKOFF, random);
+        assert.ok(delay <= BACKOFF.maxDelayMs, `attempt ${attempt}: ${delay} ms > ${BACKOFF.maxDelayMs} ms`);
+        assert.ok(Number.isFinite(delay) && delay > 0, `attempt ${attempt}: ${delay}`);
+      }
+    }
+  });
+
+  it('reaches close to the cap with the highest jitter', function () {
+    assert.equal(backoffDelayMs(50, BACKOFF, HIGHEST), 10000);
+  });
+
+  it('does not put every late attempt on exactly maxDelayMs', function () {
+    // base is capped at max/(1+jitter), so without jitter it sits below the cap
+    assert.equal(backoffDelayMs(50, BACKOFF, MIDDLE), Math.round(10000 / 1.2));
+    assert.equal(backoffDelayMs(50, BACKOFF, LOWEST), Math.round((10000 / 1.2) * 0.8));
+  });
+});
+
+describe('reconnect: jitter spreads the delay by ±jitter', function () {
+  it('gives base × (1 - jitter) for random() = 0', function () {
+    assert.equal(backoffDelayMs(3, BACKOFF, LOWEST), 320);
+  });
+
+  it('approaches base × (1 + jitter) as random() → 1', function () {
+    assert.equal(backoffDelayMs(3, BACKOFF, HIGHEST), 480);
+  });
+
+  it('stays inside the band for any random()', function () {
+    for (let i = 0; i <= 100; i++) {
+      const r = Math.min(i / 100, 0.999999);
+      const delay = backoffDelayMs(4, BACKOFF, () => r);
+      assert.ok(delay >= 640 && delay <= 960, `random()=${r}: ${delay}`);
+    }
+  });
+
+  it('uses Math.random when no random is given', function () {
+    const delay = backoffDelayMs(2, BACKOFF);
+    assert.ok(delay >= 160 && delay <= 240, String(delay));
   });
 });

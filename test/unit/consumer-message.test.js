@@ -1,7 +1,7 @@
 'use strict';
 // The pure parts of amqp consume: a delivery as a msg (payload by content
 // type, msg.amqp, the handle), the queue declaration its settings describe,
-// and the handles amqp ack reads (settled on a real channel in consumer.test.js).
+// and the handles amqp ack reads (acknowledged on a real channel in consumer.test.js).
 
 const assert = require('node:assert/strict');
 const { decodeDelivery } = require('../../nodes/lib/core/amqp/consumer-message');
@@ -12,7 +12,7 @@ const {
   dropsPastDeliveryLimit,
 } = require('../../nodes/lib/core/amqp/consumer-queue');
 const { render } = require('../../nodes/lib/core/text/messages');
-const { parseHandle, settle } = require('../../nodes/lib/core/amqp/consumer-handles');
+const { parseHandle, acknowledge } = require('../../nodes/lib/core/amqp/consumer-handles');
 const { isAckAction } = require('../../nodes/lib/core/amqp/consumer-ack');
 
 /** A delivery as amqplib hands it over: every basic property present, undefined when not set. */
@@ -353,7 +353,7 @@ describe('amqp ack: handles', function () {
   it('tells a handle from anything else', function () {
     for (const value of [undefined, null, 5, {}, 'amqp:', 'amqp:zz.1.1', 'ack']) {
       assert.equal(parseHandle(value), null, `${String(value)} is not a handle`);
-      assert.deepEqual(settle(value, 'ack'), { outcome: 'not-a-handle' });
+      assert.deepEqual(acknowledge(value, 'ack'), { outcome: 'not-a-handle' });
     }
   });
 });

@@ -1,13 +1,13 @@
 'use strict';
 // The Consumer state machine driven at its edges against the real broker:
-// the prefetch window, settling by handle (once), a close and a dropped
+// the prefetch window, acknowledging by handle (once), a close and a dropped
 // connection returning what was not acknowledged, the broker cancelling the
 // consumer when its queue is deleted, a queue that does not exist yet, and
 // a declaration the broker refuses.
 
 const assert = require('node:assert/strict');
 const { Consumer } = require('../../nodes/lib/core/amqp/consumer');
-const { settle } = require('../../nodes/lib/core/amqp/consumer-handles');
+const { acknowledge } = require('../../nodes/lib/core/amqp/consumer-handles');
 const { queueDeclaration } = require('../../nodes/lib/core/amqp/consumer-queue');
 const { BrokerConnection } = require('../../nodes/lib/core/amqp/broker-connection');
 const { parseBrokerUrls } = require('../../nodes/lib/core/amqp/broker-url');
@@ -95,7 +95,7 @@ describe('Consumer (core) against the real broker', function () {
     return c;
   }
 
-  it('hands over at most prefetch deliveries until the flow settles some', async () => {
+  it('hands over at most prefetch deliveries until the flow acknowledges some', async () => {
     const queue = await side.queue(uniqueName('unit-prefetch'));
     publish(side, queue, 20);
     const c = track(consumerOn(connection, { queue, prefetch: 5 }));
@@ -105,30 +105,30 @@ describe('Consumer (core) against the real broker', function () {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(c.got.length, 5);
     assert.equal(c.consumer.unacknowledged, 5);
-    for (const d of c.got.slice(0, 3)) assert.deepEqual(settle(d.handle, 'ack'), { outcome: 'settled' });
+    for (const d of c.got.slice(0, 3)) assert.deepEqual(acknowledge(d.handle, 'ack'), { outcome: 'acknowledged' });
     await c.next(8);
     assert.equal(c.consumer.unacknowledged, 5);
   });
 
   it('settles each delivery once: ack removes, requeue redelivers, reject drops; a second settle is refused', async () => {
-    const queue = await side.queue(uniqueName('unit-settle'));
+    const queue = await side.queue(uniqueName('unit-acknowledge'));
     publish(side, queue, 3);
     const c = track(consumerOn(connection, { queue, prefetch: 3 }));
     const [a, b, r] = await c.next(3);
-    assert.deepEqual(settle(a.handle, 'ack'), { outcome: 'settled' });
-    assert.deepEqual(settle(a.handle, 'ack'), { outcome: 'already-settled' });
-    assert.deepEqual(settle(r.handle, 'reject'), { outcome: 'settled' });
-    assert.deepEqual(settle(b.handle, 'requeue'), { outcome: 'settled' });
+    assert.deepEqual(acknowledge(a.handle, 'ack'), { outcome: 'acknowledged' });
+    assert.deepEqual(acknowledge(a.handle, 'ack'), { outcome: 'already-acknowledged' });
+    assert.deepEqual(acknowledge(r.handle, 'reject'), { outcome: 'acknowledged' });
+    assert.deepEqual(acknowledge(b.handle, 'requeue'), { outcome: 'acknowledged' });
     const [again] = (await c.next(4)).slice(3);
     assert.equal(again.message.content.toString(), b.message.content.toString());
     assert.equal(again.message.fields.redelivered, true);
     assert.equal(a.message.fields.redelivered, false);
     // The refused second ack never reached the broker: the channel still works.
-    assert.deepEqual(settle(again.handle, 'ack'), { outcome: 'settled' });
+    assert.deepEqual(acknowledge(again.handle, 'ack'), { outcome: 'acknowledged' });
     assert.equal(await readyCount(side, queue, 0), 0);
   });
 
-  it('acknowledges on receipt in auto mode: nothing to settle, nothing returns on close', async () => {
+  it('acknowledges on receipt in auto mode: nothing for the flow to acknowledge, nothing returns on close', async () => {
     const queue = await side.queue(uniqueName('unit-auto'));
     publish(side, queue, 10);
     const c = consumerOn(connection, { queue, prefetch: 3, ackMode: 'auto' });
@@ -143,10 +143,10 @@ describe('Consumer (core) against the real broker', function () {
     publish(side, queue, 4);
     const c = consumerOn(connection, { queue, prefetch: 10 });
     const got = await c.next(4);
-    settle(got[0].handle, 'ack');
+    acknowledge(got[0].handle, 'ack');
     await c.consumer.close();
     assert.equal(c.consumer.state, 'closed');
-    assert.deepEqual(settle(got[1].handle, 'ack'), { outcome: 'channel-gone' });
+    assert.deepEqual(acknowledge(got[1].handle, 'ack'), { outcome: 'channel-gone' });
     assert.equal(await readyCount(side, queue, 3), 3);
     const back = await side.drain(queue);
     assert.deepEqual(
@@ -168,13 +168,13 @@ describe('Consumer (core) against the real broker', function () {
       publish(side, queue, 6);
       const c = consumerOn(viaProxy, { queue, prefetch: 6 });
       const got = await c.next(6);
-      settle(got[0].handle, 'ack');
-      settle(got[1].handle, 'ack');
+      acknowledge(got[0].handle, 'ack');
+      acknowledge(got[1].handle, 'ack');
       proxy.drop(); // the two acks may or may not have reached the broker: at least once, not exactly once
 
       await c.state('disconnected');
       assert.ok(c.consumer.problem, 'the state names why');
-      assert.deepEqual(settle(got[2].handle, 'ack'), { outcome: 'channel-gone' });
+      assert.deepEqual(acknowledge(got[2].handle, 'ack'), { outcome: 'channel-gone' });
       await c.state('consuming');
       // 4 come back, or 6 when the two acks were lost with the connection.
       let again = (await c.next(10)).slice(6);
@@ -190,7 +190,7 @@ describe('Consumer (core) against the real broker', function () {
         again.every((d) => d.message.fields.redelivered),
         'flagged redelivered',
       );
-      for (const d of again) assert.deepEqual(settle(d.handle, 'ack'), { outcome: 'settled' });
+      for (const d of again) assert.deepEqual(acknowledge(d.handle, 'ack'), { outcome: 'acknowledged' });
       await c.consumer.close();
       assert.equal(await readyCount(side, queue, 0), 0, 'everything was acknowledged in the end');
     } finally {
@@ -213,7 +213,7 @@ describe('Consumer (core) against the real broker', function () {
       got.map((d) => d.message.content.toString()),
       ['0', '1'],
     );
-    for (const d of got) assert.deepEqual(settle(d.handle, 'ack'), { outcome: 'settled' });
+    for (const d of got) assert.deepEqual(acknowledge(d.handle, 'ack'), { outcome: 'acknowledged' });
   });
 
   it("waits for a queue that does not exist yet (the broker's 404 is the problem shown), then consumes it", async () => {
@@ -244,7 +244,7 @@ describe('Consumer (core) against the real broker', function () {
     side.channel.publish(exchange, 'log.bounce', Buffer.from('routed'));
     const [d] = await c.next(1);
     assert.equal(d.message.fields.routingKey, 'log.bounce');
-    settle(d.handle, 'ack');
+    acknowledge(d.handle, 'ack');
 
     // Another node declaring the same queue with a dead-letter exchange: the broker refuses (406); it warns and consumes.
     const other = consumerOn(connection, {

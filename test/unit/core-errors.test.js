@@ -13,7 +13,7 @@ const path = require('node:path');
 const { queueNameFrom, QueueNameError } = require('../../nodes/lib/core/kumo/queue-name');
 const { compileRules } = require('../../nodes/lib/core/kumo/queue-config');
 const { CoreError, ERROR_CODES } = require('../../nodes/lib/core/text/errors');
-const { coreWords } = require('../../nodes/lib/common/node-text');
+const { coreText } = require('../../nodes/lib/common/node-text');
 const { describeFailure } = require('../../nodes/lib/core/amqp/broker-connection');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -68,14 +68,14 @@ describe("the glue says the core's errors in Node-RED's language", function () {
     });
     const err = thrown(() => compileRules(BAD_RULE));
     assert.equal(
-      coreWords(RED).say(err),
+      coreText(RED).render(err),
       'règle 1 : retry_interval "5 parsecs" : unité inconnue "parsecs" ; écrivez par exemple « 20 minutes »',
     );
   });
 
   it('uses the English of a key RED._ lacks, inside a translated sentence', function () {
     const RED = redSpeaking({ 'kumo.queue-name.not-queue': 'file invalide (__type__)' });
-    assert.equal(coreWords(RED).say(thrown(() => queueNameFrom([]))), 'file invalide (an array)');
+    assert.equal(coreText(RED).render(thrown(() => queueNameFrom([]))), 'file invalide (an array)');
   });
 
   it("a broker connection's reason (a status, an error's parameter) is a message too; the broker's own text passes as it is", function () {
@@ -83,7 +83,7 @@ describe("the glue says the core's errors in Node-RED's language", function () {
     const endpoint = { url: 'amqp://broker.example/mail%2Fevents', display: 'broker.example:5672' };
     const refused = describeFailure(new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>'), endpoint);
     assert.equal(refused.key, 'broker-connection.vhost-refused');
-    assert.equal(coreWords(RED).say(refused), 'le vhost « mail/events » est refusé');
+    assert.equal(coreText(RED).render(refused), 'le vhost « mail/events » est refusé');
     assert.equal(
       describeFailure(new Error('connect ECONNREFUSED 127.0.0.1:1'), endpoint),
       'connect ECONNREFUSED 127.0.0.1:1',
@@ -93,7 +93,7 @@ describe("the glue says the core's errors in Node-RED's language", function () {
   it('hands Catch nodes a translated copy that keeps the class, name and code, and leaves the original English', function () {
     const RED = redSpeaking({ 'kumo.queue-name.empty': 'le nom de file est vide' });
     const original = thrown(() => queueNameFrom(''));
-    const err = coreWords(RED).error(original, ERROR_CODES.notConfigured);
+    const err = coreText(RED).error(original, ERROR_CODES.notConfigured);
     assert.notEqual(err, original, 'the original may be shared by many messages: it is not changed');
     assert.equal(err.message, 'le nom de file est vide');
     assert.ok(err instanceof QueueNameError);
@@ -106,8 +106,8 @@ describe("the glue says the core's errors in Node-RED's language", function () {
   it('returns the same error when the words are the English (the test helper stubs RED._), giving a code to one without', function () {
     const RED = { _: (key) => key };
     const original = thrown(() => queueNameFrom(''));
-    assert.equal(coreWords(RED).error(original), original);
-    const plain = coreWords(RED).error(new Error('socket hang up'), ERROR_CODES.brokerUnavailable);
+    assert.equal(coreText(RED).error(original), original);
+    const plain = coreText(RED).error(new Error('socket hang up'), ERROR_CODES.brokerUnavailable);
     assert.equal(plain.message, 'socket hang up');
     assert.equal(plain.code, ERROR_CODES.brokerUnavailable);
   });
@@ -133,13 +133,13 @@ describe("the glue says the core's errors in Node-RED's language", function () {
     fs.writeFileSync(path.join(dir, 'fr', file), JSON.stringify(french));
     const script = `
       const { i18n } = require('@node-red/util');
-      const { coreWords } = require(${JSON.stringify(path.join(ROOT, 'nodes/lib/common/node-text'))});
+      const { coreText } = require(${JSON.stringify(path.join(ROOT, 'nodes/lib/common/node-text'))});
       const { queueNameFrom } = require(${JSON.stringify(path.join(ROOT, 'nodes/lib/core/kumo/queue-name'))});
       (async () => {
         await i18n.init({ lang: process.argv[1] });
         await i18n.registerMessageCatalog('pack/amqp-publish', ${JSON.stringify(dir)}, ${JSON.stringify(file)});
         const RED = { _: (key, vars) => i18n._('pack/amqp-publish:' + key, vars) };
-        try { queueNameFrom([]); } catch (err) { process.stdout.write(coreWords(RED).error(err).message); }
+        try { queueNameFrom([]); } catch (err) { process.stdout.write(coreText(RED).error(err).message); }
       })();`;
     const said = (lang) => execFileSync(process.execPath, ['-e', script, lang], { cwd: ROOT, encoding: 'utf8' });
     try {

@@ -39,7 +39,7 @@ function harness(settings = {}) {
   );
   const submit = (payload, cfg, domain = 'amqp') => {
     const c = cfg ?? config({ batch_size: 10 });
-    return queue.submit({ payload }, queueOf(domain), c, timingsOf(c), 1);
+    return queue.submit({ payload }, queueOf(domain), c, timingsOf(c));
   };
   return { queue, clock, singles, batches, records, submit };
 }

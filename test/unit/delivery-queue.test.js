@@ -3,6 +3,7 @@
 const assert = require('node:assert/strict');
 const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
 const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
+const { systemClock } = require('../../nodes/lib/core/base/clock');
 
 // The lifecycle of a custom protocol delivery, without Node-RED or a broker:
 // io.send stands for output 1, io.log for output 2, and the tests report
@@ -12,6 +13,8 @@ const { QUEUE, CONFIG, TIMINGS } = require('../helpers/kumo-queue');
 // A retry after 10 ms, so a test can see the second attempt happen.
 const FAST_RETRY = { retryIntervalSec: 0.01, maxRetryIntervalSec: null, maxAgeSec: 604800 };
 const NO_JITTER = () => 0.5;
+/** The system's timers, with a current time the test sets. */
+const timeAt = (now) => ({ clock: { now, setTimer: systemClock.setTimer } });
 
 const queues = [];
 
@@ -50,6 +53,8 @@ function harness(settings = {}, ioExtra = {}) {
     changed() {
       changes++;
     },
+    // The size a log record gives: the payload's length (these tests' payloads are ASCII strings).
+    measure: (delivery) => String(delivery.msg.payload ?? '').length,
     random: NO_JITTER,
     ...ioExtra,
   };
@@ -67,7 +72,7 @@ function harness(settings = {}, ioExtra = {}) {
     },
     nextSend: (n) => until(() => sent.length >= n),
     nextLog: (n) => until(() => logged.length >= n),
-    submit: (timings = TIMINGS, msg = { payload: 'hello' }) => queue.submit(msg, QUEUE, CONFIG, timings, 5),
+    submit: (timings = TIMINGS, msg = { payload: 'hello' }) => queue.submit(msg, QUEUE, CONFIG, timings),
   };
 }
 
@@ -84,7 +89,7 @@ describe('delivery: a submitted message goes out of output 1 with msg.kumo', fun
   it('sends attempt 1 with a 32-hex id, the constructor and the queue parts', function () {
     const h = harness();
     const msg = { payload: 'hello' };
-    const delivery = h.queue.submit(msg, QUEUE, CONFIG, TIMINGS, 5);
+    const delivery = h.queue.submit(msg, QUEUE, CONFIG, TIMINGS);
     assert.equal(h.sent.length, 1);
     const { delivery: sentDelivery, kumo } = h.sent[0];
     assert.equal(sentDelivery, delivery);
@@ -119,7 +124,7 @@ describe('delivery: a submitted message goes out of output 1 with msg.kumo', fun
       campaign: 'spring',
       routing_domain: 'relay.example.net',
     };
-    h.queue.submit({}, queue, CONFIG, TIMINGS, 5);
+    h.queue.submit({}, queue, CONFIG, TIMINGS);
     const { kumo } = h.sent[0];
     assert.deepEqual(
       [kumo.queue, kumo.domain, kumo.tenant, kumo.campaign, kumo.routing_domain],
@@ -157,14 +162,14 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
       return 1234;
     };
     const h = harness({}, { measure });
-    h.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
+    h.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS);
     assert.deepEqual(measured, [], 'measured before any record was needed');
     settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
     assert.equal(h.logged[0].record.size, 1234);
     assert.equal(measured.length, 1);
 
     const quiet = harness({ logRecords: false }, { measure });
-    quiet.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS, null);
+    quiet.queue.submit({ payload: { an: 'object' } }, QUEUE, CONFIG, TIMINGS);
     settle(quiet.sent[0].kumo, { kind: 'delivered', disposition: '250 ok' });
     assert.equal(measured.length, 1, 'measured although output 2 is unwired');
   });
@@ -172,7 +177,7 @@ describe('delivery: a delivered attempt logs one Delivery record', function () {
   it('carries the envelope the message was submitted with into every record, retries included', function () {
     const h = harness();
     const envelope = { sender: 'bounce@example.com', recipient: 'user@example.net' };
-    h.queue.submit({ payload: 'hello' }, QUEUE, CONFIG, TIMINGS, 5, envelope);
+    h.queue.submit({ payload: 'hello' }, QUEUE, CONFIG, TIMINGS, envelope);
     settle(h.sent[0].kumo, { kind: 'rejected', code: 451, message: 'later' });
     assert.deepEqual(types(h.logged), ['TransientFailure']);
     assert.equal(h.logged[0].record.sender, 'bounce@example.com');
@@ -210,7 +215,10 @@ describe('delivery: a 4xx reject is a transient failure, retried on schedule', f
 
   it('waits retry_interval (20 minutes by default) rather than retrying at once', function () {
     const start = 1_700_000_000_000;
-    const h = harness({}, { now: () => start });
+    const h = harness(
+      {},
+      timeAt(() => start),
+    );
     h.submit();
     settle(h.sent[0].kumo, { kind: 'rejected', code: 421, message: 'try later' });
     const [waiting] = h.queue.retryingDeliveries;
@@ -321,7 +329,7 @@ describe('delivery: backpressure', function () {
 
   it('refuses a message past maxQueuedBytes of unfinished data, and takes it again once a delivery ends', function () {
     const h = harness({ maxInFlight: 1, maxQueuedBytes: 1000 });
-    const submitHolding = (bytes) => h.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, 5, undefined, bytes);
+    const submitHolding = (bytes) => h.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, undefined, bytes);
     submitHolding(600);
     assert.throws(() => submitHolding(600), {
       code: 'KUMO_OVERLOADED',
@@ -333,7 +341,7 @@ describe('delivery: backpressure', function () {
     submitHolding(600); // the first one's bytes are free again
     // One message larger than the whole limit is taken when nothing else is held: it could never be otherwise.
     const alone = harness({ maxQueuedBytes: 1000 });
-    alone.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, 5, undefined, 5000);
+    alone.queue.submit({ payload: 'x' }, QUEUE, CONFIG, TIMINGS, undefined, 5000);
     assert.equal(alone.sent.length, 1);
   });
 
@@ -348,7 +356,10 @@ describe('delivery: backpressure', function () {
 describe('delivery: a message past max_age expires', function () {
   it('logs TransientFailure then Expiration 551 when age + next delay exceeds max_age', function () {
     let now = 1_700_000_000_000;
-    const h = harness({}, { now: () => now });
+    const h = harness(
+      {},
+      timeAt(() => now),
+    );
     const timings = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 2000 };
     h.submit(timings);
     now += 1000 * 1000; // 1000 s old; the next attempt would be at 2200 s
@@ -462,10 +473,13 @@ describe('delivery: with output 2 unwired (logRecords false)', function () {
 describe('delivery: restore takes back a delivery a previous run left unfinished', function () {
   it('keeps its id and attempts and waits until its due time', async function () {
     const start = Date.now();
-    const h = harness({}, { now: () => start });
+    const h = harness(
+      {},
+      timeAt(() => start),
+    );
     const createdMs = start - 3600 * 1000;
     const saved = { id: '0123456789abcdef0123456789abcdef', createdMs, attempts: 2, dueMs: start + 20 };
-    const delivery = h.queue.restore({ payload: 'again' }, QUEUE, CONFIG, TIMINGS, 5, saved);
+    const delivery = h.queue.restore({ payload: 'again' }, QUEUE, CONFIG, TIMINGS, saved);
     assert.equal(delivery.id, saved.id);
     assert.equal(delivery.state, 'waiting');
     assert.equal(delivery.dueMs, saved.dueMs);
@@ -489,7 +503,7 @@ describe('delivery: restore takes back a delivery a previous run left unfinished
 
   it('sends a delivery whose due time has passed straight away', async function () {
     const h = harness();
-    h.queue.restore({}, QUEUE, CONFIG, TIMINGS, 5, {
+    h.queue.restore({}, QUEUE, CONFIG, TIMINGS, {
       id: 'fedcba9876543210fedcba9876543210',
       createdMs: Date.now(),
       attempts: 1,

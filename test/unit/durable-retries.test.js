@@ -49,7 +49,9 @@ describe('durable retries: what an earlier run kept comes back', function () {
   it('restores each delivery with its msg properties, queue, config and attempts, and skips a damaged one with why', async function () {
     const earlier = new RetryStore(storeFileName(dir, 'make.amqp'), 'make.amqp');
     earlier.load();
-    await earlier.save([stored('kept-1'), stored('bad-queue', { queue: { domain: 'a@b' } }), stored('kept-2')]);
+    for (const d of [stored('kept-1'), stored('bad-queue', { queue: { domain: 'a@b' } }), stored('kept-2')])
+      earlier.put(d);
+    await earlier.flush();
 
     const errors = [];
     const durable = DurableRetries.open(dir, 'make.amqp', (err) => errors.push(err));

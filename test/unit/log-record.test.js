@@ -291,7 +291,7 @@ describe('log records: session_id, one per attempt', function () {
       max_age: '15s',
     });
     const queueName = { name: 'amqp', domain: 'amqp', tenant: null, campaign: null, routing_domain: null };
-    const submit = (payload) => queue.submit({ payload }, queueName, cfg, timingsOf(cfg), 1);
+    const submit = (payload) => queue.submit({ payload }, queueName, cfg, timingsOf(cfg));
     return { queue, clock, records, batches, submit };
   }
 

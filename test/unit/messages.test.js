@@ -8,7 +8,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { text, typeName } = require('../../nodes/lib/core/text/messages');
+const { render, say, typeName } = require('../../nodes/lib/core/text/messages');
 const { translator } = require('../../nodes/lib/common/node-text');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -226,33 +226,33 @@ function calls(name) {
   return found;
 }
 
-describe('runtime messages: text() fills a template from the catalogue', function () {
+describe('runtime messages: render() fills a template from the catalogue', function () {
   it('substitutes every __name__ placeholder with its value', function () {
-    assert.equal(text('queue-name.not-string', { type: 'number' }), 'queue name must be a string, got number');
+    assert.equal(render(say('queue-name.not-string', { type: 'number' })), 'queue name must be a string, got number');
     assert.equal(
-      text('delivery-queue.overloaded', { name: 'make.amqp', count: 10, limit: 10 }),
+      render(say('delivery-queue.overloaded', { name: 'make.amqp', count: 10, limit: 10 })),
       'custom protocol "make.amqp" is not keeping up: 10 messages unfinished (limit 10); message not accepted',
     );
   });
 
   it('inserts a value as it is, once: placeholders or $ patterns inside it are not expanded', function () {
     assert.equal(
-      text('queue-name.not-string', { type: '__type__ $& $1' }),
+      render(say('queue-name.not-string', { type: '__type__ $& $1' })),
       'queue name must be a string, got __type__ $& $1',
     );
   });
 
   it('returns a template without placeholders unchanged', function () {
-    assert.equal(text('queue-name.empty'), 'queue name is empty');
+    assert.equal(render(say('queue-name.empty')), 'queue name is empty');
   });
 
   it('leaves a placeholder whose value is not given visible rather than throwing', function () {
-    assert.equal(text('queue-name.not-string', {}), 'queue name must be a string, got __type__');
+    assert.equal(render(say('queue-name.not-string', {})), 'queue name must be a string, got __type__');
   });
 
   it('returns the key itself for a key the catalogue lacks, so reporting an error never throws', function () {
-    assert.equal(text('no-such-module.no-such-key'), 'no-such-module.no-such-key');
-    assert.equal(text('no-such-module.no-such-key', { a: 1 }), 'no-such-module.no-such-key');
+    assert.equal(render(say('no-such-module.no-such-key')), 'no-such-module.no-such-key');
+    assert.equal(render(say('no-such-module.no-such-key', { a: 1 })), 'no-such-module.no-such-key');
   });
 
   it('names the type of an unexpected value', function () {
@@ -282,27 +282,28 @@ describe("runtime messages: a node speaks Node-RED's language through RED._", fu
 });
 
 describe('runtime messages: the en-US catalogue and the sources agree', function () {
-  // say() names a message to render later (errors, status reasons); text() renders English at once (log records).
-  const textCalls = [...calls('say'), ...calls('text')];
+  // say() names every message the core has: errors and status reasons are rendered later, in the reader's
+  // language; what is data (log records, the store's warnings) is rendered in English at once, render(say(...)).
+  const sayCalls = calls('say');
 
   it('finds the calls (the source scan works)', function () {
-    assert.ok(textCalls.length > 80, `only ${textCalls.length} say() and text() calls found`);
+    assert.ok(sayCalls.length > 80, `only ${sayCalls.length} say() calls found`);
   });
 
-  it('calls say() and text() with a literal key everywhere, so keys can be checked', function () {
-    const dynamic = textCalls.filter((c) => c.key === null).map((c) => `${c.file}:${c.line} (${c.keyText}, ...)`);
+  it('calls say() with a literal key everywhere, so keys can be checked', function () {
+    const dynamic = sayCalls.filter((c) => c.key === null).map((c) => `${c.file}:${c.line} (${c.keyText}, ...)`);
     assert.deepEqual(dynamic, []);
   });
 
   it('has every key that src/ uses', function () {
-    const missing = textCalls
+    const missing = sayCalls
       .filter((c) => c.key !== null && !CATALOGUE.has(c.key))
       .map((c) => `${c.file}:${c.line} ${c.key}`);
     assert.deepEqual(missing, []);
   });
 
   it('uses every key it has', function () {
-    const used = new Set(textCalls.map((c) => c.key));
+    const used = new Set(sayCalls.map((c) => c.key));
     assert.deepEqual(
       [...CATALOGUE.keys()].filter((key) => !used.has(key)),
       [],
@@ -311,7 +312,7 @@ describe('runtime messages: the en-US catalogue and the sources agree', function
 
   it('gets exactly the variables its template uses at every call', function () {
     const wrong = [];
-    for (const call of textCalls) {
+    for (const call of sayCalls) {
       if (call.key === null || !CATALOGUE.has(call.key)) continue;
       const wanted = [...placeholders(CATALOGUE.get(call.key))].sort();
       if (call.vars === null) {
@@ -413,7 +414,7 @@ describe('runtime messages: no user-facing sentence is written into the code', f
             : callArguments(masked, masked.lastIndexOf('(', m.index + m[0].length));
         args.forEach((arg, position) => {
           if (ALLOWED_ARGUMENTS.some((a) => a.callee === callee && a.position === position)) return;
-          // A literal at the argument's own level (not inside a nested call such as text(...)).
+          // A literal at the argument's own level (not inside a nested call such as say(...)).
           let depth = 0;
           for (let i = arg.start; i < arg.end; i++) {
             const c = masked[i];

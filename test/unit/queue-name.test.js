@@ -1,12 +1,10 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const {
-  parseQueueName,
-  formatQueueName,
-  queueNameFrom,
-  QueueNameError,
-} = require('../../nodes/lib/core/kumo/queue-name');
+const { parseQueueName, queueNameFrom, QueueNameError } = require('../../nodes/lib/core/kumo/queue-name');
+
+/** KumoMTA's QueueNameComponents::format: the name queueNameFrom gives a queue given as its parts. */
+const formatQueueName = (parts) => queueNameFrom(parts).name;
 
 // The 8 forms of reference/queues.md, with the components KumoMTA's
 // QueueNameComponents::parse gives them (an empty tenant reads as null here).

@@ -6,9 +6,8 @@
 const assert = require('node:assert/strict');
 const {
   RecordsRequest,
-  settleRecord,
+  answerRecord,
   awaitsAnswer,
-  awaitedRecords,
   finalOutcome,
   refusedOutcome,
   RECORD_KEY,
@@ -32,31 +31,29 @@ function request(n) {
   return { req, msgs, answered, answers: () => answers };
 }
 
-const text = (body) => (typeof body === 'string' ? body : render(body));
-
 describe('record answers: 200 once every record of the request is confirmed', function () {
   it('answers a single record with its disposition, and a batch with a count', async function () {
     const one = request(1);
-    assert.equal(settleRecord(one.msgs[0], { kind: 'confirmed', disposition: '250 {"status":"Ack"}' }), true);
+    assert.equal(answerRecord(one.msgs[0], { kind: 'confirmed', disposition: '250 {"status":"Ack"}' }), true);
     const answer = await one.answered;
     assert.equal(answer.status, 200);
     assert.equal(answer.retryAfterSec, null);
     assert.equal(answer.body, '250 {"status":"Ack"}');
 
     const many = request(3);
-    for (const msg of many.msgs) settleRecord(msg, { kind: 'confirmed', disposition: '250 x' });
+    for (const msg of many.msgs) answerRecord(msg, { kind: 'confirmed', disposition: '250 x' });
     const batch = await many.answered;
     assert.equal(batch.status, 200);
-    assert.equal(text(batch.body), '250 3 records confirmed');
+    assert.equal(render(batch.body), '250 3 records confirmed');
     assert.deepEqual(batch.counts, { records: 3, confirmed: 3, bounced: 0, expired: 0, refused: 0, unsettled: 0 });
   });
 
   it('waits for the last record', function () {
     const r = request(2);
-    settleRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' });
+    answerRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' });
     assert.equal(r.answers(), 0);
     assert.equal(awaitsAnswer(r.msgs[1]), true);
-    settleRecord(r.msgs[1], { kind: 'confirmed', disposition: '250 x' });
+    answerRecord(r.msgs[1], { kind: 'confirmed', disposition: '250 x' });
     assert.equal(r.answers(), 1);
   });
 });
@@ -64,26 +61,26 @@ describe('record answers: 200 once every record of the request is confirmed', fu
 describe('record answers: what is not confirmed', function () {
   it('a Bounce (the broker refused it) is 500, whatever else the request had', async function () {
     const r = request(3);
-    settleRecord(r.msgs[0], finalOutcome('Expiration', { code: 551, content: 'exceeds max_age' }));
-    settleRecord(r.msgs[1], finalOutcome('Bounce', { code: 500, content: '{"status":"Nack"}' }));
-    settleRecord(r.msgs[2], finalOutcome('Delivery', { code: 200, content: '250 ok' }));
+    answerRecord(r.msgs[0], finalOutcome('Expiration', { code: 551, content: 'exceeds max_age' }));
+    answerRecord(r.msgs[1], finalOutcome('Bounce', { code: 500, content: '{"status":"Nack"}' }));
+    answerRecord(r.msgs[2], finalOutcome('Delivery', { code: 200, content: '250 ok' }));
     const answer = await r.answered;
     assert.equal(answer.status, 500);
     assert.equal(answer.retryAfterSec, null);
-    assert.match(text(answer.body), /^2 of 3 records not confirmed; the first: \{"status":"Nack"\}/);
+    assert.match(render(answer.body), /^2 of 3 records not confirmed; the first: \{"status":"Nack"\}/);
     assert.deepEqual(answer.counts, { records: 3, confirmed: 1, bounced: 1, expired: 1, refused: 0, unsettled: 0 });
   });
 
   it('an Expiration, or a record the pack could not take now, is 503 with Retry-After', async function () {
     const expired = request(1);
-    settleRecord(expired.msgs[0], finalOutcome('Expiration', { code: 551, content: 'exceeds max_age=30s' }));
+    answerRecord(expired.msgs[0], finalOutcome('Expiration', { code: 551, content: 'exceeds max_age=30s' }));
     const a = await expired.answered;
     assert.equal(a.status, 503);
     assert.equal(a.retryAfterSec, RETRY_AFTER_SEC);
     assert.equal(a.body, 'exceeds max_age=30s');
     for (const code of ['KUMO_OVERLOADED', 'KUMO_CLOSING', 'KUMO_NOT_BOUND', 'KUMO_BROKER_UNAVAILABLE']) {
       const r = request(1);
-      settleRecord(r.msgs[0], refusedOutcome(code, `refused: ${code}`));
+      answerRecord(r.msgs[0], refusedOutcome(code, `refused: ${code}`));
       const answer = await r.answered;
       assert.equal(answer.status, 503, code);
       assert.equal(answer.body, `refused: ${code}`);
@@ -93,7 +90,7 @@ describe('record answers: what is not confirmed', function () {
   it('a record routed nowhere, or bad for the pack, is 500', async function () {
     for (const code of ['KUMO_NOT_CONFIGURED', 'KUMO_BAD_INPUT', undefined, null]) {
       const r = request(1);
-      settleRecord(r.msgs[0], refusedOutcome(code, 'no route'));
+      answerRecord(r.msgs[0], refusedOutcome(code, 'no route'));
       assert.equal((await r.answered).status, 500, String(code));
     }
   });
@@ -102,37 +99,42 @@ describe('record answers: what is not confirmed', function () {
 describe('record answers: the deadline, closing, and keys whose request is gone', function () {
   it('at the deadline the records still open answer 503, and later outcomes are ignored', async function () {
     const r = request(3);
-    settleRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' });
+    answerRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' });
     r.req.expire(50);
     const answer = await r.answered;
     assert.equal(answer.status, 503);
     assert.equal(answer.retryAfterSec, RETRY_AFTER_SEC);
-    assert.match(text(answer.body), /2 records not settled within 50 s/);
+    assert.match(render(answer.body), /2 records not settled within 50 s/);
     assert.equal(answer.counts.unsettled, 2);
-    assert.equal(settleRecord(r.msgs[1], { kind: 'confirmed', disposition: '250 x' }), false);
+    assert.equal(answerRecord(r.msgs[1], { kind: 'confirmed', disposition: '250 x' }), false);
     assert.equal(awaitsAnswer(r.msgs[2]), false);
     assert.equal(r.answers(), 1, 'answered once');
   });
 
   it('closing answers 503 at once and forgets every key', async function () {
-    const before = awaitedRecords();
     const r = request(4);
-    assert.equal(awaitedRecords(), before + 4);
+    assert.deepEqual(
+      r.msgs.map((msg) => awaitsAnswer(msg)),
+      [true, true, true, true],
+    );
     r.req.close();
     assert.equal((await r.answered).status, 503);
-    assert.equal(awaitedRecords(), before);
+    assert.deepEqual(
+      r.msgs.map((msg) => awaitsAnswer(msg)),
+      [false, false, false, false],
+    );
   });
 
   it('a msg without a key, with a key of no request (restored after a restart), or settled twice is not taken', function () {
-    assert.equal(settleRecord({}, { kind: 'confirmed', disposition: '' }), false);
-    assert.equal(settleRecord(null, { kind: 'confirmed', disposition: '' }), false);
-    assert.equal(settleRecord({ [RECORD_KEY]: 'restored-key' }, { kind: 'confirmed', disposition: '' }), false);
-    assert.equal(settleRecord({ [RECORD_KEY]: 42 }, { kind: 'confirmed', disposition: '' }), false);
+    assert.equal(answerRecord({}, { kind: 'confirmed', disposition: '' }), false);
+    assert.equal(answerRecord(null, { kind: 'confirmed', disposition: '' }), false);
+    assert.equal(answerRecord({ [RECORD_KEY]: 'restored-key' }, { kind: 'confirmed', disposition: '' }), false);
+    assert.equal(answerRecord({ [RECORD_KEY]: 42 }, { kind: 'confirmed', disposition: '' }), false);
     const r = request(2);
-    assert.equal(settleRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' }), true);
-    assert.equal(settleRecord(r.msgs[0], { kind: 'bounced', content: 'late' }), false, 'the first outcome stands');
+    assert.equal(answerRecord(r.msgs[0], { kind: 'confirmed', disposition: '250 x' }), true);
+    assert.equal(answerRecord(r.msgs[0], { kind: 'bounced', content: 'late' }), false, 'the first outcome stands');
     // A copy of the msg (Node-RED clones at a fork) carries the same key.
-    assert.equal(settleRecord({ ...r.msgs[1] }, { kind: 'confirmed', disposition: '250 x' }), true);
+    assert.equal(answerRecord({ ...r.msgs[1] }, { kind: 'confirmed', disposition: '250 x' }), true);
     assert.equal(r.answers(), 1);
   });
 

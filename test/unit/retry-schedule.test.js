@@ -1,13 +1,18 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { retryDelaySeconds, delayBounds, nextRetry } = require('../../nodes/lib/core/kumo/retry-schedule');
+const { retryDelaySeconds, nextRetry } = require('../../nodes/lib/core/kumo/retry-schedule');
 
 // KumoMTA's defaults: retry_interval 20 minutes, no max_retry_interval, max_age 7 days.
 const DEFAULTS = { retryIntervalSec: 1200, maxRetryIntervalSec: null, maxAgeSec: 7 * 86400 };
 const MIDDLE = () => 0.5; // jitter of exactly zero
 const LOWEST = () => 0;
 const HIGHEST = () => 0.999999; // Math.random() is always < 1
+
+/** The range the jitter spreads a delay over: random() = 0 gives `min`; `max` is approached as random() → 1. */
+function delayBounds(attempt, timings) {
+  return { min: retryDelaySeconds(attempt, timings, () => 0), max: retryDelaySeconds(attempt, timings, () => 1) };
+}
 
 describe('retry schedule: the delay starts at retry_interval and doubles', function () {
   it('waits retry_interval after the first failed attempt', function () {

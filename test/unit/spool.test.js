@@ -12,6 +12,7 @@ const { DurableRetries } = require('../../nodes/lib/core/store/durable-retries')
 const { settle } = require('../../nodes/lib/core/kumo/delivery-outcomes');
 const { RetryStore, storeFileName } = require('../../nodes/lib/core/store/retry-store');
 const { QUEUE, CONFIG, TIMINGS } = require('../helpers/kumo-queue');
+const { countDiskSyncs } = require('../helpers/disk-syncs');
 
 describe('the spool: accepted means kept', function () {
   let dir;
@@ -39,19 +40,23 @@ describe('the spool: accepted means kept', function () {
     );
     queues.push(queue);
     durable.restoreInto(queue, () => 'restored');
-    const accept = (payload) => durable.accepted(queue.submit({ payload }, QUEUE, CONFIG, TIMINGS, 1));
+    const accept = (payload) => durable.accepted(queue.submit({ payload }, QUEUE, CONFIG, TIMINGS));
     return { durable, queue, sent, accept };
   }
 
   it('answers the accepts of one turn after one write and one fdatasync, and each is on disk by then', async function () {
     const n = node();
     await n.accept('first'); // the first write makes the file (a snapshot)
-    const syncsBefore = n.durable.store.syncs;
+    const syncs = await countDiskSyncs();
     let answered = 0;
-    const accepts = Array.from({ length: 100 }, (_, i) => n.accept(`m${i}`).then(() => answered++));
-    assert.equal(answered, 0, 'not answered before the write');
-    await Promise.all(accepts);
-    assert.equal(n.durable.store.syncs - syncsBefore, 1, 'one fdatasync for the 100 accepts of one turn');
+    try {
+      const accepts = Array.from({ length: 100 }, (_, i) => n.accept(`m${i}`).then(() => answered++));
+      assert.equal(answered, 0, 'not answered before the write');
+      await Promise.all(accepts);
+    } finally {
+      syncs.stop();
+    }
+    assert.equal(syncs.count, 1, 'one fdatasync for the 100 accepts of one turn');
     // What a crash now would leave: every accepted delivery, read by a new store.
     const left = new RetryStore(storeFileName(dir, 'make.spool'), 'make.spool').load();
     assert.equal(left.deliveries.length, 101);

@@ -1,4 +1,4 @@
-// What goes on the wire for a Node-RED message: the body (SPEC §3: Buffer as
+// What goes on the wire for a Node-RED message: the body (docs/nodes/amqp-publish.md: Buffer as
 // is, string as UTF-8, anything else as JSON) and the AMQP basic properties a
 // user may set in msg.properties. Every field is checked here so a bad value
 // fails with a message that names it, not deep inside the frame encoder.

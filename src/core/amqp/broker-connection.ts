@@ -13,9 +13,6 @@ import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-ur
 import { type MessageParam, say } from '../text/messages';
 import { Backoff, type BackoffSettings } from './backoff';
 
-// The connection's tests drive the delay under the name it has here.
-export { backoffDelayMs as reconnectDelayMs } from './backoff';
-
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export interface BrokerSettings {

@@ -181,7 +181,7 @@ function decodeLeniently(value: string): string {
 }
 
 /** The user name and password of a userinfo, decoded; the user name ends at the first `:`. */
-export function userinfoOf(userinfo: string): { username: string; password: string | null } {
+function userinfoOf(userinfo: string): { username: string; password: string | null } {
   const colon = userinfo.indexOf(':');
   if (colon < 0) return { username: decodeLeniently(userinfo), password: null };
   return { username: decodeLeniently(userinfo.slice(0, colon)), password: decodeLeniently(userinfo.slice(colon + 1)) };
@@ -276,7 +276,7 @@ export function secretsOf(setting: unknown, credentials: BrokerCredentials): str
  * masking it there garbles the message and points at the password's characters.
  * A URL's userinfo is removed whatever its length.
  */
-export const MIN_MASKED_SECRET_LENGTH = 4;
+const MIN_MASKED_SECRET_LENGTH = 4;
 
 export function redact(value: string, secrets: readonly string[]): string {
   let out = stripUserinfo(value);

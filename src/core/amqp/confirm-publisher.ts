@@ -1,7 +1,7 @@
 // client:publish{...} + confirm:wait() from KumoMTA's seed, pipelined: many
-// messages in flight on one confirm channel, each settled exactly once as
+// messages in flight on one confirm channel, each finished exactly once as
 // Ack / NotRequested / Nack or with an error. Memory is bounded by maxWaiting:
-// past it a message fails at once instead of queueing without limit; a settled
+// past it a message fails at once instead of queueing without limit; a finished
 // message is let go at once, whatever its neighbours still wait for.
 
 import { ContainedEmitter, contained, toError } from '../base/contained';
@@ -78,10 +78,10 @@ export interface PublisherSettings {
 }
 
 interface Entry {
-  /** Null once settled: a settled message's body must not outlive it (amqplib may keep the entry until its channel closes). */
+  /** Null once finished: a finished message's body must not outlive it (amqplib may keep the entry until its channel closes). */
   request: PublishRequest | null;
   deadline: number;
-  settled: boolean;
+  finished: boolean;
   written: boolean;
   returned: { code: number; text: string } | null;
   callback: PublishCallback;
@@ -137,8 +137,8 @@ export class ConfirmPublisher extends ContainedEmitter {
   /** Not yet written to the channel, oldest first. */
   private readonly pending = new Fifo<Entry>();
   /**
-   * Every unsettled entry in publish order (a Set iterates in insertion order):
-   * the oldest expires first, and a settled one leaves at once, so one message
+   * Every unfinished entry in publish order (a Set iterates in insertion order):
+   * the oldest expires first, and a finished one leaves at once, so one message
    * waiting for its confirm does not hold every later one.
    */
   private readonly timeline = new Set<Entry>();
@@ -175,22 +175,13 @@ export class ConfirmPublisher extends ContainedEmitter {
     this.keeper.start();
   }
 
-  /** The channel messages are written on now, or null. */
-  private get channel(): amqp.Channel | null {
-    return this.keeper.channel;
-  }
-
   get outstanding(): number {
     return this.outstandingCount;
   }
 
-  get ready(): boolean {
-    return this.channel !== null;
-  }
-
   /** Why the publisher cannot write now, or null; used for status and errors. */
   get problem(): Message | null {
-    const channel = this.channel;
+    const channel = this.keeper.channel;
     if (channel && this.connection.connected && this.connection.blockedReason === null) return null; // the per-message case
     const status = this.connection.status;
     if (status.state !== 'connected') {
@@ -248,7 +239,7 @@ export class ConfirmPublisher extends ContainedEmitter {
     const entry: Entry = {
       request,
       deadline: Date.now() + this.settings.confirmTimeoutMs,
-      settled: false,
+      finished: false,
       written: false,
       returned: null,
       callback,
@@ -280,7 +271,7 @@ export class ConfirmPublisher extends ContainedEmitter {
       });
     }
     for (const entry of this.timeline) {
-      this.settle(entry, new PublishError('closing', say('confirm-publisher.closed-unconfirmed')), null);
+      this.finish(entry, new PublishError('closing', say('confirm-publisher.closed-unconfirmed')), null);
     }
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
@@ -296,7 +287,7 @@ export class ConfirmPublisher extends ContainedEmitter {
   // timeout for nothing: new ones fail at once in publish(), so these do too.
   private failUnwritten(error: PublishError): void {
     for (const entry of this.pending.drain()) {
-      if (!entry.settled) this.settle(entry, error, null);
+      if (!entry.finished) this.finish(entry, error, null);
     }
   }
 
@@ -305,18 +296,18 @@ export class ConfirmPublisher extends ContainedEmitter {
   }
 
   private canWrite(): boolean {
-    return this.channel !== null && this.writable && this.connection.blockedReason === null;
+    return this.keeper.channel !== null && this.writable && this.connection.blockedReason === null;
   }
 
   private flush(): void {
     while (this.pending.length > 0 && this.canWrite()) {
       const entry = this.pending.shift() as Entry;
-      if (!entry.settled) this.write(entry);
+      if (!entry.finished) this.write(entry);
     }
   }
 
   private write(entry: Entry): void {
-    const channel = this.channel as amqp.Channel;
+    const channel = this.keeper.channel as amqp.Channel;
     const { exchange, routingKey, content, options, mandatory } = entry.request as PublishRequest;
     const publishOptions = mandatory ? { ...options, mandatory: true } : options;
     let accepted: boolean;
@@ -339,7 +330,7 @@ export class ConfirmPublisher extends ContainedEmitter {
       // amqplib refuses a write to a channel that is closing: broker trouble, not the message's fault.
       if (err instanceof Error && err.name === 'IllegalOperationError') {
         const error = this.connection.redact(this.keeper.error ?? err.message);
-        this.settle(
+        this.finish(
           entry,
           new PublishError('channel-closed', say('confirm-publisher.channel-closed', { error })),
           null,
@@ -348,7 +339,7 @@ export class ConfirmPublisher extends ContainedEmitter {
       }
       // Encoding errors (e.g. a header table over 64 KiB, or nested too deep to encode) throw before anything is sent.
       const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      this.settle(entry, new PublishError('invalid', say('confirm-publisher.not-encoded', { error })), null);
+      this.finish(entry, new PublishError('invalid', say('confirm-publisher.not-encoded', { error })), null);
       return;
     }
     entry.written = true;
@@ -358,7 +349,7 @@ export class ConfirmPublisher extends ContainedEmitter {
     }
     if (!accepted) this.writable = false; // wait for 'drain' before writing more
     if (!this.settings.confirm) {
-      this.settle(entry, null, this.result(entry, 'NotRequested'));
+      this.finish(entry, null, this.result(entry, 'NotRequested'));
     } else if (mandatory) {
       this.mandatoryInFlight.push(entry);
     }
@@ -375,13 +366,13 @@ export class ConfirmPublisher extends ContainedEmitter {
         if (this.retiring.delete(channel)) void channel.close().catch(() => undefined);
       }
     }
-    if (entry.settled) return;
+    if (entry.finished) return;
     if (err === null) {
       this.keeper.working(); // a later failure starts the backoff afresh
-      this.settle(entry, null, this.result(entry, 'Ack'));
+      this.finish(entry, null, this.result(entry, 'Ack'));
     } else if (err.message === 'message nacked') {
       // amqplib's wording for a Nack
-      this.settle(entry, null, this.result(entry, 'Nack'));
+      this.finish(entry, null, this.result(entry, 'Nack'));
       if (entry.channel) this.replaceAfterNack(entry.channel);
     } else {
       // A bare "channel closed": the channel's, or its connection's with it.
@@ -390,10 +381,10 @@ export class ConfirmPublisher extends ContainedEmitter {
   }
 
   private onConfirmLost(entry: Entry, cause: LossCause, err: Error): void {
-    if (entry.settled) return;
+    if (entry.finished) return;
     if (cause === 'connection') {
       const error = this.connection.status.error ?? say('confirm-publisher.closed');
-      this.settle(
+      this.finish(
         entry,
         new PublishError('connection-lost', say('confirm-publisher.connection-lost', { error })),
         null,
@@ -405,7 +396,7 @@ export class ConfirmPublisher extends ContainedEmitter {
       const tooLarge = TOO_LARGE.exec(error);
       const kind =
         tooLarge && (entry.request?.content.length ?? 0) > Number(tooLarge[1]) ? 'invalid' : 'channel-closed';
-      this.settle(entry, new PublishError(kind, say('confirm-publisher.channel-closed', { error })), null);
+      this.finish(entry, new PublishError(kind, say('confirm-publisher.channel-closed', { error })), null);
     }
   }
 
@@ -420,9 +411,9 @@ export class ConfirmPublisher extends ContainedEmitter {
     };
   }
 
-  private settle(entry: Entry, err: PublishError | null, result: ConfirmResult | null): void {
-    if (entry.settled) return;
-    entry.settled = true;
+  private finish(entry: Entry, err: PublishError | null, result: ConfirmResult | null): void {
+    if (entry.finished) return;
+    entry.finished = true;
     this.outstandingCount--;
     this.timeline.delete(entry);
     if (entry.request?.mandatory) {
@@ -430,12 +421,12 @@ export class ConfirmPublisher extends ContainedEmitter {
       if (index >= 0) this.mandatoryInFlight.splice(index, 1);
     }
     entry.request = null;
-    // Unwritten entries expire oldest first, so the settled ones in pending are at its head.
-    for (let head = this.pending.peek(); head?.settled; head = this.pending.peek()) this.pending.shift();
+    // Unwritten entries expire oldest first, so the finished ones in pending are at its head.
+    for (let head = this.pending.peek(); head?.finished; head = this.pending.peek()) this.pending.shift();
     try {
       entry.callback(err, result, entry.returned !== null);
     } catch (thrown) {
-      // Settling runs inside amqplib's frame handling or a timer: what a caller's callback throws stops here.
+      // Finishing runs inside amqplib's frame handling or a timer: what a caller's callback throws stops here.
       this.fault(toError(thrown));
     }
     if (this.outstandingCount === 0) this.wakeIdleWaiters();
@@ -466,7 +457,7 @@ export class ConfirmPublisher extends ContainedEmitter {
   private replaceAfterNack(nacking: amqp.Channel): void {
     const now = Date.now();
     if (
-      this.channel !== nacking ||
+      this.keeper.channel !== nacking ||
       this.keeper.opening ||
       this.closing ||
       now - this.lastReplacedMs < REPLACE_AFTER_NACK_MS
@@ -498,7 +489,7 @@ export class ConfirmPublisher extends ContainedEmitter {
     channel.on(
       'drain',
       guard(() => {
-        if (this.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
+        if (this.keeper.channel !== channel) return; // a replaced channel's buffer says nothing about the new one
         this.writable = true;
         this.flush();
       }),
@@ -559,7 +550,7 @@ export class ConfirmPublisher extends ContainedEmitter {
             seconds,
             reason: this.problem ?? say('confirm-publisher.not-accepting'),
           });
-      this.settle(entry, new PublishError('timeout', why), null); // leaves the timeline
+      this.finish(entry, new PublishError('timeout', why), null); // leaves the timeline
     }
   }
 }

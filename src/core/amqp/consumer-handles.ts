@@ -13,16 +13,21 @@ import type * as amqp from 'amqplib';
 import type { AckAction } from './consumer-ack';
 
 /**
- * - settled: the ack, nack or reject was written to the channel
+ * - acknowledged: the ack, nack or reject was written to the channel
  * - not-a-handle: the value is not a handle made by a consumer (bad input)
  * - channel-gone: its channel closed (redeploy, lost connection): the broker redelivers the message
- * - already-settled: this delivery was acknowledged, requeued or rejected before
+ * - already-acknowledged: this delivery was acknowledged, requeued or rejected before
  * - write-failed: the channel refused the frame (it is closing); `error` says why
  */
-export type SettleOutcome = 'settled' | 'not-a-handle' | 'channel-gone' | 'already-settled' | 'write-failed';
+export type AcknowledgeOutcome =
+  | 'acknowledged'
+  | 'not-a-handle'
+  | 'channel-gone'
+  | 'already-acknowledged'
+  | 'write-failed';
 
-export interface SettleResult {
-  outcome: SettleOutcome;
+export interface AcknowledgeResult {
+  outcome: AcknowledgeOutcome;
   error?: string;
 }
 
@@ -42,7 +47,7 @@ export interface HeldDelivery {
   messageId: string | null;
 }
 
-/** The deliveries of one consumer channel that the flow has not settled yet. */
+/** The deliveries of one consumer channel that the flow has not acknowledged yet. */
 export class AckChannel {
   readonly id = ++lastId;
   /** By delivery tag, oldest first (a Map iterates in insertion order). */
@@ -51,8 +56,8 @@ export class AckChannel {
 
   constructor(
     private readonly channel: amqp.Channel,
-    /** Called after each settle, for a status that counts what is unacknowledged. */
-    private readonly onSettled: () => void = () => undefined,
+    /** Called after each acknowledgement, for a status that counts what is unacknowledged. */
+    private readonly onAcknowledged: () => void = () => undefined,
   ) {
     open.set(this.id, this);
   }
@@ -67,7 +72,7 @@ export class AckChannel {
     return first.done ? null : first.value;
   }
 
-  /** Records a delivery the flow must settle; returns its handle. */
+  /** Records a delivery the flow must acknowledge; returns its handle. */
   track(
     deliveryTag: number,
     held: Omit<HeldDelivery, 'deliveryTag'> = { sinceMs: Date.now(), routingKey: '', messageId: null },
@@ -76,20 +81,21 @@ export class AckChannel {
     return `amqp:${PROCESS_TOKEN}.${this.id}.${deliveryTag}`;
   }
 
-  /** Settles with `action` every delivery handed out at or before `beforeMs`; returns them. */
+  /** Acknowledges with `action` every delivery handed out at or before `beforeMs`; returns them. */
   expire(beforeMs: number, action: AckAction): HeldDelivery[] {
     const expired: HeldDelivery[] = [];
     for (const held of this.pending.values()) {
       if (held.sinceMs > beforeMs) break;
       expired.push(held);
     }
-    for (const held of expired) this.settle(held.deliveryTag, action);
+    for (const held of expired) this.acknowledge(held.deliveryTag, action);
     return expired;
   }
 
-  settle(deliveryTag: number, action: AckAction): SettleResult {
+  /** Acknowledges, requeues or rejects one delivery (`action`), once. */
+  acknowledge(deliveryTag: number, action: AckAction): AcknowledgeResult {
     if (this.released) return { outcome: 'channel-gone' };
-    if (!this.pending.delete(deliveryTag)) return { outcome: 'already-settled' };
+    if (!this.pending.delete(deliveryTag)) return { outcome: 'already-acknowledged' };
     // amqplib reads only fields.deliveryTag.
     const message = { fields: { deliveryTag } } as amqp.Message;
     try {
@@ -99,9 +105,9 @@ export class AckChannel {
     } catch (err) {
       return { outcome: 'write-failed', error: err instanceof Error ? err.message : String(err) };
     } finally {
-      this.onSettled();
+      this.onAcknowledged();
     }
-    return { outcome: 'settled' };
+    return { outcome: 'acknowledged' };
   }
 
   /**
@@ -130,10 +136,10 @@ export function parseHandle(handle: unknown): ParsedHandle | null {
 }
 
 /** Acknowledges, requeues or rejects the delivery a handle names. */
-export function settle(handle: unknown, action: AckAction): SettleResult {
+export function acknowledge(handle: unknown, action: AckAction): AcknowledgeResult {
   const parsed = parseHandle(handle);
   if (!parsed) return { outcome: 'not-a-handle' };
   const channel = parsed.local ? open.get(parsed.channelId) : undefined;
   if (!channel) return { outcome: 'channel-gone' };
-  return channel.settle(parsed.deliveryTag, action);
+  return channel.acknowledge(parsed.deliveryTag, action);
 }

@@ -1,4 +1,4 @@
-// A delivery as a Node-RED msg (SPEC §3 "amqp consume"): msg.payload decoded
+// A delivery as a Node-RED msg (docs/nodes/amqp-consume.md, "Output"): msg.payload decoded
 // from the body, msg.topic the routing key, msg.amqp where it came from.
 
 import type * as amqp from 'amqplib';
@@ -25,7 +25,7 @@ export interface ConsumedMessage {
   payload: unknown;
   topic: string;
   amqp: DeliveryInfo;
-  /** The handle amqp ack settles the delivery with (manual ack mode only). */
+  /** The handle amqp ack acknowledges the delivery with (manual ack mode only). */
   _amqpAck?: string;
 }
 

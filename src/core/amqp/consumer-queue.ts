@@ -227,7 +227,7 @@ export function queueDeclaration(settings: QueueSettings): {
 }
 
 /** RabbitMQ 4.0 gives every quorum queue this delivery limit unless an argument or a policy sets another. */
-export const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
+const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
 
 /**
  * The delivery limit past which RabbitMQ (4.0 and later) drops the messages of the queue

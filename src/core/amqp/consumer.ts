@@ -1,6 +1,6 @@
 // The consumer of a queue on the broker node's shared connection: a channel of
 // its own with a prefetch window, re-consumed after every reconnect, with the
-// deliveries the flow has not settled kept in an AckChannel (see
+// deliveries the flow has not acknowledged kept in an AckChannel (see
 // consumer-handles.ts). At least once in manual mode: a delivery is acked only
 // when the flow says so; when the channel goes (redeploy, lost connection) the
 // broker returns what was not acked to the queue, marked redelivered.
@@ -38,7 +38,7 @@ export interface ConsumerSettings {
   retry?: BackoffSettings;
   /**
    * How long a delivery may stay unacknowledged in the flow (manual mode) before the
-   * consumer settles it itself with `unackedAction`: a msg the flow dropped would
+   * consumer acknowledges it itself with `unackedAction`: a msg the flow dropped would
    * otherwise hold a prefetch slot until RabbitMQ's consumer_timeout closes the channel.
    * 0: no limit.
    */
@@ -48,7 +48,7 @@ export interface ConsumerSettings {
 
 export interface Delivery {
   message: amqp.Message;
-  /** What amqp ack settles it with; null in auto mode (acknowledged on receipt). */
+  /** What amqp ack acknowledges it with; null in auto mode (acknowledged on receipt). */
   handle: string | null;
 }
 
@@ -89,7 +89,7 @@ export class Consumer extends ContainedEmitter {
       status.error ?? this.problemValue,
     );
   };
-  private readonly onSettled = () => this.emit('change');
+  private readonly onAcknowledged = () => this.emit('change');
 
   constructor(
     private readonly connection: BrokerConnection,
@@ -122,7 +122,7 @@ export class Consumer extends ContainedEmitter {
     return this.problemValue;
   }
 
-  /** Deliveries handed to the flow and not yet settled (manual mode). */
+  /** Deliveries handed to the flow and not yet acknowledged (manual mode). */
   get unacknowledged(): number {
     return this.acks ? this.acks.unacknowledged : 0;
   }
@@ -201,7 +201,7 @@ export class Consumer extends ContainedEmitter {
   }
 
   private onOpened(channel: amqp.Channel): void {
-    const acks = new AckChannel(channel, this.onSettled);
+    const acks = new AckChannel(channel, this.onAcknowledged);
     this.acks = acks;
     channel.on(
       'close',
@@ -249,7 +249,7 @@ export class Consumer extends ContainedEmitter {
             this.deliver({ message, handle });
           } catch (err) {
             // Not handed to the flow: back to the queue for another try, and the fault is reported.
-            if (manual) acks.settle(message.fields.deliveryTag, 'requeue');
+            if (manual) acks.acknowledge(message.fields.deliveryTag, 'requeue');
             throw err;
           }
           if (manual) this.emit('change');
@@ -278,7 +278,7 @@ export class Consumer extends ContainedEmitter {
   }
 
   // Polling uses a channel of its own: checkQueue of a missing queue closes the channel it is asked on,
-  // and the consumer's channel still holds deliveries the flow may settle.
+  // and the consumer's channel still holds deliveries the flow may acknowledge.
   private pollQueue(channel: amqp.Channel): void {
     const model = this.connection.channelModel;
     if (this.keeper.channel !== channel || this.closing || !model) return;

@@ -13,7 +13,7 @@ export function toError(value: unknown): Error {
 }
 
 /** Until a node says where its faults go: Node.js's own warning channel, which Node-RED prints. */
-export const defaultFault: FaultSink = (err) => {
+const defaultFault: FaultSink = (err) => {
   process.emitWarning(err);
 };
 

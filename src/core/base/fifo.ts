@@ -28,11 +28,6 @@ export class Fifo<T> {
     return item;
   }
 
-  /** Everything, oldest first, without removing it. */
-  toArray(): T[] {
-    return this.items.slice(this.head) as T[];
-  }
-
   /** Removes and returns everything, oldest first. */
   drain(): T[] {
     const all = this.items.slice(this.head) as T[];

@@ -38,11 +38,6 @@ export function forgetOutcome(id: string): void {
   listeners.delete(id);
 }
 
-/** Attempts waiting for a report, across all custom protocol nodes: for tests of what is held. */
-export function awaitedOutcomes(): number {
-  return listeners.size;
-}
-
 export interface DeliveryRef {
   id: string;
   attempt: number;

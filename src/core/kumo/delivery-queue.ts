@@ -22,7 +22,7 @@ import type { QueueConfig, ResolvedTimings } from './queue-config';
 import type { QueueName } from './queue-name';
 import { nextRetry } from './retry-schedule';
 import { expectOutcome, forgetOutcome, type ReportedOutcome } from './delivery-outcomes';
-import { say, text } from '../text/messages';
+import { render, say } from '../text/messages';
 import { type Clock, systemClock, type TimerHandle } from '../base/clock';
 import { ERROR_CODES, KumoError } from '../text/errors';
 import { isTransientCode } from './reject-code';
@@ -153,8 +153,6 @@ export interface DeliveryIo<M> {
   retrying?(delivery: Delivery<M>, change: RetryingChange): void;
   /** Timers and the current time; the system clock unless a test drives its own. */
   clock?: Clock;
-  /** Only the current time, with the system's timers. */
-  now?: () => number;
   random?: () => number;
 }
 
@@ -207,24 +205,11 @@ export class DeliveryQueue<M> {
     private readonly settings: DeliverySettings,
     private readonly io: DeliveryIo<M>,
   ) {
-    this.clock = io.clock ?? (io.now ? { now: io.now, setTimer: systemClock.setTimer } : systemClock);
+    this.clock = io.clock ?? systemClock;
   }
 
   private now(): number {
     return this.clock.now();
-  }
-
-  /** Deliveries this queue references (ready, in flight, waiting, retrying): for tests of what is held. */
-  get held(): number {
-    const all = new Set<Delivery<M>>([
-      ...this.inFlight,
-      ...this.waiting,
-      ...this.retrying,
-      ...this.batchLeft.keys(),
-      ...this.unkept,
-    ]);
-    for (const queue of this.ready.values()) for (const d of queue.deliveries.toArray()) all.add(d);
-    return all.size;
   }
 
   get counts(): DeliveryCounts {
@@ -247,7 +232,6 @@ export class DeliveryQueue<M> {
     queue: QueueName,
     config: QueueConfig,
     timings: ResolvedTimings,
-    size: number | null,
     envelope: Envelope = NO_ENVELOPE,
     heldBytes = 0,
     hold = false,
@@ -269,7 +253,7 @@ export class DeliveryQueue<M> {
         say('delivery-queue.overloaded-bytes', { name, bytes: this.bytesHeld, limit }),
       );
     }
-    const delivery = this.newDelivery(msg, queue, config, timings, size, envelope, nextId(), this.now(), 0, heldBytes);
+    const delivery = this.newDelivery(msg, queue, config, timings, envelope, nextId(), this.now(), 0, heldBytes);
     if (hold) {
       this.unkept.add(delivery);
     } else {
@@ -294,7 +278,6 @@ export class DeliveryQueue<M> {
     queue: QueueName,
     config: QueueConfig,
     timings: ResolvedTimings,
-    size: number | null,
     saved: RestoredDelivery,
     envelope: Envelope = NO_ENVELOPE,
     heldBytes = 0,
@@ -304,7 +287,6 @@ export class DeliveryQueue<M> {
       queue,
       config,
       timings,
-      size,
       envelope,
       saved.id,
       saved.createdMs,
@@ -327,7 +309,6 @@ export class DeliveryQueue<M> {
     queue: QueueName,
     config: QueueConfig,
     timings: ResolvedTimings,
-    size: number | null,
     envelope: Envelope,
     id: string,
     createdMs: number,
@@ -342,7 +323,7 @@ export class DeliveryQueue<M> {
       config,
       timings,
       createdMs,
-      size,
+      size: null,
       heldBytes,
       envelope,
       attempts,
@@ -524,7 +505,7 @@ export class DeliveryQueue<M> {
         if (delivery.state !== 'in-flight') continue;
         this.settleAttempt(delivery, {
           kind: 'failed',
-          error: text('delivery-queue.attempt-not-sent', { error: error.message }),
+          error: render(say('delivery-queue.attempt-not-sent', { error: error.message })),
           permanent,
         });
       }
@@ -686,7 +667,10 @@ export class DeliveryQueue<M> {
         this.endAttempt(delivery);
         this.transient(
           delivery,
-          internalErrorResponse(text('delivery-queue.attempt-timeout', { seconds }), delivery.batch.batchSize > 1),
+          internalErrorResponse(
+            render(say('delivery-queue.attempt-timeout', { seconds })),
+            delivery.batch.batchSize > 1,
+          ),
         );
         this.afterAttempt();
       }

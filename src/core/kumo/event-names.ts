@@ -71,7 +71,7 @@ export const PREDEFINED_EVENTS: readonly string[] = Object.freeze([
 ]);
 
 const PREDEFINED = new Set(PREDEFINED_EVENTS);
-export const RESERVED_PREFIX = 'smtp_server_';
+const RESERVED_PREFIX = 'smtp_server_';
 
 /** Returns the trimmed event name, or throws EventNameError saying why it cannot be used. */
 export function validateEventName(name: unknown): string {

@@ -46,10 +46,6 @@ export function protocolFor(eventName: string): ProtocolHandler | undefined {
   return bindings.get(eventName);
 }
 
-export function boundEventNames(): string[] {
-  return [...bindings.keys()].sort();
-}
-
 /**
  * The routing of a message wired straight into a custom protocol: its queue and
  * config come from the msg; without a queue it is named after the constructor,

@@ -26,13 +26,6 @@ export interface QueueName {
   routing_domain: string | null;
 }
 
-export interface QueueNameParts {
-  domain: string;
-  tenant?: string | null;
-  campaign?: string | null;
-  routing_domain?: string | null;
-}
-
 import { say, valueType } from '../text/messages';
 import { CoreError, ERROR_CODES } from '../text/errors';
 
@@ -237,6 +230,7 @@ function normaliseParts(parts: unknown): Omit<QueueName, 'name'> {
   return { domain, tenant, campaign, routing_domain: routingDomain };
 }
 
+/** KumoMTA's `QueueNameComponents::format`, of parts normaliseParts checked. */
 function formatNormalised(parts: Omit<QueueName, 'name'>): string {
   const suffix = parts.routing_domain === null ? '' : `!${parts.routing_domain}`;
   if (parts.campaign !== null) {
@@ -246,11 +240,6 @@ function formatNormalised(parts: Omit<QueueName, 'name'>): string {
     return `${parts.tenant}@${parts.domain}${suffix}`;
   }
   return `${parts.domain}${suffix}`;
-}
-
-/** KumoMTA's `QueueNameComponents::format`. */
-export function formatQueueName(parts: QueueNameParts): string {
-  return formatNormalised(normaliseParts(parts));
 }
 
 /**

@@ -1,7 +1,7 @@
 // How log hook in learns the final outcome of each record it handed to the flow,
 // so it can answer KumoMTA's request itself. Each record's msg carries a string key
 // in msg._kumoLogHook (a plain string survives Node-RED cloning the msg at a fork);
-// whoever ends a record for good calls settleRecord(msg, outcome): the custom protocol
+// whoever ends a record for good calls answerRecord(msg, outcome): the custom protocol
 // when its delivery ends (Delivery, Bounce, Expiration), queue config or the custom
 // protocol when it cannot take the record at all. A key whose request is gone (it was
 // answered at its deadline, or the record was restored after a restart) is ignored.
@@ -36,7 +36,7 @@ const KEY_PREFIX = randomBytes(6).toString('hex');
 let keyCounter = 0;
 
 /** The record key a msg carries, or null. */
-export function recordKey(msg: unknown): string | null {
+function recordKey(msg: unknown): string | null {
   if (msg === null || typeof msg !== 'object' || !Object.hasOwn(msg, RECORD_KEY)) return null;
   const key = (msg as Record<string, unknown>)[RECORD_KEY];
   return typeof key === 'string' ? key : null;
@@ -53,7 +53,7 @@ export function awaitsAnswer(msg: unknown): boolean {
  * (the caller then need not report the failure itself), false when the msg is no
  * log hook record or its request is gone.
  */
-export function settleRecord(msg: unknown, outcome: RecordOutcome): boolean {
+export function answerRecord(msg: unknown, outcome: RecordOutcome): boolean {
   const key = recordKey(msg);
   if (key === null) return false;
   const listener = listeners.get(key);
@@ -61,11 +61,6 @@ export function settleRecord(msg: unknown, outcome: RecordOutcome): boolean {
   listeners.delete(key);
   listener(outcome);
   return true;
-}
-
-/** Records waiting for their outcome, across all log hook nodes: for tests of what is held. */
-export function awaitedRecords(): number {
-  return listeners.size;
 }
 
 /** A delivery's end, as the custom protocol's delivery queue tells it. */
@@ -109,7 +104,7 @@ export interface RecordCounts {
 }
 
 /**
- * The records of one request: each gets a key to carry; once every one is settled
+ * The records of one request: each gets a key to carry; once every one has its outcome
  * (or at the deadline, or when the node closes) the request is answered, once.
  */
 export class RecordsRequest {
@@ -137,20 +132,16 @@ export class RecordsRequest {
     this.keys.push(key);
     this.left++;
     this.counts.records++;
-    listeners.set(key, (outcome) => this.settle(outcome));
+    listeners.set(key, (outcome) => this.recordEnded(outcome));
     return key;
   }
 
-  get settled(): boolean {
-    return this.answered;
-  }
-
-  /** Answers now if every record is settled: call once all records have their key. */
+  /** Answers now if every record has its outcome: call once all records have their key. */
   check(): void {
     if (!this.answered && this.left === 0) this.answer(null);
   }
 
-  /** The deadline passed: the records not settled answer 503 (they may still be delivered). */
+  /** The deadline passed: the records without an outcome answer 503 (they may still be delivered). */
   expire(seconds: number): void {
     if (!this.answered) this.answer(say('record-answers.deadline', { count: this.left, seconds }));
   }
@@ -160,7 +151,7 @@ export class RecordsRequest {
     if (!this.answered) this.answer(say('record-answers.closing'));
   }
 
-  private settle(outcome: RecordOutcome): void {
+  private recordEnded(outcome: RecordOutcome): void {
     if (this.answered) return;
     this.left--;
     switch (outcome.kind) {

@@ -2,8 +2,8 @@
 // queue's schedule), any other code a permanent one (a Bounce). The reject node
 // takes codes 400-599, the range an SMTP-style disposition can carry.
 
-export const REJECT_CODE_MIN = 400;
-export const REJECT_CODE_MAX = 599;
+const REJECT_CODE_MIN = 400;
+const REJECT_CODE_MAX = 599;
 
 /** The code as a number, or null when it is not a whole number from 400 to 599 (a numeric string counts). */
 export function rejectCode(value: unknown): number | null {

@@ -23,13 +23,6 @@ import { CoreError } from '../text/errors';
 import { say } from '../text/messages';
 import type { ResolvedTimings } from './queue-config';
 
-export interface DelayBounds {
-  /** Smallest delay the jitter can give (random() = 0), in seconds. */
-  min: number;
-  /** Upper bound of the delay (approached as random() → 1), in seconds. */
-  max: number;
-}
-
 export type RetryDecision =
   | { kind: 'retry'; atMs: number; delayMs: number }
   | {
@@ -68,13 +61,6 @@ function baseDelaySeconds(attempt: number, timings: ResolvedTimings): number {
 
 function jitterMagnitude(timings: ResolvedTimings): number {
   return Math.min(timings.retryIntervalSec / 20, MAX_JITTER_SEC);
-}
-
-export function delayBounds(attempt: number, timings: ResolvedTimings): DelayBounds {
-  const base = baseDelaySeconds(attempt, timings);
-  const half = jitterMagnitude(timings) / 2;
-  // Truncated toward zero, the jitter reaches at most the whole seconds below the half magnitude.
-  return { min: Math.max(0, base - Math.trunc(half)), max: base + Math.trunc(half) };
 }
 
 /** Seconds to wait after the `attempt`-th attempt failed transiently. */

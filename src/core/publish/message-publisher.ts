@@ -49,7 +49,7 @@ export type Published =
   | { error: Error; amqp?: BatchResult }
   | { error: null; amqp: ConfirmResult | BatchResult; reject: { code: number; message: string } | null };
 
-type Settle = (err: Error | null, result: ConfirmResult | null, returned: boolean) => void;
+type Finished = (err: Error | null, result: ConfirmResult | null, returned: boolean) => void;
 
 /** Tells msg.kumo's delivery (every message of a batch) that the attempt failed: bad input bounces, the rest is retried. */
 export function reportFailure(kumo: unknown, err: Error): void {
@@ -108,8 +108,8 @@ export class MessagePublisher {
     done({ error: err });
   }
 
-  /** Publishes one body; `settle` gets the error or the result, once. */
-  private publishOne(payload: unknown, properties: unknown, routingKey: string, settle: Settle): void {
+  /** Publishes one body; `finished` gets the error or the result, once. */
+  private publishOne(payload: unknown, properties: unknown, routingKey: string, finished: Finished): void {
     const { exchange, persistent, mandatory } = this.settings;
     let content: Buffer;
     let options: ReturnType<typeof publishOptions>;
@@ -118,16 +118,16 @@ export class MessagePublisher {
       content = body.content;
       options = publishOptions(properties, persistent, body);
     } catch (err) {
-      settle(err instanceof Error ? err : new Error(String(err)), null, false);
+      finished(err instanceof Error ? err : new Error(String(err)), null, false);
       return;
     }
     this.publisher.publish({ exchange, routingKey, content, options, mandatory }, (err, result, returned) =>
-      settle(err ?? (result ? null : new CoreError(say('message-publisher.publish-failed'))), result, returned),
+      finished(err ?? (result ? null : new CoreError(say('message-publisher.publish-failed'))), result, returned),
     );
   }
 
   /**
-   * Every element as its own AMQP message, pipelined; the msg ends once all are settled:
+   * Every element as its own AMQP message, pipelined; the msg ends once all are finished:
    * delivered when every element was, refused when any was, an error when any failed.
    * A custom protocol batch reports each element's own outcome.
    */
@@ -154,11 +154,11 @@ export class MessagePublisher {
       const member = members?.[i];
       return isMsg(member) ? { ...member, payload: elements[i], kumo: (batch as unknown[])[i] } : input;
     };
-    const publish: PublishElement = (i, settled) => {
+    const publish: PublishElement = (i, finished) => {
       const msg = messageOf(i);
       keyOf(msg, (keyError, routingKey) => {
-        if (keyError) settled(keyError, null, false);
-        else this.publishOne(elements[i], msg.properties, routingKey, settled);
+        if (keyError) finished(keyError, null, false);
+        else this.publishOne(elements[i], msg.properties, routingKey, finished);
       });
     };
     const onElement = (i: number, end: AttemptEnd) => {

@@ -1,4 +1,4 @@
-// What a settled publish means, in KumoMTA's terms. The seed's sender returns
+// What a finished publish (its confirm, or its error) means, in KumoMTA's terms. The seed's sender returns
 // '250 ' .. json_encode(result) for Ack / NotRequested and calls
 // kumo.reject(500, json_encode(result)) for a Nack. A mandatory message the
 // broker returned (basic.return, 312 NO_ROUTE) was not delivered, whatever its
@@ -10,12 +10,12 @@ import { CoreError } from '../text/errors';
 import { say } from '../text/messages';
 
 /** SMTP-style codes for a returned message, so a custom protocol retries (4xx) or bounces (5xx) it. */
-export const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
+const RETURNED_CODES = { transient: 451, permanent: 550 } as const;
 /**
  * A Nack is KumoMTA's kumo.reject(500) (the seed's sender); a user who knows their broker's
  * Nacks pass (a full queue draining, a quorum leader moving) may have them retried instead.
  */
-export const NACK_CODES = { permanent: 500, transient: 451 } as const;
+const NACK_CODES = { permanent: 500, transient: 451 } as const;
 
 export type ReturnedAs = keyof typeof RETURNED_CODES | 'delivered';
 export type NackedAs = keyof typeof NACK_CODES;
@@ -34,7 +34,7 @@ export interface OutcomeRules {
   returnedAs: ReturnedAs;
 }
 
-/** How one settled message ends: delivered (output 1), or rejected with a code (output 2). */
+/** How one published message ends: delivered (output 1), or rejected with a code (output 2). */
 export type PublishOutcome = { kind: 'delivered' } | { kind: 'rejected'; code: number; message: string };
 
 export function publishOutcome(result: ConfirmResult, returned: boolean, rules: OutcomeRules): PublishOutcome {
@@ -69,14 +69,14 @@ export interface BatchResult {
   results: ElementResult[];
 }
 
-/** Publishes element `index`; settle gets its error, or its confirm result and whether it came back. */
+/** Publishes element `index`; `finished` gets its error, or its confirm result and whether it came back. */
 export type PublishElement = (
   index: number,
-  settle: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
+  finished: (err: Error | null, result: ConfirmResult | null, returned: boolean) => void,
 ) => void;
 
 /** How an array published element by element ended. */
-export interface ElementsSettled {
+export interface ElementsFinished {
   amqp: BatchResult;
   /** The first element that failed: the msg ends with this error. */
   error: Error | null;
@@ -85,8 +85,8 @@ export interface ElementsSettled {
 }
 
 /**
- * Publishes `count` elements, each as its own message, pipelined, and calls `settled`
- * once, when all are settled. `onElement` hears each element's own end (a custom
+ * Publishes `count` elements, each as its own message, pipelined, and calls `ended`
+ * once, when all are finished. `onElement` hears each element's own end (a custom
  * protocol batch reports them message by message). Each element has its own routing
  * key (it is evaluated against its own msg); the batch's routing_key is the first one's.
  */
@@ -96,11 +96,11 @@ export function publishElements(
   rules: OutcomeRules,
   where: { exchange: string; routingKey: string },
   onElement: (index: number, end: AttemptEnd) => void,
-  settled: (result: ElementsSettled) => void,
+  ended: (result: ElementsFinished) => void,
 ): void {
   const results: ElementResult[] = new Array(count);
   let error: Error | null = null;
-  let rejected: ElementsSettled['rejected'] = null;
+  let rejected: ElementsFinished['rejected'] = null;
   let left = count;
   const finish = () => {
     const statuses = results.map((r) => r.status);
@@ -119,7 +119,7 @@ export function publishElements(
       routing_key: results.find((r): r is ConfirmResult => r.status !== 'Error')?.routing_key ?? where.routingKey,
       results,
     };
-    settled({ amqp: amqp as BatchResult, error, rejected });
+    ended({ amqp: amqp as BatchResult, error, rejected });
   };
   if (left === 0) {
     finish();

@@ -47,7 +47,7 @@ export interface StorableMessage {
   recipient?: unknown;
 }
 
-export function storedDelivery<M extends StorableMessage>(d: Delivery<M>): StoredDelivery {
+function storedDelivery<M extends StorableMessage>(d: Delivery<M>): StoredDelivery {
   return {
     id: d.id,
     payload: storePayload(d.msg.payload),
@@ -109,7 +109,7 @@ export class DurableRetries<M extends StorableMessage> {
           queueConfig: config,
         } as unknown as M;
         const held = copyData(payload).approxBytes;
-        queue.restore(msg, queueName, config, timingsOf(config), null, entry, envelopeOf(msg), held);
+        queue.restore(msg, queueName, config, timingsOf(config), entry, envelopeOf(msg), held);
         restored++;
       } catch (err) {
         skipped.push({ id: String(entry?.id), error: err instanceof Error ? err : new Error(String(err)) });

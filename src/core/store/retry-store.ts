@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { CoreError } from '../text/errors';
 import { decodeData, encodeData } from './message-data';
-import { say, text } from '../text/messages';
+import { render, say } from '../text/messages';
 import type { QueueConfig } from '../kumo/queue-config';
 import type { QueueName } from '../kumo/queue-name';
 
@@ -158,10 +158,7 @@ export function storableProps(msg: object): Record<string, unknown> {
 }
 
 /** The properties a stored delivery brings back, checked like any input: process-bound ones never come back. */
-export function restoreProps(
-  props: Record<string, unknown>,
-  version: number = JOURNAL_VERSION,
-): Record<string, unknown> {
+function restoreProps(props: Record<string, unknown>, version: number = JOURNAL_VERSION): Record<string, unknown> {
   const restored: Record<string, unknown> = {};
   for (const key of Object.keys(props)) {
     if (TRANSIENT_PROPS.has(key)) continue;
@@ -311,9 +308,9 @@ function readLines(file: string, onLine: (line: string) => void): { bytes: numbe
 
 /**
  * Throws (with the reason) only when the file is not a retry store at all, or is
- * the store of another event name (`eventName` null: any).
+ * the store of another event name.
  */
-function parse(file: string, eventName: string | null): Parsed {
+function parse(file: string, eventName: string): Parsed {
   const deliveries = new Map<string, StoredDelivery>();
   const lineBytes = new Map<string, number>();
   let header: Operation | null | undefined;
@@ -335,7 +332,7 @@ function parse(file: string, eventName: string | null): Parsed {
       header = decode(line);
       if (header?.op !== 'header' || !READABLE_VERSIONS.has(header.version))
         throw new CoreError(say('retry-store.not-a-store'));
-      if (eventName !== null && header.eventName !== eventName)
+      if (header.eventName !== eventName)
         throw new CoreError(say('retry-store.other-event', { name: header.eventName }));
       version = header.version;
       return;
@@ -371,32 +368,17 @@ function parse(file: string, eventName: string | null): Parsed {
   };
 }
 
-function parseV1(content: string, eventName: string | null, bytes: number): Parsed {
+function parseV1(content: string, eventName: string, bytes: number): Parsed {
   const data = JSON.parse(content) as StoreFileV1;
   if (data === null || data.version !== 1 || !Array.isArray(data.deliveries) || !data.deliveries.every(isDelivery)) {
     throw new CoreError(say('retry-store.not-a-store'));
   }
-  if (eventName !== null && data.eventName !== eventName)
+  if (data.eventName !== eventName)
     throw new CoreError(say('retry-store.other-event', { name: String(data.eventName) }));
   const deliveries = new Map<string, StoredDelivery>();
   for (const d of data.deliveries) deliveries.set(d.id, d);
   // The next write converts it to a journal.
   return { deliveries, lineBytes: new Map(), version: 1, damaged: 0, appendable: false, bytes };
-}
-
-/**
- * Reads a store file without touching it (no clean-up, nothing moved aside):
- * for tools and tests that look at the file of a running node.
- */
-export function readRetryStore(file: string): LoadResult {
-  try {
-    const parsed = parse(file, null);
-    const problem = parsed.damaged > 0 ? text('retry-store.lines-skipped', { file, count: parsed.damaged }) : null;
-    return { deliveries: restoredDeliveries(parsed), problem };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { deliveries: [], problem: null };
-    return { deliveries: [], problem: text('retry-store.cannot-read', { file, error: (err as Error).message }) };
-  }
 }
 
 /** Copies with their props restored: what a caller does with them must not change what a compaction writes. */
@@ -472,15 +454,13 @@ function upgraded(d: StoredDelivery, version: number): StoredDelivery {
  * The store holds the live set in memory and mirrors every change to the
  * file: put / reschedule / remove buffer one journal line each and schedule a
  * flush (one append, one fsync) `flushDelayMs` after the first of them.
- * save() replaces the whole set. Writes are serialised; a failed write never
+ * Writes are serialised; a failed write never
  * stops later ones, and the write after a failure is a full snapshot, so the
  * file catches up with the set in memory.
  */
 export class RetryStore {
   /** Bytes handed to the file system (journal appends and snapshots), for the benchmark. */
   bytesWritten = 0;
-  /** fsync / fdatasync calls made, for the benchmark. */
-  syncs = 0;
 
   /**
    * What is kept, by id: the record itself (read from the file, or put without a source),
@@ -496,7 +476,6 @@ export class RetryStore {
   private journalBytes = 0;
   /** False until a write or load() shows the file is a journal that ends with a whole line. */
   private appendable = false;
-  private snapshotWanted = false;
   private timer: NodeJS.Timeout | null = null;
   /** The write that the operations buffered in this turn wait for (group commit), once one was asked for. */
   private committing: Promise<void> | null = null;
@@ -555,7 +534,7 @@ export class RetryStore {
           // Left in place: the first write will replace it, as it would any file of that name.
           return {
             deliveries: [],
-            problem: text('retry-store.cannot-read', { file: source, error: (err as Error).message }),
+            problem: render(say('retry-store.cannot-read', { file: source, error: (err as Error).message })),
           };
         }
         if (source !== this.file) {
@@ -569,19 +548,19 @@ export class RetryStore {
       for (const d of parsed.deliveries.values()) {
         const current = parsed.version === JOURNAL_VERSION ? d : upgraded(d, parsed.version);
         const bytes = current === d ? parsed.lineBytes.get(d.id) : undefined;
-        this.keep(current, bytes ?? Buffer.byteLength(encode({ op: 'put', d: current })));
+        this.index(current, bytes ?? Buffer.byteLength(encode({ op: 'put', d: current })));
       }
       this.journalBytes = source === this.file ? parsed.bytes : 0;
       this.appendable = source === this.file && parsed.appendable;
       const problem =
-        parsed.damaged > 0 ? text('retry-store.lines-skipped', { file: source, count: parsed.damaged }) : null;
+        parsed.damaged > 0 ? render(say('retry-store.lines-skipped', { file: source, count: parsed.damaged })) : null;
       return { deliveries: restoredDeliveries(parsed), problem };
     } catch (err) {
       this.live.clear();
       this.liveBytes = 0;
       return {
         deliveries: [],
-        problem: text('retry-store.cannot-read', { file: this.file, error: (err as Error).message }),
+        problem: render(say('retry-store.cannot-read', { file: this.file, error: (err as Error).message })),
       };
     }
   }
@@ -590,9 +569,9 @@ export class RetryStore {
     const aside = `${this.file}.unreadable-${Date.now()}`;
     try {
       fs.renameSync(this.file, aside);
-      return text('retry-store.invalid-moved', { file: this.file, error, aside });
+      return render(say('retry-store.invalid-moved', { file: this.file, error, aside }));
     } catch (err) {
-      return text('retry-store.invalid-not-moved', { file: this.file, error, reason: (err as Error).message });
+      return render(say('retry-store.invalid-not-moved', { file: this.file, error, reason: (err as Error).message }));
     }
   }
 
@@ -634,7 +613,7 @@ export class RetryStore {
     }
     const bytes = Buffer.byteLength(line);
     this.append(line, bytes);
-    this.keepEntry(d.id, { d: source ? null : record, source: source ?? null, bytes });
+    this.indexEntry(d.id, { d: source ? null : record, source: source ?? null, bytes });
     return true;
   }
 
@@ -686,35 +665,13 @@ export class RetryStore {
     return done;
   }
 
-  /**
-   * Replaces the whole set with `deliveries` (an empty list removes the file),
-   * written as one snapshot. Resolves or rejects like flush().
-   */
-  save(deliveries: StoredDelivery[]): Promise<void> {
-    this.live.clear();
-    this.liveBytes = 0;
-    this.buffer = [];
-    this.bufferBytes = 0;
-    for (const d of deliveries) {
-      const record = { ...d };
-      try {
-        this.keep(record, Buffer.byteLength(encode({ op: 'put', d: record })));
-      } catch (err) {
-        this.onError(
-          new CoreError(say('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })),
-        );
-      }
-    }
-    this.snapshotWanted = true;
-    return this.flush();
-  }
-
   /** `bytes`: the size of its put line, which compaction weighs the journal against (attempts and dueMs change it by a few digits). */
-  private keep(d: StoredDelivery, bytes: number): void {
-    this.keepEntry(d.id, { d, source: null, bytes });
+  private index(d: StoredDelivery, bytes: number): void {
+    this.indexEntry(d.id, { d, source: null, bytes });
   }
 
-  private keepEntry(id: string, entry: LiveEntry): void {
+  /** Holds an entry in the in-memory index of what is live, by id. */
+  private indexEntry(id: string, entry: LiveEntry): void {
     const old = this.live.get(id);
     if (old) this.liveBytes -= old.bytes;
     this.live.set(id, entry);
@@ -739,13 +696,11 @@ export class RetryStore {
     this.buffer = [];
     this.bufferBytes = 0;
     if (this.live.size === 0) {
-      this.snapshotWanted = false;
       if (this.journalBytes > 0 || !this.appendable) await this.removeFile();
       return;
     }
     const compact = this.journalBytes + bytes > 2 * this.liveBytes + this.compactFloorBytes;
-    if (this.snapshotWanted || !this.appendable || this.journalBytes === 0 || compact) {
-      this.snapshotWanted = false;
+    if (!this.appendable || this.journalBytes === 0 || compact) {
       await this.writeSnapshot();
     } else if (lines.length > 0) {
       await this.appendLines(lines.join(''), bytes);
@@ -772,7 +727,6 @@ export class RetryStore {
       await handle.writeFile(data, 'utf8');
       // The data and the size it needs to be read back; the rest of the inode can wait.
       await handle.datasync();
-      this.syncs++;
     } finally {
       await handle.close();
     }
@@ -845,7 +799,6 @@ export class RetryStore {
         }
         if (chunk.length > 0) bytes += await writeText(handle, chunk.join(''));
         await handle.sync();
-        this.syncs++;
       } finally {
         await handle.close();
       }

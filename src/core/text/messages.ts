@@ -58,21 +58,18 @@ const englishLookup: MessageLookup = (key, vars) => {
 };
 
 /**
- * The message's words: `lookup` (a language's catalogue) first, English where it has
- * no such key. Nested messages are rendered the same way before they are filled in.
+ * What a value says, in words: a Message (nested messages first), or an error carrying
+ * one (a core error's `said`), through `lookup` (a language's catalogue) with English
+ * where it has no such key; any other error's own text; anything else as a string.
  */
-export function render(said: MessageParam, lookup: MessageLookup = englishLookup): string {
-  if (!isMessage(said)) return String(said);
-  const vars: MessageVars = {};
-  for (const [name, value] of Object.entries(said.params)) {
-    vars[name] = isMessage(value) ? render(value, lookup) : value;
+export function render(what: unknown, lookup: MessageLookup = englishLookup): string {
+  if (isMessage(what)) {
+    const vars: MessageVars = {};
+    for (const [name, value] of Object.entries(what.params)) {
+      vars[name] = isMessage(value) ? render(value, lookup) : value;
+    }
+    return lookup(what.key, vars) ?? englishLookup(what.key, vars) ?? what.key;
   }
-  return lookup(said.key, vars) ?? englishLookup(said.key, vars) ?? said.key;
-}
-
-/** What a value says: a Message, or an error carrying one (a core error's `said`), rendered; any other error's own text. */
-export function spoken(what: unknown, lookup: MessageLookup = englishLookup): string {
-  if (isMessage(what)) return render(what, lookup);
   if (what instanceof Error) {
     const said = (what as { said?: unknown }).said;
     return isMessage(said) ? render(said, lookup) : what.message;
@@ -80,12 +77,7 @@ export function spoken(what: unknown, lookup: MessageLookup = englishLookup): st
   return String(what);
 }
 
-/** `text('queue-name.empty')`: the English words at once, for what is data rather than speech (log records). */
-export function text(key: string, vars: MessageVars = {}): string {
-  return englishLookup(key, vars) ?? key;
-}
-
-/** Fills a template's `__name__` placeholders; the node catalogues' fallback uses it too. */
+/** Fills a template's `__name__` placeholders; the node catalogues' fallback (common/node-text.ts) uses it too. */
 export function fill(template: string, vars: MessageVars): string {
   // One pass: a value that itself contains __x__ is not filled in again.
   return template.replace(PLACEHOLDER, (placeholder, name: string) =>

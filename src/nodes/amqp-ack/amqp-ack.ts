@@ -6,23 +6,23 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AckCounts } from '../../common/metric-counts';
 import { ackers, serveMetrics } from '../../common/metrics';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import { AckController } from './controller';
 import english from './locale.json';
 import { type AmqpAckSettings, MIGRATIONS, TYPE } from './settings';
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   serveMetrics(RED);
 
   RED.nodes.registerType(TYPE, function AmqpAck(this: Node, def: NodeDef & AmqpAckSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
     if (!settings) return;
     const counts = new AckCounts();
     this.on('close', ackers.add(this, counts));
-    const controller = new AckController(this, settings, t, words, counts);
+    const controller = new AckController(this, settings, t, core, counts);
     this.on('input', (msg, send, done) => controller.input(msg, send, done));
   });
 };

@@ -1,14 +1,14 @@
-// amqp ack's behaviour: settles the consumed message a msg carries the handle of, with the
+// amqp ack's behaviour: acknowledges the consumed message a msg carries the handle of, with the
 // node's action or msg.ack, and passes the msg on once the frame is written.
 
 import type { Node, NodeMessageInFlow } from 'node-red';
 import { type AckAction, isAckAction } from '../../core/amqp/consumer-ack';
-import { settle } from '../../core/amqp/consumer-handles';
+import { acknowledge } from '../../core/amqp/consumer-handles';
 import { ERROR_CODES, type ErrorCode } from '../../core/text/errors';
 import { typeName } from '../../core/text/messages';
 import type { AckCounts } from '../../common/metric-counts';
 import { failInput, NodeError } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import type { AmqpAckSettings } from './settings';
 
 interface AckMessage extends NodeMessageInFlow {
@@ -33,7 +33,7 @@ export class AckController {
     node: Node,
     settings: AmqpAckSettings,
     private readonly t: Translate,
-    private readonly words: CoreWords,
+    private readonly core: CoreText,
     private readonly counts: AckCounts,
   ) {
     const action = settings.action || 'ack';
@@ -43,7 +43,7 @@ export class AckController {
 
   input(input: NodeMessageInFlow, send: Send, done: Done): void {
     const { t } = this;
-    const fail = (code: ErrorCode, text: string) => failInput(this.words, done, new NodeError(code, text));
+    const fail = (code: ErrorCode, text: string) => failInput(this.core, done, new NodeError(code, text));
     const msg = input as AckMessage;
     let action = this.configured ?? 'ack';
     if (msg.ack !== undefined) {
@@ -61,9 +61,9 @@ export class AckController {
       fail(ERROR_CODES.badInput, t('errors.no-handle'));
       return;
     }
-    const result = settle(handle, action);
+    const result = acknowledge(handle, action);
     switch (result.outcome) {
-      case 'settled':
+      case 'acknowledged':
         if (action === 'ack') this.counts.acked++;
         else if (action === 'reject') this.counts.rejected++;
         else this.counts.requeued.add(action === 'requeue' ? 'nack' : 'reject');
@@ -73,7 +73,7 @@ export class AckController {
       case 'not-a-handle':
         fail(ERROR_CODES.badInput, t('errors.not-a-handle', { value: shown(handle) }));
         return;
-      case 'already-settled':
+      case 'already-acknowledged':
         fail(ERROR_CODES.badInput, t('errors.already-settled', { handle: String(handle) }));
         return;
       case 'channel-gone':

@@ -1,15 +1,8 @@
 // The shape other nodes see of an amqp-broker config node.
 
-import type { Node, NodeDef } from 'node-red';
+import type { Node } from 'node-red';
 import type { BrokerConnection } from '../../core/amqp/broker-connection';
 import type { BrokerEndpoint } from '../../core/amqp/broker-url';
-
-export interface AmqpBrokerDef extends NodeDef {
-  url: string;
-  tls: string;
-  heartbeat: number | string;
-  connectionName: string;
-}
 
 export interface AmqpBrokerCredentials {
   username?: string;

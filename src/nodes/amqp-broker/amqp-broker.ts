@@ -6,7 +6,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { serveMetrics } from '../../common/metrics';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import type { AmqpBrokerCredentials } from './amqp-broker-node';
 import { amqpBrokerController } from './controller';
 import english from './locale.json';
@@ -14,13 +14,13 @@ import { MIGRATIONS, type AmqpBrokerSettings, TYPE } from './settings';
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   serveMetrics(RED);
 
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: NodeDef & AmqpBrokerSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
-    if (settings) amqpBrokerController(RED, this, settings, t, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
+    if (settings) amqpBrokerController(RED, this, settings, t, core);
   }
 
   RED.nodes.registerType<Node<AmqpBrokerCredentials>, NodeDef & AmqpBrokerSettings, unknown, AmqpBrokerCredentials>(

@@ -8,7 +8,7 @@ import { BrokerConnection } from '../../core/amqp/broker-connection';
 import { parseBrokerUrls, secretsOf, redact } from '../../core/amqp/broker-url';
 import type { AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
 import { say } from '../../core/text/messages';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import { BrokerCounts } from '../../common/metric-counts';
 import { brokers, type BrokerState, type BrokerView } from '../../common/metrics';
 import type { ConnectionStatus } from '../../core/amqp/broker-connection';
@@ -31,7 +31,7 @@ export function amqpBrokerController(
   node: Node<AmqpBrokerCredentials>,
   def: NodeDef & AmqpBrokerSettings,
   t: Translate,
-  words: CoreWords,
+  core: CoreText,
 ): void {
   const self = node as AmqpBrokerNode;
   const credentials = self.credentials ?? {};
@@ -68,19 +68,19 @@ export function amqpBrokerController(
     });
     const connection = self.connection;
     connection.fault = (err) =>
-      node.error(redact(words.say(say('contained.fault', { error: words.say(err) })), secrets));
+      node.error(redact(core.render(say('contained.fault', { error: core.render(err) })), secrets));
     // One line per connection change, none per message: lost with why, regained with how long it took.
     // A dial that fails says why once per new reason (statuses show only the broker's code).
     let lostAt: number | null = null;
     let lastProblem: string | null = null;
     connection.on('disconnected', (reason) => {
       lostAt = Date.now();
-      lastProblem = redact(words.say(reason), secrets);
+      lastProblem = redact(core.render(reason), secrets);
       node.warn(t('log.lost', { reason: lastProblem }));
     });
     connection.on('status', (status) => {
       if (status.state === 'connected' || status.error === null) return;
-      const problem = redact(words.say(status.error), secrets);
+      const problem = redact(core.render(status.error), secrets);
       if (problem === lastProblem) return;
       lastProblem = problem;
       node.warn(t('log.cannot-connect', { reason: problem }));
@@ -97,7 +97,7 @@ export function amqpBrokerController(
     connection.on('status', (status) => {
       if (status.blocked && blockedAt === null) {
         blockedAt = Date.now();
-        node.warn(t('log.blocked', { reason: redact(words.say(status.blocked), secrets) }));
+        node.warn(t('log.blocked', { reason: redact(core.render(status.blocked), secrets) }));
       } else if (!status.blocked && blockedAt !== null) {
         counts.blockedSeconds += (Date.now() - blockedAt) / 1000;
         node.log(t('log.unblocked', { seconds: ((Date.now() - blockedAt) / 1000).toFixed(1) }));
@@ -121,13 +121,13 @@ export function amqpBrokerController(
         state,
         sinceMs,
         endpoint: status.endpoint,
-        reason: why === null ? null : redact(words.say(why), secrets),
+        reason: why === null ? null : redact(core.render(why), secrets),
         endpoints,
         blockedSinceMs: blockedAt,
       };
     };
   } catch (err) {
-    self.configError = redact(words.say(err), secrets);
+    self.configError = redact(core.render(err), secrets);
     node.error(self.configError);
   }
 

@@ -1,6 +1,6 @@
 // amqp consume: the reader of the queue KumoMTA's log events land in. Each
 // delivery leaves as one msg; in manual mode it stays unacknowledged until an
-// amqp ack node settles it (at least once), at most `prefetch` at a time.
+// amqp ack node acknowledges it (at least once), at most `prefetch` at a time.
 
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
@@ -15,7 +15,7 @@ import {
 import { ERROR_CODES } from '../../core/text/errors';
 import { MAX_TIMER_MS } from '../../core/base/clock';
 import { type ComputedStatus, faultSink, NodeError, setupFailed, ThrottledStatus } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { ConsumeCounts } from '../../common/metric-counts';
 import { consumers } from '../../common/metrics';
@@ -25,10 +25,10 @@ const STATUS_INTERVAL_MS = 500;
 // basic.qos prefetch-count is an AMQP short (0 would mean no limit).
 const PREFETCH_MAX = 65535;
 
-function problemText(t: Translate, words: CoreWords, problem: QueueProblem): string {
+function problemText(t: Translate, core: CoreText, problem: QueueProblem): string {
   return t(`errors.${problem.field}-${problem.kind}`, {
     detail: problem.detail ?? '',
-    reason: problem.said ? words.say(problem.said) : '',
+    reason: problem.said ? core.render(problem.said) : '',
   });
 }
 
@@ -37,9 +37,9 @@ export function amqpConsumeController(
   node: Node,
   def: NodeDef & AmqpConsumeSettings,
   t: Translate,
-  words: CoreWords,
+  core: CoreText,
 ): void {
-  const faults = faultSink(node, words);
+  const faults = faultSink(node, core);
   const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
   const queue = typeof def.queue === 'string' ? def.queue.trim() : '';
   // Checked below: a flow file may hold anything.
@@ -79,11 +79,11 @@ export function amqpConsumeController(
     let declaration = null;
     if (declare) {
       const declared = queueDeclaration(def);
-      if (declared.problems.length > 0) throw new Error(problemText(t, words, declared.problems[0]));
+      if (declared.problems.length > 0) throw new Error(problemText(t, core, declared.problems[0]));
       declaration = declared.declaration;
     } else {
       const problems = queueNameProblems(queue, false);
-      if (problems.length > 0) throw new Error(problemText(t, words, problems[0]));
+      if (problems.length > 0) throw new Error(problemText(t, core, problems[0]));
     }
     const timeout = Number(def.unackedTimeout === '' || def.unackedTimeout === undefined ? 300 : def.unackedTimeout);
     if (!Number.isFinite(timeout) || timeout < 0) throw new Error(t('errors.unacked-timeout'));
@@ -136,13 +136,13 @@ export function amqpConsumeController(
       refreshStatus();
     });
   } catch (err) {
-    setupFailed(node, words.say(err));
+    setupFailed(node, core.render(err));
   }
 
   let logged = '';
   // A new reconnect time is a new state: its "retrying in N s" shows at once.
   const stateKey = (c: Consumer) =>
-    `${c.state}:${c.problem === null ? '' : words.say(c.problem)}:${c.unacknowledged > 0}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
+    `${c.state}:${c.problem === null ? '' : core.render(c.problem)}:${c.unacknowledged > 0}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
   // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
   const status = new ThrottledStatus(
     node,
@@ -170,7 +170,7 @@ export function amqpConsumeController(
         case 'disconnected': {
           // The status names the problem by its code; the sentence goes to the log once per change
           // (a lost connection is logged by the broker node, the queue's or channel's trouble here).
-          const reason = words.say(c.problem ?? broker?.connection?.status.error ?? '');
+          const reason = core.render(c.problem ?? broker?.connection?.status.error ?? '');
           if (reason !== logged && broker?.connection?.connected) node.warn(t('log.problem', { reason }));
           logged = reason;
           const text = disconnectedStatus(t, shortReason(reason), broker?.connection?.status);

@@ -59,7 +59,7 @@ function settingsOf(node: ConsumeProperties): QueueSettings {
 function problemText(problem: QueueProblem): string {
   return t(`errors.${problem.field}-${problem.kind}`, {
     detail: problem.detail ?? '',
-    reason: problem.said ? core(problem.said) : '',
+    reason: problem.said ? core.render(problem.said) : '',
   });
 }
 

@@ -9,20 +9,20 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { serveMetrics } from '../../common/metrics';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import { amqpPublishController } from './controller';
 import english from './locale.json';
 import { MIGRATIONS, type AmqpPublishSettings, TYPE } from './settings';
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   serveMetrics(RED);
 
   function AmqpPublish(this: Node, def: NodeDef & AmqpPublishSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
-    if (settings) amqpPublishController(RED, this, settings, t, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
+    if (settings) amqpPublishController(RED, this, settings, t, core);
   }
 
   RED.nodes.registerType(TYPE, AmqpPublish);

@@ -22,7 +22,7 @@ import {
 } from '../../core/publish/message-publisher';
 import { isNackedAs, isReturnedAs, type OutcomeRules, type ReturnedAs } from '../../core/publish/publish-outcome';
 import { failInput, faultSink, NodeError, positiveSetting, setupFailed, ThrottledStatus } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { PublishCounts } from '../../common/metric-counts';
 import { publishers } from '../../common/metrics';
@@ -44,11 +44,11 @@ type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
 
 /** The declared queue's x-arguments, checked as amqp consume checks its own. */
-function declareArgumentsOf(t: Translate, words: CoreWords, value: unknown): Record<string, unknown> {
+function declareArgumentsOf(t: Translate, core: CoreText, value: unknown): Record<string, unknown> {
   const { value: args, problem } = parseArguments(value);
   // An argument RabbitMQ 4 denies says why; anything else is not an object of arguments.
   if (problem)
-    throw new Error(problem.said ? words.say(problem.said) : t('errors.declare-arguments', { value: String(value) }));
+    throw new Error(problem.said ? core.render(problem.said) : t('errors.declare-arguments', { value: String(value) }));
   return args;
 }
 
@@ -57,7 +57,7 @@ export function amqpPublishController(
   node: Node,
   def: NodeDef & AmqpPublishSettings,
   t: Translate,
-  words: CoreWords,
+  core: CoreText,
 ): void {
   const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
   const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
@@ -108,7 +108,7 @@ export function amqpPublishController(
         ? {
             queue: declareQueue,
             durable: true,
-            arguments: declareArgumentsOf(t, words, def.declareArguments),
+            arguments: declareArgumentsOf(t, core, def.declareArguments),
             bind: exchange ? { exchange, exchangeType: '', routingKey: staticKey ?? declareQueue } : null,
           }
         : null,
@@ -121,7 +121,7 @@ export function amqpPublishController(
       eachElement: def.arrayPayload === 'elements',
     });
   } catch (err) {
-    setupError = words.say(err);
+    setupError = core.render(err);
     setupFailed(node, setupError);
   }
 
@@ -146,7 +146,7 @@ export function amqpPublishController(
       case 'problem': {
         // The status names the problem by its code; the sentence goes to the log once per change
         // (a lost connection is logged by the broker node, a channel's trouble here).
-        const reason = words.say(health.reason);
+        const reason = core.render(health.reason);
         // Opening a channel is routine; a channel the broker closed is worth a line.
         const channelClosed = isMessage(health.reason) && health.reason.key === 'confirm-publisher.channel-closed';
         if (reason !== logged && channelClosed) node.warn(t('log.problem', { reason }));
@@ -163,16 +163,16 @@ export function amqpPublishController(
   // with nothing rendered. A new reason comes with a 'change' (the connection or channel), shown at once.
   const refreshStatus = () => status.refresh(publisher?.problem ? publisher.health.state : 'ok');
   if (publisher) {
-    publisher.fault = faultSink(node, words);
+    publisher.fault = faultSink(node, core);
     publisher.on('change', () => status.show());
-    publisher.on('warning', (said) => node.warn(words.say(said)));
+    publisher.on('warning', (said) => node.warn(core.render(said)));
     setImmediate(() => status.show());
   }
 
   /** Ends a msg that cannot be published: its delivery (every message of a batch) is a transient failure. */
   const failed = (msg: PublishMessage, err: Error, done: Done) => {
     reportFailure(msg.kumo, err);
-    failInput(words, done, err);
+    failInput(core, done, err);
   };
 
   /** The routing key for a msg (a batch element's own msg too); a key it cannot give is bad input. */
@@ -198,7 +198,7 @@ export function amqpPublishController(
             ? e
             : new NodeError(
                 ERROR_CODES.badInput,
-                t('errors.routing-key-property', { property: def.routingKey, error: words.say(e) }),
+                t('errors.routing-key-property', { property: def.routingKey, error: core.render(e) }),
               );
       }
       callback(failure, key);
@@ -218,7 +218,7 @@ export function amqpPublishController(
         // A log hook record's failure is its delivery's (retried or bounced) and its request's answer,
         // which logs one line per request: one error per record would flood the log when the broker is down.
         if (awaitsAnswer(msg)) done();
-        else failInput(words, done, published.error);
+        else failInput(core, done, published.error);
         return;
       }
       if (published.reject) {

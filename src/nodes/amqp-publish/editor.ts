@@ -105,7 +105,7 @@ const definition: EditorNodeDef<PublishProperties> = {
       validate: validator<PublishProperties>((v, _opt) => {
         const { problem } = parseArguments(v);
         if (problem === null) return true;
-        return problem.said ? core(problem.said) : t('errors.declare-arguments-json');
+        return problem.said ? core.render(problem.said) : t('errors.declare-arguments-json');
       }),
     },
     declareQueue: {

@@ -12,7 +12,7 @@ import { ERROR_CODES } from '../../core/text/errors';
 import { validateEventName } from '../../core/kumo/event-names';
 import { dataSize, envelopeOf, type LogRecord } from '../../core/kumo/log-record';
 import { copyData } from '../../core/store/message-data';
-import { finalOutcome, settleRecord } from '../../core/kumo/record-answers';
+import { finalOutcome, answerRecord } from '../../core/kumo/record-answers';
 import {
   bindProtocol,
   directRouting,
@@ -28,7 +28,7 @@ import {
   setupFailed,
   ThrottledStatus,
 } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import { CustomProtocolCounts, errorCode } from '../../common/metric-counts';
 import { customProtocols } from '../../common/metrics';
 import type { CustomProtocolSettings } from './settings';
@@ -49,7 +49,7 @@ export function customProtocolController(
   node: Node,
   def: NodeDef & CustomProtocolSettings & { wires?: string[][] },
   t: Translate,
-  words: CoreWords,
+  core: CoreText,
 ): void {
   let deliveries: DeliveryQueue<DeliveryMessage> | null = null;
   let eventName = '';
@@ -147,7 +147,7 @@ export function customProtocolController(
         },
         measure: (delivery: Delivery<DeliveryMessage>) => dataSize(delivery.msg.payload),
         changed: () => status.refresh(),
-        fault: faultSink(node, words),
+        fault: faultSink(node, core),
         retrying: (delivery, change) => {
           if (change !== 'finished') counts.retries++;
           durable?.changed(delivery, change);
@@ -158,7 +158,7 @@ export function customProtocolController(
           else counts.expired++;
           if (spool) durable?.changed(delivery, 'finished');
           // A log hook record's request learns how it ended (a restored one's request is gone: ignored).
-          const answered = settleRecord(delivery.msg, finalOutcome(type, response));
+          const answered = answerRecord(delivery.msg, finalOutcome(type, response));
           // A final failure is always seen: without a log record output, Catch nodes get it.
           if (!answered && !logRecords && type !== 'Delivery') {
             const key = type === 'Bounce' ? 'errors.bounced' : 'errors.expired';
@@ -179,23 +179,23 @@ export function customProtocolController(
     if (userDir) {
       try {
         durable = DurableRetries.open(path.join(userDir, 'kumo-amqp'), eventName, (err) =>
-          node.error(t('errors.save-failed', { error: words.say(err) })),
+          node.error(t('errors.save-failed', { error: core.render(err) })),
         );
         const { restored, problem, skipped } = durable.restoreInto(queue, () => RED.util.generateId());
         if (problem) node.warn(problem);
-        for (const { id, error } of skipped) node.warn(t('warnings.not-restored', { id, error: words.say(error) }));
+        for (const { id, error } of skipped) node.warn(t('warnings.not-restored', { id, error: core.render(error) }));
         if (restored > 0) node.log(t('log.restored', { count: restored, file: durable.store.file }));
       } catch (err) {
         // The node still delivers; only what a previous run left could not be taken back.
         durable = null;
-        node.error(t('errors.restore-failed', { error: words.say(err) }));
+        node.error(t('errors.restore-failed', { error: core.render(err) }));
       }
     } else {
       node.warn(t('warnings.no-user-dir'));
     }
     setImmediate(() => status.show());
   } catch (err) {
-    const message = words.say(err);
+    const message = core.render(err);
     if (handler) unbindProtocol(eventName, handler);
     handler = null;
     void deliveries?.close(0);
@@ -257,7 +257,6 @@ export function customProtocolController(
         routing.queue,
         routing.config,
         routing.timings,
-        null,
         envelopeOf(msg),
         held,
         journal !== null,
@@ -280,7 +279,7 @@ export function customProtocolController(
   node.on('input', (msg: NodeMessageInFlow, _send, done) => {
     if (!deliveries) {
       counts.failed.add(ERROR_CODES.notConfigured);
-      refuseInput(words, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
+      refuseInput(core, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.not-configured')));
       return;
     }
     try {
@@ -299,11 +298,11 @@ export function customProtocolController(
       if (kept)
         kept.then(
           () => done(),
-          (err: unknown) => refuseInput(words, msg, done, err, ERROR_CODES.notKept),
+          (err: unknown) => refuseInput(core, msg, done, err, ERROR_CODES.notKept),
         );
       else done();
     } catch (err) {
-      refuseInput(words, msg, done, err, ERROR_CODES.badInput);
+      refuseInput(core, msg, done, err, ERROR_CODES.badInput);
     }
   });
 
@@ -334,7 +333,7 @@ export function customProtocolController(
         if (durable)
           await durable
             .keep(unfinished)
-            .catch((err: Error) => node.error(t('errors.save-failed', { error: words.say(err) })));
+            .catch((err: Error) => node.error(t('errors.save-failed', { error: core.render(err) })));
         if (unfinished.length > 0) {
           const vars = { count: unfinished.length, name: eventName, ...unfinishedCounts(unfinished) };
           node.warn(

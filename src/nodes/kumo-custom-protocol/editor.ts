@@ -32,7 +32,7 @@ import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type CustomProtocolSettings } from
 type CustomProtocolProperties = EditorNodeProperties & CustomProtocolSettings;
 
 const t = editorText(TYPE);
-const say = coreText(TYPE);
+const core = coreText(TYPE);
 // Every validator declares (value, options): Node-RED shows the message a
 // validator returns only when it takes two arguments, else it reads "valid".
 
@@ -85,7 +85,7 @@ function freeEventName(self: { id?: string }, name: string): string {
 
 /** The three batch settings are checked together, by the core's own rule (min not above the batch size). */
 function batchFieldValidator(this: CustomProtocolProperties): boolean | string {
-  return batchProblem(say, {
+  return batchProblem(core.render, {
     batch_size: currentValue(this, 'batchSize'),
     min_batch_size: currentValue(this, 'minBatchSize'),
     max_batch_latency: currentValue(this, 'maxBatchLatency'),

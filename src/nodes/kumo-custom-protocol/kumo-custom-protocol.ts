@@ -7,20 +7,20 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { serveMetrics } from '../../common/metrics';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import { customProtocolController } from './controller';
 import english from './locale.json';
 import { MIGRATIONS, type CustomProtocolSettings, TYPE } from './settings';
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   serveMetrics(RED);
 
   function CustomProtocol(this: Node, def: NodeDef & CustomProtocolSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
-    if (settings) customProtocolController(RED, this, settings, t, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
+    if (settings) customProtocolController(RED, this, settings, t, core);
   }
 
   // The editor checks event names with core/kumo/event-names.ts itself (bundled into its script).

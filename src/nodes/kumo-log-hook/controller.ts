@@ -20,7 +20,7 @@ import {
 import type { Message } from '../../core/text/messages';
 import { RECORD_KEY, type RecordsAnswer, RecordsRequest } from '../../core/kumo/record-answers';
 import { positiveSetting, setupFailed, ThrottledStatus } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import { LogHookCounts } from '../../common/metric-counts';
 import { logHooks } from '../../common/metrics';
 import { typedInput } from '../../common/typed-input';
@@ -128,7 +128,7 @@ export function logHookController(
   node: Node<LogHookCredentials>,
   def: NodeDef & LogHookSettings,
   t: Translate,
-  words: CoreWords,
+  core: CoreText,
 ): void {
   const httpSettings = RED.settings as {
     httpNodeRoot?: unknown;
@@ -159,7 +159,7 @@ export function logHookController(
     try {
       route = logHookPath(def.path ?? DEFAULTS.path);
     } catch (err) {
-      throw new Error(t('errors.path', { error: words.say(err) }));
+      throw new Error(t('errors.path', { error: core.render(err) }));
     }
     if (httpSettings.httpNodeRoot === false || !http) throw new Error(t('errors.no-http'));
     const owner = servedPaths.get(route);
@@ -195,7 +195,7 @@ export function logHookController(
       try {
         receive(req, res);
       } catch (err) {
-        reply(req, res, { status: 500, text: t('answers.fault', { error: words.say(err) }) }, true);
+        reply(req, res, { status: 500, text: t('answers.fault', { error: core.render(err) }) }, true);
       }
     };
     handler = serve;
@@ -281,7 +281,7 @@ export function logHookController(
       try {
         work();
       } catch (err) {
-        reply(req, res, { status: 500, text: t('answers.fault', { error: words.say(err) }) }, true);
+        reply(req, res, { status: 500, text: t('answers.fault', { error: core.render(err) }) }, true);
       }
     };
 
@@ -300,7 +300,7 @@ export function logHookController(
         reply(
           req,
           res,
-          { status: 422, text: words.say(verdict), headers: { 'X-Kumo-Verdict': 'not-a-log-record' } },
+          { status: 422, text: core.render(verdict), headers: { 'X-Kumo-Verdict': 'not-a-log-record' } },
           true,
         );
         return;
@@ -337,7 +337,7 @@ export function logHookController(
     };
 
     const answered = (req: IncomingMessage, res: ServerResponse, answer: RecordsAnswer, other: number) => {
-      const text = typeof answer.body === 'string' ? answer.body : words.say(answer.body);
+      const text = typeof answer.body === 'string' ? answer.body : core.render(answer.body);
       const headers: Record<string, string> = {};
       if (answer.retryAfterSec !== null) headers['Retry-After'] = String(answer.retryAfterSec);
       reply(req, res, { status: answer.status, text, headers }, false);
@@ -387,7 +387,7 @@ export function logHookController(
     };
 
     const errorHandler: ErrorHandler = (err, req, res) => {
-      reply(req, res, { status: 500, text: t('answers.fault', { error: words.say(err) }) }, true);
+      reply(req, res, { status: 500, text: t('answers.fault', { error: core.render(err) }) }, true);
     };
 
     const chain: Handler[] = [...middleware, ...(cors ? [cors] : [])];
@@ -403,7 +403,7 @@ export function logHookController(
     installClaim(http);
     setImmediate(() => status.show());
   } catch (err) {
-    const message = words.say(err);
+    const message = core.render(err);
     route = '';
     setupFailed(node, message);
   }
@@ -437,7 +437,7 @@ export function logHookController(
     return {
       _msgid: RED.util.generateId(),
       payload: e.tooDeep ? Buffer.from(e.bytes) : e.value,
-      reason: words.say(e.reason),
+      reason: core.render(e.reason),
     } as NodeMessageInFlow;
   }
 

@@ -52,7 +52,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
             logHookPath(v);
             return true;
           } catch (err) {
-            return t('errors.path', { error: core(err) });
+            return t('errors.path', { error: core.render(err) });
           }
         }),
       },

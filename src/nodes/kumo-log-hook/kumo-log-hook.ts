@@ -9,20 +9,20 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { serveMetrics } from '../../common/metrics';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import { type LogHookCredentials, logHookController } from './controller';
 import english from './locale.json';
 import { type LogHookSettings, MIGRATIONS, TYPE } from './settings';
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
   serveMetrics(RED);
 
   function LogHook(this: Node<LogHookCredentials>, def: NodeDef & LogHookSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
-    if (settings) logHookController(RED, this, settings, t, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
+    if (settings) logHookController(RED, this, settings, t, core);
   }
 
   RED.nodes.registerType(TYPE, LogHook, {

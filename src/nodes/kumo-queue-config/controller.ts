@@ -6,11 +6,11 @@ import type { Node, NodeMessageInFlow } from 'node-red';
 import { protocolFor } from '../../core/kumo/protocol-bindings';
 import { type CompiledRules, compileRules, constructorOf, selectQueueConfig } from '../../core/kumo/queue-config';
 import { queueNameFrom } from '../../core/kumo/queue-name';
-import { refusedOutcome, settleRecord } from '../../core/kumo/record-answers';
+import { refusedOutcome, answerRecord } from '../../core/kumo/record-answers';
 import { ERROR_CODES } from '../../core/text/errors';
 import { say } from '../../core/text/messages';
 import { NodeError, refuseInput, setupFailed } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import type { TypedInput } from '../../common/typed-input';
 import type { QueueConfigSettings } from './settings';
 
@@ -32,7 +32,7 @@ export class QueueConfigController {
     /** Where the queue comes from (msg, str, env), or why it cannot. */
     private readonly queue: TypedInput | Error,
     private readonly t: Translate,
-    private readonly words: CoreWords,
+    private readonly core: CoreText,
   ) {
     try {
       if (queue instanceof Error) throw queue;
@@ -46,7 +46,7 @@ export class QueueConfigController {
         }),
       );
     } catch (err) {
-      this.configError = words.say(err);
+      this.configError = core.render(err);
       setupFailed(node, this.configError);
     }
   }
@@ -63,11 +63,11 @@ export class QueueConfigController {
   }
 
   input(input: NodeMessageInFlow, send: Send, done: Done, property: string): void {
-    const { t, words, rules } = this;
+    const { t, core, rules } = this;
     const msg = input as RoutedMessage;
     if (!rules || this.queue instanceof Error) {
       const reason = String(this.configError);
-      refuseInput(words, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason })));
+      refuseInput(core, msg, done, new NodeError(ERROR_CODES.notConfigured, t('errors.invalid-config', { reason })));
       return;
     }
     const source = this.queue;
@@ -80,7 +80,7 @@ export class QueueConfigController {
         } catch (err) {
           // A fixed or env queue is the node's setting, not the message's fault.
           const code = source.type === 'msg' ? ERROR_CODES.badInput : ERROR_CODES.notConfigured;
-          throw new NodeError(code, this.badQueue(words.say(err), property));
+          throw new NodeError(code, this.badQueue(core.render(err), property));
         }
         const { config, timings } = selectQueueConfig(rules, queue);
         msg.queue = queue;
@@ -88,9 +88,9 @@ export class QueueConfigController {
         const constructorName = constructorOf(config);
         if (constructorName === null) {
           // Routed to the flow, not to a custom protocol: nothing will tell a log hook how it ends.
-          settleRecord(
+          answerRecord(
             msg,
-            refusedOutcome(null, words.say(say('record-answers.routed-nowhere', { queue: queue.name }))),
+            refusedOutcome(null, core.render(say('record-answers.routed-nowhere', { queue: queue.name }))),
           );
           send(msg);
           done();
@@ -109,12 +109,12 @@ export class QueueConfigController {
         if (kept)
           kept.then(
             () => done(),
-            (err: unknown) => refuseInput(words, msg, done, err, ERROR_CODES.notKept),
+            (err: unknown) => refuseInput(core, msg, done, err, ERROR_CODES.notKept),
           );
         else done();
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
-        refuseInput(words, msg, done, err, ERROR_CODES.notConfigured);
+        refuseInput(core, msg, done, err, ERROR_CODES.notConfigured);
       }
     });
   }

@@ -51,7 +51,7 @@ interface Binding {
 }
 
 const t = editorText('kumo-queue-config');
-const say = coreText('kumo-queue-config');
+const core = coreText('kumo-queue-config');
 
 // Custom protocol nodes by event name, as the runtime will bind them: disabled ones do not count.
 function protocolNodesByEvent(): Map<string, Array<{ node: FlowNode; enabled: boolean }>> {
@@ -123,7 +123,8 @@ function validateRules(rules: unknown): true | string[] {
   if (rules != null && !Array.isArray(rules)) return [t('errors.rules-not-list')];
   const errors: string[] = [];
   (Array.isArray(rules) ? rules : []).forEach((rule, i) => {
-    for (const p of formProblems(rule, t, say)) errors.push(t('errors.rule', { index: i + 1, message: p.message }));
+    for (const p of formProblems(rule, t, core.render))
+      errors.push(t('errors.rule', { index: i + 1, message: p.message }));
   });
   return errors.length ? errors : true;
 }
@@ -148,7 +149,7 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
             return true;
           } catch (err) {
             if (!(err instanceof QueueNameError)) throw err;
-            return t('errors.queue-name', { error: say(err) });
+            return t('errors.queue-name', { error: core.render(err) });
           }
         }),
       },
@@ -257,7 +258,7 @@ const definition: EditorNodeDef<QueueConfigProperties> = {
         }
       }
 
-      const problems = formProblems(rule, t, say);
+      const problems = formProblems(rule, t, core.render);
       row.find('input, select').removeClass('input-error');
       const errors = row.find('.kumo-qc-errors').empty();
       for (const p of problems) {

@@ -3,7 +3,7 @@
 
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { upToDate } from '../../common/node-glue';
-import { coreWords, translator } from '../../common/node-text';
+import { coreText, translator } from '../../common/node-text';
 import { type TypedInput, typedInput } from '../../common/typed-input';
 import { QueueConfigController } from './controller';
 import english from './locale.json';
@@ -13,11 +13,11 @@ const QUEUE_SOURCES = ['msg', 'str', 'env'];
 
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
-  const words = coreWords(RED);
+  const core = coreText(RED);
 
   RED.nodes.registerType(TYPE, function QueueConfig(this: Node, def: NodeDef & QueueConfigSettings): void {
     RED.nodes.createNode(this, def);
-    const settings = upToDate(this, TYPE, def, MIGRATIONS, words);
+    const settings = upToDate(this, TYPE, def, MIGRATIONS, core);
     if (!settings) return;
     const source = settings.queueType || 'msg';
     const property = settings.queue || 'queue';
@@ -29,7 +29,7 @@ export = function register(RED: NodeAPI): void {
     } catch (err) {
       queue = err as Error;
     }
-    const controller = new QueueConfigController(this, settings, queue, t, words);
+    const controller = new QueueConfigController(this, settings, queue, t, core);
     this.on('input', (msg, send, done) => controller.input(msg, send, done, property));
   });
 };

@@ -6,7 +6,7 @@ import { batchRefs, deliveryRef, settle } from '../../core/kumo/delivery-outcome
 import { rejectCode } from '../../core/kumo/reject-code';
 import { ERROR_CODES } from '../../core/text/errors';
 import { failInput, NodeError } from '../../common/node-glue';
-import type { CoreWords, Translate } from '../../common/node-text';
+import type { CoreText, Translate } from '../../common/node-text';
 import type { TypedInput } from '../../common/typed-input';
 
 interface RejectMessage extends NodeMessageInFlow {
@@ -34,7 +34,7 @@ export class RejectController {
     private readonly code: TypedInput,
     private readonly message: TypedInput,
     private readonly t: Translate,
-    private readonly words: CoreWords,
+    private readonly core: CoreText,
   ) {}
 
   input(input: NodeMessageInFlow, send: Send, done: Done): void {
@@ -47,7 +47,7 @@ export class RejectController {
       (err: Error) => {
         // A broken reject still ends the attempt: as an error (retried, unless it is bad input).
         settle(msg.kumo, { kind: 'error', error: err });
-        failInput(this.words, done, err);
+        failInput(this.core, done, err);
       },
     );
   }

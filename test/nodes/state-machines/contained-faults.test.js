@@ -82,7 +82,7 @@ describe('contained faults: what a callback throws never stops Node-RED', functi
         if (sends === 1) setImmediate(() => settle(kumo, { kind: 'failed', error: 'broker down' }));
         if (sends === 3) settle(kumo, { kind: 'delivered', disposition: '250 ok' });
       });
-      queue.submit({ payload: 'x' }, QUEUE, config, timings, 1);
+      queue.submit({ payload: 'x' }, QUEUE, config, timings);
       return new Promise((resolve) => setImmediate(resolve)).then(() => {
         assert.equal(logged.length, 1);
         // The retry fires from a timer: its hand-out throws; nothing escapes, the attempt is a TransientFailure.
@@ -102,7 +102,7 @@ describe('contained faults: what a callback throws never stops Node-RED', functi
         sends++;
         throw new KumoError(ERROR_CODES.badInput, say('message-data.too-deep', { what: 'msg.payload', depth: 128 }));
       });
-      queue.submit({ payload: 'x' }, QUEUE, config, timings, 1);
+      queue.submit({ payload: 'x' }, QUEUE, config, timings);
       clock.advance(3600 * 1000);
       assert.equal(sends, 1);
       assert.deepEqual(
@@ -119,7 +119,7 @@ describe('contained faults: what a callback throws never stops Node-RED', functi
           throw new Error('log output broke');
         },
       });
-      queue.submit({ payload: 'x' }, QUEUE, config, timings, 1);
+      queue.submit({ payload: 'x' }, QUEUE, config, timings);
       assert.doesNotThrow(() => clock.advance(60000));
       assert.equal(faults.length, 1);
       assert.match(faults[0].message, /log output broke/);

@@ -10,9 +10,9 @@ const { ConfirmPublisher } = require('../../../nodes/lib/core/amqp/confirm-publi
 const { expectOutcome, forgetOutcome } = require('../../../nodes/lib/core/kumo/delivery-outcomes');
 const { ERROR_CODES } = require('../../../nodes/lib/core/text/errors');
 const { MessagePublisher } = require('../../../nodes/lib/core/publish/message-publisher');
-const { spoken } = require('../../../nodes/lib/core/text/messages');
+const { render } = require('../../../nodes/lib/core/text/messages');
 const { BROKER_URL, SideChannel, uniqueName, requireBroker } = require('../../helpers/amqp');
-const { connectionTo, next, ready } = require('./support/broker');
+const { channelsOpenedOn, connectionTo, next, ready } = require('./support/broker');
 
 const RULES = { nackedAs: 'permanent', returnedAs: 'transient' };
 
@@ -54,6 +54,7 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
   this.timeout(30000);
   let side;
   let connection;
+  let channels;
   let publisher;
   let queue;
   const deliveries = [];
@@ -67,6 +68,7 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
   });
   beforeEach(async function () {
     connection = connectionTo(BROKER_URL, 'state-machines message-publisher');
+    channels = channelsOpenedOn(connection);
     queue = await side.queue(uniqueName('state-machines-messages'));
     publisher = new ConfirmPublisher(connection, { confirm: true, confirmTimeoutMs: 10000, maxWaiting: 100 });
   });
@@ -144,8 +146,9 @@ describe('state machines: MessagePublisher, how a msg ends and what its delivery
 
   it('a write the channel refuses because it is closing is broker trouble (retried), not bad input', async function () {
     await ready(publisher);
+    assert.equal(channels.length, 1, "the publisher is the connection's only channel user");
     // The channel starts closing (as a redeploy or a broker close does); its close event has not come yet.
-    publisher.channel.close().catch(() => undefined);
+    channels[0].close().catch(() => undefined);
     const d = track(uniqueName('closing-channel'));
     const end = await published(messagesWith(), { payload: 'x', kumo: d.kumo }, queue);
     assert.equal(end.error.code, ERROR_CODES.brokerUnavailable);
@@ -250,7 +253,18 @@ describe('state machines: ConfirmPublisher.health, what the status shows', funct
     const publisher = new ConfirmPublisher(connection, { confirm: true, confirmTimeoutMs: 10000, maxWaiting: 10 });
     try {
       assert.notEqual(publisher.health.state, 'ok', 'before the channel is open');
-      await ready(publisher);
+      // Taken before the channel is open, written once it is, and confirmed: the publisher is connected.
+      const request = {
+        exchange: '',
+        routingKey: uniqueName('health'),
+        content: Buffer.from('x'),
+        options: {},
+        mandatory: false,
+      };
+      const status = await new Promise((resolve) =>
+        publisher.publish(request, (err, result) => resolve(err ? err.message : result.status)),
+      );
+      assert.equal(status, 'Ack');
       assert.deepEqual(publisher.health, { state: 'ok', outstanding: 0 });
     } finally {
       await publisher.close(0);
@@ -265,7 +279,7 @@ describe('state machines: ConfirmPublisher.health, what the status shows', funct
       await next(unreachable, 'status', (status) => status.state === 'disconnected' && status.error);
       const health = stuck.health;
       assert.equal(health.state, 'problem');
-      assert.match(spoken(health.reason), /ECONNREFUSED/);
+      assert.match(render(health.reason), /ECONNREFUSED/);
     } finally {
       await stuck.close(0);
       await unreachable.close();

@@ -1,8 +1,8 @@
 // @ts-check
 'use strict';
 // What the state-machine tests share: the real broker's address (for the TCP
-// proxy to forward to), a BrokerConnection to a URL with a fast backoff, and a
-// wait for an event that is not a sleep.
+// proxy to forward to), a BrokerConnection to a URL with a fast backoff, a
+// wait for an event that is not a sleep, and the channels a connection opens.
 
 const { BrokerConnection } = require('../../../../nodes/lib/core/amqp/broker-connection');
 const { parseBrokerUrls } = require('../../../../nodes/lib/core/amqp/broker-url');
@@ -59,13 +59,41 @@ function next(emitter, name, predicate = () => true) {
 }
 
 /**
- * Resolves once a ConfirmPublisher has an open channel.
+ * Resolves once a ConfirmPublisher can write: its health (what the node's status shows) is ok,
+ * which it is once its channel is open on a connection the broker does not block.
  * @param {import('../../../../nodes/lib/core/amqp/confirm-publisher').ConfirmPublisher} publisher
  * @returns {Promise<void>}
  */
 function ready(publisher) {
-  if (publisher.ready) return Promise.resolve();
-  return next(publisher, 'change', () => publisher.ready);
+  const writing = () => publisher.health.state === 'ok';
+  if (writing()) return Promise.resolve();
+  return next(publisher, 'change', writing);
 }
 
-module.exports = { FAST_BACKOFF, brokerTarget, connectionTo, next, ready };
+/**
+ * The channels opened on `connection` from now on, oldest first, as amqplib hands them to their
+ * user (a publisher, a consumer): for a test that acts on the channel its user holds, such as
+ * closing it from the client's side. Call it before the user is made, so it sees the first one.
+ * @param {BrokerConnection} connection
+ * @returns {import('amqplib').Channel[]}
+ */
+function channelsOpenedOn(connection) {
+  /** @type {import('amqplib').Channel[]} */
+  const opened = [];
+  connection.on('connected', (model) => {
+    const { createChannel, createConfirmChannel } = model;
+    model.createChannel = async () => {
+      const channel = await createChannel.call(model);
+      opened.push(channel);
+      return channel;
+    };
+    model.createConfirmChannel = async () => {
+      const channel = await createConfirmChannel.call(model);
+      opened.push(channel);
+      return channel;
+    };
+  });
+  return opened;
+}
+
+module.exports = { FAST_BACKOFF, brokerTarget, channelsOpenedOn, connectionTo, next, ready };
