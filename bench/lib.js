@@ -206,9 +206,10 @@ function childrenIn(dir) {
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
  * flows and node modules ({name, dir} linked into its node_modules), plus
  * the bench-only driver node of harness/. No editor: only the flows' http in
- * endpoints are served. scripts/node-red-process.js does the work.
+ * endpoints are served, unless `settings` say otherwise (the metrics rows serve the admin
+ * API for /kumo/metrics). scripts/node-red-process.js does the work.
  */
-async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] }) {
+async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [], settings = {} }) {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-node-red-'));
   let nodeRed;
   try {
@@ -219,7 +220,11 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
       modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
       nodeArgs,
       // BENCH_SYNC_DELIVERY: what Node-RED's asynchronous wires cost (a setting users may choose too).
-      settings: { httpAdminRoot: false, ...(process.env.BENCH_SYNC_DELIVERY ? { runtimeSyncDelivery: true } : {}) },
+      settings: {
+        httpAdminRoot: false,
+        ...(process.env.BENCH_SYNC_DELIVERY ? { runtimeSyncDelivery: true } : {}),
+        ...settings,
+      },
     });
   } catch (err) {
     // A start that timed out leaves its Node-RED running (and this process waiting for it): end it.
@@ -251,6 +256,13 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [] 
     async get(pathname) {
       const response = await fetch(url + pathname, { signal: AbortSignal.timeout(10000) });
       return JSON.parse(await response.text());
+    },
+    /** The body of a GET that must answer 200 (a metrics scrape). */
+    async getText(pathname) {
+      const response = await fetch(url + pathname, { signal: AbortSignal.timeout(10000) });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`GET ${pathname}: ${response.status}`);
+      return text;
     },
     stop: () => nodeRed.stop(),
   };

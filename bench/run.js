@@ -7,7 +7,7 @@
 //
 //   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
-//   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e_nospool,e1000,e_b,e_b_nospool,f,f_b,h,g)
+//   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e_nospool,e_nometrics,e1000,e_b,e_b_nospool,e_b_nometrics,f,f_b,h,g)
 //   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
 // Each row that has a peer is also given as a ratio to it, at the same window:
 // a128 (a′) raw amqplib with the custom protocol's default 128 in flight, for (e);
@@ -18,6 +18,9 @@
 // http in → http response with (f)'s 64 clients, for (f). e_nospool and e_b_nospool are (e)
 // and (e_b) with the custom protocol's spool off: what keeping every accepted message on disk
 // costs, with the bytes the Node-RED process sent to storage and its fsyncs per delivery.
+// The routing rows run as an operator runs them: the admin API serves /kumo/metrics, which the
+// bench scrapes every second as Prometheus would; e_nometrics and e_b_nometrics are (e) and
+// (e_b) with the pack's metrics off (settings.js kumoMetrics: false: nothing counted or served).
 // Needs `npm run build` first (Node-RED loads the built nodes/).
 
 const fs = require('node:fs');
@@ -39,7 +42,10 @@ const CLIENTS = 64; // (f), (h)
 const BATCH = 100; // records per request in (f_b), the rule's batch_size in (e_b)
 const BATCH_CLIENTS = 8; // requests at once in (f_b)
 const BATCH_WINDOW = BATCH * BATCH_CLIENTS; // (a″), (e_b): what (f_b) has in flight
-const ALL_ROWS = 'a,a128,a800,b,c,d,e,e_nospool,e1000,e_b,e_b_nospool,f,f_b,h,g';
+const ALL_ROWS = 'a,a128,a800,b,c,d,e,e_nospool,e_nometrics,e1000,e_b,e_b_nospool,e_b_nometrics,f,f_b,h,g';
+// The routing rows' metrics: served on the admin API and scraped every second, as Prometheus would.
+const METRICS_ON = { settings: { httpAdminRoot: '/admin' }, scrape: '/admin/kumo/metrics' };
+const METRICS_OFF = { settings: { kumoMetrics: false } };
 const ROWS = (process.env.BENCH_ROWS || ALL_ROWS).split(',').map((s) => s.trim());
 
 function checkBuilt() {
@@ -128,12 +134,21 @@ function nodeRedSubject(
   side,
   start,
   runOnce,
-  { n = N, warmup = Math.min(1000, n), after = null, published = (count) => count, disk = false } = {},
+  { n = N, warmup = Math.min(1000, n), after = null, published = (count) => count, disk = false, scrape = null } = {},
 ) {
   let nr = null;
   let runs = 0;
   let probe = null;
-  const extras = { peakMB: NaN, firstPeakMB: NaN, idleMB: NaN, countMismatch: null, disk: null, deliveries: 0 };
+  const extras = {
+    peakMB: NaN,
+    firstPeakMB: NaN,
+    idleMB: NaN,
+    countMismatch: null,
+    disk: null,
+    deliveries: 0,
+    scrapes: 0,
+    scrapeErrors: 0,
+  };
   const withLog = (err) =>
     new Error(`${err.message}${nr ? `\n--- Node-RED log (tail) ---\n${nr.log.slice(-2000)}` : ''}`);
   return {
@@ -151,10 +166,21 @@ function nodeRedSubject(
       await side.purge();
       let result;
       const cpu0 = nr.cpuUs();
+      // As Prometheus would: one scrape a second while the run lasts.
+      const scraper = scrape
+        ? setInterval(() => {
+            nr.getText(scrape).then(
+              () => extras.scrapes++,
+              () => extras.scrapeErrors++,
+            );
+          }, 1000)
+        : null;
       try {
         result = await runOnce(nr, n);
       } catch (err) {
         throw withLog(err);
+      } finally {
+        if (scraper) clearInterval(scraper);
       }
       result.cpuUsPerMsg = (nr.cpuUs() - cpu0) / n;
       runs++;
@@ -401,7 +427,15 @@ function summarise(runs) {
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const ratio = (x) => (Number.isFinite(x) ? (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)) : 'n/a');
-const SHORT = { a128: 'a′', a800: 'a″', e1000: 'e′', e_nospool: 'e°', e_b_nospool: 'e_b°' };
+const SHORT = {
+  a128: 'a′',
+  a800: 'a″',
+  e1000: 'e′',
+  e_nospool: 'e°',
+  e_b_nospool: 'e_b°',
+  e_nometrics: 'e×',
+  e_b_nometrics: 'e_b×',
+};
 
 /** SPEC section 6: each row against its peer at the same window (or the same HTTP clients). */
 const TARGETS = [
@@ -427,6 +461,13 @@ const TARGETS = [
   },
   { row: 'e', peer: 'e_nospool', min: 0.8, what: 'the spool on against off, routing' },
   { row: 'e_b', peer: 'e_b_nospool', min: 0.8, what: `the spool on against off, routing with batch_size ${BATCH}` },
+  { row: 'e', peer: 'e_nometrics', min: 0.97, what: 'metrics on (scraped every second) against off, routing' },
+  {
+    row: 'e_b',
+    peer: 'e_b_nometrics',
+    min: 0.97,
+    what: `metrics on (scraped every second) against off, routing with batch_size ${BATCH}`,
+  },
 ];
 
 /** The spool's cost: each routing row with the spool on beside the same row with it off. */
@@ -455,9 +496,9 @@ async function main() {
     const { cpu, cores } = machine();
     log(`N=${N}, broker RabbitMQ ${side.version}`);
     const nodeRed =
-      (make, nodeArgs = []) =>
+      (make, { nodeArgs = [], settings = {} } = {}) =>
       () =>
-        lib.startNodeRed({ flows: make(broker.url), modules: [pack], nodeArgs });
+        lib.startNodeRed({ flows: make(broker.url), modules: [pack], nodeArgs, settings });
     const plan = [
       {
         row: 'a',
@@ -495,7 +536,11 @@ async function main() {
         row: 'e',
         label: `e. queue config ⇒ custom protocol → amqp publish (max in flight ${flows.MAX_IN_FLIGHT})`,
         peer: 'a128',
-        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting), benchRun, { disk: true }),
+        make: () =>
+          nodeRedSubject(side, nodeRed(flows.fullRouting, METRICS_ON), benchRun, {
+            disk: true,
+            scrape: METRICS_ON.scrape,
+          }),
       },
       {
         row: 'e_nospool',
@@ -503,10 +548,15 @@ async function main() {
         make: () =>
           nodeRedSubject(
             side,
-            nodeRed((url) => flows.fullRouting(url, flows.MAX_IN_FLIGHT, { spool: false })),
+            nodeRed((url) => flows.fullRouting(url, flows.MAX_IN_FLIGHT, { spool: false }), METRICS_ON),
             benchRun,
-            { disk: true },
+            { disk: true, scrape: METRICS_ON.scrape },
           ),
+      },
+      {
+        row: 'e_nometrics',
+        label: `e×. the same as e, metrics off (kumoMetrics: false)`,
+        make: () => nodeRedSubject(side, nodeRed(flows.fullRouting, METRICS_OFF), benchRun, { disk: true }),
       },
       {
         row: 'e1000',
@@ -515,8 +565,9 @@ async function main() {
         make: () =>
           nodeRedSubject(
             side,
-            nodeRed((url) => flows.fullRouting(url, WINDOW)),
+            nodeRed((url) => flows.fullRouting(url, WINDOW), METRICS_ON),
             benchRun,
+            { scrape: METRICS_ON.scrape },
           ),
       },
       {
@@ -526,9 +577,9 @@ async function main() {
         make: () =>
           nodeRedSubject(
             side,
-            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH })),
+            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH }), METRICS_ON),
             (nr, n) => benchRun(nr, n, BATCH_WINDOW),
-            { disk: true },
+            { disk: true, scrape: METRICS_ON.scrape },
           ),
       },
       {
@@ -537,7 +588,18 @@ async function main() {
         make: () =>
           nodeRedSubject(
             side,
-            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH, spool: false })),
+            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH, spool: false }), METRICS_ON),
+            (nr, n) => benchRun(nr, n, BATCH_WINDOW),
+            { disk: true, scrape: METRICS_ON.scrape },
+          ),
+      },
+      {
+        row: 'e_b_nometrics',
+        label: `e_b×. the same as e_b, metrics off (kumoMetrics: false)`,
+        make: () =>
+          nodeRedSubject(
+            side,
+            nodeRed((url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH }), METRICS_OFF),
             (nr, n) => benchRun(nr, n, BATCH_WINDOW),
             { disk: true },
           ),
@@ -605,6 +667,10 @@ async function main() {
       }
       rows.push({ ...step, ...summarise(step.runs), peakMB: step.extras.peakMB, raw: step.extras });
       if (step.extras.countMismatch) notes.push(`(${step.row}) not exactly once: ${step.extras.countMismatch}.`);
+      if (step.extras.scrapes || step.extras.scrapeErrors)
+        notes.push(
+          `(${SHORT[step.row] || step.row}) /kumo/metrics scraped ${step.extras.scrapes} times during its runs, ${step.extras.scrapeErrors} failed.`,
+        );
     }
     if (ROWS.includes('e')) {
       log(`row e at 5N = ${5 * N}, one run, fresh Node-RED`);
@@ -638,9 +704,14 @@ async function main() {
           row: 'e',
           label: `e capped at ${n}`,
           make: () =>
-            nodeRedSubject(side, nodeRed(flows.fullRouting, [`--max-old-space-size=${CAPPED_HEAP_MB}`]), benchRun, {
-              n,
-            }),
+            nodeRedSubject(
+              side,
+              nodeRed(flows.fullRouting, { nodeArgs: [`--max-old-space-size=${CAPPED_HEAP_MB}`] }),
+              benchRun,
+              {
+                n,
+              },
+            ),
         };
         await runRounds([step], 1);
         memory.capped[key] = step.error || step.runs.length === 0 ? NaN : step.extras.peakMB;

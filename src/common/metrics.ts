@@ -51,11 +51,26 @@ interface Member<S> {
 }
 
 /** The deployed nodes of one type that have something to show, each with what it counts and reads. */
+/**
+ * settings.js `kumoMetrics: false` turns the pack's metrics off: no /kumo/metrics or
+ * /kumo/health, no sidebar feed, no node registered for collection, no confirm timing.
+ * One Node-RED per process: the first node type to register reads it (serveMetrics).
+ */
+let metricsOff = false;
+
+/** Whether the pack's metrics are on (settings.js kumoMetrics is not false). */
+export function metricsEnabled(): boolean {
+  return !metricsOff;
+}
+
+const NOTHING_TO_REMOVE = () => undefined;
+
 class Members<S> {
   private readonly members = new Set<Member<S>>();
 
   /** Adds a node; the function returned removes it (call it when the node closes). */
   add(node: LabelledNode, source: S): () => void {
+    if (metricsOff) return NOTHING_TO_REMOVE;
     const member = { labels: labelsOf(node), source };
     this.members.add(member);
     return () => {
@@ -341,6 +356,8 @@ const served = new WeakSet<object>();
  * node type registers first: each node's register() calls it.
  */
 export function serveMetrics(RED: NodeAPI): void {
+  metricsOff = (RED.settings as { kumoMetrics?: unknown }).kumoMetrics === false;
+  if (metricsOff) return;
   const admin = RED.httpAdmin as unknown as AdminServer | undefined;
   const needsPermission = (RED as { auth?: { needsPermission?: (permission: string) => unknown } }).auth
     ?.needsPermission;

@@ -343,3 +343,38 @@ describe('metrics and health on the admin API (GET /kumo/metrics, /kumo/health, 
     assert.equal(lines(/\[amqp-consume:con\] consuming queue/), 1);
   });
 });
+
+describe('settings.js kumoMetrics: false turns the metrics off', function () {
+  this.timeout(60000);
+  let nodeRed;
+
+  before(async () => {
+    nodeRed = await startNodeRed(
+      [
+        { id: 'tab', type: 'tab', label: 'metrics off' },
+        {
+          id: 'cp',
+          type: 'kumo-custom-protocol',
+          z: 'tab',
+          name: 'unmeasured',
+          eventName: `make.off${process.pid}`,
+          spool: false,
+          wires: [[], []],
+        },
+      ],
+      { settings: { httpAdminRoot: '/admin', kumoMetrics: false } },
+    );
+  });
+
+  after(async () => {
+    await nodeRed?.stop();
+  });
+
+  it('serves neither /kumo/metrics nor /kumo/health, while the admin API answers', async () => {
+    // The admin API is there (so a 404 below is the pack's choice, not a missing server).
+    assert.equal((await fetch(`${nodeRed.url}/admin/settings`)).status, 200);
+    for (const what of ['metrics', 'health']) {
+      assert.equal((await fetch(`${nodeRed.url}/admin/kumo/${what}`)).status, 404, what);
+    }
+  });
+});

@@ -25,7 +25,7 @@ import { failInput, faultSink, NodeError, positiveSetting, setupFailed, Throttle
 import type { CoreText, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { PublishCounts } from '../../common/metric-counts';
-import { publishers } from '../../common/metrics';
+import { metricsEnabled, publishers } from '../../common/metrics';
 import { type AmqpPublishSettings, DEFAULTS } from './settings';
 import { type TypedInput, typedInput } from '../../common/typed-input';
 
@@ -208,10 +208,12 @@ export function amqpPublishController(
   const counts = new PublishCounts();
   const untrack = publishers.add(node, { counts, waiting: () => publisher?.outstanding ?? null });
 
+  // With the pack's metrics off (settings.js kumoMetrics: false) nothing is timed or counted per msg.
+  const counting = metricsEnabled();
   const publish = (msg: PublishMessage, send: Send, done: Done) => {
-    const started = performance.now();
+    const started = counting ? performance.now() : 0;
     (messages as MessagePublisher).publish(msg, keyOf, (published: Published) => {
-      counts.ended(published, (performance.now() - started) / 1000);
+      if (counting) counts.ended(published, (performance.now() - started) / 1000);
       refreshStatus();
       if (published.amqp) msg.amqp = published.amqp;
       if (published.error) {
