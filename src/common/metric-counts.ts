@@ -134,7 +134,7 @@ const DELIVERY_COUNTS = [0, 1, 2, 3, 5, 10, 20, 50];
 export class ConsumeCounts {
   delivered = 0;
   /** Deliveries held past the node's limit, by what was done with them ('requeue' or 'reject'). */
-  readonly timedOut = new CountsBy(['requeue', 'reject']);
+  readonly timedOut = new CountsBy(['requeue', 'requeue-failed', 'reject']);
   readonly deliveryCount = new BucketCounts(DELIVERY_COUNTS);
 }
 

@@ -1,11 +1,12 @@
 'use strict';
 // amqp consume never stalls on a message the flow drops: past "held at most" the
-// node settles it itself (requeue or reject, as set), warns naming it, and the
+// node settles it itself (requeue, requeue as failed or reject, as set), warns naming it, and the
 // status shows the oldest unacknowledged age.
 
 const assert = require('node:assert/strict');
 const { helper, load, brokerConfig, collector } = require('../helpers/node-red');
-const { SideChannel, uniqueName } = require('../helpers/amqp');
+const { SideChannel, uniqueName, BROKER_URL } = require('../helpers/amqp');
+const { AmqpSniffer } = require('../helpers/amqp-sniffer');
 
 // Drops a message the first time it is delivered (as a function returning null would), acks it when it comes back.
 const DROP_FIRST_DELIVERY = 'return msg.amqp.redelivered ? msg : null;';
@@ -60,6 +61,29 @@ describe('amqp consume: a message the flow drops does not stall the consumer', f
     assert.match(warnings[0], /stayed unacknowledged in the flow for more than 1 s .* requeued by this node/);
     assert.match(warnings.join('\n'), /message id "id-0"/);
     assert.equal(await side.count(queue), 0);
+  });
+
+  it('requeues as failed when so set: basic.reject with requeue on the wire, and the message comes back', async function () {
+    this.timeout(20000);
+    const url = new URL(BROKER_URL);
+    const sniffer = await AmqpSniffer.start({ host: url.hostname, port: Number(url.port || 5672) });
+    try {
+      const queue = await side.queue(uniqueName('unacked-requeue-failed'));
+      side.channel.sendToQueue(queue, Buffer.from('dropped once'), { messageId: 'id-f' });
+      const flow = consumeFlow(queue, { unackedAction: 'requeue-failed' });
+      flow[0] = brokerConfig('broker', { url: sniffer.url(BROKER_URL) });
+      await load(flow);
+      const acked = collector(helper.getNode('acked'));
+      const [back] = await acked.next(1);
+      assert.equal(back.payload.toString(), 'dropped once');
+      assert.equal(back.amqp.redelivered, true);
+      const reject = await sniffer.waitFor((m) => m.name === 'basic.reject');
+      assert.equal(reject.requeue, true);
+      assert.equal(sniffer.methods.filter((m) => m.name === 'basic.nack').length, 0);
+    } finally {
+      await helper.unload();
+      await sniffer.close();
+    }
   });
 
   it('rejects instead when so set: with a dead-letter exchange the message is dead-lettered', async function () {

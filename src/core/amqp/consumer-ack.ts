@@ -20,3 +20,10 @@ export const ACK_ACTIONS: readonly AckAction[] = ['ack', 'requeue', 'requeue-fai
 export function isAckAction(value: unknown): value is AckAction {
   return typeof value === 'string' && (ACK_ACTIONS as readonly string[]).includes(value);
 }
+
+/**
+ * What amqp consume does with a message held past *Held at most*: an AckAction other than
+ * ack (requeue, requeue as failed, or dead-letter), shared by the runtime and the editor.
+ */
+export type UnackedAction = Exclude<AckAction, 'ack'>;
+export const UNACKED_ACTIONS: readonly UnackedAction[] = ['requeue', 'requeue-failed', 'reject'];

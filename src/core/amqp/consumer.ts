@@ -10,6 +10,7 @@ import type * as amqp from 'amqplib';
 import { Backoff, type BackoffSettings } from './backoff';
 import { type BrokerConnection, closeHandshake } from './broker-connection';
 import { ChannelKeeper, type ChannelLoss } from './channel';
+import type { UnackedAction } from './consumer-ack';
 import { AckChannel, type HeldDelivery } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
 import type { MessageParam } from '../text/messages';
@@ -43,7 +44,7 @@ export interface ConsumerSettings {
    * 0: no limit.
    */
   unackedTimeoutMs?: number;
-  unackedAction?: 'requeue' | 'reject';
+  unackedAction?: UnackedAction;
 }
 
 export interface Delivery {
@@ -63,7 +64,7 @@ export declare interface Consumer {
   /** The state, the problem or the count of unacknowledged deliveries changed. */
   on(event: 'change', listener: () => void): this;
   /** Deliveries held longer than unackedTimeoutMs, now requeued or rejected as set. */
-  on(event: 'unacked-expired', listener: (expired: HeldDelivery[], action: 'requeue' | 'reject') => void): this;
+  on(event: 'unacked-expired', listener: (expired: HeldDelivery[], action: UnackedAction) => void): this;
   /** The queue exists with other arguments than the declaration's: it is consumed as it is, undeclared. */
   on(event: 'declare-refused', listener: (error: string) => void): this;
 }

@@ -5,6 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
 import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/amqp/consumer';
+import { UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
 import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
 import {
   dropsPastDeliveryLimit,
@@ -87,8 +88,8 @@ export function amqpConsumeController(
     }
     const timeout = Number(def.unackedTimeout === '' || def.unackedTimeout === undefined ? 300 : def.unackedTimeout);
     if (!Number.isFinite(timeout) || timeout < 0) throw new Error(t('errors.unacked-timeout'));
-    const unackedAction = def.unackedAction || 'requeue';
-    if (unackedAction !== 'requeue' && unackedAction !== 'reject') throw new Error(t('errors.unacked-action'));
+    const unackedAction = (def.unackedAction || 'requeue') as UnackedAction;
+    if (!UNACKED_ACTIONS.includes(unackedAction)) throw new Error(t('errors.unacked-action'));
     if (declaration) {
       argumentsKnown = true;
       const limit = dropsPastDeliveryLimit(declaration);

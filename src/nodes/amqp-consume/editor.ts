@@ -24,6 +24,7 @@ import {
   upgradeNode,
 } from '../../editor/editor-red';
 import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpConsumeSettings } from './settings';
+import { UNACKED_ACTIONS } from '../../core/amqp/consumer-ack';
 
 type ConsumeProperties = EditorNodeProperties & AmqpConsumeSettings;
 
@@ -119,7 +120,7 @@ const definition: EditorNodeDef<ConsumeProperties> = {
     unackedAction: {
       value: DEFAULTS.unackedAction,
       validate: validator<ConsumeProperties>((v) =>
-        v === undefined || v === 'requeue' || v === 'reject' ? true : t('errors.unacked-action'),
+        v === undefined || (UNACKED_ACTIONS as readonly string[]).includes(v) ? true : t('errors.unacked-action'),
       ),
     },
     output: {
