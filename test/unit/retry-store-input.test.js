@@ -8,6 +8,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const zlib = require('node:zlib');
 const { DeliveryQueue } = require('../../nodes/lib/core/kumo/delivery-queue');
 const { DurableRetries } = require('../../nodes/lib/core/store/durable-retries');
 const { encodeData } = require('../../nodes/lib/core/store/message-data');
@@ -21,7 +22,7 @@ const { QUEUE, CONFIG } = require('../helpers/kumo-queue');
 
 const DAY_MS = 86_400_000;
 
-/** A journal line as the store writes it: a checksum of its JSON, then the JSON. */
+/** A journal line as versions 2 and 3 wrote it: 48 bits of SHA-1 of its JSON, then the JSON. */
 function line(operation) {
   const json = JSON.stringify(operation);
   return `${crypto.createHash('sha1').update(json).digest('hex').slice(0, 12)} ${json}\n`;
@@ -181,6 +182,36 @@ describe('the retry journal, read as input', function () {
     fs.chmodSync(storeDir, 0o755);
     DurableRetries.open(storeDir, 'make.amqp', assert.fail);
     assert.equal(fs.statSync(storeDir).mode & 0o777, 0o700);
+  });
+
+  it('reads a journal of version 3 (SHA-1 checksums) and writes version 4 from then on: CRC-32, a damaged line skipped', async function () {
+    const file = storeFileName(dir, 'make.amqp');
+    fs.writeFileSync(
+      file,
+      line({ op: 'header', version: 3, eventName: 'make.amqp' }) +
+        line({ op: 'put', d: stored('old-1') }) +
+        line({ op: 'put', d: stored('old-2') }),
+    );
+    const store = new RetryStore(file, 'make.amqp', { flushDelayMs: 60000 });
+    assert.deepEqual(
+      store.load().deliveries.map((d) => d.id),
+      ['old-1', 'old-2'],
+    );
+    store.put(stored('new'));
+    await store.flush();
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    for (const written of lines) {
+      const [, sum, json] = /^([0-9a-f]+) (.*)$/s.exec(written);
+      assert.equal(sum, zlib.crc32(json).toString(16).padStart(8, '0'), written.slice(0, 60));
+    }
+    assert.equal(JSON.parse(lines[0].slice(9)).version, 4);
+
+    // One character of a line changed: its checksum no longer matches, the line is skipped and reported.
+    const damaged = lines.map((l) => (l.includes('"old-2"') ? l.replace('payload of old-2', 'payload of old-X') : l));
+    fs.writeFileSync(file, `${damaged.join('\n')}\n`);
+    const again = new RetryStore(file, 'make.amqp', { flushDelayMs: 60000 }).load();
+    assert.deepEqual(again.deliveries.map((d) => d.id).sort(), ['new', 'old-1']);
+    assert.match(again.problem, /1 damaged line/);
   });
 
   it('reads a journal larger than the longest string V8 can hold (about 512 MiB), a line at a time', async function () {

@@ -23,6 +23,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { crc32 } from 'node:zlib';
 import { CoreError } from '../text/errors';
 import { decodeData, encodeData } from './message-data';
 import { render, say } from '../text/messages';
@@ -78,9 +79,14 @@ interface StoreFileV1 {
   deliveries: StoredDelivery[];
 }
 
-const JOURNAL_VERSION = 3;
-/** Version 2 kept props as plain JSON and object payloads as type 'json'; it is still read. */
-const READABLE_VERSIONS = new Set([2, JOURNAL_VERSION]);
+const JOURNAL_VERSION = 4;
+/**
+ * Still read: version 2 kept props as plain JSON and object payloads as type 'json';
+ * versions 2 and 3 checked each line with 48 bits of SHA-1 instead of a CRC-32.
+ */
+const READABLE_VERSIONS = new Set([2, 3, JOURNAL_VERSION]);
+/** From this version on, props and payloads are in the codec's form (message-data.ts). */
+const CODEC_VERSION = 3;
 
 type Operation =
   | { op: 'header'; version: number; eventName: string }
@@ -107,10 +113,15 @@ const TRANSIENT_PROPS = new Set([
 ]);
 
 const DEFAULT_FLUSH_DELAY_MS = 200;
-const DEFAULT_COMPACT_FLOOR_BYTES = 1024 * 1024;
-// 48 bits of SHA-1: a torn or damaged line passes by chance once in 2^48.
-const CHECKSUM_CHARS = 12;
-const LINE = /^([0-9a-f]{12}) (.*)$/s;
+// Each compaction encodes every live delivery again, and with the spool on every queued
+// message is live: a floor of 16 MiB makes that a small share of what appending costs
+// (at 1 KiB messages, one rewrite of the live set per ten thousand or so accepted), at
+// the price of a journal that may grow that much past its live records before it shrinks.
+const DEFAULT_COMPACT_FLOOR_BYTES = 16 * 1024 * 1024;
+// A line's checksum: CRC-32 (8 hex digits), computed natively; it exists to find a torn or
+// damaged line, not to resist a forger (the file is the node's own, in a 0700 directory).
+// Versions 2 and 3 wrote the first 48 bits of SHA-1 (12 hex digits): still read.
+const LINE = /^([0-9a-f]{8}|[0-9a-f]{12}) (.*)$/s;
 
 // What some file systems (and Windows) answer to an fsync of a directory: the
 // rename has happened, there is just no way to force it to disk from here.
@@ -162,7 +173,7 @@ function restoreProps(props: Record<string, unknown>, version: number = JOURNAL_
   const restored: Record<string, unknown> = {};
   for (const key of Object.keys(props)) {
     if (TRANSIENT_PROPS.has(key)) continue;
-    restored[key] = version >= 3 ? decodeData(props[key], `msg.${key}`) : props[key];
+    restored[key] = version >= CODEC_VERSION ? decodeData(props[key], `msg.${key}`) : props[key];
   }
   return restored;
 }
@@ -186,7 +197,12 @@ export function legacyStoreFileName(directory: string, eventName: string): strin
 }
 
 function checksum(json: string): string {
-  return crypto.createHash('sha1').update(json).digest('hex').slice(0, CHECKSUM_CHARS);
+  return crc32(json).toString(16).padStart(8, '0');
+}
+
+/** The checksum a line of an older journal carries. */
+function sha1Checksum(json: string): string {
+  return crypto.createHash('sha1').update(json).digest('hex').slice(0, 12);
 }
 
 function encode(operation: Operation): string {
@@ -197,7 +213,7 @@ function encode(operation: Operation): string {
 /** The operation a journal line holds, or null when the line is torn, damaged or not one of ours. */
 function decode(line: string): Operation | null {
   const m = LINE.exec(line);
-  if (!m || checksum(m[2]) !== m[1]) return null;
+  if (!m || (m[1].length === 8 ? checksum(m[2]) : sha1Checksum(m[2])) !== m[1]) return null;
   let value: unknown;
   try {
     value = JSON.parse(m[2]);
@@ -437,7 +453,7 @@ export async function ensurePrivateDirectory(dir: string): Promise<void> {
 
 /** A delivery of an older journal version in the current one. */
 function upgraded(d: StoredDelivery, version: number): StoredDelivery {
-  if (version >= JOURNAL_VERSION) return d;
+  if (version >= CODEC_VERSION) return d;
   const props = storableProps(d.props); // plain JSON values, now in the codec's form
   let payload = d.payload;
   try {
