@@ -196,7 +196,7 @@ export function legacyStoreFileName(directory: string, eventName: string): strin
   return path.join(directory, `retries-${eventName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
 }
 
-function checksum(json: string): string {
+function checksum(json: string | Buffer): string {
   return crc32(json).toString(16).padStart(8, '0');
 }
 
@@ -205,9 +205,18 @@ function sha1Checksum(json: string): string {
   return crypto.createHash('sha1').update(json).digest('hex').slice(0, 12);
 }
 
-function encode(operation: Operation): string {
-  const json = JSON.stringify(operation);
-  return `${checksum(json)} ${json}\n`;
+/**
+ * A journal line, as bytes: the JSON is turned into UTF-8 once, and the checksum and the
+ * write both use those bytes (a string would be converted again for each).
+ */
+function encode(operation: Operation): Buffer {
+  const json = Buffer.from(JSON.stringify(operation), 'utf8');
+  const line = Buffer.allocUnsafe(json.length + 10);
+  line.write(checksum(json), 0, 'latin1');
+  line[8] = 0x20; // ' '
+  json.copy(line, 9);
+  line[line.length - 1] = 0x0a; // '\n'
+  return line;
 }
 
 /** The operation a journal line holds, or null when the line is torn, damaged or not one of ours. */
@@ -431,12 +440,11 @@ interface LiveEntry {
 }
 
 // A snapshot is written in pieces of about this many characters, never joined into one string.
-const WRITE_CHUNK_CHARS = 4 * 1024 * 1024;
+const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 
-async function writeText(handle: fs.promises.FileHandle, data: string): Promise<number> {
-  const buffer = Buffer.from(data, 'utf8');
-  await handle.writeFile(buffer);
-  return buffer.length;
+async function writeLines(handle: fs.promises.FileHandle, lines: Buffer[], bytes: number): Promise<number> {
+  await handle.writeFile(Buffer.concat(lines, bytes));
+  return bytes;
 }
 
 /**
@@ -486,7 +494,7 @@ export class RetryStore {
    */
   private readonly live = new Map<string, LiveEntry>();
   private liveBytes = 0;
-  private buffer: string[] = [];
+  private buffer: Buffer[] = [];
   private bufferBytes = 0;
   /** The journal's size on disk; 0 when there is no file. */
   private journalBytes = 0;
@@ -564,7 +572,7 @@ export class RetryStore {
       for (const d of parsed.deliveries.values()) {
         const current = parsed.version === JOURNAL_VERSION ? d : upgraded(d, parsed.version);
         const bytes = current === d ? parsed.lineBytes.get(d.id) : undefined;
-        this.index(current, bytes ?? Buffer.byteLength(encode({ op: 'put', d: current })));
+        this.index(current, bytes ?? encode({ op: 'put', d: current }).length);
       }
       this.journalBytes = source === this.file ? parsed.bytes : 0;
       this.appendable = source === this.file && parsed.appendable;
@@ -620,15 +628,15 @@ export class RetryStore {
    */
   put(d: StoredDelivery, source?: () => StoredDelivery): boolean {
     const record = source ? d : { ...d };
-    let line: string;
+    let line: Buffer;
     try {
       line = encode({ op: 'put', d: record });
     } catch (err) {
       this.onError(new CoreError(say('retry-store.not-storable', { id: String(d.id), error: (err as Error).message })));
       return false;
     }
-    const bytes = Buffer.byteLength(line);
-    this.append(line, bytes);
+    const bytes = line.length;
+    this.append(line);
     this.indexEntry(d.id, { d: source ? null : record, source: source ?? null, bytes });
     return true;
   }
@@ -694,9 +702,9 @@ export class RetryStore {
     this.liveBytes += entry.bytes;
   }
 
-  private append(line: string, bytes = Buffer.byteLength(line)): void {
+  private append(line: Buffer): void {
     this.buffer.push(line);
-    this.bufferBytes += bytes;
+    this.bufferBytes += line.length;
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -719,11 +727,11 @@ export class RetryStore {
     if (!this.appendable || this.journalBytes === 0 || compact) {
       await this.writeSnapshot();
     } else if (lines.length > 0) {
-      await this.appendLines(lines.join(''), bytes);
+      await this.appendLines(Buffer.concat(lines, bytes), bytes);
     }
   }
 
-  private async appendLines(data: string, bytes: number): Promise<void> {
+  private async appendLines(data: Buffer, bytes: number): Promise<void> {
     // Until this append is known to be whole, a later write must not append after it.
     this.appendable = false;
     let handle: fs.promises.FileHandle;
@@ -740,7 +748,7 @@ export class RetryStore {
     }
     try {
       this.bytesWritten += bytes;
-      await handle.writeFile(data, 'utf8');
+      await handle.writeFile(data);
       // The data and the size it needs to be read back; the rest of the inode can wait.
       await handle.datasync();
     } finally {
@@ -796,24 +804,24 @@ export class RetryStore {
    * (write-file-atomic does the same; its current major needs Node >= 22.22,
    * while this pack runs on Node 20 and later.)
    */
-  private async replaceAtomically(lines: string[]): Promise<number> {
+  private async replaceAtomically(lines: Buffer[]): Promise<number> {
     const temp = `${this.file}.${process.pid}.${++tempCounter}.tmp`;
     let bytes = 0;
     try {
       const handle = await fs.promises.open(temp, 'w', 0o600);
       try {
-        let chunk: string[] = [];
-        let chunkChars = 0;
+        let chunk: Buffer[] = [];
+        let chunkBytes = 0;
         for (const line of lines) {
           chunk.push(line);
-          chunkChars += line.length;
-          if (chunkChars >= WRITE_CHUNK_CHARS) {
-            bytes += await writeText(handle, chunk.join(''));
+          chunkBytes += line.length;
+          if (chunkBytes >= WRITE_CHUNK_BYTES) {
+            bytes += await writeLines(handle, chunk, chunkBytes);
             chunk = [];
-            chunkChars = 0;
+            chunkBytes = 0;
           }
         }
-        if (chunk.length > 0) bytes += await writeText(handle, chunk.join(''));
+        if (chunk.length > 0) bytes += await writeLines(handle, chunk, chunkBytes);
         await handle.sync();
       } finally {
         await handle.close();
