@@ -4,7 +4,7 @@
 
 import type { Node, NodeStatus } from 'node-red';
 import { contained, type FaultSink } from '../core/base/contained';
-import type { ErrorCode } from '../core/text/errors';
+import { ERROR_CODES, type ErrorCode } from '../core/text/errors';
 import { say } from '../core/text/messages';
 import { refusedOutcome, answerRecord } from '../core/kumo/record-answers';
 import { type Migration, migrate } from './migrate';
@@ -146,4 +146,25 @@ export function refuseInput(
   const error = core.error(err, code);
   if (answerRecord(msg, refusedOutcome((error as { code?: unknown }).code, error.message))) done();
   else failInput(core, done, error);
+}
+
+/**
+ * Ends an input once what a custom protocol accepted is kept (written to disk, with its spool
+ * on): done() then, so Complete nodes can answer; if it cannot be kept, the refusal
+ * (KUMO_NOT_KEPT). Without a write to wait for, done() at once.
+ */
+export function doneWhenKept(
+  core: CoreText,
+  msg: object,
+  done: (err?: Error) => void,
+  kept: Promise<unknown> | null | undefined,
+): void {
+  if (!kept) {
+    done();
+    return;
+  }
+  kept.then(
+    () => done(),
+    (err: unknown) => refuseInput(core, msg, done, err, ERROR_CODES.notKept),
+  );
 }

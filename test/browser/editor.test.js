@@ -19,6 +19,7 @@ const { Editor, watchErrors, CHROMIUM_ARGS } = require('./support/editor');
 const { BROKER_URL, CREDENTIALS, requireBroker } = require('../helpers/amqp');
 
 const PACK = require(path.join(ROOT, 'package.json')).name;
+const { deliveryRecord } = require('../helpers/log-records');
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
 const CORE_MESSAGES = JSON.parse(
   fs.readFileSync(path.join(ROOT, 'src', 'core', 'text', 'messages.en-US.json'), 'utf8'),
@@ -78,30 +79,8 @@ const BROKER_NODE = {
 const RAW_I18N_KEY =
   /\b(?:amqp-broker|amqp-publish|kumo-queue-config|kumo-custom-protocol|kumo-reject|common)\.[\w-]+\.[\w-]+/;
 
-// What KumoMTA's log hook posts: one log record (reference/log_record.md), for an example fed over HTTP.
-const LOG_RECORD = {
-  type: 'Delivery',
-  id: '1d98076abbbc11ed940250ebf67f93bd',
-  sender: 'noreply@example.com',
-  recipient: 'user@example.com',
-  queue: 'campaign_x:tenant_y@example.com',
-  site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
-  size: 1047,
-  response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
-  peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
-  timestamp: 1678069691,
-  created: 1678069690,
-  num_attempts: 0,
-  bounce_classification: 'Uncategorized',
-  egress_pool: 'pool0',
-  egress_source: 'source2',
-  feedback_report: null,
-  meta: {},
-  headers: {},
-  delivery_protocol: 'ESMTP',
-  reception_protocol: 'ESMTP',
-  nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
-};
+// What KumoMTA's log hook posts: one log record, for an example fed over HTTP.
+const LOG_RECORD = deliveryRecord();
 
 // Every example the pack ships, as found now: each one must import, deploy and connect.
 const EXAMPLES = fs

@@ -15,6 +15,7 @@ const { startNodeRed } = require('../helpers/node-red-process');
 const { Editor, watchErrors, CHROMIUM_ARGS } = require('./support/editor');
 const { BROKER_URL, CREDENTIALS, SideChannel } = require('../helpers/amqp');
 const { exampleFlows, editorSettings } = require('../../scripts/start');
+const { deliveryRecord } = require('../helpers/log-records');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
@@ -23,30 +24,8 @@ const PACK_TYPES = /^(amqp-|kumo-)/;
 const STATUS_MAX = 40;
 // After an inject's own flow has printed, how long another tab is watched for anything it prints.
 const QUIET_MS = 1500;
-// What KumoMTA's log hook posts: one log record (reference/log_record.md), for the example fed over HTTP.
-const LOG_RECORD = {
-  type: 'Delivery',
-  id: '2d98076abbbc11ed940250ebf67f93bd',
-  sender: 'noreply@example.com',
-  recipient: 'user@example.com',
-  queue: 'campaign_x:tenant_y@example.com',
-  site: 'source2->gmail-smtp-in.l.google.com@smtp_client',
-  size: 1047,
-  response: { code: 250, enhanced_code: null, content: 'OK', command: '.\r\n' },
-  peer_address: { name: 'gmail-smtp-in.l.google.com.', addr: '142.251.2.27' },
-  timestamp: 1678069691,
-  created: 1678069690,
-  num_attempts: 0,
-  bounce_classification: 'Uncategorized',
-  egress_pool: 'pool0',
-  egress_source: 'source2',
-  feedback_report: null,
-  meta: {},
-  headers: {},
-  delivery_protocol: 'ESMTP',
-  reception_protocol: 'ESMTP',
-  nodeid: '557f3ad4-2c8c-11ee-976e-782d7e12e173',
-};
+// What KumoMTA's log hook posts: one log record, for an example fed over HTTP.
+const LOG_RECORD = deliveryRecord({ id: '2d98076abbbc11ed940250ebf67f93bd' });
 
 describe('every example together, as npm start loads them', function () {
   this.timeout(120000);

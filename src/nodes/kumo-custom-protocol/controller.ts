@@ -21,6 +21,7 @@ import {
   unbindProtocol,
 } from '../../core/kumo/protocol-bindings';
 import {
+  doneWhenKept,
   refuseInput,
   faultSink,
   NodeError,
@@ -294,13 +295,7 @@ export function customProtocolController(
       }
       delivery.queue = routing.queue;
       delivery.queueConfig = routing.config;
-      const kept = take(deliveries, delivery, routing);
-      if (kept)
-        kept.then(
-          () => done(),
-          (err: unknown) => refuseInput(core, msg, done, err, ERROR_CODES.notKept),
-        );
-      else done();
+      doneWhenKept(core, msg, done, take(deliveries, delivery, routing));
     } catch (err) {
       refuseInput(core, msg, done, err, ERROR_CODES.badInput);
     }

@@ -9,7 +9,7 @@ import { queueNameFrom } from '../../core/kumo/queue-name';
 import { refusedOutcome, answerRecord } from '../../core/kumo/record-answers';
 import { ERROR_CODES } from '../../core/text/errors';
 import { say } from '../../core/text/messages';
-import { NodeError, refuseInput, setupFailed } from '../../common/node-glue';
+import { doneWhenKept, NodeError, refuseInput, setupFailed } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import type { TypedInput } from '../../common/typed-input';
 import type { QueueConfigSettings } from './settings';
@@ -104,14 +104,8 @@ export class QueueConfigController {
             t('errors.unbound-event', { name: constructorName, queue: queue.name }),
           );
         }
-        const kept = handler.accept(msg, { queue, config, timings });
         // With the custom protocol's spool on, done() means written to disk: Complete nodes can answer then.
-        if (kept)
-          kept.then(
-            () => done(),
-            (err: unknown) => refuseInput(core, msg, done, err, ERROR_CODES.notKept),
-          );
-        else done();
+        doneWhenKept(core, msg, done, handler.accept(msg, { queue, config, timings }));
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
         refuseInput(core, msg, done, err, ERROR_CODES.notConfigured);
