@@ -21,7 +21,6 @@ import type {
 } from './metric-counts';
 // Prometheus's HELP lines: English, as exporters write them, kept apart from the code.
 import HELP from './metric-help.json';
-import { startSidebarFeed } from './sidebar-feed';
 
 type MetricName = keyof typeof HELP;
 
@@ -353,18 +352,17 @@ const served = new WeakSet<object>();
 
 /**
  * Serves GET /kumo/metrics and /kumo/health on Node-RED's admin server, once whichever
- * node type registers first: each node's register() calls it.
+ * node type registers first (common/operations.ts). True when it started serving now.
  */
-export function serveMetrics(RED: NodeAPI): void {
+export function serveMetrics(RED: NodeAPI): boolean {
   metricsOff = (RED.settings as { kumoMetrics?: unknown }).kumoMetrics === false;
-  if (metricsOff) return;
+  if (metricsOff) return false;
   const admin = RED.httpAdmin as unknown as AdminServer | undefined;
   const needsPermission = (RED as { auth?: { needsPermission?: (permission: string) => unknown } }).auth
     ?.needsPermission;
   // No admin server (httpAdminRoot: false), or no way to guard one: nothing is served unguarded.
-  if (!admin || typeof needsPermission !== 'function' || served.has(admin)) return;
+  if (!admin || typeof needsPermission !== 'function' || served.has(admin)) return false;
   served.add(admin);
-  startSidebarFeed(RED, { brokers, customProtocols, consumers, acks: ackers, logHooks });
   const guard = needsPermission('kumo.read');
   const metrics: Route = (_req, res) => {
     registry.metrics().then(
@@ -382,4 +380,5 @@ export function serveMetrics(RED: NodeAPI): void {
   };
   admin.get('/kumo/metrics', guard, metrics);
   admin.get('/kumo/health', guard, healthRoute);
+  return true;
 }

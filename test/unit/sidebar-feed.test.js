@@ -189,7 +189,7 @@ describe('sidebar feed: the kumomta tab’s snapshots through RED.comms', functi
           delivered: 20,
           unacknowledged: 5,
           oldestSeconds: 2.5,
-          timedOut: { requeue: 1, reject: 0 },
+          timedOut: { requeue: 1, 'requeue-failed': 0, reject: 0 },
         },
       ],
       acks: [

@@ -4,7 +4,8 @@
 
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AckCounts } from '../../common/metric-counts';
-import { ackers, serveMetrics } from '../../common/metrics';
+import { ackers } from '../../common/metrics';
+import { serveOperations } from '../../common/operations';
 import { upToDate } from '../../common/node-glue';
 import { coreText, translator } from '../../common/node-text';
 import { AckController } from './controller';
@@ -14,7 +15,7 @@ import { type AmqpAckSettings, MIGRATIONS, TYPE } from './settings';
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
   const core = coreText(RED);
-  serveMetrics(RED);
+  serveOperations(RED);
 
   RED.nodes.registerType(TYPE, function AmqpAck(this: Node, def: NodeDef & AmqpAckSettings): void {
     RED.nodes.createNode(this, def);

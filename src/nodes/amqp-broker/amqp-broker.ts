@@ -4,7 +4,7 @@
 // Registers the node; its behaviour is in controller.ts.
 
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { serveMetrics } from '../../common/metrics';
+import { serveOperations } from '../../common/operations';
 import { upToDate } from '../../common/node-glue';
 import { coreText, translator } from '../../common/node-text';
 import type { AmqpBrokerCredentials } from './amqp-broker-node';
@@ -15,7 +15,7 @@ import { MIGRATIONS, type AmqpBrokerSettings, TYPE } from './settings';
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
   const core = coreText(RED);
-  serveMetrics(RED);
+  serveOperations(RED);
 
   function AmqpBroker(this: Node<AmqpBrokerCredentials>, def: NodeDef & AmqpBrokerSettings): void {
     RED.nodes.createNode(this, def);

@@ -4,7 +4,7 @@
 // Registers the node; its behaviour is in controller.ts.
 
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { serveMetrics } from '../../common/metrics';
+import { serveOperations } from '../../common/operations';
 import { upToDate } from '../../common/node-glue';
 import { coreText, translator } from '../../common/node-text';
 import { amqpConsumeController } from './controller';
@@ -14,7 +14,7 @@ import { MIGRATIONS, type AmqpConsumeSettings, TYPE } from './settings';
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
   const core = coreText(RED);
-  serveMetrics(RED);
+  serveOperations(RED);
 
   function AmqpConsume(this: Node, def: NodeDef & AmqpConsumeSettings): void {
     RED.nodes.createNode(this, def);

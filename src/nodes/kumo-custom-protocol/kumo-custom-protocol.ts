@@ -5,7 +5,7 @@
 // Registers the node; its behaviour is in controller.ts.
 
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { serveMetrics } from '../../common/metrics';
+import { serveOperations } from '../../common/operations';
 import { upToDate } from '../../common/node-glue';
 import { coreText, translator } from '../../common/node-text';
 import { customProtocolController } from './controller';
@@ -15,7 +15,7 @@ import { MIGRATIONS, type CustomProtocolSettings, TYPE } from './settings';
 export = function register(RED: NodeAPI): void {
   const t = translator(RED, TYPE, english);
   const core = coreText(RED);
-  serveMetrics(RED);
+  serveOperations(RED);
 
   function CustomProtocol(this: Node, def: NodeDef & CustomProtocolSettings): void {
     RED.nodes.createNode(this, def);
