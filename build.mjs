@@ -104,7 +104,9 @@ async function buildNode(type) {
   await runtimeScript(dir, out, type);
   const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8');
   const has = (name) => fs.existsSync(path.join(dir, name));
-  const parts = [`<style>\n${FORM_CSS}</style>`, `<style>\n${SIDEBAR_CSS}</style>`];
+  const parts = [`<style>\n${FORM_CSS}</style>`];
+  // The sidebar's script comes with the broker's editor (every editor with the pack has it): its sheet too, once.
+  if (type === 'amqp-broker') parts.push(`<style>\n${SIDEBAR_CSS}</style>`);
   if (has('editor.css')) parts.push(`<style>\n${read('editor.css')}</style>`);
   parts.push(`<script type="text/html" data-template-name="${type}">\n${read('editor.html')}</script>`);
   const script = has('editor.ts') ? await editorScript(dir) : read('editor.js');
