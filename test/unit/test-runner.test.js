@@ -4,13 +4,14 @@
 // (test/fixtures/runner/*.fixture.js).
 
 const assert = require('node:assert');
+const { stripVTControlCharacters } = require('node:util');
 const { countMocha, summary } = require('../../scripts/test.js');
 
 const FIXTURES = 'test/fixtures/runner';
 
 const counts = ({ passes, failures, pending, tests }) => ({ passes, failures, pending, tests });
 // Mocha colours its output where it thinks a terminal or a CI log reads it (CI=true does): read the text.
-const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
+const plain = (text) => stripVTControlCharacters(text);
 
 describe("npm test's counts", () => {
   it('are 5 passed and 1 failed when the failure prints a diff of two 10 000-line strings', async () => {
