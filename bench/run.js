@@ -45,7 +45,8 @@ const BATCH_WINDOW = BATCH * BATCH_CLIENTS; // (a″), (e_b): what (f_b) has in 
 const ALL_ROWS = 'a,a128,a800,b,c,d,e,e_nospool,e_nometrics,e1000,e_b,e_b_nospool,e_b_nometrics,f,f_b,h,g';
 // The routing rows' metrics: served on the admin API and scraped every second, as Prometheus would.
 const METRICS_ON = { settings: { httpAdminRoot: '/admin' }, scrape: '/admin/kumo/metrics' };
-const METRICS_OFF = { settings: { kumoMetrics: false } };
+// The same admin API, the pack's metrics off: what differs is the pack's counting, collecting and serving.
+const METRICS_OFF = { settings: { httpAdminRoot: '/admin', kumoMetrics: false } };
 const ROWS = (process.env.BENCH_ROWS || ALL_ROWS).split(',').map((s) => s.trim());
 
 function checkBuilt() {
@@ -439,6 +440,7 @@ const SHORT = {
 
 /** SPEC section 6: each row against its peer at the same window (or the same HTTP clients). */
 const TARGETS = [
+  { row: 'd', peer: 'a', min: 0.95, what: `amqp publish alone at the same window (${WINDOW} in flight each)` },
   { row: 'e', peer: 'a128', min: 0.9, what: `routing at the same window (${flows.MAX_IN_FLIGHT} in flight each)` },
   { row: 'e1000', peer: 'a', min: 0.9, what: `routing at the same window (${WINDOW} in flight each)` },
   {
@@ -451,13 +453,13 @@ const TARGETS = [
     row: 'f_b',
     peer: 'a800',
     min: 0.8,
-    what: `webhook fed KumoMTA batches of ${BATCH}, ${BATCH_CLIENTS} requests at once, records/s`,
+    what: `log hook in fed KumoMTA batches of ${BATCH}, ${BATCH_CLIENTS} requests at once, records/s`,
   },
   {
     row: 'f',
     peer: 'h',
     min: 0.6,
-    what: `webhook, one record per request, against bare HTTP (${CLIENTS} clients each)`,
+    what: `log hook in, one record per request, against bare HTTP (${CLIENTS} clients each)`,
   },
   { row: 'e', peer: 'e_nospool', min: 0.8, what: 'the spool on against off, routing' },
   { row: 'e_b', peer: 'e_b_nospool', min: 0.8, what: `the spool on against off, routing with batch_size ${BATCH}` },
@@ -606,13 +608,13 @@ async function main() {
       },
       {
         row: 'f',
-        label: `f. webhook example over HTTP, one record per request, ${CLIENTS} keep-alive clients`,
+        label: `f. log hook in (the webhook example) over HTTP, one record per request, ${CLIENTS} keep-alive clients`,
         peer: 'h',
         make: () => nodeRedSubject(side, nodeRed(flows.webhookExample), webhookRun, { warmup: 500 }),
       },
       {
         row: 'f_b',
-        label: `f_b. webhook example, KumoMTA batches of ${BATCH} records, ${BATCH_CLIENTS} requests at once${flows.WEBHOOK_MAX_IN_FLIGHT ? ` (max in flight ${flows.WEBHOOK_MAX_IN_FLIGHT})` : ''}`,
+        label: `f_b. log hook in (the webhook example), KumoMTA batches of ${BATCH} records, ${BATCH_CLIENTS} requests at once${flows.WEBHOOK_MAX_IN_FLIGHT ? ` (max in flight ${flows.WEBHOOK_MAX_IN_FLIGHT})` : ''}`,
         unit: 'records',
         peer: 'a800',
         make: () => nodeRedSubject(side, nodeRed(flows.webhookExample), batchWebhookRun, { warmup: 10 * BATCH }),
