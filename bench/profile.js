@@ -11,6 +11,7 @@
 //   PROFILE_ROW=f_b node bench/profile.js       the webhook example fed KumoMTA batches of 100 records
 //   PROFILE_ROW=h node bench/profile.js         Node-RED's bare http in → http response
 //   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
+//   PROFILE_SETTINGS='{"kumoMetrics":false}'    the Node-RED settings to run it with (JSON)
 // Needs `npm run build` first.
 
 const fs = require('node:fs');
@@ -21,6 +22,8 @@ const flows = require('./flows');
 const { benchRun, webhookRun, batchWebhookRun, bareHttpRun, checkBuilt, BATCH, BATCH_WINDOW } = require('./run');
 
 const TOP = Number(process.env.PROFILE_TOP) || 15;
+// Node-RED settings for the profiled process, as JSON (e.g. '{"httpAdminRoot":"/admin","kumoMetrics":false}').
+const PROFILE_SETTINGS = process.env.PROFILE_SETTINGS ? JSON.parse(process.env.PROFILE_SETTINGS) : {};
 
 function category(url, functionName) {
   if (!url)
@@ -125,6 +128,7 @@ async function profileRow() {
       flows: make(broker.url),
       modules: [pack],
       nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+      settings: PROFILE_SETTINGS,
     });
     let run;
     try {
