@@ -236,7 +236,10 @@ async function runRounds(steps, runs) {
     }
   }
   for (let round = 1; round <= runs; round++) {
-    for (const step of live.filter((s) => !s.error)) {
+    // Each round starts one row later: a row that suffers from the one before it (the broker
+    // still writing that row's messages to disk) is not always the same row.
+    const shift = (round - 1) % Math.max(1, live.length);
+    for (const step of [...live.slice(shift), ...live.slice(0, shift)].filter((s) => !s.error)) {
       const t = performance.now();
       try {
         step.runs.push(await step.subject.run());
