@@ -17,6 +17,7 @@ const {
   storeFileName,
   legacyStoreFileName,
   storableProps,
+  storePayload,
 } = require('../../nodes/lib/core/store/retry-store');
 const { QUEUE, CONFIG } = require('../helpers/kumo-queue');
 
@@ -182,6 +183,26 @@ describe('the retry journal, read as input', function () {
     fs.chmodSync(storeDir, 0o755);
     DurableRetries.open(storeDir, 'make.amqp', assert.fail);
     assert.equal(fs.statSync(storeDir).mode & 0o777, 0o700);
+  });
+
+  it("writes a Buffer payload's line as the JSON of the delivery, and reads the same bytes back", async function () {
+    const file = storeFileName(dir, 'make.amqp');
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const d = stored('bytes', { payload: storePayload(bytes), props: { topic: 'quote " and \\ backslash' } });
+    const store = new RetryStore(file, 'make.amqp', { flushDelayMs: 60000 });
+    store.load();
+    store.put(d);
+    await store.flush();
+    const put = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l.slice(9)))
+      .find((o) => o.op === 'put');
+    assert.deepEqual(put, JSON.parse(JSON.stringify({ op: 'put', d })));
+    const [back] = new RetryStore(file, 'make.amqp', { flushDelayMs: 60000 }).load().deliveries;
+    assert.deepEqual(Buffer.from(back.payload.base64, 'base64'), bytes);
+    assert.equal(back.props.topic, 'quote " and \\ backslash');
   });
 
   it('reads a journal of version 3 (SHA-1 checksums) and writes version 4 from then on: CRC-32, a damaged line skipped', async function () {

@@ -128,8 +128,15 @@ const LINE = /^([0-9a-f]{8}|[0-9a-f]{12}) (.*)$/s;
 const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'ENOTSUP', 'EPERM', 'EISDIR', 'EBADF']);
 
 /** Throws KUMO_BAD_INPUT for data the codec cannot keep (nested too deep); put() reports it. */
+/** Buffer payloads whose base64 this process wrote (Buffer.toString): it needs no escaping in JSON. */
+const plainBase64 = new WeakSet<StoredPayload>();
+
 export function storePayload(payload: unknown): StoredPayload {
-  if (Buffer.isBuffer(payload)) return { type: 'buffer', base64: payload.toString('base64') };
+  if (Buffer.isBuffer(payload)) {
+    const stored: StoredPayload = { type: 'buffer', base64: payload.toString('base64') };
+    plainBase64.add(stored);
+    return stored;
+  }
   if (typeof payload === 'string') return { type: 'string', value: payload };
   if (payload === undefined) return { type: 'none' };
   return { type: 'data', value: encodeData(payload, 'msg.payload') };
@@ -206,11 +213,24 @@ function sha1Checksum(json: string): string {
 }
 
 /**
+ * The operation's JSON. A put of a Buffer payload writes the payload's base64 as it is: it is
+ * most of the line, and base64 needs no escaping, so JSON.stringify's scan of it is saved.
+ */
+function jsonOf(operation: Operation): string {
+  if (operation.op === 'put' && plainBase64.has(operation.d.payload)) {
+    const { payload, ...rest } = operation.d;
+    const others = JSON.stringify(rest); // never "{}": a delivery has its id and schedule
+    return `{"op":"put","d":{"payload":{"type":"buffer","base64":"${(payload as { base64: string }).base64}"},${others.slice(1)}}`;
+  }
+  return JSON.stringify(operation);
+}
+
+/**
  * A journal line, as bytes: the JSON is turned into UTF-8 once, and the checksum and the
  * write both use those bytes (a string would be converted again for each).
  */
 function encode(operation: Operation): Buffer {
-  const json = Buffer.from(JSON.stringify(operation), 'utf8');
+  const json = Buffer.from(jsonOf(operation), 'utf8');
   const line = Buffer.allocUnsafe(json.length + 10);
   line.write(checksum(json), 0, 'latin1');
   line[8] = 0x20; // ' '
