@@ -230,11 +230,13 @@ function jsonOf(operation: Operation): string {
  * write both use those bytes (a string would be converted again for each).
  */
 function encode(operation: Operation): Buffer {
-  const json = Buffer.from(jsonOf(operation), 'utf8');
-  const line = Buffer.allocUnsafe(json.length + 10);
-  line.write(checksum(json), 0, 'latin1');
+  const json = jsonOf(operation);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  // The JSON is written once, into the line itself: no second buffer to copy it from.
+  const line = Buffer.allocUnsafe(bytes + 10);
+  line.write(json, 9, 'utf8');
+  line.write(checksum(line.subarray(9, 9 + bytes)), 0, 'latin1');
   line[8] = 0x20; // ' '
-  json.copy(line, 9);
   line[line.length - 1] = 0x0a; // '\n'
   return line;
 }
