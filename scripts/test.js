@@ -53,7 +53,7 @@ function countMocha(specs, { node = process.execPath, env = process.env, stdio =
         // No file (or half a file): the run ended before mocha's end event, said below.
       }
       fs.rmSync(dir, { recursive: true, force: true });
-      const result = { code, passes: 0, failures: 1, pending: 0, tests: 0, note: null, output };
+      const result = { code, passes: 0, failures: 1, pending: 0, tests: 0, failed: [], note: null, output };
       if (!counts) {
         result.note = `${how} and wrote no counts: a file did not load, or mocha crashed`;
       } else {
@@ -62,6 +62,7 @@ function countMocha(specs, { node = process.execPath, env = process.env, stdio =
           failures: counts.failures,
           pending: counts.pending,
           tests: counts.tests,
+          failed: counts.failed || [],
         });
         if (code !== 0 && counts.failures === 0) {
           result.failures = 1;
@@ -121,7 +122,8 @@ function counted({ passes, failures, pending, note }) {
 }
 
 /**
- * One line of each Node-RED version's counts, then the total line CI and the docs read
+ * A line per failed test (its stage, title and the gist of its error), one line of each
+ * Node-RED version's counts, then the total line CI and the docs read
  * (`tests: N passed, N failed`), and the exit code: non-zero when anything failed or was
  * pending (CI runs with none skipped). `stopped` says what ended the run early (lint, build).
  */
@@ -134,6 +136,8 @@ function summary(stages, stopped) {
   }
   if (stopped) total.failures += 1;
   const lines = [];
+  for (const stage of stages)
+    for (const { title, error } of stage.failed || []) lines.push(`${stage.label} failed: ${title}: ${error}`);
   if (stages.length) lines.push(stages.map((stage) => `${stage.label}: ${stage.skipped || counted(stage)}`).join('; '));
   const notes = [stopped, total.pending ? 'a pending test fails the run' : null].filter(Boolean);
   lines.push(counted({ ...total, note: notes.join('; ') || null }));

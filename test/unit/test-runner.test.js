@@ -27,6 +27,18 @@ describe("npm test's counts", () => {
     assert.match(output, /line 50 changed/);
   });
 
+  it('name each failed test with the gist of its error, in lines of the summary', async () => {
+    const result = await countMocha([`${FIXTURES}/five-pass-one-fail.fixture.js`], { stdio: 'pipe' });
+    assert.strictEqual(result.failed.length, 1, result.output);
+    const [{ title, error }] = result.failed;
+    assert.match(title, /\S/);
+    assert.ok(error.length <= 400, `the gist is ${error.length} characters`);
+    const { text } = summary([{ label: 'Node-RED 4', ...result }], null);
+    const lines = text.split('\n');
+    assert.strictEqual(lines[0], `tests: Node-RED 4 failed: ${title}: ${error}`);
+    assert.strictEqual(lines.at(-2), 'tests: 5 passed, 1 failed');
+  });
+
   it("are 2 passed and 1 failed when a failure's message quotes another run's summary", async () => {
     const result = await countMocha([`${FIXTURES}/quotes-a-summary.fixture.js`], { stdio: 'pipe' });
     assert.deepStrictEqual(counts(result), { passes: 2, failures: 1, pending: 0, tests: 3 }, result.output);
