@@ -7,6 +7,7 @@
 //   node bench/profile.js                       profile row (e) (BENCH_N, AMQP_URL as for run.js)
 //   PROFILE_ROW=d node bench/profile.js         the publish node alone instead
 //   PROFILE_ROW=e_b node bench/profile.js       row (e) with the rule's batch_size 100, 800 in flight
+//   PROFILE_ROW=e_nospool, e_b_nospool          (e) and (e_b) with the custom protocol's Spool off
 //   PROFILE_ROW=f node bench/profile.js         the webhook example over HTTP (driven from here)
 //   PROFILE_ROW=f_b node bench/profile.js       the webhook example fed KumoMTA batches of 100 records
 //   PROFILE_ROW=h node bench/profile.js         Node-RED's bare http in → http response
@@ -104,8 +105,13 @@ async function profileRow() {
   const rows = {
     d: [flows.publishAlone, benchRun],
     e: [flows.fullRouting, benchRun],
+    e_nospool: [(url) => flows.fullRouting(url, undefined, { spool: false }), benchRun],
     e_b: [
       (url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH }),
+      (nr, count) => benchRun(nr, count, BATCH_WINDOW),
+    ],
+    e_b_nospool: [
+      (url) => flows.fullRouting(url, BATCH_WINDOW, { batchSize: BATCH, spool: false }),
       (nr, count) => benchRun(nr, count, BATCH_WINDOW),
     ],
     f: [flows.webhookExample, webhookRun],
