@@ -203,6 +203,16 @@ export function legacyStoreFileName(directory: string, eventName: string): strin
   return path.join(directory, `retries-${eventName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
 }
 
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** A line's checksum as checksum() writes it, straight into the line's first 8 bytes. */
+function writeHex32(line: Buffer, value: number): void {
+  for (let i = 7; i >= 0; i--) {
+    line[i] = HEX_DIGITS[value & 0xf];
+    value >>>= 4;
+  }
+}
+
 function checksum(json: string | Buffer): string {
   return crc32(json).toString(16).padStart(8, '0');
 }
@@ -212,30 +222,83 @@ function sha1Checksum(json: string): string {
   return crypto.createHash('sha1').update(json).digest('hex').slice(0, 12);
 }
 
-/**
- * The operation's JSON. A put of a Buffer payload writes the payload's base64 as it is: it is
- * most of the line, and base64 needs no escaping, so JSON.stringify's scan of it is saved.
- */
-function jsonOf(operation: Operation): string {
-  if (operation.op === 'put' && plainBase64.has(operation.d.payload)) {
-    const { payload, ...rest } = operation.d;
-    const others = JSON.stringify(rest); // never "{}": a delivery has its id and schedule
-    return `{"op":"put","d":{"payload":{"type":"buffer","base64":"${(payload as { base64: string }).base64}"},${others.slice(1)}}`;
-  }
-  return JSON.stringify(operation);
+/** A number as JSON writes it (String gives the same digits; JSON has no NaN or Infinity). */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/** Frozen all the way down: nothing can change it after its JSON is kept. */
+function deepFrozen(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (depth > 16 || !Object.isFrozen(value)) return false;
+  for (const inner of Object.values(value)) if (!deepFrozen(inner, depth + 1)) return false;
+  return true;
+}
+
+// A rule's queue config is one frozen object shared by every message the rule routes:
+// its JSON is made once, not once per accepted message.
+const configJsonCache = new WeakMap<object, string>();
+
+function queueConfigJson(config: QueueConfig): string {
+  const cached = configJsonCache.get(config);
+  if (cached !== undefined) return cached;
+  const json = JSON.stringify(config);
+  if (config !== null && typeof config === 'object' && deepFrozen(config)) configJsonCache.set(config, json);
+  return json;
+}
+
+const isNameOrNull = (value: unknown): boolean => value === null || typeof value === 'string';
+
+/** A queue name's JSON, field by field, when it has the QueueName shape; otherwise null. */
+function queueJson(queue: QueueName): string | null {
+  if (queue === null || typeof queue !== 'object' || typeof queue.name !== 'string' || typeof queue.domain !== 'string')
+    return null;
+  const { tenant, campaign, routing_domain } = queue;
+  if (!isNameOrNull(tenant) || !isNameOrNull(campaign) || !isNameOrNull(routing_domain)) return null;
+  const s = JSON.stringify;
+  return `{"name":${s(queue.name)},"domain":${s(queue.domain)},"tenant":${s(tenant)},"campaign":${s(campaign)},"routing_domain":${s(routing_domain)}}`;
 }
 
 /**
- * A journal line, as bytes: the JSON is turned into UTF-8 once, and the checksum and the
- * write both use those bytes (a string would be converted again for each).
+ * A put line's JSON, field by field (what JSON.stringify would write of the delivery, made for
+ * the one shape it has): the queue config's JSON is made once per config, and a Buffer payload's
+ * base64 (most of the line, needing no escaping) is kept apart, to be written as it is.
+ */
+function putJson(d: StoredDelivery): { head: string; base64: string | null; tail: string } {
+  const queue = queueJson(d.queue);
+  if (queue === null || typeof d.id !== 'string' || d.props === null || typeof d.props !== 'object')
+    return { head: JSON.stringify({ op: 'put', d }), base64: null, tail: '' }; // not the usual shape: as it is
+  const tail =
+    `,"id":${JSON.stringify(d.id)},"queue":${queue},"queueConfig":${queueConfigJson(d.queueConfig)}` +
+    `,"createdMs":${jsonNumber(d.createdMs)},"attempts":${jsonNumber(d.attempts)},"dueMs":${jsonNumber(d.dueMs)}` +
+    `,"props":${JSON.stringify(d.props)}}}`;
+  if (plainBase64.has(d.payload))
+    return {
+      head: '{"op":"put","d":{"payload":{"type":"buffer","base64":"',
+      base64: (d.payload as { base64: string }).base64,
+      tail: `"}${tail}`,
+    };
+  return { head: `{"op":"put","d":{"payload":${JSON.stringify(d.payload)}`, base64: null, tail };
+}
+
+/**
+ * A journal line, as bytes: `<crc32> <json>\n`. The JSON is written once, straight into the
+ * line (a put's base64 as Latin-1, a plain copy), and the checksum reads those bytes.
  */
 function encode(operation: Operation): Buffer {
-  const json = jsonOf(operation);
-  const bytes = Buffer.byteLength(json, 'utf8');
-  // The JSON is written once, into the line itself: no second buffer to copy it from.
+  let head: string;
+  let base64: string | null = null;
+  let tail = '';
+  if (operation.op === 'put') ({ head, base64, tail } = putJson(operation.d));
+  else head = JSON.stringify(operation);
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const base64Bytes = base64 === null ? 0 : base64.length;
+  const bytes = headBytes + base64Bytes + (tail === '' ? 0 : Buffer.byteLength(tail, 'utf8'));
   const line = Buffer.allocUnsafe(bytes + 10);
-  line.write(json, 9, 'utf8');
-  line.write(checksum(line.subarray(9, 9 + bytes)), 0, 'latin1');
+  let at = 9 + line.write(head, 9, 'utf8');
+  if (base64 !== null) at += line.write(base64, at, 'latin1');
+  if (tail !== '') line.write(tail, at, 'utf8');
+  writeHex32(line, crc32(line.subarray(9, 9 + bytes)));
   line[8] = 0x20; // ' '
   line[line.length - 1] = 0x0a; // '\n'
   return line;
@@ -464,8 +527,19 @@ interface LiveEntry {
 // A snapshot is written in pieces of about this many characters, never joined into one string.
 const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 
+// writev takes at most IOV_MAX (1024 on Linux) buffers at a time.
+const LINES_PER_WRITEV = 1024;
+
+/** Writes the lines in order, without joining them into one buffer first. */
 async function writeLines(handle: fs.promises.FileHandle, lines: Buffer[], bytes: number): Promise<number> {
-  await handle.writeFile(Buffer.concat(lines, bytes));
+  for (let start = 0; start < lines.length; start += LINES_PER_WRITEV) {
+    const group = lines.slice(start, start + LINES_PER_WRITEV);
+    let groupBytes = 0;
+    for (const line of group) groupBytes += line.length;
+    const { bytesWritten } = await handle.writev(group);
+    // A short write (rare on a file, but allowed): the rest goes out in one piece.
+    if (bytesWritten < groupBytes) await handle.writeFile(Buffer.concat(group, groupBytes).subarray(bytesWritten));
+  }
   return bytes;
 }
 
@@ -749,11 +823,11 @@ export class RetryStore {
     if (!this.appendable || this.journalBytes === 0 || compact) {
       await this.writeSnapshot();
     } else if (lines.length > 0) {
-      await this.appendLines(Buffer.concat(lines, bytes), bytes);
+      await this.appendLines(lines, bytes);
     }
   }
 
-  private async appendLines(data: Buffer, bytes: number): Promise<void> {
+  private async appendLines(lines: Buffer[], bytes: number): Promise<void> {
     // Until this append is known to be whole, a later write must not append after it.
     this.appendable = false;
     let handle: fs.promises.FileHandle;
@@ -770,7 +844,7 @@ export class RetryStore {
     }
     try {
       this.bytesWritten += bytes;
-      await handle.writeFile(data);
+      await writeLines(handle, lines, bytes);
       // The data and the size it needs to be read back; the rest of the inode can wait.
       await handle.datasync();
     } finally {
