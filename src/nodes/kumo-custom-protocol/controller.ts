@@ -204,77 +204,58 @@ export function customProtocolController(
     setupFailed(node, message);
   }
 
-  /** submit, counted: accepted once taken (and on disk, with the spool on), else failed by its err.code. */
+  /**
+   * Takes a message into the queue, counted: accepted once taken (and on disk, with the spool on),
+   * else failed by its err.code. With the spool on, the promise says when it is on disk; the
+   * delivery waits for that before its first attempt (see DeliveryQueue.submit's hold).
+   */
   function take(
     queue: DeliveryQueue<DeliveryMessage>,
     msg: DeliveryMessage,
     routing: Routing,
   ): Promise<void> | undefined {
-    let kept: Promise<void> | undefined;
+    const given = msg.payload;
+    const copied = isCopied(given);
+    let delivery: Delivery<DeliveryMessage>;
     try {
-      kept = submit(queue, msg, routing);
+      let held: number;
+      if (copied) {
+        const { copy, approxBytes } = copyData(given); // throws KUMO_BAD_INPUT: refused before it is accepted
+        msg.payload = copy;
+        held = approxBytes;
+        // Before submit: the first attempt may start inside it.
+        firstPayload.set(msg, given);
+      } else {
+        held = Buffer.isBuffer(given) ? given.length : typeof given === 'string' ? given.length : 8;
+      }
+      const journal = spool ? durable : null;
+      try {
+        delivery = queue.submit(msg, routing.queue, routing.config, routing.timings, envelopeOf(msg), held, !!journal);
+      } catch (err) {
+        firstPayload.delete(msg);
+        msg.payload = given;
+        throw err;
+      }
+      if (!journal) {
+        counts.accepted++;
+        return undefined;
+      }
+      // Written or not, it goes on (a message the spool could not write is still delivered while Node-RED runs).
+      return journal.accepted(delivery).then(
+        () => {
+          queue.release(delivery);
+          counts.accepted++;
+        },
+        (err: unknown) => {
+          queue.release(delivery);
+          counts.failed.add(ERROR_CODES.notKept);
+          throw err;
+        },
+      );
     } catch (err) {
       counts.failed.add(errorCode(err, ERROR_CODES.badInput));
       throw err;
     }
-    if (!kept) {
-      counts.accepted++;
-      return undefined;
-    }
-    return kept.then(
-      () => {
-        counts.accepted++;
-      },
-      (err: unknown) => {
-        counts.failed.add(ERROR_CODES.notKept);
-        throw err;
-      },
-    );
-  }
-
-  /** Takes a message into the queue; with the spool on, the promise says when it is on disk. */
-  function submit(
-    queue: DeliveryQueue<DeliveryMessage>,
-    msg: DeliveryMessage,
-    routing: Routing,
-  ): Promise<void> | undefined {
-    const given = msg.payload;
-    let held: number;
-    if (isCopied(given)) {
-      const { copy, approxBytes } = copyData(given); // throws KUMO_BAD_INPUT: refused before it is accepted
-      msg.payload = copy;
-      held = approxBytes;
-    } else {
-      held = Buffer.isBuffer(given) ? given.length : typeof given === 'string' ? given.length : 8;
-    }
-    // Before submit: the first attempt may start inside it.
-    if (isCopied(given)) firstPayload.set(msg, given);
-    // Spooled, a delivery waits until it is on disk before its first attempt (see DeliveryQueue.submit's hold).
-    const journal = spool ? durable : null;
-    let delivery: Delivery<DeliveryMessage>;
-    try {
-      delivery = queue.submit(
-        msg,
-        routing.queue,
-        routing.config,
-        routing.timings,
-        envelopeOf(msg),
-        held,
-        journal !== null,
-      );
-    } catch (err) {
-      firstPayload.delete(msg);
-      msg.payload = given;
-      throw err;
-    }
-    if (!journal) return undefined;
-    // Written or not, it goes on (a message the spool could not write is still delivered while Node-RED runs).
-    const kept = journal.accepted(delivery);
-    kept.then(
-      () => queue.release(delivery),
-      () => queue.release(delivery),
-    );
-    return kept;
   }
 
   node.on('input', (msg: NodeMessageInFlow, _send, done) => {
