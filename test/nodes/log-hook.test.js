@@ -14,7 +14,7 @@ const HOOK = 'hook';
  * log hook in → queue config (queue "webhook" → custom_lua `event`) ⇒ custom protocol → amqp publish
  * on `queue`; output 2 to a debug node that writes each element's reason to the log.
  */
-function hookFlow({ queue, event, hook = {}, publish = true, protocol = {}, logRecords = [] }) {
+function hookFlow({ queue, event, hook = {}, publish = true, protocol = {}, logRecords = [], alsoOut = [] }) {
   const tab = { id: 'tab', type: 'tab', label: 'log hook' };
   const any = { op: 'any', value: '' };
   return [
@@ -27,8 +27,9 @@ function hookFlow({ queue, event, hook = {}, publish = true, protocol = {}, logR
       queue: 'webhook',
       queueType: 'str',
       ...hook,
-      wires: [['qc'], ['other']],
+      wires: [['qc', ...alsoOut.map((n) => n.id)], ['other']],
     },
+    ...alsoOut,
     {
       id: 'other',
       type: 'debug',
@@ -259,6 +260,74 @@ describe('log hook in (a real Node-RED, the real broker)', function () {
       const lines = nodeRed.log.slice(mark);
       assert.match(lines, /\[debug:lr-type\][^\n]*Delivery/);
       assert.match(lines, /\[debug:lr-sender\][^\n]*bounces@example\.com/);
+    });
+  });
+
+  describe('one msg per request (Records: one msg per request)', function () {
+    // A debug node beside queue config logs each msg of output 1: how many records it carries.
+    const counter = {
+      id: 'count',
+      type: 'debug',
+      z: 'tab',
+      name: 'output 1',
+      active: true,
+      tosidebar: false,
+      console: true,
+      complete: 'messages.length',
+      targetType: 'msg',
+      wires: [],
+    };
+    const outputLines = (mark) =>
+      nodeRed.log
+        .slice(mark)
+        .split('\n')
+        .filter((line) => line.includes('[debug:output 1]'));
+
+    it('sends one msg whose msg.messages holds each record whole; each is published and the request answered 200', async () => {
+      const queue = await start({ hook: { output: 'request' }, alsoOut: [counter] });
+      const records = [record('Delivery', 1), record('Bounce', 2), record('TransientFailure', 3)];
+      const mark = nodeRed.log.length;
+      const answer = await post(`[${records.map((r) => JSON.stringify(r)).join(',')}, 7]`);
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.text, '250 3 records confirmed');
+      const stored = await side.drain(queue);
+      assert.deepEqual(
+        stored.map((m) => JSON.parse(m.content.toString())).sort((a, b) => a.id.localeCompare(b.id)),
+        records,
+      );
+      assert.ok(stored.every((m) => m.properties.contentType === 'application/json'));
+      await nodeRed.waitForLog(/not a KumoMTA log record: number/);
+      const lines = outputLines(mark);
+      assert.equal(lines.length, 1, `output 1 sent:\n${lines.join('\n')}`);
+      assert.match(lines[0], /\b3$/);
+    });
+
+    it("keeps each record's own outcome: records refused as overloaded are answered 503 with the others unsettled", async () => {
+      await start({
+        hook: { output: 'request', deadline: '3' },
+        publish: false,
+        protocol: { timeout: '30', maxQueued: '5' },
+      });
+      const answer = await post(JSON.stringify(Array.from({ length: 50 }, (_, i) => record('Delivery', i))));
+      assert.equal(answer.status, 503);
+      assert.match(answer.text, /^50 of 50 records not confirmed; the first: .*not keeping up/);
+      await nodeRed.waitForLog(/50 records \(0 confirmed, 0 bounced, 0 expired, 45 not taken, 5 unsettled\)/);
+    });
+
+    it('sends each record as its own msg by default', async () => {
+      await start({ alsoOut: [counter] });
+      const mark = nodeRed.log.length;
+      const answer = await post(JSON.stringify([record('Delivery', 1), record('Delivery', 2)]));
+      assert.equal(answer.status, 200, answer.text);
+      await nodeRed.waitForLog(/\[debug:output 1\][^\n]*\n[^\n]*\[debug:output 1\]/);
+      assert.equal(outputLines(mark).length, 2);
+    });
+
+    it('refuses an unknown Records setting at deploy', async () => {
+      await start({ hook: { output: 'sometimes' } });
+      await nodeRed.waitForLog(/records output must be "each" or "request", not "sometimes"/);
+      const response = await fetch(`${nodeRed.url}/kumomta/log`, { method: 'POST', body: '{"type":"Delivery"}' });
+      assert.equal(response.status, 404, 'nothing listens on the path');
     });
   });
 

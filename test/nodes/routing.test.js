@@ -121,6 +121,62 @@ describe('routing: queue config ⇒ custom protocol → amqp publish', function 
   });
 
   describe('queue config picks the first matching rule and dispatches by event name', function () {
+    it('routes each element of msg.messages as its own message, each to its own queue and outcome', async () => {
+      const queue = await side.queue(uniqueName('routed-each'));
+      const n = await start({ queue });
+      n.qc.receive({
+        payload: ['a', 'b', 'c'],
+        messages: [
+          { payload: 'a', queue: 'amqp', topic: 'first' },
+          { payload: 'b', queue: 'tenant@example.com' },
+          { payload: 'c', queue: 'amqp', topic: 'third' },
+        ],
+      });
+      const attempts = await n.attempts.next(2);
+      assert.deepEqual(
+        attempts.map((m) => [m.payload, m.topic, m.queue.name]),
+        [
+          ['a', 'first', 'amqp'],
+          ['c', 'third', 'amqp'],
+        ],
+      );
+      assert.notEqual(attempts[0].kumo.id, attempts[1].kumo.id, 'two deliveries');
+      const [other] = await n.other.next(1);
+      assert.equal(other.payload, 'b', 'the element that is not custom_lua leaves alone, as it would have');
+      assert.equal(other.queue.name, 'tenant@example.com');
+      assert.equal(other.messages, undefined);
+      const records = await n.records.next(2);
+      assert.deepEqual(
+        records.map((m) => m.payload.type),
+        ['Delivery', 'Delivery'],
+      );
+      const stored = await side.drain(queue);
+      assert.deepEqual(stored.map((m) => m.content.toString()).sort(), ['a', 'c']);
+      assert.equal(n.errors.messages.length, 0);
+    });
+
+    it('sends each element of msg.messages that fails to Catch nodes with its own msg, and routes the others', async () => {
+      const queue = await side.queue(uniqueName('routed-bad-element'));
+      const n = await start({ queue });
+      n.qc.receive({
+        payload: [],
+        messages: [{ payload: 'a', queue: 'amqp' }, 7, { payload: 'b', queue: 'no such queue!', topic: 'bad queue' }],
+      });
+      const errors = await n.errors.next(2);
+      assert.ok(errors.every((e) => e.error.source.id === 'qc'));
+      assert.match(errors[0].error.message, /an element of msg\.messages is number, not a message/);
+      assert.equal(errors[0].payload, 7);
+      assert.match(errors[1].error.message, /no such queue!/);
+      assert.equal(errors[1].topic, 'bad queue', "the element's own msg");
+      const [attempt] = await n.attempts.next(1);
+      assert.equal(attempt.payload, 'a');
+      await n.records.next(1);
+      assert.deepEqual(
+        (await side.drain(queue)).map((m) => m.content.toString()),
+        ['a'],
+      );
+    });
+
     it('hands a message for queue "amqp" to the custom protocol bound to make.amqp, with msg.kumo', async () => {
       const queue = await side.queue(uniqueName('routed'));
       const n = await start({ queue });

@@ -62,6 +62,14 @@ describe('versioned settings', () => {
     }
   });
 
+  it('log hook in saved at version 1 sends each record as its own msg, as it did', () => {
+    const { MIGRATIONS, VERSION } = settingsOf('kumo-log-hook');
+    const saved = { type: 'kumo-log-hook', version: 1, path: '/kumomta/log', queue: 'webhook', queueType: 'str' };
+    assert.deepEqual(migrate('kumo-log-hook', saved, MIGRATIONS), { ...saved, output: 'each', version: VERSION });
+    const chosen = { ...saved, version: VERSION, output: 'request' };
+    assert.deepEqual(migrate('kumo-log-hook', chosen, MIGRATIONS), chosen);
+  });
+
   it('a step keeps what a definition already has (Node-RED fills defaults on import)', () => {
     const { MIGRATIONS } = settingsOf('kumo-custom-protocol');
     const pasted = { type: 'kumo-custom-protocol', eventName: 'make.x', spool: false, maxQueued: 5 };

@@ -24,7 +24,7 @@ import type { CoreText, Translate } from '../../common/node-text';
 import { LogHookCounts } from '../../common/metric-counts';
 import { logHooks } from '../../common/metrics';
 import { typedInput } from '../../common/typed-input';
-import { DEFAULT_QUEUE, DEFAULTS, type LogHookSettings, type QueueSource } from './settings';
+import { DEFAULT_QUEUE, DEFAULTS, type LogHookSettings, type QueueSource, RECORDS_OUTPUTS } from './settings';
 
 export interface LogHookCredentials {
   secret: unknown;
@@ -173,6 +173,9 @@ export function logHookController(
     if (deadlineSec < 1 || deadlineSec > 3600) throw new Error(t('errors.deadline-invalid', { value: deadlineSec }));
     const bodyTimeoutMs = positive(def.bodyTimeout, 10, false, 'errors.body-timeout-invalid') * 1000;
     const secretHeader = (def.secretHeader ?? '').trim() || 'X-Kumo-Secret';
+    const output = def.output ?? DEFAULTS.output;
+    if (!RECORDS_OUTPUTS.includes(output)) throw new Error(t('errors.output-invalid', { value: String(output) }));
+    const onePerRequest = output === 'request';
     if (!HEADER_NAME.test(secretHeader)) throw new Error(t('errors.secret-header-invalid', { value: secretHeader }));
     const headerKey = secretHeader.toLowerCase();
     const secret = node.credentials?.secret;
@@ -327,7 +330,13 @@ export function logHookController(
       }));
       recordQueue(records, (queues) => {
         for (let i = 0; i < msgs.length; i++) (msgs[i] as { queue?: unknown }).queue = queues[i];
-        send(msgs, otherMsgs);
+        // One msg for the request: its records' msgs whole in msg.messages (queue config routes
+        // each as its own message), their payloads in msg.payload, as a custom protocol batch has them.
+        const out =
+          onePerRequest && msgs.length > 0
+            ? [{ _msgid: RED.util.generateId(), payload: msgs.map((m) => m.payload), messages: msgs }]
+            : msgs;
+        send(out, otherMsgs);
         request.check();
       });
     };

@@ -16,7 +16,7 @@ import {
   validator,
   upgradeNode,
 } from '../../editor/editor-red';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type LogHookSettings } from './settings';
+import { DEFAULTS, MIGRATIONS, RECORDS_OUTPUTS, TYPE, VERSION, type LogHookSettings } from './settings';
 
 type LogHookProperties = EditorNodeProperties & LogHookSettings;
 
@@ -101,6 +101,15 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
         validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.body-timeout'))),
       },
       t('label.bodyTimeout'),
+    ),
+    output: labelled(
+      {
+        value: DEFAULTS.output,
+        validate: validator<LogHookProperties>((v, _opt) =>
+          (RECORDS_OUTPUTS as readonly unknown[]).includes(v) ? true : t('errors.output'),
+        ),
+      },
+      t('label.output'),
     ),
     secretHeader: labelled(
       {

@@ -8,6 +8,14 @@ export const TYPE = 'kumo-log-hook';
 
 export type QueueSource = 'str' | 'env' | 'msg' | 'jsonata';
 
+/**
+ * What output 1 carries: each record as its own msg, or one msg per request whose
+ * msg.messages holds each record's msg (queue config routes each as its own message),
+ * which spares every record but one Node-RED's hop to the next node.
+ */
+export type RecordsOutput = 'each' | 'request';
+export const RECORDS_OUTPUTS: readonly RecordsOutput[] = ['each', 'request'];
+
 export interface LogHookSettings {
   name: string;
   path: string;
@@ -21,6 +29,7 @@ export interface LogHookSettings {
   /** Seconds to receive the body. */
   bodyTimeout?: number | string;
   secretHeader?: string;
+  output?: RecordsOutput;
   version?: number;
 }
 
@@ -36,8 +45,12 @@ export const DEFAULTS = {
   deadline: 50,
   bodyTimeout: 10,
   secretHeader: 'X-Kumo-Secret',
+  output: 'each',
 } as const;
 
-/** Version 1: the first versioned definition; nothing was added since the node's first release. */
-export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {})];
+/**
+ * Version 1: the first versioned definition; nothing was added since the node's first release.
+ * Version 2: output (a node saved before it sends each record as its own msg, as it did).
+ */
+export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {}), fillMissing(2, { output: 'each' })];
 export const VERSION = currentVersion(MIGRATIONS);

@@ -8,7 +8,7 @@ import { type CompiledRules, compileRules, constructorOf, selectQueueConfig } fr
 import { queueNameFrom } from '../../core/kumo/queue-name';
 import { refusedOutcome, answerRecord } from '../../core/kumo/record-answers';
 import { ERROR_CODES } from '../../core/text/errors';
-import { say } from '../../core/text/messages';
+import { say, typeName } from '../../core/text/messages';
 import { doneWhenKept, NodeError, refuseInput, setupFailed } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import type { TypedInput } from '../../common/typed-input';
@@ -27,7 +27,7 @@ export class QueueConfigController {
   private readonly configError: string | null = null;
 
   constructor(
-    node: Node,
+    private readonly node: Node,
     settings: QueueConfigSettings,
     /** Where the queue comes from (msg, str, env), or why it cannot. */
     private readonly queue: TypedInput | Error,
@@ -62,7 +62,41 @@ export class QueueConfigController {
         : t('errors.queue-from-setting', { error });
   }
 
+  /**
+   * A message, or with msg.messages (log hook in's one msg per request) each of its elements
+   * routed as its own message: an element that fails goes to Catch nodes with its own msg, and
+   * the msg is done once every element is taken or failed.
+   */
   input(input: NodeMessageInFlow, send: Send, done: Done, property: string): void {
+    const messages = (input as { messages?: unknown }).messages;
+    if (!Array.isArray(messages)) {
+      this.route(input, send, done, property);
+      return;
+    }
+    let left = messages.length;
+    if (left === 0) {
+      done();
+      return;
+    }
+    for (const element of messages) {
+      const each: Done = (err) => {
+        if (err) this.node.error(err, element as NodeMessageInFlow);
+        if (--left === 0) done();
+      };
+      if (element === null || typeof element !== 'object' || Array.isArray(element)) {
+        const error = new NodeError(
+          ERROR_CODES.badInput,
+          this.t('errors.element-not-message', { type: typeName(element) }),
+        );
+        this.node.error(error, { payload: element } as NodeMessageInFlow);
+        if (--left === 0) done();
+        continue;
+      }
+      this.route(element as NodeMessageInFlow, send, each, property);
+    }
+  }
+
+  private route(input: NodeMessageInFlow, send: Send, done: Done, property: string): void {
     const { t, core, rules } = this;
     const msg = input as RoutedMessage;
     if (!rules || this.queue instanceof Error) {
