@@ -189,10 +189,11 @@ export class RecordsRequest {
       body =
         records === 1 && this.firstDisposition !== null
           ? this.firstDisposition
-          : say('record-answers.confirmed', { count: records });
+          : // `records`, not `count`: for a `count` Node-RED's i18next builds plural rules on every answer.
+            say('record-answers.confirmed', { records });
     } else {
       const reason = (status === 500 ? this.failure500 : (this.failure503 ?? unsettledReason)) ?? '';
-      body = records === 1 ? reason : say('record-answers.not-confirmed', { failed, count: records, reason });
+      body = records === 1 ? reason : say('record-answers.not-confirmed', { failed, records, reason });
     }
     this.onAnswer({ status, retryAfterSec: status === 503 ? RETRY_AFTER_SEC : null, body, counts: this.counts });
   }
