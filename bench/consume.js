@@ -15,6 +15,8 @@
 //   BENCH_N=20000 (default)   messages per run
 //   BENCH_PREFETCH=100        prefetch of every consumer (amqp consume's default)
 //   AMQP_URL=amqp://...       reuse a broker, else a private RabbitMQ (port 5697) is started and stopped
+//   BENCH_PROFILE_DIR=dir     the Node-RED rows run under --cpu-prof, writing their profiles there
+//                             (summarise one with `node bench/profile.js <file>`)
 // Needs `npm run build` first (Node-RED loads the built nodes/).
 
 const { spawn } = require('node:child_process');
@@ -149,7 +151,9 @@ async function run(side, url, row) {
       await raw.stop();
     }
   }
-  const nr = await lib.startNodeRed({ flows: flow(url, row.mode), modules: [PACK] });
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir)] : [];
+  const nr = await lib.startNodeRed({ flows: flow(url, row.mode), modules: [PACK], nodeArgs });
   try {
     return await timeDrain(side, relay);
   } catch (err) {

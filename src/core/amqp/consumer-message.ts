@@ -40,7 +40,12 @@ const TEXT_TYPE = /^text\//i;
 
 function definedProperties(properties: amqp.MessageProperties): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(properties)) if (value !== undefined) out[name] = value;
+  const given = properties as unknown as Record<string, unknown>;
+  // for...in over amqplib's plain object, not Object.entries: no array of pairs per message.
+  for (const name in given) {
+    const value = given[name];
+    if (value !== undefined && Object.hasOwn(given, name)) out[name] = value;
+  }
   return out;
 }
 

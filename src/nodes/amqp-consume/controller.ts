@@ -142,8 +142,12 @@ export function amqpConsumeController(
 
   let logged = '';
   // A new reconnect time is a new state: its "retrying in N s" shows at once.
+  // The unacknowledged count is not part of the state: in a quick flow it goes from 1 to 0 and back
+  // with every message, and would redraw the status (a translated text) once per message.
   const stateKey = (c: Consumer) =>
-    `${c.state}:${c.problem === null ? '' : core.render(c.problem)}:${c.unacknowledged > 0}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
+    c.state === 'consuming'
+      ? 'consuming'
+      : `${c.state}:${c.problem === null ? '' : core.render(c.problem)}:${c.state === 'disconnected' ? broker?.connection?.status.retryAt : ''}`;
   // A change of state shows at once; the unacknowledged count at most every STATUS_INTERVAL_MS.
   const status = new ThrottledStatus(
     node,
