@@ -11,6 +11,8 @@
 //   PROFILE_ROW=f node bench/profile.js         the webhook example over HTTP (driven from here)
 //   PROFILE_ROW=f_b node bench/profile.js       the webhook example fed KumoMTA batches of 100 records
 //   PROFILE_ROW=h node bench/profile.js         Node-RED's bare http in → http response
+//   PROFILE_ROWS=d,e,e_b,f,f_b,h node bench/profile.js   each row in turn, then one table of where a
+//                                               message's CPU goes, by origin (docs/performance.md keeps it)
 //   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
 //   PROFILE_SETTINGS='{"kumoMetrics":false}'    the Node-RED settings to run it with (JSON)
 // Needs `npm run build` first.
@@ -98,9 +100,8 @@ function print({ total, rows, categories }, title) {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-async function profileRow() {
+async function profileRow(row) {
   checkBuilt();
-  const row = process.env.PROFILE_ROW || 'e';
   // (f), (f_b) and (h) are driven over HTTP by this process; (d), (e) and (e_b) by the bench driver node.
   const rows = {
     d: [flows.publishAlone, benchRun],
@@ -150,13 +151,7 @@ async function profileRow() {
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
     const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-    process.stdout.write(
-      `Row (${row}), N=${n}: ${((run.n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${path.join(dir, file)}\n\n`,
-    );
-    print(
-      summarise(profile, run.clockUs[0], run.clockUs[1]),
-      `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`,
-    );
+    return { row, run, file: path.join(dir, file), summary: summarise(profile, run.clockUs[0], run.clockUs[1]) };
   } finally {
     if (side) await side.close(!!process.env.AMQP_URL);
     broker.release();
@@ -164,11 +159,60 @@ async function profileRow() {
   }
 }
 
+/** One row's profile, printed in full. */
+async function profileOne(row) {
+  const { run, file, summary } = await profileRow(row);
+  process.stdout.write(
+    `Row (${row}), N=${run.n}: ${((run.n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${file}\n\n`,
+  );
+  print(summary, `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`);
+}
+
+// The table's columns: origins as summarise() names them, some taken together.
+const COLUMNS = [
+  ['the pack', ['ours (nodes/)']],
+  ['Node-RED', ['Node-RED', 'other: express', 'other: i18next', 'other: parseurl', 'other: json-stringify-safe']],
+  ['amqplib', ['amqplib']],
+  ['Node.js and V8 built-ins', ['Node.js core', 'V8 / native', 'V8 (program)']],
+  ['GC', ['V8 (garbage collector)']],
+  ['bench driver', ['bench driver (harness/)']],
+];
+
+/** Several rows in turn, then one table: busy CPU µs per message, by origin, and the pack's top functions. */
+async function profileTable(rows) {
+  const lines = [
+    `| row | msg/s under the profiler | idle | busy µs/msg | ${COLUMNS.map(([name]) => name).join(' | ')} | the pack's top functions (µs/msg) |`,
+    `|---|---:|---:|---:|${COLUMNS.map(() => '---:|').join('')}---|`,
+  ];
+  for (const row of rows) {
+    const { run, summary } = await profileRow(row);
+    process.stderr.write(`[profile] ${row} done\n`);
+    const by = new Map(summary.categories);
+    const perMsg = (us) => (us / run.n).toFixed(1);
+    const idle = by.get('V8 (idle)') || 0;
+    const busy = summary.total - idle;
+    const columns = COLUMNS.map(([, names]) => perMsg(names.reduce((sum, name) => sum + (by.get(name) || 0), 0)));
+    const top = summary.rows
+      .filter((r) => r.category === 'ours (nodes/)')
+      .slice(0, 3)
+      .map((r) => `${r.name} ${perMsg(r.us)}`)
+      .join(', ');
+    const rate = ((run.n / run.ms) * 1000).toFixed(0);
+    const idleShare = `${((100 * idle) / summary.total).toFixed(0)}%`;
+    lines.push(`| ${row} | ${rate} | ${idleShare} | ${perMsg(busy)} | ${columns.join(' | ')} | ${top} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const fail = (err) => {
+  process.stderr.write(`profile failed: ${err.stack || err}\n`);
+  process.exit(1);
+};
+
 if (process.argv[2]) {
   print(summarise(JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))), process.argv[2]);
+} else if (process.env.PROFILE_ROWS) {
+  profileTable(process.env.PROFILE_ROWS.split(',').map((row) => row.trim())).catch(fail);
 } else {
-  profileRow().catch((err) => {
-    process.stderr.write(`profile failed: ${err.stack || err}\n`);
-    process.exit(1);
-  });
+  profileOne(process.env.PROFILE_ROW || 'e').catch(fail);
 }

@@ -6,6 +6,7 @@ const {
   QueueConfigError,
   compileRules,
   selectQueueConfig,
+  ruleConfigOf,
   constructorOf,
   timingsOf,
   makeQueueConfig,
@@ -514,5 +515,27 @@ describe('queue config: a regular expression that could block Node-RED is refuse
       ['tenant'],
     );
     assert.equal(problems[0].said.key, 'queue-config.regex-nested-repetition');
+  });
+});
+
+describe("a message's queue config and the rule it was copied from", () => {
+  it('each message gets its own copy; the rule behind it stays as it was, whatever the flow writes into the copy', () => {
+    const rules = compileRules([SEED_RULE]);
+    const first = selectQueueConfig(rules, q('amqp')).config;
+    const second = selectQueueConfig(rules, q('amqp')).config;
+    assert.notEqual(first, second);
+    const rule = ruleConfigOf(first);
+    assert.ok(Object.isFrozen(rule) && Object.isFrozen(rule.protocol.custom_lua));
+    assert.equal(ruleConfigOf(second), rule, 'one rule, one frozen config');
+    assert.deepEqual(rule, first);
+    first.retry_interval = '1s';
+    first.protocol.custom_lua.constructor = 'make.other';
+    assert.equal(rule.retry_interval, '20 minutes');
+    assert.equal(rule.protocol.custom_lua.constructor, 'make.amqp');
+    assert.equal(ruleConfigOf(selectQueueConfig(rules, q('example.com')).config).protocol.smtp !== undefined, true);
+  });
+
+  it('a config made from a msg (wired straight into a custom protocol) has no rule behind it', () => {
+    assert.equal(ruleConfigOf(makeQueueConfig({ protocol: { custom_lua: { constructor: 'make.amqp' } } })), undefined);
   });
 });

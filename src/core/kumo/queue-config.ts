@@ -126,9 +126,27 @@ function freezeConfig(config: QueueConfig): Readonly<QueueConfig> {
   return Object.freeze(config);
 }
 
+// The rule's frozen config each message's copy was made from.
+const copiedFrom = new WeakMap<QueueConfig, Readonly<QueueConfig>>();
+
+/**
+ * The frozen rule config a message's msg.queueConfig was copied from (undefined for any other
+ * config): what the copy held when it was made, and what the delivery's timings were taken from,
+ * whatever a flow wrote into the copy since. The spool writes it, so its JSON is made once per rule.
+ */
+export function ruleConfigOf(config: QueueConfig): Readonly<QueueConfig> | undefined {
+  return copiedFrom.get(config);
+}
+
 // Every message carries its own copy: flows may edit msg.queueConfig in a
 // function node, and must not change the rule (or the next message) by doing so.
 function copyConfig(config: Readonly<QueueConfig>): QueueConfig {
+  const copy = copyOf(config);
+  copiedFrom.set(copy, config);
+  return copy;
+}
+
+function copyOf(config: Readonly<QueueConfig>): QueueConfig {
   const p = config.protocol;
   let protocol: Protocol;
   if ('custom_lua' in p) protocol = { custom_lua: { ...p.custom_lua } };
