@@ -164,3 +164,40 @@ describe('log hook path: a literal path on the node HTTP server', function () {
     }
   });
 });
+
+describe('log hook body: one value measured as an array of one is', function () {
+  const fc = require('fast-check');
+  // Values of every shape, some nested past the limit: an object or array around another, `levels` times.
+  const deep = fc
+    .tuple(fc.integer({ min: 1, max: 2 * MAX_RECORD_DEPTH }), fc.jsonValue({ maxDepth: 3 }), fc.boolean())
+    .map(([levels, inner, objects]) => {
+      let text = JSON.stringify(inner);
+      for (let i = 0; i < levels; i++) text = objects ? `{"type":"x","a":${text}}` : `[${text}]`;
+      return text;
+    });
+  const value = fc.oneof(
+    fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
+    deep,
+  );
+
+  it('gets the same verdict alone (walked after parsing) as inside an array (its bytes scanned)', () => {
+    fc.assert(
+      fc.property(value, (text) => {
+        // An array at the top is a batch whatever it holds: only other values are "one value".
+        fc.pre(!text.trimStart().startsWith('['));
+        const alone = split(text);
+        const inArray = split(`[${text}]`);
+        assert.equal(alone.kind, 'elements');
+        assert.equal(alone.batch, false);
+        const [a] = alone.elements;
+        const [b] = inArray.elements;
+        assert.equal(a.record, b.record);
+        assert.equal(a.tooDeep ?? false, b.tooDeep ?? false);
+        assert.equal(a.reason ? render(a.reason) : null, b.reason ? render(b.reason) : null);
+        assert.deepEqual(a.value, b.value);
+        assert.equal(a.bytes.toString('utf8'), text);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});

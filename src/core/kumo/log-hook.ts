@@ -146,6 +146,7 @@ function notARecord(value: unknown): Message | null {
  * not JSON, say so instead.
  */
 export function splitLogHookBody(body: Buffer, limits: BodyLimits): SplitBody {
+  if (!startsArray(body)) return splitOne(body, limits);
   const scanned = scan(body, limits.maxRecords);
   if (!scanned) return { kind: 'too-many', limit: limits.maxRecords };
   let parsed: unknown;
@@ -185,6 +186,57 @@ export function splitLogHookBody(body: Buffer, limits: BodyLimits): SplitBody {
     }
   }
   return { kind: 'elements', batch, elements, records };
+}
+
+function startsArray(body: Buffer): boolean {
+  let i = 0;
+  while (i < body.length && isSpace(body[i])) i++;
+  return i < body.length && body[i] === OPEN_ARRAY;
+}
+
+/**
+ * How deep a parsed value nests, counted as scan() counts brackets (an object or array is a
+ * level, a scalar none), walked without recursion; stops as soon as it passes `limit`.
+ */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const stack: { value: object; depth: number }[] = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop() as { value: object; depth: number };
+    if (depth > limit) return true;
+    for (const key in current) {
+      const inner = (current as Record<string, unknown>)[key];
+      if (inner !== null && typeof inner === 'object') stack.push({ value: inner, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
+/**
+ * A body that is one value (KumoMTA's `send`): parsed, then measured by walking what was parsed
+ * (JSON.parse itself is iterative), which costs less than scanning its bytes.
+ */
+function splitOne(body: Buffer, limits: BodyLimits): SplitBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    return { kind: 'not-json', reason: say('log-hook.not-json', { error: (err as Error).message }) };
+  }
+  if (nestsDeeperThan(value, limits.maxDepth)) {
+    const reason = say('log-hook.too-deep', { limit: limits.maxDepth });
+    return {
+      kind: 'elements',
+      batch: false,
+      elements: [{ record: false, bytes: body, value: null, tooDeep: true, reason }],
+      records: 0,
+    };
+  }
+  const reason = notARecord(value);
+  const element: BodyElement = reason
+    ? { record: false, bytes: body, value, tooDeep: false, reason }
+    : { record: true, bytes: body, value: value as Record<string, unknown> };
+  return { kind: 'elements', batch: false, elements: [element], records: reason ? 0 : 1 };
 }
 
 /** Why no element of a body is a log record (the body gets 422 with the verdict), or null when one is. */
