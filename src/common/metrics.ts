@@ -49,7 +49,6 @@ interface Member<S> {
   readonly source: S;
 }
 
-/** The deployed nodes of one type that have something to show, each with what it counts and reads. */
 /**
  * settings.js `kumoMetrics: false` turns the pack's metrics off: no /kumo/metrics or
  * /kumo/health, no sidebar feed, no node registered for collection, no confirm timing.
@@ -64,6 +63,7 @@ export function metricsEnabled(): boolean {
 
 const NOTHING_TO_REMOVE = () => undefined;
 
+/** The deployed nodes of one type that have something to show, each with what it counts and reads. */
 class Members<S> {
   private readonly members = new Set<Member<S>>();
 

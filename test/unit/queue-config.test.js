@@ -6,7 +6,7 @@ const {
   QueueConfigError,
   compileRules,
   selectQueueConfig,
-  ruleConfigOf,
+  ruleConfig,
   constructorOf,
   timingsOf,
   makeQueueConfig,
@@ -521,21 +521,19 @@ describe('queue config: a regular expression that could block Node-RED is refuse
 describe("a message's queue config and the rule it was copied from", () => {
   it('each message gets its own copy; the rule behind it stays as it was, whatever the flow writes into the copy', () => {
     const rules = compileRules([SEED_RULE]);
-    const first = selectQueueConfig(rules, q('amqp')).config;
+    const selected = selectQueueConfig(rules, q('amqp'));
+    const first = selected.config;
     const second = selectQueueConfig(rules, q('amqp')).config;
     assert.notEqual(first, second);
-    const rule = ruleConfigOf(first);
+    const rule = ruleConfig(rules, selected.rule);
     assert.ok(Object.isFrozen(rule) && Object.isFrozen(rule.protocol.custom_lua));
-    assert.equal(ruleConfigOf(second), rule, 'one rule, one frozen config');
+    assert.equal(ruleConfig(rules, 1), rule, 'one rule, one frozen config');
     assert.deepEqual(rule, first);
     first.retry_interval = '1s';
     first.protocol.custom_lua.constructor = 'make.other';
     assert.equal(rule.retry_interval, '20 minutes');
     assert.equal(rule.protocol.custom_lua.constructor, 'make.amqp');
-    assert.equal(ruleConfigOf(selectQueueConfig(rules, q('example.com')).config).protocol.smtp !== undefined, true);
-  });
-
-  it('a config made from a msg (wired straight into a custom protocol) has no rule behind it', () => {
-    assert.equal(ruleConfigOf(makeQueueConfig({ protocol: { custom_lua: { constructor: 'make.amqp' } } })), undefined);
+    const other = selectQueueConfig(rules, q('example.com'));
+    assert.equal(ruleConfig(rules, other.rule).protocol.smtp !== undefined, true);
   });
 });

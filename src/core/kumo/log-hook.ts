@@ -72,17 +72,12 @@ function isSpace(c: number): boolean {
 }
 
 /**
- * The spans of a body's top-level values (the elements of a top-level array, or the
- * one value), each with its nesting depth; null as soon as there are more than
- * `maxElements`. Valid JSON is assumed: JSON.parse decides validity afterwards.
+ * The spans of the elements of a body that is a JSON array, each with its nesting depth
+ * counted from the element (an element that is an object is level 1); null as soon as there
+ * are more than `maxElements`. Valid JSON is assumed: JSON.parse decides validity afterwards.
  */
-function scan(body: Buffer, maxElements: number): { batch: boolean; spans: Span[] } | null {
+function scanArray(body: Buffer, maxElements: number): Span[] | null {
   const n = body.length;
-  let i = 0;
-  while (i < n && isSpace(body[i])) i++;
-  const batch = i < n && body[i] === OPEN_ARRAY;
-  // Inside a batch, levels are counted from the array's elements.
-  const base = batch ? 1 : 0;
   const spans: Span[] = [];
   let depth = 0;
   let start = -1;
@@ -94,15 +89,15 @@ function scan(body: Buffer, maxElements: number): { batch: boolean; spans: Span[
     peak = 0;
     return spans.length <= maxElements;
   };
-  for (; i < n; i++) {
+  for (let i = 0; i < n; i++) {
     const c = body[i];
     if (isSpace(c)) continue;
-    if (depth === base && start < 0 && c !== CLOSE_ARRAY && c !== COMMA && !(batch && depth === 0)) start = i;
+    if (depth === 1 && start < 0 && c !== CLOSE_ARRAY && c !== COMMA) start = i;
     if (c === QUOTE) {
       let j = i + 1;
       for (;;) {
         j = body.indexOf(QUOTE, j);
-        if (j < 0) return { batch, spans }; // unterminated: JSON.parse says so
+        if (j < 0) return spans; // unterminated: JSON.parse says so
         let slashes = 0;
         while (body[j - 1 - slashes] === BACKSLASH) slashes++;
         if (slashes % 2 === 0) break;
@@ -111,22 +106,21 @@ function scan(body: Buffer, maxElements: number): { batch: boolean; spans: Span[
       i = j;
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
       depth++;
-      if (depth - base > peak) peak = depth - base;
+      if (depth - 1 > peak) peak = depth - 1;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
       depth--;
-      if (batch && depth === 0) {
+      if (depth === 0) {
         if (!close()) return null;
         last = i;
         continue;
       }
-    } else if (c === COMMA && batch && depth === 1) {
+    } else if (c === COMMA && depth === 1) {
       if (!close()) return null;
       continue;
     }
     last = i;
   }
-  if (!batch && !close()) return null;
-  return { batch, spans };
+  return spans;
 }
 
 /** Why a parsed element is not a log record, or null when it is one. */
@@ -140,6 +134,18 @@ function notARecord(value: unknown): Message | null {
   return null;
 }
 
+/** One element with its bytes: too deep to hand on, a log record, or something else with the reason. */
+function elementOf(bytes: Buffer, value: unknown, tooDeep: boolean, limits: BodyLimits): BodyElement {
+  if (tooDeep) {
+    const reason = say('log-hook.too-deep', { limit: limits.maxDepth });
+    return { record: false, bytes, value: null, tooDeep: true, reason };
+  }
+  const reason = notARecord(value);
+  return reason
+    ? { record: false, bytes, value, tooDeep: false, reason }
+    : { record: true, bytes, value: value as Record<string, unknown> };
+}
+
 /**
  * A log hook's body, split: each element with its own bytes (a single record is the
  * whole body), and whether it is a log record. Too many elements, or a body that is
@@ -147,45 +153,27 @@ function notARecord(value: unknown): Message | null {
  */
 export function splitLogHookBody(body: Buffer, limits: BodyLimits): SplitBody {
   if (!startsArray(body)) return splitOne(body, limits);
-  const scanned = scan(body, limits.maxRecords);
-  if (!scanned) return { kind: 'too-many', limit: limits.maxRecords };
+  const spans = scanArray(body, limits.maxRecords);
+  if (!spans) return { kind: 'too-many', limit: limits.maxRecords };
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch (err) {
     return { kind: 'not-json', reason: say('log-hook.not-json', { error: (err as Error).message }) };
   }
-  const { batch, spans } = scanned;
-  const values: unknown[] = batch ? (parsed as unknown[]) : [parsed];
-  if (values.length !== spans.length) {
+  if (!Array.isArray(parsed) || parsed.length !== spans.length) {
     // Valid JSON always scans to as many spans as it has elements; this guards the scan itself.
     return { kind: 'not-json', reason: say('log-hook.unexpected-structure') };
   }
   const elements: BodyElement[] = [];
   let records = 0;
-  for (let k = 0; k < values.length; k++) {
+  for (let k = 0; k < parsed.length; k++) {
     const span = spans[k];
-    const bytes = batch ? body.subarray(span.start, span.end) : body;
-    if (span.depth > limits.maxDepth) {
-      elements.push({
-        record: false,
-        bytes,
-        value: null,
-        tooDeep: true,
-        reason: say('log-hook.too-deep', { limit: limits.maxDepth }),
-      });
-      continue;
-    }
-    const value = values[k];
-    const reason = notARecord(value);
-    if (reason) {
-      elements.push({ record: false, bytes, value, tooDeep: false, reason });
-    } else {
-      elements.push({ record: true, bytes, value: value as Record<string, unknown> });
-      records++;
-    }
+    const element = elementOf(body.subarray(span.start, span.end), parsed[k], span.depth > limits.maxDepth, limits);
+    if (element.record) records++;
+    elements.push(element);
   }
-  return { kind: 'elements', batch, elements, records };
+  return { kind: 'elements', batch: true, elements, records };
 }
 
 function startsArray(body: Buffer): boolean {
@@ -195,8 +183,8 @@ function startsArray(body: Buffer): boolean {
 }
 
 /**
- * How deep a parsed value nests, counted as scan() counts brackets (an object or array is a
- * level, a scalar none), walked without recursion; stops as soon as it passes `limit`.
+ * How deep a parsed value nests, counted as scanArray() counts brackets (an object or array is
+ * a level, a scalar none), walked without recursion; stops as soon as it passes `limit`.
  */
 function nestsDeeperThan(value: unknown, limit: number): boolean {
   if (value === null || typeof value !== 'object') return false;
@@ -223,20 +211,8 @@ function splitOne(body: Buffer, limits: BodyLimits): SplitBody {
   } catch (err) {
     return { kind: 'not-json', reason: say('log-hook.not-json', { error: (err as Error).message }) };
   }
-  if (nestsDeeperThan(value, limits.maxDepth)) {
-    const reason = say('log-hook.too-deep', { limit: limits.maxDepth });
-    return {
-      kind: 'elements',
-      batch: false,
-      elements: [{ record: false, bytes: body, value: null, tooDeep: true, reason }],
-      records: 0,
-    };
-  }
-  const reason = notARecord(value);
-  const element: BodyElement = reason
-    ? { record: false, bytes: body, value, tooDeep: false, reason }
-    : { record: true, bytes: body, value: value as Record<string, unknown> };
-  return { kind: 'elements', batch: false, elements: [element], records: reason ? 0 : 1 };
+  const element = elementOf(body, value, nestsDeeperThan(value, limits.maxDepth), limits);
+  return { kind: 'elements', batch: false, elements: [element], records: element.record ? 1 : 0 };
 }
 
 /** Why no element of a body is a log record (the body gets 422 with the verdict), or null when one is. */

@@ -10,6 +10,7 @@ import { type QueueName, queueNameFrom } from './queue-name';
 /** What queue config already worked out for a message, so the custom protocol need not redo it. */
 export interface Routing {
   queue: QueueName;
+  /** The config the delivery keeps: a rule's own (frozen) when queue config routed the message. */
   config: QueueConfig;
   timings: Readonly<ResolvedTimings>;
 }

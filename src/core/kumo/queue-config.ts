@@ -126,27 +126,9 @@ function freezeConfig(config: QueueConfig): Readonly<QueueConfig> {
   return Object.freeze(config);
 }
 
-// The rule's frozen config each message's copy was made from.
-const copiedFrom = new WeakMap<QueueConfig, Readonly<QueueConfig>>();
-
-/**
- * The frozen rule config a message's msg.queueConfig was copied from (undefined for any other
- * config): what the copy held when it was made, and what the delivery's timings were taken from,
- * whatever a flow wrote into the copy since. The spool writes it, so its JSON is made once per rule.
- */
-export function ruleConfigOf(config: QueueConfig): Readonly<QueueConfig> | undefined {
-  return copiedFrom.get(config);
-}
-
 // Every message carries its own copy: flows may edit msg.queueConfig in a
 // function node, and must not change the rule (or the next message) by doing so.
 function copyConfig(config: Readonly<QueueConfig>): QueueConfig {
-  const copy = copyOf(config);
-  copiedFrom.set(copy, config);
-  return copy;
-}
-
-function copyOf(config: Readonly<QueueConfig>): QueueConfig {
   const p = config.protocol;
   let protocol: Protocol;
   if ('custom_lua' in p) protocol = { custom_lua: { ...p.custom_lua } };
@@ -720,6 +702,15 @@ export function compileRules(defs: unknown): CompiledRules {
   }
   const rules = defs.map((def, index) => compileRule(def, index + 1));
   return Object.freeze({ rules: Object.freeze(rules) });
+}
+
+/**
+ * The frozen config of rule `rule` (numbered as selectQueueConfig numbers it; null: the default),
+ * which every message of the rule had a copy of. A custom protocol's delivery keeps it: it is what
+ * the message's copy held when it was routed, and the spool writes its JSON once per rule.
+ */
+export function ruleConfig(rules: CompiledRules, rule: number | null): Readonly<QueueConfig> {
+  return rule === null ? DEFAULT_CONFIG : rules.rules[rule - 1].config;
 }
 
 /** get_queue_config: the first rule matching the queue wins; otherwise kumo.make_queue_config {}. */

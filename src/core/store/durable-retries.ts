@@ -8,7 +8,7 @@
 
 import type { Delivery, DeliveryQueue, RetryingChange } from '../kumo/delivery-queue';
 import { envelopeOf } from '../kumo/log-record';
-import { makeQueueConfig, ruleConfigOf, timingsOf } from '../kumo/queue-config';
+import { makeQueueConfig, timingsOf } from '../kumo/queue-config';
 import { queueNameFrom } from '../kumo/queue-name';
 import * as fs from 'node:fs';
 import { ERROR_CODES, KumoError } from '../text/errors';
@@ -52,8 +52,7 @@ function storedDelivery<M extends StorableMessage>(d: Delivery<M>): StoredDelive
     id: d.id,
     payload: storePayload(d.msg.payload),
     queue: d.queue,
-    // The rule's config when the delivery's came from one (its timings were taken from it).
-    queueConfig: ruleConfigOf(d.config) ?? d.config,
+    queueConfig: d.config,
     createdMs: d.createdMs,
     attempts: d.attempts,
     // Not waiting (queued or in flight at a close): due as soon as the node runs again.

@@ -127,10 +127,10 @@ const LINE = /^([0-9a-f]{8}|[0-9a-f]{12}) (.*)$/s;
 // rename has happened, there is just no way to force it to disk from here.
 const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'ENOTSUP', 'EPERM', 'EISDIR', 'EBADF']);
 
-/** Throws KUMO_BAD_INPUT for data the codec cannot keep (nested too deep); put() reports it. */
 /** Buffer payloads whose base64 this process wrote (Buffer.toString): it needs no escaping in JSON. */
 const plainBase64 = new WeakSet<StoredPayload>();
 
+/** Throws KUMO_BAD_INPUT for data the codec cannot keep (nested too deep); put() reports it. */
 export function storePayload(payload: unknown): StoredPayload {
   if (Buffer.isBuffer(payload)) {
     const stored: StoredPayload = { type: 'buffer', base64: payload.toString('base64') };
@@ -213,7 +213,7 @@ function writeHex32(line: Buffer, value: number): void {
   }
 }
 
-function checksum(json: string | Buffer): string {
+function checksum(json: string): string {
   return crc32(json).toString(16).padStart(8, '0');
 }
 
@@ -524,14 +524,12 @@ interface LiveEntry {
   bytes: number;
 }
 
-// A snapshot is written in pieces of about this many characters, never joined into one string.
-const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
-
 // writev takes at most IOV_MAX (1024 on Linux) buffers at a time.
 const LINES_PER_WRITEV = 1024;
 
-/** Writes the lines in order, without joining them into one buffer first. */
-async function writeLines(handle: fs.promises.FileHandle, lines: Buffer[], bytes: number): Promise<number> {
+/** Writes the lines in order, without joining them into one buffer first; resolves to their bytes. */
+async function writeLines(handle: fs.promises.FileHandle, lines: Buffer[]): Promise<number> {
+  let bytes = 0;
   for (let start = 0; start < lines.length; start += LINES_PER_WRITEV) {
     const group = lines.slice(start, start + LINES_PER_WRITEV);
     let groupBytes = 0;
@@ -539,6 +537,7 @@ async function writeLines(handle: fs.promises.FileHandle, lines: Buffer[], bytes
     const { bytesWritten } = await handle.writev(group);
     // A short write (rare on a file, but allowed): the rest goes out in one piece.
     if (bytesWritten < groupBytes) await handle.writeFile(Buffer.concat(group, groupBytes).subarray(bytesWritten));
+    bytes += groupBytes;
   }
   return bytes;
 }
@@ -844,7 +843,7 @@ export class RetryStore {
     }
     try {
       this.bytesWritten += bytes;
-      await writeLines(handle, lines, bytes);
+      await writeLines(handle, lines);
       // The data and the size it needs to be read back; the rest of the inode can wait.
       await handle.datasync();
     } finally {
@@ -856,7 +855,7 @@ export class RetryStore {
 
   private async writeSnapshot(): Promise<void> {
     this.appendable = false;
-    // The lines of the live set as it is now (it changes while the write runs), a chunk at a time.
+    // The lines of the live set as it is now (it changes while the write runs).
     const lines = [encode({ op: 'header', version: JOURNAL_VERSION, eventName: this.eventName })];
     for (const entry of this.live.values()) {
       try {
@@ -906,18 +905,7 @@ export class RetryStore {
     try {
       const handle = await fs.promises.open(temp, 'w', 0o600);
       try {
-        let chunk: Buffer[] = [];
-        let chunkBytes = 0;
-        for (const line of lines) {
-          chunk.push(line);
-          chunkBytes += line.length;
-          if (chunkBytes >= WRITE_CHUNK_BYTES) {
-            bytes += await writeLines(handle, chunk, chunkBytes);
-            chunk = [];
-            chunkBytes = 0;
-          }
-        }
-        if (chunk.length > 0) bytes += await writeLines(handle, chunk, chunkBytes);
+        bytes = await writeLines(handle, lines);
         await handle.sync();
       } finally {
         await handle.close();

@@ -4,7 +4,13 @@
 
 import type { Node, NodeMessageInFlow } from 'node-red';
 import { protocolFor } from '../../core/kumo/protocol-bindings';
-import { type CompiledRules, compileRules, constructorOf, selectQueueConfig } from '../../core/kumo/queue-config';
+import {
+  type CompiledRules,
+  compileRules,
+  constructorOf,
+  ruleConfig,
+  selectQueueConfig,
+} from '../../core/kumo/queue-config';
 import { queueNameFrom } from '../../core/kumo/queue-name';
 import { refusedOutcome, answerRecord } from '../../core/kumo/record-answers';
 import { ERROR_CODES } from '../../core/text/errors';
@@ -79,20 +85,14 @@ export class QueueConfigController {
       return;
     }
     for (const element of messages) {
+      const isMessage = element !== null && typeof element === 'object' && !Array.isArray(element);
+      const msg = (isMessage ? element : { payload: element }) as NodeMessageInFlow;
       const each: Done = (err) => {
-        if (err) this.node.error(err, element as NodeMessageInFlow);
+        if (err) this.node.error(err, msg);
         if (--left === 0) done();
       };
-      if (element === null || typeof element !== 'object' || Array.isArray(element)) {
-        const error = new NodeError(
-          ERROR_CODES.badInput,
-          this.t('errors.element-not-message', { type: typeName(element) }),
-        );
-        this.node.error(error, { payload: element } as NodeMessageInFlow);
-        if (--left === 0) done();
-        continue;
-      }
-      this.route(element as NodeMessageInFlow, send, each, property);
+      if (isMessage) this.route(msg, send, each, property);
+      else each(new NodeError(ERROR_CODES.badInput, this.t('errors.element-not-message', { type: typeName(element) })));
     }
   }
 
@@ -116,7 +116,7 @@ export class QueueConfigController {
           const code = source.type === 'msg' ? ERROR_CODES.badInput : ERROR_CODES.notConfigured;
           throw new NodeError(code, this.badQueue(core.render(err), property));
         }
-        const { config, timings } = selectQueueConfig(rules, queue);
+        const { config, timings, rule } = selectQueueConfig(rules, queue);
         msg.queue = queue;
         msg.queueConfig = config;
         const constructorName = constructorOf(config);
@@ -139,7 +139,8 @@ export class QueueConfigController {
           );
         }
         // With the custom protocol's spool on, done() means written to disk: Complete nodes can answer then.
-        doneWhenKept(core, msg, done, handler.accept(msg, { queue, config, timings }));
+        // The delivery keeps the rule's own frozen config; the msg keeps its copy.
+        doneWhenKept(core, msg, done, handler.accept(msg, { queue, config: ruleConfig(rules, rule), timings }));
       } catch (err) {
         // The custom protocol's errors (overloaded, closing, bad envelope) keep their codes.
         refuseInput(core, msg, done, err, ERROR_CODES.notConfigured);
