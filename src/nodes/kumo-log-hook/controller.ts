@@ -53,9 +53,14 @@ interface RouteLayer {
 const MIB = 1024 * 1024;
 const QUEUE_SOURCES: readonly string[] = ['str', 'env', 'msg', 'jsonata'];
 const HEADER_NAME = /^[A-Za-z0-9-]{1,100}$/;
-// After an early answer (401, 408, 413) the client may still be sending: what it sends
-// is discarded for this long, so it can read the answer, then the connection is closed.
-const DISCARD_MS = 1000;
+// After an early answer (401, 408, 413) the client may still be sending its body. A close
+// then resets the connection under the client's writes, and it may fail before it reads the
+// answer. So the connection lingers, as web servers do: what the client sends is discarded,
+// and the connection is closed once it has been quiet for LINGER_QUIET_MS, or after
+// LINGER_MAX_MS in all (a client too slow for its body timeout gets LINGER_SLOW_MS).
+const LINGER_QUIET_MS = 2000;
+const LINGER_MAX_MS = 10000;
+const LINGER_SLOW_MS = 1000;
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
 /** Paths served by log hook in nodes, to refuse a second node on the same one. */
@@ -105,6 +110,36 @@ interface Reply {
   status: number;
   text: string;
   headers?: Record<string, string>;
+}
+
+/**
+ * Discards the rest of a request answered early, then closes its connection once the client
+ * has been quiet for LINGER_QUIET_MS, or after `maxMs` in all, whichever comes first; a body
+ * that ends leaves the connection to Node's keep-alive.
+ */
+function linger(req: IncomingMessage, maxMs: number): void {
+  const socket = req.socket;
+  if (!socket || socket.destroyed) return;
+  const close = () => socket.destroy();
+  let quiet = setTimeout(close, Math.min(LINGER_QUIET_MS, maxMs));
+  const limit = setTimeout(close, maxMs);
+  quiet.unref();
+  limit.unref();
+  const heard = () => {
+    clearTimeout(quiet);
+    quiet = setTimeout(close, LINGER_QUIET_MS);
+    quiet.unref();
+  };
+  const stop = () => {
+    clearTimeout(quiet);
+    clearTimeout(limit);
+    req.off('data', heard);
+  };
+  req.on('data', heard);
+  // A body that ends after all leaves a connection that may carry the next request.
+  req.once('end', stop);
+  socket.once('close', stop);
+  req.resume();
 }
 
 function digest(value: string): Buffer {
@@ -378,21 +413,15 @@ export function logHookController(
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       counts.answers.add(String(answer.status));
       const body = Buffer.from(answer.text, 'utf8');
-      const complete = req.complete;
+      // No `Connection: close` on an early answer: Node's server would destroy the socket as
+      // soon as the answer is written, under the client's writes. linger() closes it instead.
       res.writeHead(answer.status, {
         'Content-Type': TEXT_PLAIN,
         'Content-Length': String(body.length),
-        ...(complete ? {} : { Connection: 'close' }),
         ...answer.headers,
       });
       res.end(body);
-      if (!complete) {
-        // Whatever the client still sends is discarded, for a moment only.
-        req.resume();
-        const destroyer = setTimeout(() => req.socket?.destroy(), DISCARD_MS);
-        destroyer.unref();
-        req.socket?.once('close', () => clearTimeout(destroyer));
-      }
+      if (!req.complete) linger(req, answer.status === 408 ? LINGER_SLOW_MS : LINGER_MAX_MS);
     };
 
     const errorHandler: ErrorHandler = (err, req, res) => {

@@ -161,6 +161,58 @@ describe('hostile bodies against the webhook example (a real Node-RED process)',
       assert.match(answer.text, /over 5242880 bytes/);
     });
 
+  it('a client that goes on sending after its 413 is not cut off: the connection lingers until it is quiet', async () => {
+    const answer = await survives(
+      () =>
+        new Promise((resolve, reject) => {
+          const socket = net.connect(nodeRed.port, '127.0.0.1');
+          const chunk = `10000\r\n${' '.repeat(0x10000)}\r\n`;
+          let received = '';
+          let answeredAt = 0;
+          let stoppedAt = 0;
+          let pump = null;
+          socket.on('connect', () => {
+            socket.write(
+              'POST /kumomta/log HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+            );
+            // 64 KiB every 10 ms, going on for 1.5 s after the answer came (a client busy
+            // elsewhere that has not yet read it): each write must still find the connection open.
+            pump = setInterval(() => {
+              if (answeredAt && Date.now() - answeredAt > 1500) {
+                clearInterval(pump);
+                stoppedAt = Date.now();
+                return;
+              }
+              socket.write(chunk);
+            }, 10);
+          });
+          socket.on('data', (data) => {
+            received += data.toString();
+            if (!answeredAt && received.includes('\r\n\r\n')) answeredAt = Date.now();
+          });
+          socket.on('error', (err) => {
+            clearInterval(pump);
+            reject(new Error(`the connection failed while the client was sending (${err.code}); received: ${received.slice(0, 200)}`));
+          });
+          socket.on('close', () => {
+            clearInterval(pump);
+            resolve({
+              status: Number(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1]),
+              text: received,
+              stoppedAt,
+              closedAt: Date.now(),
+            });
+          });
+          setTimeout(() => socket.destroy(new Error(`not closed in 30 s: ${received.slice(0, 200)}`)), 30000).unref();
+        }),
+    );
+    assert.equal(answer.status, 413, answer.text);
+    assert.match(answer.text, /over 5242880 bytes/);
+    assert.ok(answer.stoppedAt > 0, 'the node closed the connection while the client was still sending');
+    const afterQuiet = answer.closedAt - answer.stoppedAt;
+    assert.ok(afterQuiet >= 1000 && afterQuiet < 8000, `closed ${afterQuiet} ms after the client went quiet`);
+  });
+
   it('300 000 tiny records {"type":"x"}: 413, none published', async () => {
     const body = `[${Array.from({ length: 300000 }, () => '{"type":"x"}').join(',')}]`;
     await side.drain(queue);
