@@ -192,7 +192,11 @@ describe('hostile bodies against the webhook example (a real Node-RED process)',
           });
           socket.on('error', (err) => {
             clearInterval(pump);
-            reject(new Error(`the connection failed while the client was sending (${err.code}); received: ${received.slice(0, 200)}`));
+            reject(
+              new Error(
+                `the connection failed while the client was sending (${err.code}); received: ${received.slice(0, 200)}`,
+              ),
+            );
           });
           socket.on('close', () => {
             clearInterval(pump);
