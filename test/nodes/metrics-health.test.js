@@ -257,6 +257,7 @@ describe('metrics and health on the admin API (GET /kumo/metrics, /kumo/health, 
     assert.equal(m.get('kumo_custom_protocol_queued', cp), 0);
     assert.equal(m.get('kumo_custom_protocol_in_flight', cp), 0);
     assert.equal(m.get('kumo_custom_protocol_waiting', cp), 0);
+    assert.equal(m.get('kumo_custom_protocol_oldest_waiting_seconds', cp), 0);
 
     const pub = { node: 'pub', id: 'pub', flow: 'tab' };
     assert.equal(m.get('kumo_amqp_publish_messages_total', { ...pub, result: 'Ack' }), 17);
@@ -270,11 +271,16 @@ describe('metrics and health on the admin API (GET /kumo/metrics, /kumo/health, 
     const con = { node: 'con', id: 'con', flow: 'tab' };
     assert.equal(m.get('kumo_amqp_consume_delivered_total', con), 17);
     assert.equal(m.get('kumo_amqp_consume_unacknowledged', con), 0);
+    assert.equal(m.get('kumo_amqp_consume_oldest_unacknowledged_seconds', con), 0);
+    for (const action of ['requeue', 'requeue-failed', 'reject'])
+      assert.equal(m.get('kumo_amqp_consume_timed_out_total', { ...con, action }), 0, action);
     assert.equal(m.get('kumo_amqp_consume_delivery_count_count', con), 17);
     assert.equal(m.get('kumo_amqp_consume_delivery_count_bucket', { ...con, le: '0' }), 17, 'all first deliveries');
     const ack = { node: 'metrics ack', id: 'ack', flow: 'tab' };
     assert.equal(m.get('kumo_amqp_ack_acked_total', ack), 17);
     assert.equal(m.get('kumo_amqp_ack_rejected_total', ack), 0);
+    for (const method of ['nack', 'reject'])
+      assert.equal(m.get('kumo_amqp_ack_requeued_total', { ...ack, method }), 0, method);
 
     const hook = { node: 'hook', id: 'hook', flow: 'tab' };
     assert.equal(m.get('kumo_log_hook_requests_total', { ...hook, code: '200' }), 3);
@@ -288,6 +294,7 @@ describe('metrics and health on the admin API (GET /kumo/metrics, /kumo/health, 
       1,
     );
     assert.equal(m.get('kumo_amqp_broker_blocked', brk), 0);
+    assert.equal(m.get('kumo_amqp_broker_blocked_seconds_total', brk), 0);
     assert.equal(await side.count(queue), 0, 'every published record was consumed and acked');
   });
 

@@ -11,9 +11,25 @@ const {
   PublishCounts,
   failureResult,
 } = require('../../nodes/lib/common/metric-counts');
-const { registry, publishers, logHooks, healthOf, labelsOf } = require('../../nodes/lib/common/metrics');
+const {
+  registry,
+  publishers,
+  logHooks,
+  customProtocols,
+  brokers,
+  consumers,
+  ackers,
+  healthOf,
+  labelsOf,
+} = require('../../nodes/lib/common/metrics');
 const { PublishError } = require('../../nodes/lib/core/amqp/confirm-publisher');
-const { LogHookCounts } = require('../../nodes/lib/common/metric-counts');
+const {
+  LogHookCounts,
+  CustomProtocolCounts,
+  BrokerCounts,
+  ConsumeCounts,
+  AckCounts,
+} = require('../../nodes/lib/common/metric-counts');
 
 const ack = (extra = {}) => ({
   status: 'Ack',
@@ -113,6 +129,58 @@ describe('metrics: the registry', function () {
     remove();
     text = await registry.metrics();
     assert.doesNotMatch(text, /unit publish/);
+  });
+
+  it('reads every other series from its node: failures by code, ages, seconds blocked, timeouts, requeues by method', async () => {
+    const node = { id: 'n9', name: 'unit', z: 'tab' };
+    const protocol = new CustomProtocolCounts();
+    protocol.failed.add('KUMO_OVERLOADED');
+    protocol.failed.add('KUMO_OVERLOADED');
+    protocol.failed.add('KUMO_BAD_INPUT');
+    const state = { queued: 1, inFlight: 2, waiting: 3, oldestWaitingSeconds: 42.5 };
+    const broker = new BrokerCounts();
+    broker.blockedSeconds = 10;
+    const blockedSinceMs = Date.now() - 5000; // blocked again, for 5 s so far
+    const view = {
+      state: 'blocked',
+      sinceMs: blockedSinceMs,
+      endpoint: 'amqp://h',
+      reason: 'low on memory',
+      endpoints: ['amqp://h'],
+      blockedSinceMs,
+    };
+    const consume = new ConsumeCounts();
+    consume.timedOut.add('requeue');
+    const acks = new AckCounts();
+    acks.requeued.add('nack');
+    acks.requeued.add('reject');
+    acks.requeued.add('reject');
+    const removes = [
+      customProtocols.add(node, { counts: protocol, state: () => state }),
+      brokers.add(node, { counts: broker, view: () => view }),
+      consumers.add(node, { counts: consume, held: () => ({ unacknowledged: 4, oldestSeconds: 7.25 }) }),
+      ackers.add(node, acks),
+    ];
+    const text = await registry.metrics();
+    for (const remove of removes) remove();
+    const value = (series, extra = '') => {
+      const m = new RegExp(`^${series}\\{node="unit",id="n9",flow="tab"${extra}\\} (\\S+)$`, 'm').exec(text);
+      assert.ok(m, `${series}${extra} in:\n${text}`);
+      return Number(m[1]);
+    };
+    assert.equal(value('kumo_custom_protocol_failed_total', ',code="KUMO_OVERLOADED"'), 2);
+    assert.equal(value('kumo_custom_protocol_failed_total', ',code="KUMO_BAD_INPUT"'), 1);
+    assert.equal(value('kumo_custom_protocol_oldest_waiting_seconds'), 42.5);
+    assert.equal(value('kumo_custom_protocol_waiting'), 3);
+    const blocked = value('kumo_amqp_broker_blocked_seconds_total');
+    assert.ok(blocked >= 15 && blocked < 25, `the seconds counted plus the ongoing block: ${blocked}`);
+    assert.equal(value('kumo_amqp_broker_blocked'), 1);
+    assert.equal(value('kumo_amqp_consume_oldest_unacknowledged_seconds'), 7.25);
+    assert.equal(value('kumo_amqp_consume_unacknowledged'), 4);
+    assert.equal(value('kumo_amqp_consume_timed_out_total', ',action="requeue"'), 1);
+    assert.equal(value('kumo_amqp_consume_timed_out_total', ',action="reject"'), 0);
+    assert.equal(value('kumo_amqp_ack_requeued_total', ',method="nack"'), 1);
+    assert.equal(value('kumo_amqp_ack_requeued_total', ',method="reject"'), 2);
   });
 
   it('counts log hook answers by status code and records per request', async () => {
