@@ -6,6 +6,7 @@
 // on one broker (see docs/performance.md).
 //
 //   BENCH_N=20000 (default)  messages per run; 3 runs per row, the median is printed
+//   BENCH_RUNS=7             more rounds per row (the pairs: a ratio of medians over more rounds)
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
 //   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e_nospool,e_nometrics,e1000,e_b,e_b_nospool,e_b_nometrics,f,f_b,h,g)
 //   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
@@ -36,7 +37,8 @@ const flows = require('./flows');
 
 const { ROOT, PEER_DIR, BODY_SIZE, log, median, latencyStats, sleep } = lib;
 const N = Math.max(100, Number(process.env.BENCH_N) || 20000);
-const RUNS = 3;
+// Rounds per row (odd, so a median is one run); more rounds narrow what a noisy machine moves a ratio by.
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS) || 3);
 const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // messages in flight in (a), (d), (e); BENCH_WINDOW only for experiments
 const CLIENTS = 64; // (f), (h)
 const BATCH = 100; // records per request in (f_b), the rule's batch_size in (e_b)

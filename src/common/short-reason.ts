@@ -43,13 +43,20 @@ export function errorStatus(message: string): string {
 }
 
 /**
- * "disconnected: ECONNREFUSED, retrying in 4 s" while the broker connection waits to dial again, from a node's
- * `status.disconnected*` words. A status is not redrawn every second: the count is as of the change that drew it.
+ * A node's status while its broker connection is down, from its `status.disconnected*` words, the longest
+ * that fits in STATUS_MAX: "disconnected: 404 NOT-FOUND, retrying in 4 s" while the connection waits to dial
+ * again, else "disconnected: ECONNREFUSED, retrying", else "disconnected: 320 CONNECTION-FORCED". The reason
+ * tells what to fix; the count comes second (a status is not redrawn every second, so it is as of the change
+ * that drew it). The log has the whole reason, once per change.
  */
 export function disconnectedStatus(t: Translate, reason: string, connection: ConnectionStatus | undefined): string {
-  if (!connection || connection.state === 'connected') return t('status.disconnected', { reason });
+  const plain = t('status.disconnected', { reason });
+  if (!connection || connection.state === 'connected') return plain;
   const seconds = retryInSeconds(connection);
-  return seconds === null
-    ? t('status.disconnected-retrying', { reason })
-    : t('status.disconnected-retrying-in', { reason, seconds });
+  if (seconds !== null) {
+    const counted = t('status.disconnected-retrying-in', { reason, seconds });
+    if (counted.length <= STATUS_MAX) return counted;
+  }
+  const retrying = t('status.disconnected-retrying', { reason });
+  return retrying.length <= STATUS_MAX ? retrying : plain;
 }

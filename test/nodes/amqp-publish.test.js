@@ -267,13 +267,12 @@ describe('amqp publish', function () {
       assert.equal(n.delivered.messages.length + n.rejected.messages.length, 0);
     });
 
-    it('an unreachable host: the status says why and when it dials again', async () => {
+    it('an unreachable host: the status says why and that it dials again', async () => {
       const n = await start({}, { url: 'amqp://127.0.0.1:1' });
       const down = await until(n.statuses, (m) => m.status.fill === 'red');
-      // The first reconnect comes 200 ms ± 20 % later: a second, counted up.
-      assert.equal(down.status.text, 'disconnected: ECONNREFUSED, retrying in 1 s');
-      // The backoff doubles (0.2, 0.4, 0.8, 1.6 s): each failed dial shows its own next time.
-      await until(n.statuses, (m) => m.status.text === 'disconnected: ECONNREFUSED, retrying in 2 s');
+      // The reason and the count do not both fit in 40 characters: the reason stays (the backoff's own
+      // times are tested in state-machines/broker-connection.test.js).
+      assert.equal(down.status.text, 'disconnected: ECONNREFUSED, retrying');
     });
 
     it('a malformed URL is refused at deploy with a clear message', async () => {

@@ -259,6 +259,25 @@ describe('amqp consume → amqp ack against the real broker', function () {
       assert.match(notHandle.error.message, /not a delivery handle/);
     });
 
+    it('an action the node does not know: a red status at deploy, and a msg without msg.ack fails with KUMO_NOT_CONFIGURED', async () => {
+      await load([
+        brokerConfig(),
+        { id: 'settle', type: 'amqp-ack', action: 'nack', wires: [[]] },
+        { id: 'watch', type: 'status', scope: ['settle'], wires: [['statuses']] },
+        { id: 'statuses', type: 'helper' },
+        { id: 'catcher', type: 'catch', scope: null, uncaught: false, wires: [['errors']] },
+        { id: 'errors', type: 'helper' },
+      ]);
+      const errors = collector(helper.getNode('errors'));
+      const shown = await until(collector(helper.getNode('statuses')), (m) => m.status.fill === 'red');
+      assert.equal(shown.status.shape, 'ring');
+      assert.match(shown.status.text, /^Action: choose ack/);
+      helper.getNode('settle').receive({ payload: 'x', _amqpAck: 'amqp:00000000.1.1' });
+      const [error] = await errors.next(1);
+      assert.equal(error.error.code, 'KUMO_NOT_CONFIGURED');
+      assert.match(error.error.message, /Action: choose ack, requeue, requeue as failed or reject/);
+    });
+
     it('a second ack of one message (a fork to two ack nodes) is refused, and the channel keeps working', async () => {
       const queue = await side.queue(uniqueName('consume-twice'));
       const { errors } = await ackFlow([
@@ -447,7 +466,7 @@ describe('amqp consume → amqp ack against the real broker', function () {
     await status.until((s) => s === 'connected');
   });
 
-  it('with the broker unreachable, says why and when it dials again: "disconnected: ECONNREFUSED, retrying in 1 s"', async () => {
+  it('with the broker unreachable, says why and that it dials again: "disconnected: ECONNREFUSED, retrying"', async () => {
     await load([
       brokerConfig('broker', { url: 'amqp://127.0.0.1:1' }),
       consumeNode(uniqueName('consume-unreachable')),
@@ -456,11 +475,10 @@ describe('amqp consume → amqp ack against the real broker', function () {
       { id: 'statuses', type: 'helper' },
     ]);
     const status = statuses(helper.getNode('statuses'));
-    const down = await status.until((s) => s.startsWith('disconnected: '));
-    // The first reconnect comes 200 ms ± 20 % later: a second, counted up.
-    assert.equal(down, 'disconnected: ECONNREFUSED, retrying in 1 s');
-    // The backoff doubles (0.2, 0.4, 0.8, 1.6 s): each failed dial shows its own next time.
-    await status.until((s) => s === 'disconnected: ECONNREFUSED, retrying in 2 s');
+    const down = await status.until((s) => s.startsWith('disconnected'));
+    // The reason and the count do not both fit in 40 characters: the reason stays (the backoff's own
+    // times are tested in state-machines/broker-connection.test.js).
+    assert.equal(down, 'disconnected: ECONNREFUSED, retrying');
   });
 });
 

@@ -3,8 +3,27 @@
 // the sentence goes to the log.
 
 const assert = require('node:assert/strict');
-const { cutAtWord, errorStatus, shortReason, STATUS_MAX } = require('../../nodes/lib/common/short-reason');
+const {
+  cutAtWord,
+  disconnectedStatus,
+  errorStatus,
+  shortReason,
+  STATUS_MAX,
+} = require('../../nodes/lib/common/short-reason');
 const english = require('../../src/nodes/amqp-publish/locale.json')['amqp-publish'];
+const LOCALES = {
+  'amqp-publish': english,
+  'amqp-consume': require('../../src/nodes/amqp-consume/locale.json')['amqp-consume'],
+};
+
+/** A node's `t` over its English catalogue, as Node-RED's i18next fills __name__ parameters. */
+const translator =
+  (catalogue) =>
+  (key, params = {}) => {
+    const text = key.split('.').reduce((at, part) => at[part], catalogue);
+    assert.equal(typeof text, 'string', key);
+    return text.replace(/__(\w+)__/g, (_, name) => String(params[name]));
+  };
 
 // What the broker and the socket say, as the statuses used to show them (cut at 80 characters).
 const REASONS = [
@@ -42,11 +61,33 @@ describe('a status names a broker problem by its code', function () {
     assert.equal(said, 'the server went away while…');
   });
 
-  it('keeps every disconnected status within 40 characters', function () {
-    for (const [reason] of REASONS) {
-      const text = english.status.disconnected.replace('__reason__', shortReason(reason));
-      assert.ok(text.length <= 40, `"${text}" is ${text.length} characters`);
+  it('keeps every disconnected status within 40 characters, its reason kept, also while retrying in 1, 16 or 300 s', function () {
+    const now = Date.now();
+    const waits = [
+      null,
+      ...[1, 16, 300].map((seconds) => ({ state: 'disconnected', retryAt: now + seconds * 1000 - 1 })),
+    ];
+    const seen = new Set();
+    for (const [type, catalogue] of Object.entries(LOCALES)) {
+      const t = translator(catalogue);
+      for (const [reason] of REASONS)
+        for (const connection of [undefined, { state: 'connecting', retryAt: null }, ...waits.filter(Boolean)]) {
+          const text = disconnectedStatus(t, shortReason(reason), connection);
+          seen.add(text);
+          assert.ok(text.length <= STATUS_MAX, `${type}: "${text}" is ${text.length} characters`);
+          assert.doesNotMatch(text, /__\w+__/, `${type}: "${text}" has every parameter filled`);
+          assert.ok(text.startsWith(`disconnected: ${shortReason(reason)}`), `${type}: "${text}" names the reason`);
+        }
     }
+    // The reason always; the count where it fits.
+    for (const expected of [
+      'disconnected: 320 CONNECTION-FORCED',
+      'disconnected: 404 NOT-FOUND, retrying',
+      'disconnected: ECONNREFUSED, retrying',
+      'disconnected: 530 NOT_ALLOWED, retrying',
+      'disconnected: TLS: certificate verify…',
+    ])
+      assert.ok(seen.has(expected), `"${expected}" among:\n${[...seen].join('\n')}`);
   });
 });
 
