@@ -32,6 +32,8 @@ const ICONS = path.join(ROOT, 'icons');
 const FORM_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'form.css'), 'utf8');
 // The kumomta sidebar tab's sheet (editor/sidebar.ts, loaded with the broker's script).
 const SIDEBAR_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'sidebar.css'), 'utf8');
+// The pack's palette category (one line a label), also once, with the broker's editor.
+const PALETTE_CSS = fs.readFileSync(path.join(ROOT, 'src', 'editor', 'palette.css'), 'utf8');
 const require = createRequire(import.meta.url);
 // The core's catalogue in each language (messages.<lang>.json); common/node-text.ts and
 // editor/editor-red.ts read it under this key of every node's catalogue.
@@ -106,7 +108,7 @@ async function buildNode(type) {
   const has = (name) => fs.existsSync(path.join(dir, name));
   const parts = [`<style>\n${FORM_CSS}</style>`];
   // The sidebar's script comes with the broker's editor (every editor with the pack has it): its sheet too, once.
-  if (type === 'amqp-broker') parts.push(`<style>\n${SIDEBAR_CSS}</style>`);
+  if (type === 'amqp-broker') parts.push(`<style>\n${SIDEBAR_CSS}</style>`, `<style>\n${PALETTE_CSS}</style>`);
   if (has('editor.css')) parts.push(`<style>\n${read('editor.css')}</style>`);
   parts.push(`<script type="text/html" data-template-name="${type}">\n${read('editor.html')}</script>`);
   const script = has('editor.ts') ? await editorScript(dir) : read('editor.js');

@@ -1,4 +1,4 @@
-// What every node's glue does the same way: read a positive-number setting,
+// What every node's glue does the same way: read a setting by its node's rule,
 // show a status without flooding the editor, and end an input with done(err)
 // carrying a code a flow can branch on, in Node-RED's language.
 
@@ -22,17 +22,18 @@ export class NodeError extends Error {
   }
 }
 
-/** A positive number from the node's settings; blank means the default. `invalid` words the error. */
-export function positiveSetting(
+/**
+ * A setting read by its rule in the node's settings.ts (the editor checks the field with the same
+ * one); a value the rule refuses (null) throws the node's words for it, `invalid`, given the value as set.
+ */
+export function settingOf<T>(
   value: unknown,
-  fallback: number,
-  integer: boolean,
+  parse: (value: unknown) => T | null,
   invalid: (value: string) => string,
-): number {
-  if (value === '' || value === undefined || value === null) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(invalid(String(value)));
-  return n;
+): T {
+  const parsed = parse(value);
+  if (parsed === null) throw new Error(invalid(String(value)));
+  return parsed;
 }
 
 /** A status worked out now: `state` names it, so a change of state can be shown at once. */

@@ -69,9 +69,19 @@ export function labelled<D extends object>(definition: D, label: string): D {
   return { ...definition, label };
 }
 
-/** A whole number typed into a form field, within min..max (digits only, as the runtime reads them). */
-export function isWholeNumber(value: unknown, min: number, max = Number.POSITIVE_INFINITY): boolean {
-  return /^\s*\d+\s*$/.test(String(value)) && Number(value) >= min && Number(value) <= max;
+/**
+ * A node fresh from the palette takes the one broker there is: Node-RED leaves its config field at
+ * "none" even then, so Done would leave it invalid. With none or several, the user chooses.
+ */
+export function takeTheOnlyBroker(node: { broker?: string }): void {
+  if (node.broker) return;
+  const brokers: string[] = [];
+  RED.nodes.eachConfig((config) => {
+    const { id, type } = config as { id: string; type: string };
+    if (type === 'amqp-broker') brokers.push(id);
+    return true;
+  });
+  if (brokers.length === 1) node.broker = brokers[0];
 }
 
 /**

@@ -5,6 +5,9 @@
 // status and every status short, and trying one example (its injects; a log record posted to its log
 // hook) prints nothing on another example's tab, every example tried. A custom protocol fresh from the palette takes a free event name. Screenshots of each
 // example and each dialog go to test-results/screenshots/together-*.png. Needs AMQP_URL.
+// Then what a newcomer does next: reads the palette (the spec's labels, each on one line, in a
+// flow's order), drags every pack node onto a flow and presses Done on it, imports an example
+// again on top and deploys, and disables a flow (its nodes keep no stale status).
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -16,6 +19,7 @@ const { Editor, watchErrors, CHROMIUM_ARGS } = require('./support/editor');
 const { BROKER_URL, CREDENTIALS, SideChannel } = require('../helpers/amqp');
 const { exampleFlows, editorSettings } = require('../../scripts/start');
 const { deliveryRecord } = require('../helpers/log-records');
+const pkg = require('../../package.json');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
@@ -26,6 +30,16 @@ const STATUS_MAX = 40;
 const QUIET_MS = 1500;
 // What KumoMTA's log hook posts: one log record, for an example fed over HTTP.
 const LOG_RECORD = deliveryRecord({ id: '2d98076abbbc11ed940250ebf67f93bd' });
+// The palette labels of SPEC.md §1 (the contract), in package.json's order: a flow's, log hook in first.
+const PALETTE = [
+  ['kumo-log-hook', 'log hook in'],
+  ['kumo-queue-config', 'queue config'],
+  ['kumo-custom-protocol', 'custom protocol'],
+  ['amqp-publish', 'amqp publish'],
+  ['kumo-reject', 'reject'],
+  ['amqp-consume', 'amqp consume'],
+  ['amqp-ack', 'amqp ack'],
+];
 
 describe('every example together, as npm start loads them', function () {
   this.timeout(120000);
@@ -64,7 +78,13 @@ describe('every example together, as npm start loads them', function () {
     // What the debug nodes send, with the flow each one is on: the sidebar shows only a summary.
     await page.evaluate(() => {
       window.kumoDebug = [];
-      RED.comms.subscribe('debug', (_topic, msg) => window.kumoDebug.push({ z: msg.z, name: msg.name || msg.id }));
+      RED.comms.subscribe('debug', (_topic, msg) =>
+        window.kumoDebug.push({ z: msg.z, id: msg.id, name: msg.name || msg.id, msg: msg.msg }),
+      );
+      // The revision of each deploy once the runtime has stopped and started its flows: the statuses
+      // sent meanwhile came over the same socket before it.
+      window.kumoDeployed = [];
+      RED.comms.subscribe('notification/runtime-deploy', (_topic, msg) => window.kumoDeployed.push(msg.revision));
     });
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
   });
@@ -116,6 +136,50 @@ describe('every example together, as npm start loads them', function () {
     assert.ok(seen.refs.length >= 5, `only ${seen.refs.length} nodes use a broker`);
     assert.deepEqual([...new Set(seen.refs)], [seen.configs[0].id]);
     assert.equal(seen.configs[0].users, seen.refs.length);
+  });
+
+  it("the palette lists the pack's nodes in a flow's order, each by the spec's label on one line", async function () {
+    assert.deepEqual(
+      Object.keys(pkg['node-red'].nodes).filter((type) => type !== 'amqp-broker'),
+      PALETTE.map(([type]) => type),
+      "package.json's order of the nodes, which the palette follows",
+    );
+    const category = page.locator('#red-ui-palette-container-kumomta');
+    await category.scrollIntoViewIfNeeded();
+    const shown = await page.evaluate(() => {
+      // A core node whose label is one short word: the height of a palette node of one line.
+      const oneLine = document.querySelector('.red-ui-palette-node[data-palette-type="inject"]');
+      return [...document.querySelectorAll('#red-ui-palette-container-kumomta .red-ui-palette-node')].map((el) => {
+        const label = el.querySelector('.red-ui-palette-label');
+        return {
+          type: el.getAttribute('data-palette-type'),
+          label: el.getAttribute('data-palette-label'),
+          // Node-RED puts a <br> where it would break the label; the height below says whether it does.
+          text: label.textContent.replace(/\s+/g, ' ').trim(),
+          height: label.getBoundingClientRect().height,
+          lineHeight: Number.parseFloat(getComputedStyle(label).lineHeight),
+          clipped: label.scrollWidth > label.clientWidth,
+          nodeHeight: el.getBoundingClientRect().height,
+          oneLineNodeHeight: oneLine.getBoundingClientRect().height,
+        };
+      });
+    });
+    await page.screenshot({
+      path: path.join(SCREENSHOTS, 'together-palette.png'),
+      clip: await category.boundingBox(),
+    });
+    assert.deepEqual(
+      shown.map((n) => [n.type, n.label, n.text]),
+      PALETTE.map(([type, label]) => [type, label, label]),
+    );
+    const wrapped = shown.filter((n) => n.height !== n.lineHeight || n.clipped || n.nodeHeight !== n.oneLineNodeHeight);
+    assert.deepEqual(
+      wrapped.map(
+        (n) => `${n.label}: ${n.height} px high (a line: ${n.lineHeight}), ${n.clipped ? 'cut off' : 'whole'}`,
+      ),
+      [],
+      'palette labels that do not fit on one line',
+    );
   });
 
   it('every pack node is valid as shipped, and no two custom protocols claim one event name', async function () {
@@ -276,5 +340,139 @@ describe('every example together, as npm start loads them', function () {
     await editor.closeTray('node-dialog-ok');
     const v = await editor.nodeValidity(id);
     assert.ok(v.valid && !v.triangle, `the fresh custom protocol is invalid: ${v.errors.join('; ')}`);
+  });
+
+  it('every pack node fresh from the palette stays valid through open + Done; amqp publish and consume take the one broker', async function () {
+    // A flow of its own, removed at the end: the examples stay as npm start loads them.
+    const flow = await page.evaluate(() => RED.workspaces.add().id);
+    await showTab(flow);
+    const broker = brokers[0].id;
+    const problems = [];
+    try {
+      for (const [i, [type, label]] of PALETTE.entries()) {
+        const id = await editor.dragFromPalette(type, label, { x: 160 + (i % 2) * 260, y: 60 + i * 70 });
+        await editor.openNode(id);
+        await editor.closeTray('node-dialog-ok');
+        const v = await editor.nodeValidity(id);
+        if (!v.valid || v.triangle) problems.push(`${label}: invalid after open + Done: ${v.errors.join('; ')}`);
+        if (type === 'amqp-publish' || type === 'amqp-consume') {
+          const chosen = await page.evaluate((nodeId) => RED.nodes.node(nodeId).broker, id);
+          if (chosen !== broker) problems.push(`${label}: broker ${JSON.stringify(chosen)}, not the one there is`);
+        }
+      }
+      assert.deepEqual(problems, []);
+      assert.deepEqual(editor.takeErrors(), []);
+    } finally {
+      await page.evaluate((z) => RED.workspaces.delete(RED.nodes.workspace(z)), flow);
+    }
+  });
+
+  it("amqp-log-events' log record inject: the log record names the record's sender and recipient", async function () {
+    const tab = tabs.find((t) => t.label === 'amqp-log-events');
+    const inject = flows.find((n) => n.z === tab.id && n.type === 'inject' && /log record/.test(n.name));
+    const logRecords = flows.find((n) => n.z === tab.id && n.type === 'debug' && n.name === 'log records');
+    const posted = JSON.parse(inject.payload);
+    await showTab(tab.id);
+    await page.evaluate(() => {
+      window.kumoDebug.length = 0;
+    });
+    await editor.nodeElement(inject.id).locator('.red-ui-flow-node-button').click();
+    await page.waitForFunction((id) => window.kumoDebug.some((m) => m.id === id), logRecords.id, { timeout: 20000 });
+    const records = await page.evaluate(
+      (id) => window.kumoDebug.filter((m) => m.id === id).map((m) => JSON.parse(m.msg)),
+      logRecords.id,
+    );
+    assert.deepEqual(
+      records.map((r) => ({ type: r.type, sender: r.sender, recipient: r.recipient })),
+      [{ type: 'Delivery', sender: posted.sender, recipient: posted.recipient }],
+    );
+  });
+
+  it('amqp-log-events imported again on top (Import copy): every pack node stays valid, and Deploy deploys', async function () {
+    const before = await page.evaluate(() => RED.nodes.getWorkspaceOrder());
+    // What Import > Examples > amqp-log-events, then "Import copy", imports: the example, its broker
+    // as npm start loaded it (the same node, so it is reused, not copied).
+    const example = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'amqp-log-events.json'), 'utf8')).map((n) =>
+      n.type === 'amqp-broker' ? brokers.find((b) => b.id === n.id) : n,
+    );
+    await page.evaluate((nodes) => RED.view.importNodes(nodes, { generateIds: true, addFlow: true }), example);
+    if (await page.evaluate(() => RED.view.state() === RED.state.IMPORT_DRAGGING)) {
+      const chart = await page.locator('#red-ui-workspace-chart').boundingBox();
+      await page.mouse.move(chart.x + 200, chart.y + 100);
+      await page.mouse.click(chart.x + 220, chart.y + 120);
+      await page.waitForFunction(() => RED.view.state() === RED.state.DEFAULT);
+    }
+    const copy = await page.evaluate(
+      (known) => RED.nodes.getWorkspaceOrder().filter((z) => !known.includes(z)),
+      before,
+    );
+    assert.equal(copy.length, 1, 'the import opened no new flow');
+    const invalid = [];
+    for (const z of [...before, copy[0]]) {
+      await showTab(z);
+      for (const n of await packNodes(z)) {
+        const v = await editor.nodeValidity(n.id);
+        if (!v.valid || v.triangle)
+          invalid.push(`${n.label} (${n.type}) on ${z}: ${v.errors.join('; ') || 'a red triangle'}`);
+      }
+    }
+    assert.deepEqual(invalid, [], 'pack nodes invalid after the import');
+    const seen = await page.evaluate(() => {
+      const events = [];
+      RED.nodes.eachNode((n) => {
+        if (n.type === 'kumo-custom-protocol') events.push(n.eventName);
+      });
+      const brokerIds = [];
+      RED.nodes.eachConfig((n) => {
+        if (n.type === 'amqp-broker') brokerIds.push(n.id);
+      });
+      return { events, brokerIds };
+    });
+    assert.equal(new Set(seen.events).size, seen.events.length, `event names: ${seen.events.join(', ')}`);
+    assert.deepEqual(seen.brokerIds, [brokers[0].id]);
+    // Fails on "The workspace contains some nodes that are not properly configured".
+    await editor.deploy();
+  });
+
+  it("a disabled flow's amqp publish and consume nodes show no status once deployed", async function () {
+    const tab = tabs.find((t) => t.label === 'consume-log-events');
+    const amqp = flows.filter((n) => n.z === tab.id && (n.type === 'amqp-publish' || n.type === 'amqp-consume'));
+    assert.ok(amqp.some((n) => n.type === 'amqp-consume') && amqp.some((n) => n.type === 'amqp-publish'));
+    await showTab(tab.id);
+    for (const n of amqp) {
+      const ok = await editor.waitForStatus(n.id, /^connected$/, 'green', 20000);
+      assert.ok(
+        ok,
+        `"${n.name}" is not connected before its flow is disabled: ${JSON.stringify(await editor.status(n.id))}`,
+      );
+    }
+    const deployed = async () => {
+      await editor.deploy();
+      await page.waitForFunction(() => window.kumoDeployed.includes(RED.nodes.version()));
+    };
+    await page.evaluate((z) => RED.workspaces.disable(z), tab.id);
+    try {
+      await deployed();
+      const left = [];
+      for (const n of amqp) {
+        const shown = await page.evaluate((id) => {
+          const node = RED.nodes.node(id);
+          const g = document.querySelector(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
+          // Node-RED hides the dot of a cleared status but leaves its colour class on it.
+          const dot = g?.querySelector('.red-ui-flow-node-status');
+          return {
+            held: node.status || {},
+            dot: !!dot && dot.checkVisibility(),
+            text: g?.querySelector('.red-ui-flow-node-status-label')?.textContent || '',
+          };
+        }, n.id);
+        if (shown.held.text || shown.held.fill || shown.dot || shown.text)
+          left.push(`"${n.name}" shows ${JSON.stringify(shown)}`);
+      }
+      assert.deepEqual(left, [], 'statuses left on the nodes of a disabled flow');
+    } finally {
+      await page.evaluate((z) => RED.workspaces.enable(z), tab.id);
+      await deployed();
+    }
   });
 });

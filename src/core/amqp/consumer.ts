@@ -16,7 +16,6 @@ import { declareQueue, type QueueDeclaration } from './consumer-queue';
 import type { MessageParam } from '../text/messages';
 
 export type AckMode = 'manual' | 'auto';
-export const ACK_MODES: readonly AckMode[] = ['manual', 'auto'];
 
 /**
  * - connecting: no channel yet, the connection is being made

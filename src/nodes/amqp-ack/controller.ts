@@ -7,9 +7,9 @@ import { acknowledge } from '../../core/amqp/consumer-handles';
 import { ERROR_CODES, type ErrorCode } from '../../core/text/errors';
 import { typeName } from '../../core/text/messages';
 import type { AckCounts } from '../../common/metric-counts';
-import { failInput, NodeError } from '../../common/node-glue';
+import { failInput, NodeError, setupFailed } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
-import type { AmqpAckSettings } from './settings';
+import { actionOf, type AmqpAckSettings } from './settings';
 
 interface AckMessage extends NodeMessageInFlow {
   ack?: unknown;
@@ -36,9 +36,8 @@ export class AckController {
     private readonly core: CoreText,
     private readonly counts: AckCounts,
   ) {
-    const action = settings.action || 'ack';
-    this.configured = isAckAction(action) ? action : null;
-    if (!this.configured) node.error(t('errors.action'));
+    this.configured = actionOf(settings.action);
+    if (!this.configured) setupFailed(node, t('errors.action'));
   }
 
   input(input: NodeMessageInFlow, send: Send, done: Done): void {

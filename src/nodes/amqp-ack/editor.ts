@@ -1,9 +1,8 @@
 // amqp ack's editor: one choice, named on the node.
 
 import type { EditorNodeDef, EditorNodeProperties } from 'node-red';
-import { ACK_ACTIONS, isAckAction } from '../../core/amqp/consumer-ack';
 import { CATEGORY, editorText, RED, validator, upgradeNode } from '../../editor/editor-red';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpAckSettings } from './settings';
+import { actionOf, DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpAckSettings } from './settings';
 
 type AckProperties = EditorNodeProperties & AmqpAckSettings;
 
@@ -17,7 +16,7 @@ const definition: EditorNodeDef<AckProperties> = {
     version: { value: VERSION },
     action: {
       value: DEFAULTS.action,
-      validate: validator<AckProperties>((v) => (isAckAction(v) ? true : t('errors.action'))),
+      validate: validator<AckProperties>((v) => (actionOf(v) === null ? t('errors.action') : true)),
     },
   },
   onadd: function () {
@@ -33,7 +32,7 @@ const definition: EditorNodeDef<AckProperties> = {
   paletteLabel: () => t('paletteLabel'),
   label: function () {
     if (this.name) return this.name;
-    const action = ACK_ACTIONS.find((a) => a === this.action) ?? 'ack';
+    const action = actionOf(this.action) ?? DEFAULTS.action;
     return t('label.node', { action: t(`short.${action}`) });
   },
   labelStyle: function () {

@@ -8,11 +8,12 @@ import { BrokerConnection } from '../../core/amqp/broker-connection';
 import { parseBrokerUrls, secretsOf, redact } from '../../core/amqp/broker-url';
 import type { AmqpBrokerCredentials, AmqpBrokerNode } from './amqp-broker-node';
 import { say } from '../../core/text/messages';
+import { settingOf } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import { BrokerCounts } from '../../common/metric-counts';
 import { brokers, type BrokerState, type BrokerView } from '../../common/metrics';
 import type { ConnectionStatus } from '../../core/amqp/broker-connection';
-import type { AmqpBrokerSettings } from './settings';
+import { type AmqpBrokerSettings, heartbeatOf } from './settings';
 
 // Long enough for publish nodes to collect their confirms, short enough for
 // Node-RED's 15 s close timeout.
@@ -50,8 +51,7 @@ export function amqpBrokerController(
     blockedSinceMs: null,
   });
   try {
-    const heartbeat = def.heartbeat === '' || def.heartbeat === undefined ? 60 : Number(def.heartbeat);
-    if (!Number.isInteger(heartbeat) || heartbeat < 0) throw new Error(t('errors.heartbeat-invalid'));
+    const heartbeat = settingOf(def.heartbeat, heartbeatOf, () => t('errors.heartbeat-invalid'));
     self.endpoints = parseBrokerUrls(def.url, heartbeat);
     let tls: TlsOptions | undefined;
     if (def.tls) {

@@ -13,7 +13,7 @@ import {
 } from '../../core/amqp/broker-url';
 import { editorText, labelled, RED, validator, upgradeNode } from '../../editor/editor-red';
 import '../../editor/sidebar';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpBrokerSettings } from './settings';
+import { DEFAULTS, heartbeatOf, MIGRATIONS, TYPE, VERSION, type AmqpBrokerSettings } from './settings';
 
 type BrokerProperties = EditorNodeProperties & AmqpBrokerSettings;
 
@@ -87,9 +87,7 @@ const definition: EditorNodeDef<BrokerProperties, BrokerCredentials> = {
     heartbeat: labelled(
       {
         value: DEFAULTS.heartbeat,
-        validate: validator<BrokerProperties>((v, _opt) =>
-          /^\s*\d+\s*$/.test(String(v)) ? true : t('errors.heartbeat'),
-        ),
+        validate: validator<BrokerProperties>((v, _opt) => (heartbeatOf(v) === null ? t('errors.heartbeat') : true)),
       },
       t('label.heartbeat'),
     ),

@@ -1,6 +1,7 @@
-// The node's settings as its saved definition holds them, what a new node starts with, and
-// the steps that bring an older definition up to date (common/migrate.ts). The runtime and
-// the editor both read this file.
+// The node's settings as its saved definition holds them, what a new node starts with, the
+// steps that bring an older definition up to date (common/migrate.ts), and each setting's rule
+// (its default, its bounds): the runtime and the editor both read this file, so the form
+// refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
 import { DEFAULT_BROKER_URL } from '../../core/amqp/broker-url';
@@ -22,3 +23,9 @@ export const DEFAULTS = { name: '', url: DEFAULT_BROKER_URL, tls: '', heartbeat:
 /** Version 1: 0.1.0's definition, unchanged. */
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {})];
 export const VERSION = currentVersion(MIGRATIONS);
+
+/** Seconds between heartbeats, 0 for none: a whole number; blank or missing: 60. Null when invalid. */
+export function heartbeatOf(value: unknown): number | null {
+  const n = value === '' || value === undefined || value === null ? DEFAULTS.heartbeat : Number(value);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}

@@ -4,9 +4,8 @@
 
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AmqpBrokerNode } from '../amqp-broker/amqp-broker-node';
-import { ACK_MODES, type AckMode, Consumer, type Delivery } from '../../core/amqp/consumer';
-import { UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
-import { decodeDelivery, PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
+import { Consumer, type Delivery } from '../../core/amqp/consumer';
+import { decodeDelivery, type PayloadFormat } from '../../core/amqp/consumer-message';
 import {
   dropsPastDeliveryLimit,
   type QueueProblem,
@@ -15,16 +14,29 @@ import {
 } from '../../core/amqp/consumer-queue';
 import { ERROR_CODES } from '../../core/text/errors';
 import { MAX_TIMER_MS } from '../../core/base/clock';
-import { type ComputedStatus, faultSink, NodeError, setupFailed, ThrottledStatus } from '../../common/node-glue';
+import {
+  type ComputedStatus,
+  faultSink,
+  NodeError,
+  settingOf,
+  setupFailed,
+  ThrottledStatus,
+} from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { ConsumeCounts } from '../../common/metric-counts';
 import { consumers } from '../../common/metrics';
-import type { AmqpConsumeSettings } from './settings';
+import {
+  type AmqpConsumeSettings,
+  ackModeOf,
+  DEFAULTS,
+  outputOf,
+  prefetchOf,
+  unackedActionOf,
+  unackedTimeoutOf,
+} from './settings';
 
 const STATUS_INTERVAL_MS = 500;
-// basic.qos prefetch-count is an AMQP short (0 would mean no limit).
-const PREFETCH_MAX = 65535;
 
 function problemText(t: Translate, core: CoreText, problem: QueueProblem): string {
   return t(`errors.${problem.field}-${problem.kind}`, {
@@ -43,9 +55,8 @@ export function amqpConsumeController(
   const faults = faultSink(node, core);
   const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
   const queue = typeof def.queue === 'string' ? def.queue.trim() : '';
-  // Checked below: a flow file may hold anything.
-  const ackMode = (def.ackMode || 'manual') as AckMode;
-  const output = (def.output || 'auto') as PayloadFormat;
+  // Read with the other settings below, before the consumer (and so a delivery) exists.
+  let output: PayloadFormat = DEFAULTS.output;
   let consumer: Consumer | null = null;
   const counts = new ConsumeCounts();
   // One warning about a quorum queue's delivery limit: at deploy when the declaration shows
@@ -72,10 +83,9 @@ export function amqpConsumeController(
   try {
     if (!broker) throw new Error(t('errors.no-broker'));
     if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
-    if (!ACK_MODES.includes(ackMode)) throw new Error(t('errors.ack-mode'));
-    if (!PAYLOAD_FORMATS.includes(output)) throw new Error(t('errors.output'));
-    const prefetch = Number(def.prefetch === '' || def.prefetch === undefined ? 100 : def.prefetch);
-    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > PREFETCH_MAX) throw new Error(t('errors.prefetch'));
+    const ackMode = settingOf(def.ackMode, ackModeOf, () => t('errors.ack-mode'));
+    output = settingOf(def.output, outputOf, () => t('errors.output'));
+    const prefetch = settingOf(def.prefetch, prefetchOf, () => t('errors.prefetch'));
     const declare = def.declare !== false;
     let declaration = null;
     if (declare) {
@@ -86,10 +96,8 @@ export function amqpConsumeController(
       const problems = queueNameProblems(queue, false);
       if (problems.length > 0) throw new Error(problemText(t, core, problems[0]));
     }
-    const timeout = Number(def.unackedTimeout === '' || def.unackedTimeout === undefined ? 300 : def.unackedTimeout);
-    if (!Number.isFinite(timeout) || timeout < 0) throw new Error(t('errors.unacked-timeout'));
-    const unackedAction = (def.unackedAction || 'requeue') as UnackedAction;
-    if (!UNACKED_ACTIONS.includes(unackedAction)) throw new Error(t('errors.unacked-action'));
+    const timeout = settingOf(def.unackedTimeout, unackedTimeoutOf, () => t('errors.unacked-timeout'));
+    const unackedAction = settingOf(def.unackedAction, unackedActionOf, () => t('errors.unacked-action'));
     if (declaration) {
       argumentsKnown = true;
       const limit = dropsPastDeliveryLimit(declaration);

@@ -17,14 +17,24 @@ import {
   coreText,
   currentValue,
   editorText,
-  isWholeNumber,
   labelled,
   RED,
   validator,
+  takeTheOnlyBroker,
   upgradeNode,
 } from '../../editor/editor-red';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpConsumeSettings } from './settings';
-import { UNACKED_ACTIONS } from '../../core/amqp/consumer-ack';
+import {
+  ackModeOf,
+  DEFAULTS,
+  MIGRATIONS,
+  outputOf,
+  prefetchOf,
+  TYPE,
+  unackedActionOf,
+  unackedTimeoutOf,
+  VERSION,
+  type AmqpConsumeSettings,
+} from './settings';
 
 type ConsumeProperties = EditorNodeProperties & AmqpConsumeSettings;
 
@@ -102,32 +112,28 @@ const definition: EditorNodeDef<ConsumeProperties> = {
     prefetch: labelled(
       {
         value: DEFAULTS.prefetch,
-        validate: validator<ConsumeProperties>((v) => (isWholeNumber(v, 1, 65535) ? true : t('errors.prefetch'))),
+        validate: validator<ConsumeProperties>((v) => (prefetchOf(v) === null ? t('errors.prefetch') : true)),
       },
       t('label.prefetch'),
     ),
     ackMode: {
       value: DEFAULTS.ackMode,
-      validate: validator<ConsumeProperties>((v) => (['manual', 'auto'].includes(v) ? true : t('errors.ack-mode'))),
+      validate: validator<ConsumeProperties>((v) => (ackModeOf(v) === null ? t('errors.ack-mode') : true)),
     },
     unackedTimeout: {
       value: DEFAULTS.unackedTimeout,
       // Blank, or missing in flows saved before the setting existed: the default applies.
       validate: validator<ConsumeProperties>((v) =>
-        v === undefined || String(v).trim() === '' || isWholeNumber(v, 0) ? true : t('errors.unacked-timeout'),
+        unackedTimeoutOf(v) === null ? t('errors.unacked-timeout') : true,
       ),
     },
     unackedAction: {
       value: DEFAULTS.unackedAction,
-      validate: validator<ConsumeProperties>((v) =>
-        v === undefined || (UNACKED_ACTIONS as readonly string[]).includes(v) ? true : t('errors.unacked-action'),
-      ),
+      validate: validator<ConsumeProperties>((v) => (unackedActionOf(v) === null ? t('errors.unacked-action') : true)),
     },
     output: {
       value: DEFAULTS.output,
-      validate: validator<ConsumeProperties>((v) =>
-        ['auto', 'buffer', 'string', 'json'].includes(v) ? true : t('errors.output'),
-      ),
+      validate: validator<ConsumeProperties>((v) => (outputOf(v) === null ? t('errors.output') : true)),
     },
   },
   inputs: 0,
@@ -143,6 +149,7 @@ const definition: EditorNodeDef<ConsumeProperties> = {
   },
   onadd: function () {
     upgradeNode(this, TYPE, MIGRATIONS);
+    takeTheOnlyBroker(this);
   },
   oneditprepare: function () {
     upgradeNode(this, TYPE, MIGRATIONS);

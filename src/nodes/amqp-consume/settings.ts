@@ -1,8 +1,12 @@
-// The node's settings as its saved definition holds them, what a new node starts with, and
-// the steps that bring an older definition up to date (common/migrate.ts). The runtime and
-// the editor both read this file.
+// The node's settings as its saved definition holds them, what a new node starts with, the
+// steps that bring an older definition up to date (common/migrate.ts), and each setting's rule
+// (its default, its bounds): the runtime and the editor both read this file, so the form
+// refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import type { AckMode } from '../../core/amqp/consumer';
+import { UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
 
 export const TYPE = 'amqp-consume';
 
@@ -56,3 +60,43 @@ export const DEFAULTS = {
 /** Version 1: *Held at most* came after the node's first release; missing, it was the default (300 s, requeue). */
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, { unackedTimeout: '', unackedAction: 'requeue' })];
 export const VERSION = currentVersion(MIGRATIONS);
+
+/** A setting left blank in the form, or missing from the flow: its default applies. */
+const blank = (value: unknown): boolean => value === '' || value === undefined || value === null;
+
+/** basic.qos prefetch-count is an AMQP short (0 would mean no limit). */
+export const PREFETCH_MAX = 65535;
+
+/** How many deliveries may be unacknowledged at once: a whole number from 1 to PREFETCH_MAX; null when invalid. */
+export function prefetchOf(value: unknown): number | null {
+  const n = blank(value) ? DEFAULTS.prefetch : Number(value);
+  return Number.isInteger(n) && n >= 1 && n <= PREFETCH_MAX ? n : null;
+}
+
+/** Seconds a delivery may stay unacknowledged in the flow, 0 for no limit; null when invalid. */
+export function unackedTimeoutOf(value: unknown): number | null {
+  const n = blank(value) ? DEFAULTS.unackedTimeout : Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : null;
+}
+
+// Every AckMode, no other (`satisfies` checks the keys against the core's type): the core's own
+// list lives in core/amqp/consumer.ts with the consumer, which the editor cannot bundle (amqplib).
+const ACK_MODES = Object.keys({ manual: true, auto: true } satisfies Record<AckMode, true>) as AckMode[];
+
+/** The acknowledgement mode; unset: manual. Null when the setting names none. */
+export function ackModeOf(value: unknown): AckMode | null {
+  if (!value) return DEFAULTS.ackMode;
+  return (ACK_MODES as unknown[]).includes(value) ? (value as AckMode) : null;
+}
+
+/** What is done with a delivery held past the limit; unset: requeue. Null when the setting names none. */
+export function unackedActionOf(value: unknown): UnackedAction | null {
+  if (!value) return DEFAULTS.unackedAction;
+  return (UNACKED_ACTIONS as unknown[]).includes(value) ? (value as UnackedAction) : null;
+}
+
+/** How a body becomes msg.payload; unset: by content type. Null when the setting names none. */
+export function outputOf(value: unknown): PayloadFormat | null {
+  if (!value) return DEFAULTS.output;
+  return (PAYLOAD_FORMATS as unknown[]).includes(value) ? (value as PayloadFormat) : null;
+}

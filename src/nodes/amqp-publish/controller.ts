@@ -20,25 +20,31 @@ import {
   type RoutingKeyOf,
   reportFailure,
 } from '../../core/publish/message-publisher';
-import { isNackedAs, isReturnedAs, type OutcomeRules, type ReturnedAs } from '../../core/publish/publish-outcome';
-import { failInput, faultSink, NodeError, positiveSetting, setupFailed, ThrottledStatus } from '../../common/node-glue';
+import type { OutcomeRules } from '../../core/publish/publish-outcome';
+import { failInput, faultSink, NodeError, settingOf, setupFailed, ThrottledStatus } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import { disconnectedStatus, shortReason } from '../../common/short-reason';
 import { PublishCounts } from '../../common/metric-counts';
 import { metricsEnabled, publishers } from '../../common/metrics';
-import { type AmqpPublishSettings, DEFAULTS } from './settings';
+import {
+  type AmqpPublishSettings,
+  arrayPayloadOf,
+  CONFIRM_TIMEOUT_MAX_S,
+  confirmTimeoutOf,
+  DEFAULTS,
+  maxWaitingOf,
+  nackedAsOf,
+  returnedAsOf,
+  routingKeyTypeOf,
+} from './settings';
 import { type TypedInput, typedInput } from '../../common/typed-input';
 
-const ROUTING_KEY_TYPES: readonly string[] = ['str', 'msg', 'env', 'jsonata'];
 interface PublishMessage extends NodeMessageInFlow {
   properties?: unknown;
   kumo?: unknown;
   amqp?: unknown;
   reject?: { code: number; message: string };
 }
-
-/** A day: a confirm that has not come by then is not coming. */
-const CONFIRM_TIMEOUT_MAX_S = 86400;
 
 type Send = (m: (PublishMessage | null)[]) => void;
 type Done = (err?: Error) => void;
@@ -61,12 +67,6 @@ export function amqpPublishController(
 ): void {
   const broker = RED.nodes.getNode(def.broker) as AmqpBrokerNode | null;
   const exchange = typeof def.exchange === 'string' ? def.exchange.trim() : '';
-  const keyType = def.routingKeyType || 'str';
-  const rules: OutcomeRules = {
-    // Checked below: a flow file may hold anything.
-    returnedAs: (def.returnedAs || 'transient') as ReturnedAs,
-    nackedAs: def.nackedAs === 'transient' ? 'transient' : 'permanent',
-  };
   let publisher: ConfirmPublisher | null = null;
   let messages: MessagePublisher | null = null;
   let staticKey: string | null = null;
@@ -79,29 +79,28 @@ export function amqpPublishController(
   try {
     if (!broker) throw new Error(t('errors.no-broker'));
     if (broker.configError || !broker.connection) throw new Error(broker.configError ?? t('errors.no-broker'));
-    if (!ROUTING_KEY_TYPES.includes(keyType))
-      throw new Error(t('errors.unknown-routing-key-type', { type: String(keyType) }));
+    const keyType = settingOf(def.routingKeyType, routingKeyTypeOf, (type) =>
+      t('errors.unknown-routing-key-type', { type }),
+    );
     routingKey = typedInput(RED, node, def.routingKey ?? DEFAULTS.routingKey, keyType);
     if (routingKey.fixed) staticKey = routingKeyFrom(routingKey.value);
     // A flow imported or written by hand may hold anything here; a typo must not pass as a default.
-    if (!isReturnedAs(rules.returnedAs)) throw new Error(t('errors.returned-as'));
-    if (def.nackedAs !== undefined && !isNackedAs(def.nackedAs)) throw new Error(t('errors.nacked-as'));
-    if (def.arrayPayload !== undefined && def.arrayPayload !== 'json' && def.arrayPayload !== 'elements') {
-      throw new Error(t('errors.array-payload', { value: String(def.arrayPayload) }));
-    }
-    const positive = (value: unknown, fallback: number, key: string) =>
-      positiveSetting(value, fallback, false, (v) => t(key, { value: v }));
-    const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
-    const confirmTimeoutMs = (seconds: number) => {
-      // Node's timers fire at once past 2^31-1 ms (24.8 days).
-      if (seconds > CONFIRM_TIMEOUT_MAX_S)
-        throw new Error(t('errors.confirm-timeout-too-long', { max: CONFIRM_TIMEOUT_MAX_S }));
-      return seconds * 1000;
+    const rules: OutcomeRules = {
+      returnedAs: settingOf(def.returnedAs, returnedAsOf, () => t('errors.returned-as')),
+      nackedAs: settingOf(def.nackedAs, nackedAsOf, () => t('errors.nacked-as')),
     };
+    const arrayPayload = settingOf(def.arrayPayload, arrayPayloadOf, (value) => t('errors.array-payload', { value }));
+    const declareQueue = typeof def.declareQueue === 'string' ? def.declareQueue.trim() : '';
+    const confirmTimeout = confirmTimeoutOf(def.confirmTimeout);
+    if (confirmTimeout === 'invalid')
+      throw new Error(t('errors.confirm-timeout-invalid', { value: String(def.confirmTimeout) }));
+    if (confirmTimeout === 'too-long')
+      throw new Error(t('errors.confirm-timeout-too-long', { max: CONFIRM_TIMEOUT_MAX_S }));
+    const maxWaiting = settingOf(def.maxWaiting, maxWaitingOf, (value) => t('errors.max-waiting-invalid', { value }));
     publisher = new ConfirmPublisher(broker.connection, {
       confirm: def.waitForConfirm !== false,
-      confirmTimeoutMs: confirmTimeoutMs(positive(def.confirmTimeout, 30, 'errors.confirm-timeout-invalid')),
-      maxWaiting: Math.floor(positive(def.maxWaiting, 10000, 'errors.max-waiting-invalid')),
+      confirmTimeoutMs: confirmTimeout * 1000,
+      maxWaiting,
       // Durable, and bound to the exchange the node publishes to (which must exist). A key read
       // from each msg has no one value to bind with: the queue's own name is its binding key.
       declare: declareQueue
@@ -118,7 +117,7 @@ export function amqpPublishController(
       persistent: def.persistent !== false,
       mandatory: def.mandatory === true,
       rules,
-      eachElement: def.arrayPayload === 'elements',
+      eachElement: arrayPayload === 'elements',
     });
   } catch (err) {
     setupError = core.render(err);

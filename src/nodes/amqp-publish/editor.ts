@@ -9,15 +9,27 @@ import {
   coreText,
   currentValue,
   editorText,
-  isWholeNumber,
   labelled,
   RED,
   utils,
   validator,
+  takeTheOnlyBroker,
   upgradeNode,
 } from '../../editor/editor-red';
 import { parseArguments } from '../../core/amqp/consumer-queue';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type AmqpPublishSettings } from './settings';
+import {
+  arrayPayloadOf,
+  confirmTimeoutOf,
+  DEFAULTS,
+  maxWaitingOf,
+  MIGRATIONS,
+  nackedAsOf,
+  returnedAsOf,
+  ROUTING_KEY_TYPES,
+  TYPE,
+  VERSION,
+  type AmqpPublishSettings,
+} from './settings';
 
 type PublishProperties = EditorNodeProperties & AmqpPublishSettings;
 
@@ -60,41 +72,36 @@ const definition: EditorNodeDef<PublishProperties> = {
     mandatory: { value: DEFAULTS.mandatory },
     returnedAs: {
       value: DEFAULTS.returnedAs,
-      validate: validator<PublishProperties>((v, _opt) =>
-        ['transient', 'permanent', 'delivered'].includes(v) ? true : t('errors.returned-as'),
-      ),
+      validate: validator<PublishProperties>((v, _opt) => (returnedAsOf(v) === null ? t('errors.returned-as') : true)),
     },
     arrayPayload: {
       value: DEFAULTS.arrayPayload,
       // Flows saved before the option existed have none: one JSON message, as before.
       validate: validator<PublishProperties>((v, _opt) =>
-        v === undefined || v === 'json' || v === 'elements' ? true : t('errors.array-payload-choice'),
+        arrayPayloadOf(v) === null ? t('errors.array-payload-choice') : true,
       ),
     },
     nackedAs: {
       value: DEFAULTS.nackedAs,
       // Flows saved before the option existed have none: KumoMTA's 500.
-      validate: validator<PublishProperties>((v, _opt) =>
-        v === undefined || ['permanent', 'transient'].includes(v) ? true : t('errors.nacked-as'),
-      ),
+      validate: validator<PublishProperties>((v, _opt) => (nackedAsOf(v) === null ? t('errors.nacked-as') : true)),
     },
     waitForConfirm: { value: DEFAULTS.waitForConfirm },
     confirmTimeout: labelled(
       {
         value: DEFAULTS.confirmTimeout,
-        validate: validator<PublishProperties>((v, _opt) => {
-          const n = Number(v);
-          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 && n <= 86400
-            ? true
-            : t('errors.confirm-timeout');
-        }),
+        validate: validator<PublishProperties>((v, _opt) =>
+          typeof confirmTimeoutOf(v) === 'number' ? true : t('errors.confirm-timeout'),
+        ),
       },
       t('label.confirmTimeout'),
     ),
     maxWaiting: labelled(
       {
         value: DEFAULTS.maxWaiting,
-        validate: validator<PublishProperties>((v, _opt) => (isWholeNumber(v, 1) ? true : t('errors.max-waiting'))),
+        validate: validator<PublishProperties>((v, _opt) =>
+          maxWaitingOf(v) === null ? t('errors.max-waiting') : true,
+        ),
       },
       t('label.maxWaiting'),
     ),
@@ -147,6 +154,7 @@ const definition: EditorNodeDef<PublishProperties> = {
   },
   onadd: function () {
     upgradeNode(this, TYPE, MIGRATIONS);
+    takeTheOnlyBroker(this);
   },
   oneditprepare: function () {
     upgradeNode(this, TYPE, MIGRATIONS);
@@ -154,7 +162,7 @@ const definition: EditorNodeDef<PublishProperties> = {
     routingKey.typedInput({
       default: 'str',
       typeField: $('#node-input-routingKeyType'),
-      types: ['str', 'msg', 'env', 'jsonata'],
+      types: [...ROUTING_KEY_TYPES],
     });
 
     const refresh = () => {

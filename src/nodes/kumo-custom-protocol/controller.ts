@@ -25,14 +25,14 @@ import {
   refuseInput,
   faultSink,
   NodeError,
-  positiveSetting,
+  settingOf,
   setupFailed,
   ThrottledStatus,
 } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import { CustomProtocolCounts, errorCode } from '../../common/metric-counts';
 import { customProtocols } from '../../common/metrics';
-import type { CustomProtocolSettings } from './settings';
+import { type CustomProtocolSettings, maxInFlightOf, maxQueuedMBOf, maxQueuedOf, timeoutOf } from './settings';
 
 interface DeliveryMessage extends NodeMessageInFlow {
   sender?: unknown;
@@ -100,15 +100,15 @@ export function customProtocolController(
   try {
     eventName = validateEventName(def.eventName);
     if (!logRecords) node.warn(t('warnings.log-records-unwired'));
-    const positive = (value: unknown, fallback: number, integer: boolean, key: string) =>
-      positiveSetting(value, fallback, integer, (v) => t(key, { value: v }));
+    const setting = (value: unknown, parse: (value: unknown) => number | null, key: string): number =>
+      settingOf(value, parse, (v) => t(key, { value: v }));
     deliveries = new DeliveryQueue<DeliveryMessage>(
       {
         constructorName: eventName,
-        attemptTimeoutMs: positive(def.timeout, 60, false, 'errors.timeout-invalid') * 1000,
-        maxInFlight: positive(def.maxInFlight, 128, true, 'errors.max-in-flight-invalid'),
-        maxQueued: positive(def.maxQueued, 10000, true, 'errors.max-queued-invalid'),
-        maxQueuedBytes: positive(def.maxQueuedMB, 256, false, 'errors.max-queued-mb-invalid') * 1024 * 1024,
+        attemptTimeoutMs: setting(def.timeout, timeoutOf, 'errors.timeout-invalid') * 1000,
+        maxInFlight: setting(def.maxInFlight, maxInFlightOf, 'errors.max-in-flight-invalid'),
+        maxQueued: setting(def.maxQueued, maxQueuedOf, 'errors.max-queued-invalid'),
+        maxQueuedBytes: setting(def.maxQueuedMB, maxQueuedMBOf, 'errors.max-queued-mb-invalid') * 1024 * 1024,
         logRecords,
         batch: nodeBatchSettings({
           batch_size: def.batchSize,

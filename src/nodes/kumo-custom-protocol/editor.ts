@@ -12,7 +12,6 @@ import {
   coreText,
   currentValue,
   editorText,
-  isWholeNumber,
   labelled,
   RED,
   validator,
@@ -27,7 +26,17 @@ import {
   nodeLink,
   placeOf,
 } from '../../editor/protocol-binding';
-import { DEFAULTS, MIGRATIONS, TYPE, VERSION, type CustomProtocolSettings } from './settings';
+import {
+  DEFAULTS,
+  maxInFlightOf,
+  maxQueuedMBOf,
+  maxQueuedOf,
+  MIGRATIONS,
+  timeoutOf,
+  TYPE,
+  VERSION,
+  type CustomProtocolSettings,
+} from './settings';
 
 type CustomProtocolProperties = EditorNodeProperties & CustomProtocolSettings;
 
@@ -116,10 +125,9 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     timeout: labelled(
       {
         value: DEFAULTS.timeout,
-        validate: validator<CustomProtocolProperties>((v, _opt) => {
-          const n = Number(v);
-          return String(v).trim() !== '' && Number.isFinite(n) && n > 0 ? true : t('errors.timeout');
-        }),
+        validate: validator<CustomProtocolProperties>((v, _opt) =>
+          timeoutOf(v) === null ? t('errors.timeout') : true,
+        ),
       },
       t('label.timeout'),
     ),
@@ -127,7 +135,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
       {
         value: DEFAULTS.maxInFlight,
         validate: validator<CustomProtocolProperties>((v, _opt) =>
-          isWholeNumber(v, 1) ? true : t('errors.max-in-flight'),
+          maxInFlightOf(v) === null ? t('errors.max-in-flight') : true,
         ),
       },
       t('label.maxInFlight'),
@@ -137,7 +145,7 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
         value: DEFAULTS.maxQueued,
         // Blank, or missing in flows saved before this setting existed: the runtime's default applies.
         validate: validator<CustomProtocolProperties>((v, _opt) =>
-          v === undefined || String(v).trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-queued'),
+          maxQueuedOf(v) === null ? t('errors.max-queued') : true,
         ),
       },
       t('label.maxQueued'),
@@ -145,11 +153,9 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
     maxQueuedMB: labelled(
       {
         value: DEFAULTS.maxQueuedMB,
-        validate: validator<CustomProtocolProperties>((v, _opt) => {
-          if (v === undefined || String(v).trim() === '') return true;
-          const n = Number(v);
-          return Number.isFinite(n) && n > 0 ? true : t('errors.max-queued-mb');
-        }),
+        validate: validator<CustomProtocolProperties>((v, _opt) =>
+          maxQueuedMBOf(v) === null ? t('errors.max-queued-mb') : true,
+        ),
       },
       t('label.maxQueuedMB'),
     ),
@@ -176,6 +182,9 @@ const definition: EditorNodeDef<CustomProtocolProperties> = {
   onadd: function () {
     upgradeNode(this, TYPE, MIGRATIONS);
     this.eventName = freeEventName(this, this.eventName || 'make.amqp');
+    // Node-RED validated this node, and the others against it, under the name it came with: a copy
+    // imported on top would keep "already used" under its new name, and the original with it.
+    revalidateCustomProtocols();
   },
   oneditprepare: function () {
     upgradeNode(this, TYPE, MIGRATIONS);

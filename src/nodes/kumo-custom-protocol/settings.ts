@@ -1,6 +1,7 @@
-// The node's settings as its saved definition holds them, what a new node starts with, and
-// the steps that bring an older definition up to date (common/migrate.ts). The runtime and
-// the editor both read this file.
+// The node's settings as its saved definition holds them, what a new node starts with, the
+// steps that bring an older definition up to date (common/migrate.ts), and each setting's rule
+// (its default, its bounds): the runtime and the editor both read this file, so the form
+// refuses exactly what a deploy would. The batch settings' rule is the core's (core/kumo/batching.ts).
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
 
@@ -14,7 +15,7 @@ export interface CustomProtocolSettings {
   maxInFlight: number | string;
   /** Blank: the default. */
   maxQueued?: number | string;
-  /** Blank: the default. */
+  /** Blank: MAX_QUEUED_MB_DEFAULT. */
   maxQueuedMB?: number | string;
   /** Write each message to the journal when it is accepted, not only when it first fails. */
   spool?: boolean;
@@ -46,3 +47,21 @@ export const MIGRATIONS: readonly Migration[] = [
   fillMissing(1, { maxQueued: '', maxQueuedMB: '', spool: true, batchSize: '', minBatchSize: '', maxBatchLatency: '' }),
 ];
 export const VERSION = currentVersion(MIGRATIONS);
+
+/** A number above 0 (a whole one when `integer`); blank or missing: `fallback`. Null when invalid. */
+function positive(value: unknown, fallback: number, integer: boolean): number | null {
+  const n = value === '' || value === undefined || value === null ? fallback : Number(value);
+  return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
+}
+
+/** The queue's size bound in MiB when the setting is blank. */
+export const MAX_QUEUED_MB_DEFAULT = 256;
+
+/** Seconds an attempt may take. */
+export const timeoutOf = (value: unknown): number | null => positive(value, DEFAULTS.timeout, false);
+/** Attempts at once. */
+export const maxInFlightOf = (value: unknown): number | null => positive(value, DEFAULTS.maxInFlight, true);
+/** Messages waiting for an attempt. */
+export const maxQueuedOf = (value: unknown): number | null => positive(value, DEFAULTS.maxQueued, true);
+/** MiB of messages waiting for an attempt. */
+export const maxQueuedMBOf = (value: unknown): number | null => positive(value, MAX_QUEUED_MB_DEFAULT, false);

@@ -19,12 +19,23 @@ import {
 } from '../../core/kumo/log-hook';
 import type { Message } from '../../core/text/messages';
 import { RECORD_KEY, type RecordsAnswer, RecordsRequest } from '../../core/kumo/record-answers';
-import { positiveSetting, setupFailed, ThrottledStatus } from '../../common/node-glue';
+import { settingOf, setupFailed, ThrottledStatus } from '../../common/node-glue';
 import type { CoreText, Translate } from '../../common/node-text';
 import { LogHookCounts } from '../../common/metric-counts';
 import { logHooks } from '../../common/metrics';
 import { typedInput } from '../../common/typed-input';
-import { DEFAULT_QUEUE, DEFAULTS, type LogHookSettings, type QueueSource, RECORDS_OUTPUTS } from './settings';
+import {
+  bodyTimeoutOf,
+  deadlineOf,
+  DEFAULT_QUEUE,
+  DEFAULTS,
+  type LogHookSettings,
+  maxBodyOf,
+  maxRecordsOf,
+  type QueueSource,
+  recordsOutputOf,
+  secretHeaderOf,
+} from './settings';
 
 export interface LogHookCredentials {
   secret: unknown;
@@ -52,7 +63,6 @@ interface RouteLayer {
 
 const MIB = 1024 * 1024;
 const QUEUE_SOURCES: readonly string[] = ['str', 'env', 'msg', 'jsonata'];
-const HEADER_NAME = /^[A-Za-z0-9-]{1,100}$/;
 // After an early answer (401, 408, 413) the client may still be sending its body. A close
 // then resets the connection under the client's writes, and it may fail before it reads the
 // answer. So the connection lingers, as web servers do: what the client sends is discarded,
@@ -200,18 +210,16 @@ export function logHookController(
     const owner = servedPaths.get(route);
     if (owner && owner !== node.id) throw new Error(t('errors.path-taken', { path: route, node: owner }));
 
-    const positive = (value: unknown, fallback: number, integer: boolean, key: string) =>
-      positiveSetting(value, fallback, integer, (v) => t(key, { value: v }));
-    const maxBytes = Math.floor(positive(def.maxBody, 5, false, 'errors.max-body-invalid') * MIB);
-    const maxRecords = positive(def.maxRecords, 10000, true, 'errors.max-records-invalid');
-    const deadlineSec = positive(def.deadline, 50, false, 'errors.deadline-invalid');
-    if (deadlineSec < 1 || deadlineSec > 3600) throw new Error(t('errors.deadline-invalid', { value: deadlineSec }));
-    const bodyTimeoutMs = positive(def.bodyTimeout, 10, false, 'errors.body-timeout-invalid') * 1000;
-    const secretHeader = (def.secretHeader ?? '').trim() || 'X-Kumo-Secret';
-    const output = def.output ?? DEFAULTS.output;
-    if (!RECORDS_OUTPUTS.includes(output)) throw new Error(t('errors.output-invalid', { value: String(output) }));
-    const onePerRequest = output === 'request';
-    if (!HEADER_NAME.test(secretHeader)) throw new Error(t('errors.secret-header-invalid', { value: secretHeader }));
+    const setting = <T>(value: unknown, parse: (value: unknown) => T | null, key: string): T =>
+      settingOf(value, parse, (v) => t(key, { value: v }));
+    const maxBytes = Math.floor(setting(def.maxBody, maxBodyOf, 'errors.max-body-invalid') * MIB);
+    const maxRecords = setting(def.maxRecords, maxRecordsOf, 'errors.max-records-invalid');
+    const deadlineSec = setting(def.deadline, deadlineOf, 'errors.deadline-invalid');
+    const bodyTimeoutMs = setting(def.bodyTimeout, bodyTimeoutOf, 'errors.body-timeout-invalid') * 1000;
+    const onePerRequest = setting(def.output, recordsOutputOf, 'errors.output-invalid') === 'request';
+    const secretHeader = secretHeaderOf(def.secretHeader);
+    if (secretHeader === null)
+      throw new Error(t('errors.secret-header-invalid', { value: String(def.secretHeader).trim() }));
     const headerKey = secretHeader.toLowerCase();
     const secret = node.credentials?.secret;
     const secretDigest = typeof secret === 'string' && secret !== '' ? digest(secret) : null;

@@ -9,14 +9,25 @@ import {
   coreText,
   currentValue,
   editorText,
-  isWholeNumber,
   labelled,
   RED,
   utils,
   validator,
   upgradeNode,
 } from '../../editor/editor-red';
-import { DEFAULTS, MIGRATIONS, RECORDS_OUTPUTS, TYPE, VERSION, type LogHookSettings } from './settings';
+import {
+  bodyTimeoutOf,
+  deadlineOf,
+  DEFAULTS,
+  maxBodyOf,
+  maxRecordsOf,
+  MIGRATIONS,
+  recordsOutputOf,
+  secretHeaderOf,
+  TYPE,
+  VERSION,
+  type LogHookSettings,
+} from './settings';
 
 type LogHookProperties = EditorNodeProperties & LogHookSettings;
 
@@ -28,14 +39,6 @@ const t = editorText('kumo-log-hook');
 const core = coreText('kumo-log-hook');
 // Every validator declares (value, options): Node-RED shows the message a
 // validator returns only when it takes two arguments, else it reads "valid".
-
-/** A positive number typed into a field; blank is the default. */
-function positive(value: unknown, max = Number.POSITIVE_INFINITY): boolean {
-  const text = String(value ?? '').trim();
-  if (text === '') return true;
-  const n = Number(text);
-  return Number.isFinite(n) && n > 0 && n <= max;
-}
 
 const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
   category: CATEGORY,
@@ -73,7 +76,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     maxBody: labelled(
       {
         value: DEFAULTS.maxBody,
-        validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.max-body'))),
+        validate: validator<LogHookProperties>((v, _opt) => (maxBodyOf(v) === null ? t('errors.max-body') : true)),
       },
       t('label.maxBody'),
     ),
@@ -81,7 +84,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
       {
         value: DEFAULTS.maxRecords,
         validate: validator<LogHookProperties>((v, _opt) =>
-          String(v ?? '').trim() === '' || isWholeNumber(v, 1) ? true : t('errors.max-records'),
+          maxRecordsOf(v) === null ? t('errors.max-records') : true,
         ),
       },
       t('label.maxRecords'),
@@ -89,25 +92,23 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
     deadline: labelled(
       {
         value: DEFAULTS.deadline,
-        validate: validator<LogHookProperties>((v, _opt) =>
-          positive(v, 3600) && (String(v ?? '').trim() === '' || Number(v) >= 1) ? true : t('errors.deadline'),
-        ),
+        validate: validator<LogHookProperties>((v, _opt) => (deadlineOf(v) === null ? t('errors.deadline') : true)),
       },
       t('label.deadline'),
     ),
     bodyTimeout: labelled(
       {
         value: DEFAULTS.bodyTimeout,
-        validate: validator<LogHookProperties>((v, _opt) => (positive(v) ? true : t('errors.body-timeout'))),
+        validate: validator<LogHookProperties>((v, _opt) =>
+          bodyTimeoutOf(v) === null ? t('errors.body-timeout') : true,
+        ),
       },
       t('label.bodyTimeout'),
     ),
     output: labelled(
       {
         value: DEFAULTS.output,
-        validate: validator<LogHookProperties>((v, _opt) =>
-          (RECORDS_OUTPUTS as readonly unknown[]).includes(v) ? true : t('errors.output'),
-        ),
+        validate: validator<LogHookProperties>((v, _opt) => (recordsOutputOf(v) === null ? t('errors.output') : true)),
       },
       t('label.output'),
     ),
@@ -115,7 +116,7 @@ const definition: EditorNodeDef<LogHookProperties, LogHookCredentials> = {
       {
         value: DEFAULTS.secretHeader,
         validate: validator<LogHookProperties>((v, _opt) =>
-          (v || '') === '' || /^[A-Za-z0-9-]{1,100}$/.test(v) ? true : t('errors.secret-header'),
+          secretHeaderOf(v) === null ? t('errors.secret-header') : true,
         ),
       },
       t('label.secretHeader'),

@@ -1,6 +1,7 @@
-// The node's settings as its saved definition holds them, what a new node starts with, and
-// the steps that bring an older definition up to date (common/migrate.ts). The runtime and
-// the editor both read this file.
+// The node's settings as its saved definition holds them, what a new node starts with, the
+// steps that bring an older definition up to date (common/migrate.ts), and each setting's rule
+// (its default, its bounds): the runtime and the editor both read this file, so the form
+// refuses exactly what a deploy would. The path's rule is the core's (core/kumo/log-hook.ts).
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
 
@@ -54,3 +55,40 @@ export const DEFAULTS = {
  */
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {}), fillMissing(2, { output: 'each' })];
 export const VERSION = currentVersion(MIGRATIONS);
+
+/** A number above 0 (a whole one when `integer`); blank or missing: `fallback`. Null when invalid. */
+function positive(value: unknown, fallback: number, integer: boolean): number | null {
+  const n = value === '' || value === undefined || value === null ? fallback : Number(value);
+  return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
+}
+
+/** MiB a request's body may have. */
+export const maxBodyOf = (value: unknown): number | null => positive(value, DEFAULTS.maxBody, false);
+/** Records a request may hold. */
+export const maxRecordsOf = (value: unknown): number | null => positive(value, DEFAULTS.maxRecords, true);
+/** Seconds to receive a request's body. */
+export const bodyTimeoutOf = (value: unknown): number | null => positive(value, DEFAULTS.bodyTimeout, false);
+
+/** The bounds of *Answer within*, in seconds. */
+export const DEADLINE_MIN_S = 1;
+export const DEADLINE_MAX_S = 3600;
+
+/** Seconds to an answer, from DEADLINE_MIN_S to DEADLINE_MAX_S; null when invalid. */
+export function deadlineOf(value: unknown): number | null {
+  const n = positive(value, DEFAULTS.deadline, false);
+  return n !== null && n >= DEADLINE_MIN_S && n <= DEADLINE_MAX_S ? n : null;
+}
+
+const HEADER_NAME = /^[A-Za-z0-9-]{1,100}$/;
+
+/** The header that carries the shared secret, trimmed; blank or missing: X-Kumo-Secret. Null when not a header name. */
+export function secretHeaderOf(value: unknown): string | null {
+  const name = (value === undefined || value === null ? '' : String(value)).trim() || DEFAULTS.secretHeader;
+  return HEADER_NAME.test(name) ? name : null;
+}
+
+/** What output 1 carries; missing (a flow saved before the setting): each record as its own msg. */
+export function recordsOutputOf(value: unknown): RecordsOutput | null {
+  if (value === undefined || value === null) return DEFAULTS.output;
+  return (RECORDS_OUTPUTS as unknown[]).includes(value) ? (value as RecordsOutput) : null;
+}
