@@ -736,7 +736,7 @@ async function main() {
     );
     lines.push('');
     lines.push(
-      '| row | messages | msg/s (median of 3) | p50 ms | p99 ms | CPU µs/msg | peak RSS MB | ratio to (a) | ratio to its peer |',
+      `| row | messages | msg/s (median of ${RUNS}) | p50 ms | p99 ms | CPU µs/msg | peak RSS MB | ratio to (a) | ratio to its peer |`,
     );
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
@@ -774,7 +774,7 @@ async function main() {
       );
       lines.push('');
       lines.push(
-        '| routing | spool | msg/s (median of 3) | on / off | disk bytes per delivery | fsyncs per delivery |',
+        `| routing | spool | msg/s (median of ${RUNS}) | on / off | disk bytes per delivery | fsyncs per delivery |`,
       );
       lines.push('|---|---|---:|---:|---:|---:|');
       for (const [on, off] of spoolPairs) {
