@@ -172,13 +172,16 @@ describe("each node's settings rules", () => {
   });
 
   describe('amqp broker', () => {
-    it('heartbeat: whole seconds, 0 (off) or more, 60 when blank', () => {
+    it('heartbeat: whole seconds, 0 (off) to 65535 (an AMQP short), 60 when blank', () => {
       defaults(broker.heartbeatOf, 60);
+      assert.equal(broker.HEARTBEAT_MAX, 65535);
       expectAll(broker.heartbeatOf, [
         [0, 0],
         ['0', 0],
         ['30', 30],
         [600, 600],
+        [65535, 65535],
+        ['65536', null],
         ['1.5', null],
         ['-1', null],
         ['soon', null],

@@ -24,8 +24,11 @@ export const DEFAULTS = { name: '', url: DEFAULT_BROKER_URL, tls: '', heartbeat:
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {})];
 export const VERSION = currentVersion(MIGRATIONS);
 
-/** Seconds between heartbeats, 0 for none: a whole number; blank or missing: 60. Null when invalid. */
+/** connection.tune carries the heartbeat as an AMQP short. */
+export const HEARTBEAT_MAX = 65535;
+
+/** Seconds between heartbeats, 0 for none: a whole number up to HEARTBEAT_MAX; blank or missing: 60. Null when invalid. */
 export function heartbeatOf(value: unknown): number | null {
   const n = value === '' || value === undefined || value === null ? DEFAULTS.heartbeat : Number(value);
-  return Number.isInteger(n) && n >= 0 ? n : null;
+  return Number.isInteger(n) && n >= 0 && n <= HEARTBEAT_MAX ? n : null;
 }
