@@ -163,6 +163,11 @@ describe('the editor in headless Chromium: installing and using the pack as a us
   });
 
   it('shows the kumomta palette category with amqp publish, queue config, custom protocol and reject, each with its own icon', async function () {
+    // After an install Node-RED's editor fetches the new node definitions and its icon list side by
+    // side; a definition that arrives before the list keeps Node-RED's default icon until the editor
+    // is loaded again (its palette never redraws an icon). The user's next visit, which this reload
+    // is, shows what the pack ships.
+    await editor.open(nodeRed.url);
     await editor.closeNotifications();
     const category = page.locator('#red-ui-palette-container-kumomta');
     await category.waitFor({ state: 'visible' }).catch(() => {
