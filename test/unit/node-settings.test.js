@@ -27,11 +27,14 @@ function expectAll(parse, table) {
 }
 
 /** A form left blank, a flow saved without the setting, or null in a hand-written flow: the default. */
+/** Blank in the form, missing from the flow, or only spaces (typed by mistake): the default, never 0. */
 function defaults(parse, fallback) {
   expectAll(parse, [
     ['', fallback],
     [undefined, fallback],
     [null, fallback],
+    [' ', fallback],
+    [' \t ', fallback],
   ]);
 }
 

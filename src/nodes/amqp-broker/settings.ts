@@ -4,6 +4,7 @@
 // refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import { isBlank } from '../../common/setting-values';
 import { DEFAULT_BROKER_URL } from '../../core/amqp/broker-url';
 
 export const TYPE = 'amqp-broker';
@@ -29,6 +30,6 @@ export const HEARTBEAT_MAX = 65535;
 
 /** Seconds between heartbeats, 0 for none: a whole number up to HEARTBEAT_MAX; blank or missing: 60. Null when invalid. */
 export function heartbeatOf(value: unknown): number | null {
-  const n = value === '' || value === undefined || value === null ? DEFAULTS.heartbeat : Number(value);
+  const n = isBlank(value) ? DEFAULTS.heartbeat : Number(value);
   return Number.isInteger(n) && n >= 0 && n <= HEARTBEAT_MAX ? n : null;
 }

@@ -4,6 +4,7 @@
 // refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import { isBlank } from '../../common/setting-values';
 import type { AckMode } from '../../core/amqp/consumer';
 import { UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
@@ -61,21 +62,18 @@ export const DEFAULTS = {
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, { unackedTimeout: '', unackedAction: 'requeue' })];
 export const VERSION = currentVersion(MIGRATIONS);
 
-/** A setting left blank in the form, or missing from the flow: its default applies. */
-const blank = (value: unknown): boolean => value === '' || value === undefined || value === null;
-
 /** basic.qos prefetch-count is an AMQP short (0 would mean no limit). */
 export const PREFETCH_MAX = 65535;
 
 /** How many deliveries may be unacknowledged at once: a whole number from 1 to PREFETCH_MAX; null when invalid. */
 export function prefetchOf(value: unknown): number | null {
-  const n = blank(value) ? DEFAULTS.prefetch : Number(value);
+  const n = isBlank(value) ? DEFAULTS.prefetch : Number(value);
   return Number.isInteger(n) && n >= 1 && n <= PREFETCH_MAX ? n : null;
 }
 
 /** Seconds a delivery may stay unacknowledged in the flow, 0 for no limit; null when invalid. */
 export function unackedTimeoutOf(value: unknown): number | null {
-  const n = blank(value) ? DEFAULTS.unackedTimeout : Number(value);
+  const n = isBlank(value) ? DEFAULTS.unackedTimeout : Number(value);
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 

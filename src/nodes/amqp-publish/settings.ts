@@ -4,6 +4,7 @@
 // refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import { isBlank } from '../../common/setting-values';
 import { isNackedAs, isReturnedAs, type NackedAs, type ReturnedAs } from '../../core/publish/publish-outcome';
 
 export const TYPE = 'amqp-publish';
@@ -64,9 +65,6 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 export const VERSION = currentVersion(MIGRATIONS);
 
-/** A setting left blank in the form, or missing from the flow: its default applies. */
-const blank = (value: unknown): boolean => value === '' || value === undefined || value === null;
-
 /** Where the routing key comes from; unset: the key itself. Null when the setting names no source. */
 export function routingKeyTypeOf(value: unknown): RoutingKeyType | null {
   if (!value) return DEFAULTS.routingKeyType;
@@ -96,7 +94,7 @@ export const CONFIRM_TIMEOUT_MAX_S = 86400;
 
 /** Seconds to wait for a confirm: a number above 0, at most CONFIRM_TIMEOUT_MAX_S; else what is wrong with it. */
 export function confirmTimeoutOf(value: unknown): number | 'invalid' | 'too-long' {
-  const n = blank(value) ? DEFAULTS.confirmTimeout : Number(value);
+  const n = isBlank(value) ? DEFAULTS.confirmTimeout : Number(value);
   if (!Number.isFinite(n) || n <= 0) return 'invalid';
   return n > CONFIRM_TIMEOUT_MAX_S ? 'too-long' : n;
 }
@@ -106,6 +104,6 @@ export function confirmTimeoutOf(value: unknown): number | 'invalid' | 'too-long
  * refuse every message as overloaded); null when invalid.
  */
 export function maxWaitingOf(value: unknown): number | null {
-  const n = Math.floor(blank(value) ? DEFAULTS.maxWaiting : Number(value));
+  const n = Math.floor(isBlank(value) ? DEFAULTS.maxWaiting : Number(value));
   return Number.isFinite(n) && n >= 1 ? n : null;
 }

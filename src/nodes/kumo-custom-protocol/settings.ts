@@ -4,6 +4,7 @@
 // refuses exactly what a deploy would. The batch settings' rule is the core's (core/kumo/batching.ts).
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import { positiveOf } from '../../common/setting-values';
 
 export const TYPE = 'kumo-custom-protocol';
 
@@ -48,20 +49,14 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 export const VERSION = currentVersion(MIGRATIONS);
 
-/** A number above 0 (a whole one when `integer`); blank or missing: `fallback`. Null when invalid. */
-function positive(value: unknown, fallback: number, integer: boolean): number | null {
-  const n = value === '' || value === undefined || value === null ? fallback : Number(value);
-  return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
-}
-
 /** The queue's size bound in MiB when the setting is blank. */
 export const MAX_QUEUED_MB_DEFAULT = 256;
 
 /** Seconds an attempt may take. */
-export const timeoutOf = (value: unknown): number | null => positive(value, DEFAULTS.timeout, false);
+export const timeoutOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.timeout, false);
 /** Attempts at once. */
-export const maxInFlightOf = (value: unknown): number | null => positive(value, DEFAULTS.maxInFlight, true);
+export const maxInFlightOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.maxInFlight, true);
 /** Messages waiting for an attempt. */
-export const maxQueuedOf = (value: unknown): number | null => positive(value, DEFAULTS.maxQueued, true);
+export const maxQueuedOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.maxQueued, true);
 /** MiB of messages waiting for an attempt. */
-export const maxQueuedMBOf = (value: unknown): number | null => positive(value, MAX_QUEUED_MB_DEFAULT, false);
+export const maxQueuedMBOf = (value: unknown): number | null => positiveOf(value, MAX_QUEUED_MB_DEFAULT, false);

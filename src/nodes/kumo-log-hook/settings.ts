@@ -4,6 +4,7 @@
 // refuses exactly what a deploy would. The path's rule is the core's (core/kumo/log-hook.ts).
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
+import { positiveOf } from '../../common/setting-values';
 
 export const TYPE = 'kumo-log-hook';
 
@@ -56,18 +57,12 @@ export const DEFAULTS = {
 export const MIGRATIONS: readonly Migration[] = [fillMissing(1, {}), fillMissing(2, { output: 'each' })];
 export const VERSION = currentVersion(MIGRATIONS);
 
-/** A number above 0 (a whole one when `integer`); blank or missing: `fallback`. Null when invalid. */
-function positive(value: unknown, fallback: number, integer: boolean): number | null {
-  const n = value === '' || value === undefined || value === null ? fallback : Number(value);
-  return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
-}
-
 /** MiB a request's body may have. */
-export const maxBodyOf = (value: unknown): number | null => positive(value, DEFAULTS.maxBody, false);
+export const maxBodyOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.maxBody, false);
 /** Records a request may hold. */
-export const maxRecordsOf = (value: unknown): number | null => positive(value, DEFAULTS.maxRecords, true);
+export const maxRecordsOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.maxRecords, true);
 /** Seconds to receive a request's body. */
-export const bodyTimeoutOf = (value: unknown): number | null => positive(value, DEFAULTS.bodyTimeout, false);
+export const bodyTimeoutOf = (value: unknown): number | null => positiveOf(value, DEFAULTS.bodyTimeout, false);
 
 /** The bounds of *Answer within*, in seconds. */
 export const DEADLINE_MIN_S = 1;
@@ -75,7 +70,7 @@ export const DEADLINE_MAX_S = 3600;
 
 /** Seconds to an answer, from DEADLINE_MIN_S to DEADLINE_MAX_S; null when invalid. */
 export function deadlineOf(value: unknown): number | null {
-  const n = positive(value, DEFAULTS.deadline, false);
+  const n = positiveOf(value, DEFAULTS.deadline, false);
   return n !== null && n >= DEADLINE_MIN_S && n <= DEADLINE_MAX_S ? n : null;
 }
 

@@ -1,0 +1,13 @@
+// A node's number settings as the editor's form and a hand-written flow give them, read the same
+// way by the runtime and the editor (each node's settings module).
+
+/** Left blank in the form, missing from the flow, or only spaces: the setting's default applies. */
+export function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+/** A number above 0 (a whole one when `integer`); blank: `fallback`. Null when invalid. */
+export function positiveOf(value: unknown, fallback: number, integer: boolean): number | null {
+  const n = isBlank(value) ? fallback : Number(value);
+  return Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)) ? n : null;
+}
