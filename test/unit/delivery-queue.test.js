@@ -452,6 +452,22 @@ describe('delivery: close hands back what is unfinished', function () {
     assert.equal(h.sent.length, 1);
     assert.deepEqual(types(h.logged), ['Delivery']);
   });
+
+  it('hands back a held delivery (spool) released while it waits for attempts in flight, without starting it', async function () {
+    const h = harness();
+    h.submit(); // in flight: the close waits for it
+    const held = h.queue.submit({ payload: 'spooled' }, QUEUE, CONFIG, TIMINGS, undefined, 0, true);
+    const closing = h.queue.close(60000);
+    h.queue.release(held); // its journal write ends during the close
+    settle(h.sent[0].kumo, { kind: 'delivered', disposition: '250' });
+    const unfinished = await closing;
+    assert.deepEqual(
+      unfinished.map((x) => x.id),
+      [held.id],
+      'the released delivery is handed back, not dropped',
+    );
+    assert.equal(h.sent.length, 1, 'nothing starts while closing');
+  });
 });
 
 describe('delivery: with output 2 unwired (logRecords false)', function () {

@@ -264,9 +264,12 @@ export class DeliveryQueue<M> {
     return delivery;
   }
 
-  /** A delivery submitted with `hold` may go now. */
+  /**
+   * A delivery submitted with `hold` may go now. While the queue closes it joins the queued
+   * ones, which close() hands back (pump() starts nothing then).
+   */
   release(delivery: Delivery<M>): void {
-    if (!this.unkept.delete(delivery) || this.closed) return;
+    if (!this.unkept.delete(delivery)) return;
     this.enqueue(delivery);
     this.pump();
     this.io.changed();
