@@ -6,6 +6,12 @@ export function isBlank(value: unknown): boolean {
   return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 }
 
+/** One of `choices`; unset (or empty): `fallback`. Null when the setting names none of them. */
+export function oneOf<T extends string>(value: unknown, choices: readonly T[], fallback: T): T | null {
+  if (!value) return fallback;
+  return (choices as readonly unknown[]).includes(value) ? (value as T) : null;
+}
+
 /** A number above 0 (a whole one when `integer`); blank: `fallback`. Null when invalid. */
 export function positiveOf(value: unknown, fallback: number, integer: boolean): number | null {
   const n = isBlank(value) ? fallback : Number(value);

@@ -27,3 +27,7 @@ export function isAckAction(value: unknown): value is AckAction {
  */
 export type UnackedAction = Exclude<AckAction, 'ack'>;
 export const UNACKED_ACTIONS: readonly UnackedAction[] = ['requeue', 'requeue-failed', 'reject'];
+
+/** amqp consume's mode: manual (an amqp ack node acknowledges) or auto (acknowledged on receipt). */
+export type AckMode = 'manual' | 'auto';
+export const ACK_MODES: readonly AckMode[] = ['manual', 'auto'];

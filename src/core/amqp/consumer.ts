@@ -10,12 +10,10 @@ import type * as amqp from 'amqplib';
 import { Backoff, type BackoffSettings } from './backoff';
 import { type BrokerConnection, closeHandshake } from './broker-connection';
 import { ChannelKeeper, type ChannelLoss } from './channel';
-import type { UnackedAction } from './consumer-ack';
+import type { AckMode, UnackedAction } from './consumer-ack';
 import { AckChannel, type HeldDelivery } from './consumer-handles';
 import { declareQueue, type QueueDeclaration } from './consumer-queue';
 import type { MessageParam } from '../text/messages';
-
-export type AckMode = 'manual' | 'auto';
 
 /**
  * - connecting: no channel yet, the connection is being made

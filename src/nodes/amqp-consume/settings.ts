@@ -4,9 +4,8 @@
 // refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
-import { isBlank } from '../../common/setting-values';
-import type { AckMode } from '../../core/amqp/consumer';
-import { UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
+import { isBlank, oneOf } from '../../common/setting-values';
+import { ACK_MODES, type AckMode, UNACKED_ACTIONS, type UnackedAction } from '../../core/amqp/consumer-ack';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../../core/amqp/consumer-message';
 
 export const TYPE = 'amqp-consume';
@@ -77,24 +76,12 @@ export function unackedTimeoutOf(value: unknown): number | null {
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
-// Every AckMode, no other (`satisfies` checks the keys against the core's type): the core's own
-// list lives in core/amqp/consumer.ts with the consumer, which the editor cannot bundle (amqplib).
-const ACK_MODES = Object.keys({ manual: true, auto: true } satisfies Record<AckMode, true>) as AckMode[];
-
 /** The acknowledgement mode; unset: manual. Null when the setting names none. */
-export function ackModeOf(value: unknown): AckMode | null {
-  if (!value) return DEFAULTS.ackMode;
-  return (ACK_MODES as unknown[]).includes(value) ? (value as AckMode) : null;
-}
+export const ackModeOf = (value: unknown): AckMode | null => oneOf(value, ACK_MODES, DEFAULTS.ackMode);
 
 /** What is done with a delivery held past the limit; unset: requeue. Null when the setting names none. */
-export function unackedActionOf(value: unknown): UnackedAction | null {
-  if (!value) return DEFAULTS.unackedAction;
-  return (UNACKED_ACTIONS as unknown[]).includes(value) ? (value as UnackedAction) : null;
-}
+export const unackedActionOf = (value: unknown): UnackedAction | null =>
+  oneOf(value, UNACKED_ACTIONS, DEFAULTS.unackedAction);
 
 /** How a body becomes msg.payload; unset: by content type. Null when the setting names none. */
-export function outputOf(value: unknown): PayloadFormat | null {
-  if (!value) return DEFAULTS.output;
-  return (PAYLOAD_FORMATS as unknown[]).includes(value) ? (value as PayloadFormat) : null;
-}
+export const outputOf = (value: unknown): PayloadFormat | null => oneOf(value, PAYLOAD_FORMATS, DEFAULTS.output);

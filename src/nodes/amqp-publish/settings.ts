@@ -4,7 +4,7 @@
 // refuses exactly what a deploy would.
 
 import { fillMissing, currentVersion, type Migration } from '../../common/migrate';
-import { isBlank } from '../../common/setting-values';
+import { isBlank, oneOf } from '../../common/setting-values';
 import { isNackedAs, isReturnedAs, type NackedAs, type ReturnedAs } from '../../core/publish/publish-outcome';
 
 export const TYPE = 'amqp-publish';
@@ -66,10 +66,8 @@ export const MIGRATIONS: readonly Migration[] = [
 export const VERSION = currentVersion(MIGRATIONS);
 
 /** Where the routing key comes from; unset: the key itself. Null when the setting names no source. */
-export function routingKeyTypeOf(value: unknown): RoutingKeyType | null {
-  if (!value) return DEFAULTS.routingKeyType;
-  return (ROUTING_KEY_TYPES as unknown[]).includes(value) ? (value as RoutingKeyType) : null;
-}
+export const routingKeyTypeOf = (value: unknown): RoutingKeyType | null =>
+  oneOf(value, ROUTING_KEY_TYPES, DEFAULTS.routingKeyType);
 
 /** What a message the broker returned counts as; unset: transient. Null when the setting names none. */
 export function returnedAsOf(value: unknown): ReturnedAs | null {

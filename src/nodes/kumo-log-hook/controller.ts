@@ -131,15 +131,9 @@ function linger(req: IncomingMessage, maxMs: number): void {
   const socket = req.socket;
   if (!socket || socket.destroyed) return;
   const close = () => socket.destroy();
-  let quiet = setTimeout(close, Math.min(LINGER_QUIET_MS, maxMs));
-  const limit = setTimeout(close, maxMs);
-  quiet.unref();
-  limit.unref();
-  const heard = () => {
-    clearTimeout(quiet);
-    quiet = setTimeout(close, LINGER_QUIET_MS);
-    quiet.unref();
-  };
+  const quiet = setTimeout(close, LINGER_QUIET_MS).unref();
+  const limit = setTimeout(close, maxMs).unref();
+  const heard = () => quiet.refresh();
   const stop = () => {
     clearTimeout(quiet);
     clearTimeout(limit);
