@@ -12,6 +12,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BrokerEndpoint, type BrokerCredentials, redact } from './broker-url';
 import { type MessageParam, say } from '../text/messages';
 import { Backoff, type BackoffSettings } from './backoff';
+import { batchSocketWrites } from './socket-writes';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -291,6 +292,7 @@ export class BrokerConnection extends ContainedEmitter {
       return;
     }
     this.model = model;
+    batchSocketWrites(model);
     this.backoff.reset();
     this.lastError = null;
     this.misconfigured = false;
