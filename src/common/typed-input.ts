@@ -6,6 +6,8 @@ import type { Node, NodeAPI, NodeMessage } from 'node-red';
 
 /** Types whose value is the same for every message: read once, when the node is created. */
 const FIXED_TYPES = new Set(['str', 'num', 'bool', 'json', 'bin', 'env']);
+const PLAIN_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export type TypedRead = (err: Error | null, value: unknown) => void;
 
@@ -32,6 +34,17 @@ export function typedInput(RED: NodeAPI, node: Node, property: string, type: str
     return fixedInput(type, value);
   }
   if (type === 'msg') {
+    // A plain name (the usual `queue`, `topic`): read as msg[name], which is what Node-RED's
+    // getMessageProperty returns for it, without parsing the expression for every message.
+    const name = property.startsWith('msg.') ? property.slice(4) : property;
+    if (PLAIN_NAME.test(name) && !PROTOTYPE_KEYS.has(name)) {
+      return {
+        type,
+        fixed: false,
+        value: undefined,
+        read: (msg, then) => then(null, (msg as Record<string, unknown>)[name]),
+      };
+    }
     return {
       type,
       fixed: false,
