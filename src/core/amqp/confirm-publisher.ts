@@ -4,7 +4,7 @@
 // past it a message fails at once instead of queueing without limit; a finished
 // message is let go at once, whatever its neighbours still wait for.
 
-import { ContainedEmitter, contained, toError } from '../base/contained';
+import { ContainedEmitter, contained, reportFault, toError } from '../base/contained';
 import type * as amqp from 'amqplib';
 import type { BackoffSettings } from './backoff';
 import type { BrokerConnection } from './broker-connection';
@@ -318,10 +318,14 @@ export class ConfirmPublisher extends ContainedEmitter {
           routingKey,
           content,
           publishOptions,
-          contained(
-            () => this.fault,
-            (err: Error | null) => this.onConfirm(entry, err),
-          ),
+          // One closure per message, containing its own errors (see contained()).
+          (err: Error | null) => {
+            try {
+              this.onConfirm(entry, err);
+            } catch (thrown) {
+              reportFault(this.fault, thrown);
+            }
+          },
         );
       } else {
         accepted = channel.publish(exchange, routingKey, content, publishOptions);

@@ -28,7 +28,8 @@ export function contained<A extends unknown[]>(fault: () => FaultSink, fn: (...a
   };
 }
 
-function reportFault(sink: FaultSink, err: unknown): void {
+/** Hands what a callback threw to its sink; a sink that throws in turn is ignored. */
+export function reportFault(sink: FaultSink, err: unknown): void {
   try {
     sink(toError(err));
   } catch {
