@@ -127,16 +127,19 @@ const LINE = /^([0-9a-f]{8}|[0-9a-f]{12}) (.*)$/s;
 // rename has happened, there is just no way to force it to disk from here.
 const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'ENOTSUP', 'EPERM', 'EISDIR', 'EBADF']);
 
-/** Buffer payloads whose base64 this process wrote (Buffer.toString): it needs no escaping in JSON. */
-const plainBase64 = new WeakSet<StoredPayload>();
+/**
+ * A Buffer payload whose base64 this process wrote (Buffer.toString): it needs no escaping
+ * in JSON. Its class tells it apart from one read from a file (a WeakSet of them costs
+ * twice as much per message, and weighs on every garbage collection).
+ */
+class OwnBase64 {
+  readonly type = 'buffer';
+  constructor(readonly base64: string) {}
+}
 
 /** Throws KUMO_BAD_INPUT for data the codec cannot keep (nested too deep); put() reports it. */
 export function storePayload(payload: unknown): StoredPayload {
-  if (Buffer.isBuffer(payload)) {
-    const stored: StoredPayload = { type: 'buffer', base64: payload.toString('base64') };
-    plainBase64.add(stored);
-    return stored;
-  }
+  if (Buffer.isBuffer(payload)) return new OwnBase64(payload.toString('base64'));
   if (typeof payload === 'string') return { type: 'string', value: payload };
   if (payload === undefined) return { type: 'none' };
   return { type: 'data', value: encodeData(payload, 'msg.payload') };
@@ -272,10 +275,10 @@ function putJson(d: StoredDelivery): { head: string; base64: string | null; tail
     `,"id":${JSON.stringify(d.id)},"queue":${queue},"queueConfig":${queueConfigJson(d.queueConfig)}` +
     `,"createdMs":${jsonNumber(d.createdMs)},"attempts":${jsonNumber(d.attempts)},"dueMs":${jsonNumber(d.dueMs)}` +
     `,"props":${JSON.stringify(d.props)}}}`;
-  if (plainBase64.has(d.payload))
+  if (d.payload instanceof OwnBase64)
     return {
       head: '{"op":"put","d":{"payload":{"type":"buffer","base64":"',
-      base64: (d.payload as { base64: string }).base64,
+      base64: d.payload.base64,
       tail: `"}${tail}`,
     };
   return { head: `{"op":"put","d":{"payload":${JSON.stringify(d.payload)}`, base64: null, tail };
