@@ -25,11 +25,43 @@ function lookup(catalogue: Catalogue, key: string): string | null {
 
 export type Translate = (key: string, vars?: Record<string, string | number>) => string;
 
+type Vars = Record<string, string | number>;
+
+// i18next takes 15–40 µs for one RED._ call, and the same words come again and again (a
+// request's answer, a status): each RED._ answer is remembered, per key and parameters, for
+// the process (its language is set once, at start). The cache is bounded, and so is what it
+// holds: words with long parameters (an error's text) are not remembered, nor a key not found.
+const REMEMBERED_MAX = 512;
+const REMEMBERED_ID_MAX = 512;
+const rememberedByRed = new WeakMap<object, (key: string, vars?: Vars) => string>();
+
+function rememberedTranslation(RED: NodeAPI): (key: string, vars?: Vars) => string {
+  let translate = rememberedByRed.get(RED);
+  if (!translate) {
+    const remembered = new Map<string, string>();
+    translate = (key, vars) => {
+      const id = vars ? `${key}\u0000${JSON.stringify(vars)}` : key;
+      if (id.length > REMEMBERED_ID_MAX) return RED._(key, vars);
+      let text = remembered.get(id);
+      if (text === undefined) {
+        text = RED._(key, vars);
+        if (text === key) return text; // not found (yet): asked again next time
+        if (remembered.size >= REMEMBERED_MAX) remembered.clear();
+        remembered.set(id, text);
+      }
+      return text;
+    };
+    rememberedByRed.set(RED, translate);
+  }
+  return translate;
+}
+
 /** `t('status.connected')` reads `<type>.status.connected` of the node's catalogue. */
 export function translator(RED: NodeAPI, type: string, english: Catalogue): Translate {
+  const translate = rememberedTranslation(RED);
   return (key, vars) => {
     const full = `${type}.${key}`;
-    const translated = RED._(full, vars);
+    const translated = translate(full, vars);
     if (translated && translated !== full) return translated;
     const template = lookup(english, full) ?? key;
     return vars ? fill(template, vars) : template;
@@ -38,9 +70,10 @@ export function translator(RED: NodeAPI, type: string, english: Catalogue): Tran
 
 /** RED._ as a lookup of the core's catalogue; null where Node-RED has none (the core's English is used). */
 function coreLookup(RED: NodeAPI): MessageLookup {
+  const translate = rememberedTranslation(RED);
   return (key, vars) => {
     const full = `${CORE_NAMESPACE}.${key}`;
-    const translated = RED._(full, vars);
+    const translated = translate(full, vars);
     return translated && translated !== full ? translated : null;
   };
 }
