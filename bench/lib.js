@@ -202,6 +202,11 @@ function childrenIn(dir) {
   return pids;
 }
 
+/** BENCH_NODE_ARGS: Node.js options for every process the bench measures (Node-RED and raw amqplib's), e.g. a larger young generation. */
+function benchNodeArgs() {
+  return (process.env.BENCH_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+}
+
 /**
  * Starts Node-RED (the devDependency) in a fresh user directory with the given
  * flows and node modules ({name, dir} linked into its node_modules), plus
@@ -218,7 +223,7 @@ async function startNodeRed({ flows, credentials = null, modules, nodeArgs = [],
       credentials,
       userDir,
       modules: [...modules, { name: 'kumo-bench-harness', dir: path.join(__dirname, 'harness') }],
-      nodeArgs,
+      nodeArgs: [...benchNodeArgs(), ...nodeArgs],
       // BENCH_SYNC_DELIVERY: what Node-RED's asynchronous wires cost (a setting users may choose too).
       settings: {
         httpAdminRoot: false,
@@ -298,6 +303,7 @@ module.exports = {
   acquireBroker,
   openSide,
   startNodeRed,
+  benchNodeArgs,
   snapshotPack,
   memoryOf,
   cpuUsOf,

@@ -11,20 +11,25 @@
 //   PROFILE_ROW=f node bench/profile.js         the webhook example over HTTP (driven from here)
 //   PROFILE_ROW=f_b node bench/profile.js       the webhook example fed KumoMTA batches of 100 records
 //   PROFILE_ROW=h node bench/profile.js         Node-RED's bare http in → http response
+//   PROFILE_ROW=a, a128, a800                   raw amqplib (bench/raw.js) at 1000, 128, 800 in flight
 //   PROFILE_ROWS=d,e,e_b,f,f_b,h node bench/profile.js   each row in turn, then one table of where a
-//                                               message's CPU goes, by origin (docs/performance.md keeps it)
+//                                               message's CPU goes, by whom it was spent for (docs/performance.md keeps it)
+//   PROFILE_INTERVAL_US=200                     the sampling interval (µs)
 //   node bench/profile.js some.cpuprofile       summarise an existing profile (whole duration)
 //   PROFILE_SETTINGS='{"kumoMetrics":false}'    the Node-RED settings to run it with (JSON)
 // Needs `npm run build` first.
 
 const fs = require('node:fs');
 const os = require('node:os');
+const { execFile } = require('node:child_process');
 const path = require('node:path');
 const lib = require('./lib');
 const flows = require('./flows');
 const { benchRun, webhookRun, batchWebhookRun, bareHttpRun, checkBuilt, BATCH, BATCH_WINDOW } = require('./run');
 
 const TOP = Number(process.env.PROFILE_TOP) || 15;
+// The sampling interval: finer than V8's default (1 ms), so that a cost of a µs per message shows in enough samples.
+const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US) || 200;
 // Node-RED settings for the profiled process, as JSON (e.g. '{"httpAdminRoot":"/admin","kumoMetrics":false}').
 const PROFILE_SETTINGS = process.env.PROFILE_SETTINGS ? JSON.parse(process.env.PROFILE_SETTINGS) : {};
 
@@ -53,10 +58,49 @@ function shortUrl(url) {
   return file.startsWith(lib.ROOT) ? path.relative(lib.ROOT, file) : file;
 }
 
+// Who the time is spent for: a sample in Node.js's or V8's own code (a socket write, a
+// Buffer copy, a JSON.stringify) counts for the nearest caller on its stack that is the
+// pack, Node-RED, amqplib or the bench driver. The pack is split in two: its journal
+// (core/store/, the spool) and the rest. GC and V8's bookkeeping have no caller.
+const OWNER_CATEGORIES = new Set([
+  'ours (nodes/)',
+  'Node-RED',
+  "the flow's function nodes",
+  'amqplib',
+  'bench driver (harness/)',
+]);
+
+function ownerOf(node) {
+  const { url, functionName } = node.callFrame;
+  if (functionName === '(root)') return 'Node.js on its own';
+  const cat = category(url, functionName);
+  if (cat === 'ours (nodes/)') {
+    if (/\/lib\/core\/store\//.test(url)) return 'the journal';
+    // It writes amqplib's frames to the socket (core/amqp/socket-writes.ts): amqplib's cost, as in raw amqplib.
+    if (/\/lib\/core\/amqp\/socket-writes\.js$/.test(url)) return 'amqplib';
+    return 'the pack';
+  }
+  if (OWNER_CATEGORIES.has(cat)) return cat;
+  if (cat.startsWith('other: ')) return 'Node-RED'; // express, i18next, ...: Node-RED's own dependencies
+  if (/^V8 \(/.test(cat)) return cat;
+  return null;
+}
+
 /** Self time per function (and per category) from samples within [fromUs, toUs] (profile clock). */
 function summarise(profile, fromUs = -Infinity, toUs = Infinity) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map();
+  for (const n of profile.nodes) for (const child of n.children || []) parentOf.set(child, n.id);
+  const owners = new Map();
+  const ownerById = (id) => {
+    if (owners.has(id)) return owners.get(id);
+    const parent = parentOf.get(id);
+    const owner = ownerOf(byId.get(id)) ?? (parent === undefined ? 'Node.js on its own' : ownerById(parent));
+    owners.set(id, owner);
+    return owner;
+  };
   const self = new Map();
+  const byCaller = new Map();
   let t = profile.startTime;
   let total = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -68,6 +112,8 @@ function summarise(profile, fromUs = -Infinity, toUs = Infinity) {
     const { functionName, url, lineNumber } = node.callFrame;
     const key = `${url}\u0000${lineNumber}\u0000${functionName}`;
     self.set(key, (self.get(key) || 0) + dt);
+    const owner = ownerById(node.id);
+    byCaller.set(owner, (byCaller.get(owner) || 0) + dt);
     total += dt;
   }
   const rows = [...self]
@@ -83,13 +129,23 @@ function summarise(profile, fromUs = -Infinity, toUs = Infinity) {
     .sort((a, b) => b.us - a.us);
   const categories = new Map();
   for (const r of rows) categories.set(r.category, (categories.get(r.category) || 0) + r.us);
-  return { total, rows, categories: [...categories].sort((a, b) => b[1] - a[1]) };
+  return {
+    total,
+    rows,
+    categories: [...categories].sort((a, b) => b[1] - a[1]),
+    byCaller: [...byCaller].sort((a, b) => b[1] - a[1]),
+  };
 }
 
-function print({ total, rows, categories }, title) {
+function print({ total, rows, categories, byCaller }, title) {
   const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
   const out = [`${title}: ${(total / 1000).toFixed(0)} ms of samples`, '', 'Self time by origin:'];
   for (const [name, us] of categories) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
+  out.push(
+    '',
+    "By caller (Node.js's and V8's own code counted for the pack, Node-RED or amqplib when they called it):",
+  );
+  for (const [name, us] of byCaller) out.push(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`);
   for (const cat of ['ours (nodes/)', 'Node-RED', "the flow's function nodes", 'amqplib']) {
     out.push('', `Top ${TOP} self time, ${cat}:`);
     for (const r of rows.filter((x) => x.category === cat).slice(0, TOP))
@@ -119,9 +175,11 @@ async function profileRow(row) {
     f_b: [flows.webhookExample, batchWebhookRun],
     h: [flows.bareHttp, bareHttpRun],
   };
-  if (!rows[row]) throw new Error(`PROFILE_ROW=${row}: only ${Object.keys(rows).join(', ')}`);
-  const [make, drive] = rows[row];
   const n = Math.max(100, Number(process.env.BENCH_N) || 20000);
+  if (RAW_WINDOWS[row]) return profileRaw(row, n);
+  if (!rows[row])
+    throw new Error(`PROFILE_ROW=${row}: only ${[...Object.keys(RAW_WINDOWS), ...Object.keys(rows)].join(', ')}`);
+  const [make, drive] = rows[row];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
   const pack = lib.snapshotPack();
   const broker = await lib.acquireBroker().catch((err) => {
@@ -134,7 +192,7 @@ async function profileRow(row) {
     const nr = await lib.startNodeRed({
       flows: make(broker.url),
       modules: [pack],
-      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(INTERVAL_US)],
       settings: PROFILE_SETTINGS,
     });
     let run;
@@ -148,10 +206,8 @@ async function profileRow(row) {
     } finally {
       await nr.stop();
     }
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-    if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
-    const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-    return { row, run, file: path.join(dir, file), summary: summarise(profile, run.clockUs[0], run.clockUs[1]) };
+    const { file, profile } = readProfile(dir);
+    return { row, run, file, summary: summarise(profile, run.clockUs[0], run.clockUs[1]) };
   } finally {
     if (side) await side.close(!!process.env.AMQP_URL);
     broker.release();
@@ -159,22 +215,63 @@ async function profileRow(row) {
   }
 }
 
+// Raw amqplib's rows, profiled the same way: bench/raw.js in a process of its own.
+const RAW_WINDOWS = { a: 1000, a128: 128, a800: BATCH_WINDOW };
+
+function readProfile(dir) {
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  return { file: path.join(dir, file), profile: JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) };
+}
+
+async function profileRaw(row, n) {
+  checkBuilt();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
+  const broker = await lib.acquireBroker();
+  try {
+    const cfg = { row: 'a', n, runs: 1, warmup: Math.min(1000, n), url: broker.url, window: RAW_WINDOWS[row] };
+    const args = [
+      ...lib.benchNodeArgs(),
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      dir,
+      '--cpu-prof-interval',
+      String(INTERVAL_US),
+    ];
+    const stdout = await new Promise((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [...args, path.join(__dirname, 'raw.js'), JSON.stringify(cfg)],
+        { maxBuffer: 1 << 24, timeout: 600000 },
+        (err, out, stderr) => (err ? reject(new Error(`raw.js: ${stderr || err.message}`)) : resolve(out)),
+      ),
+    );
+    const run = JSON.parse(stdout.trim().split('\n').pop()).runs[0];
+    const { file, profile } = readProfile(dir);
+    return { row, run, file, summary: summarise(profile, run.clockUs[0], run.clockUs[1]) };
+  } finally {
+    broker.release();
+  }
+}
+
 /** One row's profile, printed in full. */
 async function profileOne(row) {
   const { run, file, summary } = await profileRow(row);
   process.stdout.write(
-    `Row (${row}), N=${run.n}: ${((run.n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${file}\n\n`,
+    `Row (${row}), N=${run.n}: ${((run.n / run.ms) * 1000).toFixed(0)} msg/s under the profiler; profile ${file} (timed run ${run.clockUs[0]}..${run.clockUs[1]})\n\n`,
   );
   print(summary, `Samples within the timed run (${(run.ms / 1000).toFixed(1)} s)`);
 }
 
-// The table's columns: origins as summarise() names them, some taken together.
+// The table's columns: who the time was spent for (summarise's byCaller), some taken together.
 const COLUMNS = [
-  ['the pack', ['ours (nodes/)']],
-  ['Node-RED', ['Node-RED', 'other: express', 'other: i18next', 'other: parseurl', 'other: json-stringify-safe']],
-  ['amqplib', ['amqplib']],
-  ['Node.js and V8 built-ins', ['Node.js core', 'V8 / native', 'V8 (program)']],
+  ['the journal (spool)', ['the journal']],
+  ['the rest of the pack', ['the pack']],
+  ['Node-RED', ['Node-RED', "the flow's function nodes"]],
+  ['amqplib (and its socket writes)', ['amqplib']],
+  ['Node.js on its own (socket reads, HTTP, timers)', ['Node.js on its own']],
   ['GC', ['V8 (garbage collector)']],
+  ['V8 other', ['V8 (program)', 'V8 (root)']],
   ['bench driver', ['bench driver (harness/)']],
 ];
 
@@ -187,7 +284,7 @@ async function profileTable(rows) {
   for (const row of rows) {
     const { run, summary } = await profileRow(row);
     process.stderr.write(`[profile] ${row} done\n`);
-    const by = new Map(summary.categories);
+    const by = new Map(summary.byCaller);
     const perMsg = (us) => (us / run.n).toFixed(1);
     const idle = by.get('V8 (idle)') || 0;
     const busy = summary.total - idle;

@@ -1,7 +1,7 @@
 'use strict';
 // Rows (a), (b), (c): raw amqplib, each in its own process so its peak RSS is its own.
 //   node bench/raw.js '{"row":"a","n":20000,"runs":3,"warmup":500,"url":"amqp://...","window":1000}'
-// Prints one JSON line: {runs: [{n, ms, p50, p99, cpuUsPerMsg}], peakMB}.
+// Prints one JSON line: {runs: [{n, ms, p50, p99, cpuUsPerMsg, clockUs}], peakMB}.
 
 const { performance } = require('node:perf_hooks');
 const amqp = require('amqplib');
@@ -9,6 +9,7 @@ const { QUEUE, BODY_SIZE, latencyStats, memoryOf } = require('./lib');
 
 const WINDOW = Number(process.env.BENCH_WINDOW) || 1000; // confirms in flight for (a) unless the row says
 const OPTIONS = { persistent: true };
+const clockUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** (a) one confirm channel, up to `window` unconfirmed, pausing on a full socket until 'drain'. */
 function pipelined(ch, n, body, window) {
@@ -98,9 +99,17 @@ async function main() {
   for (let r = 0; r < cfg.runs; r++) {
     await side.purgeQueue(QUEUE);
     const cpu0 = process.cpuUsage();
+    const clock0 = clockUs();
     const { ms, latencies } = await once(cfg.n);
+    const clockUsRange = [clock0, clockUs()]; // for bench/profile.js: the timed run within a CPU profile
     const cpu = process.cpuUsage(cpu0);
-    runs.push({ n: cfg.n, ms, ...latencyStats(latencies), cpuUsPerMsg: (cpu.user + cpu.system) / cfg.n });
+    runs.push({
+      n: cfg.n,
+      ms,
+      ...latencyStats(latencies),
+      cpuUsPerMsg: (cpu.user + cpu.system) / cfg.n,
+      clockUs: clockUsRange,
+    });
   }
   await side.purgeQueue(QUEUE);
   await conn.close();

@@ -10,6 +10,7 @@
 //   AMQP_URL=amqp://...      reuse a broker, else a private RabbitMQ is started (port 5697) and stopped
 //   BENCH_ROWS=a,d,e         only some rows (default all: a,a128,a800,b,c,d,e,e_nospool,e_nometrics,e1000,e_b,e_b_nospool,e_b_nometrics,f,f_b,h,g)
 //   BENCH_SYNC_DELIVERY=1    Node-RED with runtimeSyncDelivery (wires deliver synchronously)
+//   BENCH_NODE_ARGS='--max-semi-space-size=64'   Node.js options for every measured process (Node-RED and raw amqplib's)
 // Each row that has a peer is also given as a ratio to it, at the same window:
 // a128 (a′) raw amqplib with the custom protocol's default 128 in flight, for (e);
 // e1000 (e′) the routing with max in flight raised to (a)'s 1000; a800 (a″) raw
@@ -79,7 +80,7 @@ function rawRow(row, n, warmup, url, runs, window) {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })],
+      [...lib.benchNodeArgs(), path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })],
       { maxBuffer: 1 << 24, timeout: 600000 },
       (err, stdout, stderr) => {
         if (err)
