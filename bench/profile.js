@@ -290,7 +290,7 @@ async function profileTable(rows) {
     const busy = summary.total - idle;
     const columns = COLUMNS.map(([, names]) => perMsg(names.reduce((sum, name) => sum + (by.get(name) || 0), 0)));
     const top = summary.rows
-      .filter((r) => r.category === 'ours (nodes/)')
+      .filter((r) => r.category === 'ours (nodes/)' && !r.where.includes('socket-writes'))
       .slice(0, 3)
       .map((r) => `${r.name} ${perMsg(r.us)}`)
       .join(', ');
