@@ -21,15 +21,25 @@
 
 const fs = require('node:fs');
 const os = require('node:os');
-const { execFile } = require('node:child_process');
 const path = require('node:path');
 const lib = require('./lib');
 const flows = require('./flows');
-const { benchRun, webhookRun, batchWebhookRun, bareHttpRun, checkBuilt, BATCH, BATCH_WINDOW } = require('./run');
+const {
+  rawRow,
+  benchRun,
+  webhookRun,
+  batchWebhookRun,
+  bareHttpRun,
+  checkBuilt,
+  BATCH,
+  BATCH_WINDOW,
+} = require('./run');
 
 const TOP = Number(process.env.PROFILE_TOP) || 15;
 // The sampling interval: finer than V8's default (1 ms), so that a cost of a µs per message shows in enough samples.
 const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US) || 200;
+/** Node.js options that write the process's CPU profile into `dir`. */
+const profilerArgs = (dir) => ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(INTERVAL_US)];
 // Node-RED settings for the profiled process, as JSON (e.g. '{"httpAdminRoot":"/admin","kumoMetrics":false}').
 const PROFILE_SETTINGS = process.env.PROFILE_SETTINGS ? JSON.parse(process.env.PROFILE_SETTINGS) : {};
 
@@ -192,7 +202,7 @@ async function profileRow(row) {
     const nr = await lib.startNodeRed({
       flows: make(broker.url),
       modules: [pack],
-      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(INTERVAL_US)],
+      nodeArgs: profilerArgs(dir),
       settings: PROFILE_SETTINGS,
     });
     let run;
@@ -229,24 +239,9 @@ async function profileRaw(row, n) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kumo-bench-prof-'));
   const broker = await lib.acquireBroker();
   try {
-    const cfg = { row: 'a', n, runs: 1, warmup: Math.min(1000, n), url: broker.url, window: RAW_WINDOWS[row] };
-    const args = [
-      ...lib.benchNodeArgs(),
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      dir,
-      '--cpu-prof-interval',
-      String(INTERVAL_US),
-    ];
-    const stdout = await new Promise((resolve, reject) =>
-      execFile(
-        process.execPath,
-        [...args, path.join(__dirname, 'raw.js'), JSON.stringify(cfg)],
-        { maxBuffer: 1 << 24, timeout: 600000 },
-        (err, out, stderr) => (err ? reject(new Error(`raw.js: ${stderr || err.message}`)) : resolve(out)),
-      ),
-    );
-    const run = JSON.parse(stdout.trim().split('\n').pop()).runs[0];
+    const warmup = Math.min(1000, n);
+    const { runs } = await rawRow('a', n, warmup, broker.url, 1, RAW_WINDOWS[row], profilerArgs(dir));
+    const run = runs[0];
     const { file, profile } = readProfile(dir);
     return { row, run, file, summary: summarise(profile, run.clockUs[0], run.clockUs[1]) };
   } finally {
@@ -271,7 +266,7 @@ const COLUMNS = [
   ['amqplib (and its socket writes)', ['amqplib']],
   ['Node.js on its own (socket reads, HTTP, timers)', ['Node.js on its own']],
   ['GC', ['V8 (garbage collector)']],
-  ['V8 other', ['V8 (program)', 'V8 (root)']],
+  ['V8 other', ['V8 (program)']],
   ['bench driver', ['bench driver (harness/)']],
 ];
 

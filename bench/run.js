@@ -76,11 +76,17 @@ function machine() {
 
 // ---- raw amqplib rows, each in a child process -------------------------------
 
-function rawRow(row, n, warmup, url, runs, window) {
+/** `nodeArgs`: Node.js options of this run only (bench/profile.js adds the profiler's). */
+function rawRow(row, n, warmup, url, runs, window, nodeArgs = []) {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...lib.benchNodeArgs(), path.join(__dirname, 'raw.js'), JSON.stringify({ row, n, runs, warmup, url, window })],
+      [
+        ...lib.benchNodeArgs(),
+        ...nodeArgs,
+        path.join(__dirname, 'raw.js'),
+        JSON.stringify({ row, n, runs, warmup, url, window }),
+      ],
       { maxBuffer: 1 << 24, timeout: 600000 },
       (err, stdout, stderr) => {
         if (err)
@@ -820,6 +826,7 @@ async function main() {
 }
 
 module.exports = {
+  rawRow,
   benchRun,
   httpLoad,
   webhookRun,

@@ -23,9 +23,9 @@ function lookup(catalogue: Catalogue, key: string): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-export type Translate = (key: string, vars?: Record<string, string | number>) => string;
-
 type Vars = Record<string, string | number>;
+
+export type Translate = (key: string, vars?: Vars) => string;
 
 // i18next takes 15–40 µs for one RED._ call, and the same words come again and again (a
 // request's answer, a status): each RED._ answer is remembered, per key and parameters, for
